@@ -19,13 +19,46 @@ Contract, shared by every backend:
 The step's stdout and stderr are captured, each capped at
 ``limits.output_bytes``; the rest is discarded (and ``output`` is reported as
 the limit hit if the step kept printing past the cap).
+
+Where the step sees its folder
+------------------------------
+
+The step always finds its folder through the working directory and the
+environment variable ``JOB_DIR``; argv should use paths relative to the
+working directory (or ``$JOB_DIR``), never host paths:
+
+* ``jail`` backend (default): the folder is mounted at ``/job`` and
+  ``JOB_DIR=/job``; ``Mount.dst`` is a path inside the jail (typically under
+  ``/job``).
+* ``process`` backend (a laptop without bubblewrap; NOT a security boundary):
+  the step runs at the real host path of ``root`` with ``JOB_DIR`` set to it.
+  A bind whose ``dst`` lies under ``/job`` becomes a symlink at the matching
+  place under ``root`` for the duration of the step (read-only is not
+  enforced); other ``dst`` values are refused with SANDBOX_ERROR.
+
+``root`` itself is writable by the step; anything the step must not change
+(harness files, reference data) is passed as a read-only bind.
+
+Select the backend with ``SANDBOX_BACKEND`` = ``jail`` | ``process``.
+``backend_info()`` reports what is active.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import logging
+import math
+import os
+import resource
+import select
+import signal
+import threading
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 WORKDIR = "/job"
 
@@ -78,3 +111,316 @@ class StepResult:
         data = dataclasses.asdict(self)
         data["status"] = self.status.value
         return data
+
+
+# ---------------------------------------------------------------------------
+# Shared plumbing
+# ---------------------------------------------------------------------------
+
+_PIPE_CHUNK = 1 << 16
+
+
+class _Capture:
+    """Drain one pipe in a thread, keeping the first ``cap`` bytes.
+
+    When the step writes past the cap, ``overflow`` is set and ``on_overflow``
+    is called once (the caller kills the step: printing forever must not keep a
+    worker busy until the wall limit).
+    """
+
+    def __init__(self, fd: int, cap: int, on_overflow) -> None:
+        self.fd = fd
+        self.cap = cap
+        self.buf = bytearray()
+        self.overflow = False
+        self._on_overflow = on_overflow
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                try:
+                    chunk = os.read(self.fd, _PIPE_CHUNK)
+                except InterruptedError:
+                    continue
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                room = self.cap - len(self.buf)
+                if room > 0:
+                    self.buf += chunk[:room]
+                if len(chunk) > room and not self.overflow:
+                    self.overflow = True
+                    self._on_overflow()
+        finally:
+            os.close(self.fd)
+
+    def text(self) -> str:
+        return self.buf.decode("utf-8", errors="replace")
+
+
+def _rlimits(limits: Limits) -> list[tuple[int, int]]:
+    """(resource, value) pairs applied to the step; soft == hard."""
+    cpu = limits.cpu_s if limits.cpu_s is not None else limits.wall_s * 2
+    return [
+        (resource.RLIMIT_CPU, max(1, math.ceil(cpu))),
+        (resource.RLIMIT_NOFILE, limits.nofile),
+        (resource.RLIMIT_FSIZE, limits.fsize_mb << 20),
+        (resource.RLIMIT_CORE, 0),
+    ]
+
+
+def _effective_cpu_s(limits: Limits) -> float:
+    return limits.cpu_s if limits.cpu_s is not None else limits.wall_s * 2
+
+
+def _wait(pid: int, deadline: float, kill) -> tuple[int, resource.struct_rusage | None, bool]:
+    """Wait for ``pid`` until ``deadline`` (monotonic); on timeout call ``kill``.
+
+    Returns (wait status, rusage, timed_out).  The kill is in the caller's
+    ``finally`` too, so an exception here (a Celery soft time limit) cannot
+    leave the step running.
+    """
+    pidfd = os.pidfd_open(pid)
+    timed_out = False
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                kill()
+                break
+            ready, _, _ = select.select([pidfd], [], [], remaining)
+            if ready:
+                break
+    finally:
+        os.close(pidfd)
+    _, status, usage = os.wait4(pid, 0)
+    return status, usage, timed_out
+
+
+def _killpg(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _classify(
+    *,
+    wait_status: int,
+    timed_out: bool,
+    output_overflow: bool,
+    cpu_s: float | None,
+    limits: Limits,
+    stderr: str,
+) -> tuple[Status, int | None, int | None, str | None]:
+    """Map how the step ended to (status, exit_code, signal, limit).
+
+    Order matters: the worker's own decisions (timeout, output) first, then
+    what the kernel did (CPU, file size), then heuristics on stderr for the
+    limits a plain process can only observe through the step's complaints.
+    """
+    exit_code = os.WEXITSTATUS(wait_status) if os.WIFEXITED(wait_status) else None
+    sig = os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else None
+    if timed_out:
+        return Status.TIMEOUT, exit_code, sig, "wall_s"
+    if output_overflow:
+        return Status.OUTPUT, exit_code, sig, "output_bytes"
+    if sig == signal.SIGXCPU or (
+        sig == signal.SIGKILL and cpu_s is not None and cpu_s >= _effective_cpu_s(limits) - 0.05
+    ):
+        return Status.CPU, exit_code, sig, "cpu_s"
+    if exit_code == 0:
+        return Status.OK, exit_code, sig, None
+    if sig == signal.SIGXFSZ or "[Errno 27]" in stderr or "File too large" in stderr:
+        return Status.FSIZE, exit_code, sig, "fsize_mb"
+    if "MemoryError" in stderr or "Cannot allocate memory" in stderr or "bad_alloc" in stderr:
+        return Status.MEMORY, exit_code, sig, "memory_mb"
+    if "[Errno 11] Resource temporarily unavailable" in stderr and "fork" in stderr:
+        return Status.PIDS, exit_code, sig, "pids"
+    return Status.FAILED, exit_code, sig, None
+
+
+# ---------------------------------------------------------------------------
+# process backend: a plain subprocess.  Not a security boundary.
+# ---------------------------------------------------------------------------
+
+
+def _process_links(root: Path, binds: Sequence[Mount]) -> list[Path]:
+    links: list[Path] = []
+    for mount in binds:
+        dst = Path(mount.dst)
+        try:
+            rel = dst.relative_to(WORKDIR)
+        except ValueError:
+            raise _SandboxError(
+                f"process backend can only place binds under {WORKDIR}, not {mount.dst}"
+            ) from None
+        if not rel.parts:
+            raise _SandboxError(f"cannot bind over {WORKDIR} itself")
+        link = root / rel
+        if link.exists() or link.is_symlink():
+            raise _SandboxError(f"bind target {mount.dst} already exists in the job folder")
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(Path(mount.src).resolve())
+        links.append(link)
+    return links
+
+
+class _SandboxError(Exception):
+    """The infrastructure failed (not the step): reported as SANDBOX_ERROR."""
+
+
+def _run_process(
+    argv: Sequence[str],
+    *,
+    root: Path,
+    binds: Sequence[Mount],
+    env: Mapping[str, str],
+    limits: Limits,
+    gpu: int | None,
+) -> StepResult:
+    step_env = dict(env)
+    step_env["JOB_DIR"] = str(root)
+    if gpu is not None:
+        step_env["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    rlimits = _rlimits(limits) + [
+        (resource.RLIMIT_AS, limits.memory_mb << 20),
+        (resource.RLIMIT_NPROC, limits.pids),
+    ]
+
+    def preexec() -> None:
+        for res, value in rlimits:
+            resource.setrlimit(res, (value, value))
+
+    links = _process_links(root, binds)
+    started = time.monotonic()
+    pid = None
+    try:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            import subprocess
+
+            proc = subprocess.Popen(
+                list(argv),
+                cwd=root,
+                env=step_env,
+                stdin=subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=err_w,
+                start_new_session=True,
+                preexec_fn=preexec,
+                close_fds=True,
+            )
+        except BaseException:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            raise
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        pid = proc.pid
+        kill = lambda: _killpg(pid)  # noqa: E731
+        out = _Capture(out_r, limits.output_bytes, kill)
+        err = _Capture(err_r, limits.output_bytes, kill)
+        wait_status, usage, timed_out = _wait(pid, started + limits.wall_s, kill)
+        proc.returncode = os.waitstatus_to_exitcode(wait_status)
+        pid = None
+        # The session may hold children that kept the pipes open.
+        _killpg(proc.pid)
+        out.thread.join()
+        err.thread.join()
+    finally:
+        if pid is not None:
+            _killpg(pid)
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        for link in links:
+            link.unlink(missing_ok=True)
+    wall = time.monotonic() - started
+    cpu = usage.ru_utime + usage.ru_stime if usage else None
+    stderr = err.text()
+    status, exit_code, sig, limit = _classify(
+        wait_status=wait_status,
+        timed_out=timed_out,
+        output_overflow=out.overflow or err.overflow,
+        cpu_s=cpu,
+        limits=limits,
+        stderr=stderr,
+    )
+    return StepResult(
+        status=status,
+        exit_code=exit_code,
+        signal=sig,
+        limit=limit,
+        wall_s=round(wall, 3),
+        cpu_s=round(cpu, 3) if cpu is not None else None,
+        peak_memory_mb=round(usage.ru_maxrss / 1024, 1) if usage else None,
+        stdout=out.text(),
+        stderr=stderr,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------
+
+
+def _backend_name() -> str:
+    return os.environ.get("SANDBOX_BACKEND", "process").strip().lower() or "process"
+
+
+def backend_info() -> dict:
+    """What isolation is active, for ``grade_submission`` output and the README."""
+    name = _backend_name()
+    return {
+        "backend": name,
+        "security_boundary": False,
+        "mechanisms": ["setsid", "rlimits"],
+        "warning": "process backend: the step runs as the worker, with its network and files",
+    }
+
+
+_warned = False
+
+
+def run_step(
+    argv: Sequence[str],
+    *,
+    root: Path,
+    binds: Sequence[Mount] = (),
+    env: Mapping[str, str],
+    limits: Limits,
+    gpu: int | None = None,
+) -> StepResult:
+    """Run ``argv`` with ``root`` as its folder (see the module docstring)."""
+    global _warned
+    root = Path(root).resolve()
+    started = time.monotonic()
+    if not _warned:
+        log.warning(
+            "SANDBOX_BACKEND=process: submissions run as the worker user with its network "
+            "and files. This is NOT a security boundary; use the jail backend in production."
+        )
+        _warned = True
+    try:
+        return _run_process(argv, root=root, binds=binds, env=env, limits=limits, gpu=gpu)
+    except (_SandboxError, OSError) as exc:
+        return StepResult(
+            status=Status.SANDBOX_ERROR,
+            exit_code=None,
+            signal=None,
+            limit=None,
+            wall_s=round(time.monotonic() - started, 3),
+            cpu_s=None,
+            peak_memory_mb=None,
+            stdout="",
+            stderr="",
+            detail=f"{type(exc).__name__}: {exc}",
+        )
