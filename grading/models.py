@@ -1,0 +1,128 @@
+"""Gradebook storage: categories, items, grades and their history.
+
+Points are Decimals; no total is stored (totals are computed, see calculations.py).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+from courseapp.models import Course
+
+
+class Aggregation(models.TextChoices):
+    TOTAL_POINTS = "total_points", "Total points"
+    MEAN = "mean", "Mean of percentages"
+    WEIGHTED_MEAN = "weighted_mean", "Weighted mean of percentages"
+
+
+class Category(models.Model):
+    """A weighted part of the final grade, e.g. Quizzes 20%."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="grade_categories")
+    name = models.CharField(max_length=100)
+    weight = models.DecimalField(max_digits=6, decimal_places=3, help_text="Percent of the course total")
+    aggregation = models.CharField(max_length=20, choices=Aggregation.choices, default=Aggregation.TOTAL_POINTS)
+    drop_lowest = models.PositiveSmallIntegerField(default=0)
+    drop_highest = models.PositiveSmallIntegerField(default=0)
+    position = models.PositiveSmallIntegerField(default=0)
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["course", "position", "id"]
+        verbose_name_plural = "categories"
+        constraints = [models.UniqueConstraint(fields=["course", "name"], name="unique_category_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.weight}%)"
+
+
+class LateUnit(models.TextChoices):
+    DAY = "day", "per started day"
+    HOUR = "hour", "per started hour"
+
+
+class GradeItem(models.Model):
+    """One graded thing: a quiz, the final exam, a project part."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="grade_items")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="items")
+    name = models.CharField(max_length=120)
+    short_name = models.CharField(max_length=30, blank=True)
+    points_possible = models.DecimalField(max_digits=8, decimal_places=2)
+    weight = models.DecimalField(
+        max_digits=8, decimal_places=3, null=True, blank=True, help_text="Weight within its category"
+    )
+    due_at = models.DateTimeField(null=True, blank=True)
+    extra_credit = models.BooleanField(default=False)
+    never_drop = models.BooleanField(default=False)
+    released = models.BooleanField(default=False, help_text="Students see the grade once released")
+    ta_editable = models.BooleanField(default=False, help_text="TAs may enter grades for this item")
+    late_penalty_percent = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("0"))
+    late_penalty_unit = models.CharField(max_length=10, choices=LateUnit.choices, default=LateUnit.DAY)
+    late_penalty_floor_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, default=Decimal("0"), help_text="Lowest the penalty can take a score, in % of it"
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["course", "category__position", "position", "id"]
+        constraints = [models.UniqueConstraint(fields=["course", "name"], name="unique_item_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GradeState(models.TextChoices):
+    GRADED = "graded", "Graded"
+    EXCUSED = "excused", "Excused"
+
+
+class Grade(models.Model):
+    """The current grade of one student on one item. No row means missing."""
+
+    item = models.ForeignKey(GradeItem, on_delete=models.CASCADE, related_name="grades")
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="grades")
+    state = models.CharField(max_length=10, choices=GradeState.choices, default=GradeState.GRADED)
+    raw_points = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    late_penalty_points = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0"))
+    points = models.DecimalField(
+        max_digits=8, decimal_places=2, null=True, blank=True, help_text="Counted points: raw minus late penalty"
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=40, default="manual", help_text="manual, import, quiz, autograder")
+    comment = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "student"], name="one_grade_per_item")]
+
+    def __str__(self) -> str:
+        return f"{self.student} {self.item}: {self.points}"
+
+
+class GradeChange(models.Model):
+    """Append-only history of every change to a grade (who, when, old → new, why)."""
+
+    item = models.ForeignKey(GradeItem, on_delete=models.CASCADE, related_name="changes")
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+    old_state = models.CharField(max_length=10, blank=True)
+    new_state = models.CharField(max_length=10, blank=True)
+    old_points = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    new_points = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    source = models.CharField(max_length=40)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [models.Index(fields=["item", "student"])]
