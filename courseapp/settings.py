@@ -141,7 +141,10 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000;"
     )
     # A file, not :memory:, so a real worker process and the live server share it.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    # One file per test run (runs may overlap on a developer's machine).
+    DATABASES["default"]["TEST"] = {
+        "NAME": env_str("TEST_DB_NAME", str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3"))
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth ---------------------------------------------------------------------
@@ -243,7 +246,13 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}  # each app adds its periodic tasks in its AppConfig
+# Periodic work (celery beat). Each task is cheap when there is nothing to do.
+CELERY_BEAT_SCHEDULE = {
+    # Submit quiz attempts left open past their deadline, grading what was saved.
+    "quizzes-autosubmit-expired": {"task": "quizzes.autosubmit_expired", "schedule": 30.0},
+    # Requeue or fail grading runs stuck in queued/running because a worker died.
+    "projects-sweep-stuck-runs": {"task": "projects.sweep_stuck_runs", "schedule": 60.0},
+}
 
 # --- Security -----------------------------------------------------------------
 # `manage.py check --deploy` is clean with DJANGO_ENV=production.
