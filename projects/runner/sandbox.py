@@ -84,7 +84,9 @@ class Limits:
     nofile: int = 256
     fsize_mb: int = 256
     output_bytes: int = 1 << 20
-    tmp_mb: int = 256
+    tmp_mb: int = 256  # each of /tmp and /dev/shm (jail); counts toward memory_mb too
+    disk_mb: int = 1024  # total the step may leave in its writable folders (jail)
+    disk_files: int = 100_000  # files and folders it may have there (jail)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,14 +163,18 @@ class _Capture:
         return self.buf.decode("utf-8", errors="replace")
 
 
-def _rlimits(limits: Limits) -> list[tuple[int, int]]:
-    """(resource, value) pairs applied to the step; soft == hard."""
-    cpu = limits.cpu_s if limits.cpu_s is not None else limits.wall_s * 2
+def _rlimits(limits: Limits) -> list[tuple[int, int, int]]:
+    """(resource, soft, hard) applied to the step.
+
+    CPU gets one second of grace between soft and hard so the kernel sends
+    SIGXCPU first: the status can then name the limit without guessing.
+    """
+    cpu = max(1, math.ceil(_effective_cpu_s(limits)))
     return [
-        (resource.RLIMIT_CPU, max(1, math.ceil(cpu))),
-        (resource.RLIMIT_NOFILE, limits.nofile),
-        (resource.RLIMIT_FSIZE, limits.fsize_mb << 20),
-        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_CPU, cpu, cpu + 1),
+        (resource.RLIMIT_NOFILE, limits.nofile, limits.nofile),
+        (resource.RLIMIT_FSIZE, limits.fsize_mb << 20, limits.fsize_mb << 20),
+        (resource.RLIMIT_CORE, 0, 0),
     ]
 
 
@@ -216,6 +222,8 @@ def _classify(
     cpu_s: float | None,
     limits: Limits,
     stderr: str,
+    cgroup_stats: Mapping[str, object] | None = None,
+    killed_for: str | None = None,
 ) -> tuple[Status, int | None, int | None, str | None]:
     """Map how the step ended to (status, exit_code, signal, limit).
 
@@ -229,14 +237,25 @@ def _classify(
         return Status.TIMEOUT, exit_code, sig, "wall_s"
     if output_overflow:
         return Status.OUTPUT, exit_code, sig, "output_bytes"
+    if killed_for == "pids":
+        return Status.PIDS, exit_code, sig, "pids"
+    if killed_for in ("disk_mb", "disk_files"):
+        return Status.FSIZE, exit_code, sig, killed_for
+    stats = cgroup_stats or {}
+    if stats.get("oom_kills"):
+        return Status.MEMORY, exit_code, sig, "memory_mb"
+    if stats.get("pids_hits") and exit_code != 0:
+        return Status.PIDS, exit_code, sig, "pids"
     if sig == signal.SIGXCPU or (
-        sig == signal.SIGKILL and cpu_s is not None and cpu_s >= _effective_cpu_s(limits) - 0.05
+        sig == signal.SIGKILL and cpu_s is not None and cpu_s >= 0.9 * _effective_cpu_s(limits)
     ):
         return Status.CPU, exit_code, sig, "cpu_s"
     if exit_code == 0:
         return Status.OK, exit_code, sig, None
     if sig == signal.SIGXFSZ or "[Errno 27]" in stderr or "File too large" in stderr:
         return Status.FSIZE, exit_code, sig, "fsize_mb"
+    if "[Errno 28]" in stderr or "No space left on device" in stderr:
+        return Status.FSIZE, exit_code, sig, "tmp_mb"
     if "MemoryError" in stderr or "Cannot allocate memory" in stderr or "bad_alloc" in stderr:
         return Status.MEMORY, exit_code, sig, "memory_mb"
     if "[Errno 11] Resource temporarily unavailable" in stderr and "fork" in stderr:
@@ -288,13 +307,13 @@ def _run_process(
     if gpu is not None:
         step_env["CUDA_VISIBLE_DEVICES"] = str(gpu)
     rlimits = _rlimits(limits) + [
-        (resource.RLIMIT_AS, limits.memory_mb << 20),
-        (resource.RLIMIT_NPROC, limits.pids),
+        (resource.RLIMIT_AS, limits.memory_mb << 20, limits.memory_mb << 20),
+        (resource.RLIMIT_NPROC, limits.pids, limits.pids),
     ]
 
     def preexec() -> None:
-        for res, value in rlimits:
-            resource.setrlimit(res, (value, value))
+        for res, soft, hard in rlimits:
+            resource.setrlimit(res, (soft, hard))
 
     links = _process_links(root, binds)
     started = time.monotonic()
@@ -373,21 +392,47 @@ def _run_process(
 
 
 def _backend_name() -> str:
-    return os.environ.get("SANDBOX_BACKEND", "process").strip().lower() or "process"
+    """The configured backend: ``SANDBOX_BACKEND``, else ``jail`` where it can run."""
+    name = os.environ.get("SANDBOX_BACKEND", "").strip().lower()
+    if name in ("jail", "process"):
+        return name
+    if name:
+        raise ValueError(f"SANDBOX_BACKEND must be 'jail' or 'process', not {name!r}")
+    from . import jail
+
+    return "jail" if jail.available()[0] else "process"
 
 
 def backend_info() -> dict:
-    """What isolation is active, for ``grade_submission`` output and the README."""
+    """What isolation is active, for ``grade_submission`` output and the README.
+
+    ``mechanisms`` lists what the last step actually got (cgroup controllers can
+    be missing in an unprivileged container; the rlimit fallback is then named).
+    """
+    from . import jail
+
     name = _backend_name()
+    if name == "process":
+        return {
+            "backend": "process",
+            "security_boundary": False,
+            "mechanisms": ["setsid", "rlimits"],
+            "warning": "process backend: steps run as the worker, with its network and files",
+        }
+    ok, why = jail.available()
     return {
-        "backend": name,
-        "security_boundary": False,
-        "mechanisms": ["setsid", "rlimits"],
-        "warning": "process backend: the step runs as the worker, with its network and files",
+        "backend": "jail",
+        "security_boundary": ok,
+        "available": ok,
+        "why_not": why,
+        "mechanisms": list(_last_mechanisms) or ["(no step run yet)"],
+        "bwrap": jail.bwrap_path(),
+        "python_prefixes": jail.python_prefixes(),
     }
 
 
 _warned = False
+_last_mechanisms: list[str] = []
 
 
 def run_step(
@@ -399,19 +444,34 @@ def run_step(
     limits: Limits,
     gpu: int | None = None,
 ) -> StepResult:
-    """Run ``argv`` with ``root`` as its folder (see the module docstring)."""
+    """Run ``argv`` with ``root`` as its folder (see the module docstring).
+
+    Never raises for what the step does; an infrastructure failure comes back
+    as ``Status.SANDBOX_ERROR`` with ``detail``.  Exceptions raised *into* this
+    call (a Celery soft time limit) still kill the step before propagating.
+    """
     global _warned
     root = Path(root).resolve()
     started = time.monotonic()
-    if not _warned:
-        log.warning(
-            "SANDBOX_BACKEND=process: submissions run as the worker user with its network "
-            "and files. This is NOT a security boundary; use the jail backend in production."
-        )
-        _warned = True
     try:
+        name = _backend_name()
+        if name == "jail":
+            from . import jail
+
+            result, mechanisms = jail.run_jail(
+                argv, root=root, binds=binds, env=env, limits=limits, gpu=gpu
+            )
+            _last_mechanisms[:] = mechanisms
+            return result
+        if not _warned:
+            log.warning(
+                "SANDBOX_BACKEND=process: submissions run as the worker user with its network "
+                "and files. This is NOT a security boundary; use the jail backend in production."
+            )
+            _warned = True
         return _run_process(argv, root=root, binds=binds, env=env, limits=limits, gpu=gpu)
-    except (_SandboxError, OSError) as exc:
+    except (_SandboxError, OSError, ValueError) as exc:
+        log.exception("sandbox failed")
         return StepResult(
             status=Status.SANDBOX_ERROR,
             exit_code=None,
