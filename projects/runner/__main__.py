@@ -1,0 +1,57 @@
+"""``python -m projects.runner HARNESS SUBMISSION``: grade once, print the record as JSON.
+
+Exit status 0 when grading completed (whatever the score); otherwise the code in
+``runner.EXIT_CODES`` with a one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from projects.runner.runner import EXIT_CODES, GradeStatus, grade
+
+
+def build_parser(prog: str = "python -m projects.runner") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Grade one submission with a harness.")
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Shared with the grade_submission management command."""
+    parser.add_argument("harness", type=Path, help="harness folder or zip (harness.toml at its root)")
+    parser.add_argument("submission", type=Path, help="submission folder or zip")
+    parser.add_argument("--gpu", type=int, default=None, help="host GPU index for gpus = 1 harnesses")
+    parser.add_argument("--work-root", type=Path, default=None, help="where job folders are made")
+    parser.add_argument("--python", default=None, help="interpreter for 'python' in harness commands")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def run(options: argparse.Namespace, stdout, stderr) -> int:
+    """Grade, write the JSON record to ``stdout``; return the exit status."""
+    log = None if options.quiet else (lambda line: print(f"[runner] {line}", file=stderr))
+    record = grade(
+        options.harness,
+        options.submission,
+        gpu=options.gpu,
+        work_root=options.work_root,
+        python=options.python,
+        on_log=log,
+    )
+    json.dump(record.as_dict(), stdout, indent=2)
+    stdout.write("\n")
+    if record.status is not GradeStatus.COMPLETED:
+        print(f"grading failed ({record.status.value}): {record.error}", file=stderr)
+    return EXIT_CODES[record.status]
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = build_parser().parse_args(argv)
+    return run(options, sys.stdout, sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
