@@ -34,7 +34,8 @@ lint: install
 
 check-deploy: install
 	DJANGO_ENV=production DJANGO_SECRET_KEY=check-deploy-$$(date +%s)-not-a-real-secret-0123456789abcdef \
-	DJANGO_ALLOWED_HOSTS=example.org $(PY) manage.py check --deploy --fail-level WARNING
+	DJANGO_ALLOWED_HOSTS=example.org DATABASE_URL=postgres://check@127.0.0.1/check \
+	CELERY_BROKER_URL=redis://127.0.0.1:6379/0 $(PY) manage.py check --deploy --fail-level WARNING
 
 clean:
 	rm -rf var/broker var/results var/test-db.sqlite3* staticfiles

@@ -126,6 +126,13 @@ TEMPLATES = [
     },
 ]
 
+if PRODUCTION:
+    # A production process that silently fell back to SQLite or a broker folder
+    # would lose grades; refuse to start instead.
+    for _required in ("DATABASE_URL", "CELERY_BROKER_URL"):
+        if not env_str(_required):
+            raise ImproperlyConfigured(f"Set {_required} in production (see README.md, Deployment).")
+
 # --- Database -----------------------------------------------------------------
 # https://github.com/jazzband/dj-database-url ; postgres://user@host:5432/name
 DATABASES = {
