@@ -47,6 +47,7 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -130,7 +131,6 @@ def grade(
     record = GradeRecord(
         status=GradeStatus.INFRASTRUCTURE_ERROR,
         started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        sandbox=sandbox.backend_info(),
     )
     try:
         _grade(
@@ -153,6 +153,7 @@ def grade(
         record.error = f"{type(exc).__name__}: {exc}"
         record.score = None
         log(f"infrastructure_error: {record.error}")
+    record.sandbox = sandbox.backend_info()  # after the steps: it names what they got
     record.durations["total_s"] = round(time.monotonic() - started, 3)
     return record
 
@@ -195,8 +196,9 @@ def _grade(
     log(f"harness {harness.name} ({harness.sha256[:12]}), {harness.points:g} points")
 
     with job_folder(work_root) as job:
-        predict_root = job / "predict"
-        predict_root.mkdir()
+        # Fresh unguessable names: under the process backend a step could create
+        # a folder where the next one is to be made.
+        predict_root = Path(tempfile.mkdtemp(prefix="predict-", dir=job))
         try:
             harness.materialize(predict_root, include_hidden=False)
         except HarnessError as exc:
@@ -226,8 +228,7 @@ def _grade(
             record.error = f"predict step {predict_how}"
 
         clock = time.monotonic()
-        score_root = job / "score"
-        score_root.mkdir()
+        score_root = Path(tempfile.mkdtemp(prefix="score-", dir=job))
         copied = copy_outputs(predict_root / "outputs", score_root / "outputs")
         record.outputs = copied.as_dict()
         remove_tree(predict_root)
