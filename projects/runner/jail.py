@@ -341,7 +341,11 @@ def run_jail(
     # +2: bubblewrap's monitor and its PID 1 live in the group too.
     groups = cgroups.JobCgroups.create(memory_bytes=limits.memory_mb << 20, pids=limits.pids + 2)
     mechanisms += [f"cgroup:{name}" for name in groups.active]
-    rlimits = _rlimits(limits) + [(resource.RLIMIT_NPROC, limits.pids, limits.pids)]
+    # RLIMIT_NPROC counts the step uid's processes; with a pids group it is only
+    # a backstop set above the group's limit, so that the group (whose hits are
+    # counted in pids.events) is what a fork bomb meets first.
+    nproc = limits.pids + 16 if "pids" in groups.active else limits.pids
+    rlimits = _rlimits(limits) + [(resource.RLIMIT_NPROC, nproc, nproc)]
     if "memory" not in groups.active:
         rlimits.append((resource.RLIMIT_AS, limits.memory_mb << 20, limits.memory_mb << 20))
         mechanisms.append("rlimit_as")
