@@ -120,9 +120,52 @@ class GradeChange(models.Model):
     new_state = models.CharField(max_length=10, blank=True)
     old_points = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
     new_points = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    old_raw_points = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    new_raw_points = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    late_penalty_points = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal("0"), help_text="Penalty included in new_points"
+    )
+    old_comment = models.TextField(blank=True)
+    new_comment = models.TextField(blank=True)
     source = models.CharField(max_length=40)
     reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-changed_at", "-id"]
         indexes = [models.Index(fields=["item", "student"])]
+
+
+class LetterCutoff(models.Model):
+    """A course's own letter scale (curving). No rows: METU's default scale applies."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="letter_cutoffs")
+    letter = models.CharField(max_length=4)
+    min_percent = models.DecimalField(max_digits=6, decimal_places=2, help_text="Lowest total that earns it")
+    grade_point = models.DecimalField(max_digits=3, decimal_places=1)
+
+    class Meta:
+        ordering = ["course", "-min_percent"]
+        constraints = [models.UniqueConstraint(fields=["course", "letter"], name="unique_letter_per_course")]
+
+    def __str__(self) -> str:
+        return f"{self.letter} from {self.min_percent}"
+
+
+class LetterOverride(models.Model):
+    """Append-only: the newest row per (course, student) is the override in force; letter "" clears it."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="letter_overrides")
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    letter = models.CharField(max_length=4, blank=True)
+    reason = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["course", "student"])]
+
+    def __str__(self) -> str:
+        return f"{self.student}: {self.letter or '(cleared)'}"

@@ -1,0 +1,74 @@
+"""Who may see and change what in the gradebook, in one place.
+
+Builds on courseapp.access: non-members get Http404 (course codes do not leak),
+members with the wrong role get PermissionDenied. Rules:
+
+- the instructor reads and edits everything, releases items, overrides letters;
+- a TA reads every grade and edits only items marked ``ta_editable``;
+- a student reads only their own grades, and only on released items.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from courseapp.access import access_course, role_in
+from courseapp.models import Course, Membership, Role, User
+
+from .models import GradeItem
+
+
+def can_edit_item(user: User | None, item: GradeItem) -> bool:
+    """True if `user` may enter grades on `item` (instructor: all; TA: ta_editable ones)."""
+    if user is None:
+        return False
+    role = role_in(user, item.course)
+    return role == Role.INSTRUCTOR or (role == Role.TA and item.ta_editable)
+
+
+def access_gradebook(user: User, code: str) -> tuple[Course, str]:
+    """The course and the person's role, for staff (instructor or TA) only."""
+    course = access_course(user, code, roles=(Role.INSTRUCTOR, Role.TA))
+    return course, role_in(user, course)
+
+
+def access_gradebook_as_instructor(user: User, code: str) -> Course:
+    return access_course(user, code, roles=(Role.INSTRUCTOR,))
+
+
+def access_my_grades(user: User, code: str) -> tuple[Course, str]:
+    """The course for any member: students see their own grades, staff may preview theirs."""
+    course = access_course(user, code)
+    return course, role_in(user, course)
+
+
+def access_item(user: User, code: str, item_id: int, *, for_edit: bool = False) -> GradeItem:
+    """A grade item of the course; staff only. With `for_edit`, the person must be allowed to edit it."""
+    course, _ = access_gradebook(user, code)
+    try:
+        item = GradeItem.objects.select_related("category", "course").get(pk=item_id, course=course)
+    except GradeItem.DoesNotExist:
+        raise Http404("No such grade item.") from None
+    if for_edit and not can_edit_item(user, item):
+        raise PermissionDenied(
+            f"You may not edit grades of {item.name}: the instructor has not opened it to TAs."
+        )
+    return item
+
+
+def access_student(user: User, course: Course, student_id: int) -> User:
+    """A student of `course` whose grades `user` may read: staff any student, a student only themself."""
+    role = role_in(user, course)
+    if role is None:
+        raise Http404("No such course.")
+    if role == Role.STUDENT and user.pk != student_id:
+        raise PermissionDenied("Students may see only their own grades.")
+    membership = (
+        Membership.objects.filter(course=course, user_id=student_id, role=Role.STUDENT)
+        .select_related("user")
+        .first()
+    )
+    if membership is None:
+        raise Http404("No such student in this course.")
+    return membership.user
