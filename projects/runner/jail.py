@@ -35,6 +35,7 @@ import resource
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -168,10 +169,20 @@ def available() -> tuple[bool, str]:
 
 
 def _chown_tree(path: Path, uid: int) -> None:
-    os.lchown(path, uid, uid)
+    """Give the step what the runner left writable; what it made read-only stays the worker's.
+
+    An entry whose owner-write bit is set becomes the step uid's; a read-only
+    one (the score step's copy of ``outputs/``, 0444/0555) keeps its owner, so
+    the step can read it but not change it back to writable.
+    """
     for dirpath, dirnames, filenames in os.walk(path):
         for name in dirnames + filenames:
-            os.lchown(os.path.join(dirpath, name), uid, uid)
+            entry = os.path.join(dirpath, name)
+            st = os.lstat(entry)
+            if st.st_mode & stat.S_IWUSR and not stat.S_ISLNK(st.st_mode):
+                os.lchown(entry, uid, uid)
+    if os.lstat(path).st_mode & stat.S_IWUSR:
+        os.lchown(path, uid, uid)
 
 
 def _disk_use(paths: Sequence[Path], max_bytes: int, max_files: int) -> str | None:

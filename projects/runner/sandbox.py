@@ -36,8 +36,11 @@ working directory (or ``$JOB_DIR``), never host paths:
   place under ``root`` for the duration of the step (read-only is not
   enforced); other ``dst`` values are refused with SANDBOX_ERROR.
 
-``root`` itself is writable by the step; anything the step must not change
-(harness files, reference data) is passed as a read-only bind.
+In the jail the step runs as its own uid: it owns every entry of ``root``
+that the runner left owner-writable (``root`` itself included); entries the
+runner made read-only (mode without ``u+w``, e.g. the score step's copy of
+``outputs/``) keep their owner and stay read-only to the step.  Whatever else
+the step must not change is passed as a read-only bind.
 
 Select the backend with ``SANDBOX_BACKEND`` = ``jail`` | ``process``.
 ``backend_info()`` reports what is active.

@@ -442,3 +442,28 @@ def test_gpu_binds_expose_only_the_assigned_gpu(tmp_path):
     assert "CUDA_VISIBLE_DEVICES" not in jail.step_env({"CUDA_VISIBLE_DEVICES": "2"}, None)
     with pytest.raises(sandbox._SandboxError):
         jail.gpu_binds(7, dev=dev, proc=proc)
+
+
+# --- through the runner -------------------------------------------------------------
+
+
+def test_claiming_full_marks_through_the_runner_changes_nothing(tmp_path):
+    """Wrong answer + forged results.json everywhere + symlinks, FIFO and a daemon in outputs/."""
+    from projects.runner import runner
+
+    record = runner.grade(
+        ATTACKS / "harness" / "harness", ATTACKS / "harness" / "cheat", work_root=tmp_path
+    )
+
+    assert record.status is runner.GradeStatus.COMPLETED, record.error
+    assert record.score == 0 and record.raw_score == 0
+    assert record.sandbox["backend"] == "jail"
+    found = json.loads(record.output)
+    assert found["answer"] == "41"
+    # Links and the FIFO are skipped; the forged outputs/results.json is mere data to the scorer.
+    assert found["found"] == ["answer.txt", "results.json"]
+    assert found["outputs_writable"] is False
+    skipped = {entry["path"] for entry in record.outputs["skipped"]}
+    assert {"passwd-link", "results-link", "fifo"} <= skipped
+    assert step_processes() == []
+    assert list(tmp_path.iterdir()) == []  # the job folder is gone too
