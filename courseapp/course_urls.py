@@ -1,9 +1,26 @@
-"""Course pages and the course API (courses, schedule, enrollments)."""
+"""Course pages, the iCalendar feed and the course API (courses, schedule, enrollments)."""
 
 from django.urls import path
 
-from . import views
+from . import apis, views
 
 urlpatterns = [
     path("courses/<slug:code>/", views.course_detail, name="course-detail"),
+    path("courses/<slug:code>/schedule/", views.schedule, name="courseapp-schedule"),
+    path("courses/<slug:code>/calendar/<str:token>.ics", views.calendar_feed, name="courseapp-calendar"),
+    path("courses/<slug:code>/roster/", views.roster, name="courseapp-roster"),
+    path("courses/<slug:code>/roster/import/", views.roster_import, name="courseapp-roster-import"),
+    path("courses/<slug:code>/roster/import/apply/", views.roster_import_apply,
+         name="courseapp-roster-import-apply"),
+    # API
+    path("api/auth/token/", apis.TokenObtainApi.as_view(), name="courseapp-api-token"),
+    path("api/courses/", apis.CourseListApi.as_view(), name="courseapp-api-courses"),
+    path("api/courses/<slug:code>/", apis.CourseDetailApi.as_view(), name="courseapp-api-course"),
+    path("api/courses/<slug:code>/lectures/", apis.LectureListApi.as_view(), name="courseapp-api-lectures"),
+    path("api/courses/<slug:code>/enrollments/", apis.EnrollmentListApi.as_view(),
+         name="courseapp-api-enrollments"),
+    path("api/courses/<slug:code>/roster/preview/", apis.RosterPreviewApi.as_view(),
+         name="courseapp-api-roster-preview"),
+    path("api/courses/<slug:code>/roster/apply/", apis.RosterApplyApi.as_view(),
+         name="courseapp-api-roster-apply"),
 ]

@@ -1,27 +1,136 @@
-"""Server-rendered course pages. Thin: parse, call an access_/selector, render."""
+"""Server-rendered course pages. Thin: parse, call an access_/selector/service, render."""
 
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import access
+from . import access, selectors, services
+from .forms import RosterUploadForm
+from .models import Course
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    courses = access.courses_of(request.user).order_by("number")
-    return render(request, "courseapp/dashboard.html", {"courses": courses})
+    cards = selectors.dashboard_cards(user=request.user, now=timezone.now())
+    return render(request, "courseapp/dashboard.html", {"cards": cards})
 
 
 @login_required
 def course_detail(request: HttpRequest, code: str) -> HttpResponse:
     course = access.access_course(request.user, code)
-    return render(
-        request,
-        "courseapp/course_detail.html",
-        {"course": course, "role": access.role_in(request.user, course)},
+    return render(request, "courseapp/course_detail.html", {
+        "course": course,
+        "role": access.role_in(request.user, course),
+        "syllabus": selectors.course_syllabus(course=course),
+        "schedule": selectors.course_schedule(course=course, now=timezone.now()),
+    })
+
+
+def _feed_url(request: HttpRequest, course: Course) -> str:
+    path = reverse("courseapp-calendar", kwargs={"code": course.code, "token": course.calendar_token})
+    return request.build_absolute_uri(path)
+
+
+@login_required
+def schedule(request: HttpRequest, code: str) -> HttpResponse:
+    course = access.access_course(request.user, code)
+    feed_url = _feed_url(request, course)
+    return render(request, "courseapp/schedule.html", {
+        "course": course,
+        "role": access.role_in(request.user, course),
+        "schedule": selectors.course_schedule(course=course, now=timezone.now()),
+        "feed_url": feed_url,
+        "webcal_url": "webcal://" + feed_url.split("://", 1)[1],
+    })
+
+
+@require_GET
+def calendar_feed(request: HttpRequest, code: str, token: str) -> HttpResponse:
+    """The iCalendar feed; no session: the secret token in the URL is the credential."""
+    course = Course.objects.filter(code=code).first()
+    if course is None or not secrets.compare_digest(token, course.calendar_token):
+        raise Http404("No such calendar.")
+    text = selectors.course_calendar(
+        course=course, base_url=request.build_absolute_uri("/"), now=timezone.now()
     )
+    response = HttpResponse(text.encode("utf-8"), content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'inline; filename="{course.code}.ics"'
+    response["Cache-Control"] = "private, max-age=900"
+    return response
+
+
+@login_required
+def roster(request: HttpRequest, code: str) -> HttpResponse:
+    course = access.access_course_as_staff(request.user, code)
+    memberships = list(selectors.course_enrollments(course=course))
+    return render(request, "courseapp/roster.html", {
+        "course": course,
+        "role": access.role_in(request.user, course),
+        "memberships": memberships,
+        "students": sum(1 for m in memberships if m.role == "student"),
+    })
+
+
+def _session_key(course: Course) -> str:
+    return f"courseapp-roster-import-{course.pk}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def roster_import(request: HttpRequest, code: str) -> HttpResponse:
+    """Upload (GET form, POST file or text) and preview; the upload waits in the session for apply."""
+    course = access.access_course_as_instructor(request.user, code)
+    context = {"course": course, "role": access.role_in(request.user, course)}
+    if request.method == "GET":
+        return render(request, "courseapp/roster_import.html", {**context, "form": RosterUploadForm()})
+    form = RosterUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return render(request, "courseapp/roster_import.html", {**context, "form": form}, status=400)
+    csv_text = form.cleaned_data["csv_text"]
+    preview = services.roster_import_preview(course=course, csv_text=csv_text)
+    request.session[_session_key(course)] = {"csv": csv_text, "digest": _digest(csv_text)}
+    fix_form = RosterUploadForm(initial={"text": csv_text})
+    return render(request, "courseapp/roster_preview.html", {
+        **context, "preview": preview, "digest": _digest(csv_text), "form": fix_form,
+    }, status=200 if preview.ok else 422)
+
+
+@login_required
+@require_POST
+def roster_import_apply(request: HttpRequest, code: str) -> HttpResponse:
+    course = access.access_course_as_instructor(request.user, code)
+    pending = request.session.get(_session_key(course))
+    if not pending or pending.get("digest") != request.POST.get("digest"):
+        messages.error(request, "That preview is no longer current (another upload replaced it). "
+                                "Upload the file again and apply from its preview.")
+        return redirect("courseapp-roster-import", code=course.code)
+    try:
+        result = services.roster_import_apply(course=course, csv_text=pending["csv"], by=request.user)
+    except services.RosterImportError as exc:
+        return render(request, "courseapp/roster_preview.html", {
+            "course": course, "role": access.role_in(request.user, course), "preview": exc.preview,
+            "digest": pending["digest"], "form": RosterUploadForm(initial={"text": pending["csv"]}),
+        }, status=422)
+    del request.session[_session_key(course)]
+    messages.success(request, (
+        f"Roster imported: {result.created} new accounts, {result.enrolled} enrolled, "
+        f"{result.updated} updated, {result.unchanged} unchanged."
+    ))
+    return redirect("courseapp-roster", code=course.code)
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -1,0 +1,81 @@
+"""The Django admin for staff: people, courses, memberships, lectures, textbooks."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from .models import Course, Lecture, Membership, Textbook, User
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = ("username", "student_number", "first_name", "last_name", "email", "is_staff", "is_active")
+    search_fields = ("username", "student_number", "first_name", "last_name", "email")
+    fieldsets = (*BaseUserAdmin.fieldsets, ("METU", {"fields": ("student_number",)}))
+    add_fieldsets = (*BaseUserAdmin.add_fieldsets, ("METU", {"fields": ("student_number",)}))
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ("user",)
+    fields = ("user", "role", "office_hours", "is_active")
+
+
+class TextbookInline(admin.TabularInline):
+    model = Textbook
+    extra = 0
+
+
+class LectureInline(admin.TabularInline):
+    model = Lecture
+    extra = 0
+    fields = ("week", "starts_at", "ends_at", "room", "topic", "subtopics")
+
+
+@admin.register(Course)
+class CourseAdmin(admin.ModelAdmin):
+    list_display = ("number", "title", "term", "code", "lecture_room")
+    search_fields = ("number", "title", "code", "term")
+    inlines = [TextbookInline, LectureInline]
+    readonly_fields = ("calendar_token",)
+    actions = ["rotate_calendar_token"]
+
+    @admin.action(description="Give the calendar feed a new secret URL (the old one stops working)")
+    def rotate_calendar_token(self, request, queryset) -> None:
+        for course in queryset:
+            course.calendar_token = secrets.token_urlsafe(24)
+            course.save(update_fields=["calendar_token"])
+        self.message_user(request, f"New calendar URLs for {queryset.count()} course(s); members find "
+                                   "them on the schedule page.", messages.SUCCESS)
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "student_number", "course", "role", "is_active", "created_at")
+    list_filter = ("course", "role", "is_active")
+    search_fields = ("user__username", "user__first_name", "user__last_name", "user__student_number")
+    list_select_related = ("user", "course")
+    raw_id_fields = ("user",)
+
+    @admin.display(ordering="user__student_number")
+    def student_number(self, membership: Membership) -> str:
+        return membership.user.student_number or ""
+
+
+@admin.register(Lecture)
+class LectureAdmin(admin.ModelAdmin):
+    list_display = ("course", "week", "starts_at", "room", "topic")
+    list_filter = ("course",)
+    list_select_related = ("course",)
+    search_fields = ("topic",)
+
+
+@admin.register(Textbook)
+class TextbookAdmin(admin.ModelAdmin):
+    list_display = ("course", "position", "citation")
+    list_filter = ("course",)
+    list_select_related = ("course",)

@@ -1,0 +1,140 @@
+"""The course API: one small view per operation. Access goes through courseapp.access."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import access, selectors, services
+from .models import Membership
+from .serializers import (
+    CourseDetailSerializer,
+    CourseSerializer,
+    EnrollmentSerializer,
+    LectureSerializer,
+    RosterPreviewSerializer,
+    RosterResultSerializer,
+    RosterUploadSerializer,
+)
+
+
+class CourseApi:
+    """Token first, so an anonymous request gets 401 with `WWW-Authenticate: Token`."""
+
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+
+
+class TokenObtainApi(ObtainAuthToken):
+    """POST username and password; returns {"token": "..."} for `Authorization: Token <token>`."""
+
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+
+class CourseListApi(CourseApi, generics.ListAPIView):
+    """The courses I belong to, with my role in each."""
+
+    serializer_class = CourseSerializer
+
+    def get_queryset(self):
+        return access.courses_of(self.request.user).order_by("number", "term")
+
+    def get_serializer_context(self) -> dict:
+        roles = dict(
+            Membership.objects.filter(user=self.request.user, is_active=True).values_list("course_id", "role")
+        )
+        return {**super().get_serializer_context(), "roles": roles}
+
+
+class CourseDetailApi(CourseApi, APIView):
+    @extend_schema(responses=CourseDetailSerializer)
+    def get(self, request: Request, code: str) -> Response:
+        """The syllabus: course facts, staff, textbooks and the grading policy."""
+        course = access.access_course(request.user, code)
+        context = {"role": access.role_in(request.user, course), "syllabus": selectors.course_syllabus(course=course)}
+        return Response(CourseDetailSerializer(course, context=context).data)
+
+
+class LectureListApi(CourseApi, generics.ListAPIView):
+    """Every lecture of the course in date order (times in ISO 8601 with the course's UTC offset)."""
+
+    serializer_class = LectureSerializer
+
+    def get_queryset(self):
+        course = access.access_course(self.request.user, self.kwargs["code"])
+        return course.lectures.order_by("starts_at")
+
+
+class EnrollmentListApi(CourseApi, generics.ListAPIView):
+    """Active members (staff first, then students by name). Staff only."""
+
+    serializer_class = EnrollmentSerializer
+
+    def get_queryset(self):
+        course = access.access_course_as_staff(self.request.user, self.kwargs["code"])
+        return selectors.course_enrollments(course=course)
+
+
+def _csv_text(request: Request) -> str:
+    upload = RosterUploadSerializer(data=request.data)
+    upload.is_valid(raise_exception=True)
+    if upload.validated_data.get("file"):
+        try:
+            return services.decode_roster(upload.validated_data["file"].read())
+        except ValueError as exc:
+            from rest_framework.exceptions import ValidationError
+
+            raise ValidationError({"file": [str(exc)]}) from None
+    return upload.validated_data["csv"]
+
+
+def _preview_data(preview: services.RosterPreview) -> dict:
+    return {
+        "ok": preview.ok,
+        "counts": preview.counts,
+        "rows": [
+            {
+                "line": row.line, "student_number": row.student_number, "username": row.username,
+                "first_name": row.first_name, "last_name": row.last_name, "email": row.email,
+                "action": row.action, "changes": row.changes,
+            }
+            for row in preview.rows
+        ],
+        "errors": [asdict(error) for error in preview.errors],
+    }
+
+
+class RosterPreviewApi(CourseApi, APIView):
+    parser_classes = [MultiPartParser, JSONParser]
+
+    @extend_schema(request=RosterUploadSerializer, responses=RosterPreviewSerializer)
+    def post(self, request: Request, code: str) -> Response:
+        """What importing this roster CSV would do; changes nothing. Instructor only."""
+        course = access.access_course_as_instructor(request.user, code)
+        preview = services.roster_import_preview(course=course, csv_text=_csv_text(request))
+        return Response(RosterPreviewSerializer(_preview_data(preview)).data)
+
+
+class RosterApplyApi(CourseApi, APIView):
+    parser_classes = [MultiPartParser, JSONParser]
+
+    @extend_schema(
+        request=RosterUploadSerializer,
+        responses={200: RosterResultSerializer, 400: RosterPreviewSerializer},
+    )
+    def post(self, request: Request, code: str) -> Response:
+        """Import the roster atomically; 400 with the preview's errors, and nothing applied, if any row is bad."""
+        course = access.access_course_as_instructor(request.user, code)
+        try:
+            result = services.roster_import_apply(course=course, csv_text=_csv_text(request), by=request.user)
+        except services.RosterImportError as exc:
+            return Response(RosterPreviewSerializer(_preview_data(exc.preview)).data,
+                            status=status.HTTP_400_BAD_REQUEST)
+        return Response(RosterResultSerializer(asdict(result)).data)

@@ -1,0 +1,211 @@
+"""Reads for the course pages, the feed and the API: a few queries each, never one per row."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from django.db.models import Case, Count, Q, QuerySet, Value, When
+
+from . import calculations, ical
+from .models import Course, Lecture, Membership, Role, Textbook, User
+
+logger = logging.getLogger(__name__)
+
+# Apps whose `<app>.calendar.course_events(course)` add events to the course feed.
+CALENDAR_APPS = ("grading", "quizzes", "projects")
+
+
+def course_tz(course: Course) -> ZoneInfo:
+    return ZoneInfo(course.time_zone)
+
+
+def course_today(course: Course, now: dt.datetime) -> dt.date:
+    """The date it is in the course's time zone at the aware instant `now`."""
+    return now.astimezone(course_tz(course)).date()
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    lecture: Lecture
+    start: dt.datetime  # in the course's time zone
+    end: dt.datetime
+    is_current: bool
+    is_past: bool
+
+
+@dataclass(frozen=True)
+class Schedule:
+    rows: list[ScheduleRow]
+    current: ScheduleRow | None  # the lecture of the week containing `today`, if any
+    upcoming: ScheduleRow | None  # the first lecture that has not ended
+
+
+def course_schedule(*, course: Course, now: dt.datetime) -> Schedule:
+    """Every lecture in date order, marking the current week's one (one query).
+
+    "Current" is the lecture held in the Monday–Sunday week (in the course's time
+    zone) that contains `now`; there is none before the first lecture's week, after
+    the last one's, or in a week with no lecture.
+    """
+    tz = course_tz(course)
+    lectures = list(Lecture.objects.filter(course=course).order_by("starts_at"))
+    starts = [lecture.starts_at.astimezone(tz) for lecture in lectures]
+    ends = [lecture.ends_at.astimezone(tz) for lecture in lectures]
+    current = calculations.current_lecture_index([s.date() for s in starts], course_today(course, now))
+    upcoming = calculations.next_lecture_index(ends, now)
+    rows = [
+        ScheduleRow(lecture=lecture, start=start, end=end, is_current=index == current, is_past=end <= now)
+        for index, (lecture, start, end) in enumerate(zip(lectures, starts, ends, strict=True))
+    ]
+    return Schedule(
+        rows=rows,
+        current=rows[current] if current is not None else None,
+        upcoming=rows[upcoming] if upcoming is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class Syllabus:
+    staff: list[Membership]  # instructors first, then TAs, with their users
+    textbooks: list[Textbook]
+    grading: list  # grading.models.Category rows, in their order
+    grading_total: object  # Decimal: sum of the category weights, in percent
+
+
+def course_syllabus(*, course: Course) -> Syllabus:
+    """Staff, textbooks and the published grading policy (three queries)."""
+    from grading.models import Category
+
+    staff = list(
+        Membership.objects.filter(course=course, role__in=[Role.INSTRUCTOR, Role.TA], is_active=True)
+        .select_related("user")
+        .order_by("role", "user__last_name", "user__first_name")  # "instructor" < "ta"
+    )
+    categories = list(Category.objects.filter(course=course).order_by("position", "id"))
+    return Syllabus(
+        staff=staff,
+        textbooks=list(Textbook.objects.filter(course=course).order_by("position")),
+        grading=categories,
+        grading_total=sum((c.weight for c in categories), start=0),
+    )
+
+
+def course_enrollments(*, course: Course, role: str | None = None) -> QuerySet[Membership]:
+    """Active memberships with their users (one query): staff first, then students by name."""
+    memberships = Membership.objects.filter(course=course, is_active=True).select_related("user")
+    if role is not None:
+        memberships = memberships.filter(role=role)
+    rank = Case(
+        When(role=Role.INSTRUCTOR, then=Value(0)), When(role=Role.TA, then=Value(1)), default=Value(2)
+    )
+    return memberships.order_by(rank, "user__last_name", "user__first_name", "user__username")
+
+
+def enrollment_counts(*, course: Course) -> dict[str, int]:
+    """Active members per role, e.g. {"instructor": 1, "ta": 2, "student": 40} (one query)."""
+    rows = Membership.objects.filter(course=course, is_active=True).values("role").annotate(n=Count("id"))
+    counts = {role.value: 0 for role in Role}
+    counts.update({row["role"]: row["n"] for row in rows})
+    return counts
+
+
+@dataclass(frozen=True)
+class DashboardCard:
+    course: Course
+    role: str  # the person's role; superusers who are not members act as instructors
+    next_lecture: Lecture | None
+    students: int
+
+
+def dashboard_cards(*, user: User, now: dt.datetime) -> list[DashboardCard]:
+    """The person's courses with their next lecture and student count (three queries)."""
+    from .access import courses_of
+
+    courses = list(
+        courses_of(user).annotate(
+            n_students=Count(
+                "memberships", filter=Q(memberships__role=Role.STUDENT, memberships__is_active=True),
+                distinct=True,
+            )
+        ).order_by("number", "term")
+    )
+    upcoming: dict[int, Lecture] = {}
+    for lecture in Lecture.objects.filter(course__in=courses, ends_at__gt=now).order_by("-starts_at"):
+        upcoming[lecture.course_id] = lecture  # the earliest one wins: rows come latest first
+    return [
+        DashboardCard(
+            course=course,
+            role=getattr(course, "my_role", None) or Role.INSTRUCTOR,
+            next_lecture=upcoming.get(course.pk),
+            students=course.n_students,
+        )
+        for course in courses
+    ]
+
+
+def lecture_event(*, course: Course, lecture: Lecture, url: str = "") -> ical.Event:
+    """The feed's VEVENT for one lecture; UID stays the same as long as the lecture row does."""
+    description = "\n".join(f"• {subtopic}" for subtopic in lecture.subtopics)
+    return ical.Event(
+        uid=f"{course.code}-lecture-{lecture.pk}@courseapp",
+        summary=f"{course.number}: {lecture.topic}",
+        start=lecture.starts_at,
+        end=lecture.ends_at,
+        description=f"Week {lecture.week}" + (f"\n{description}" if description else ""),
+        location=lecture.room,
+        url=url,
+    )
+
+
+def _app_events(course: Course, base_url: str) -> list[ical.Event]:
+    """Events from `<app>.calendar.course_events(course)` of the apps that provide one.
+
+    An app whose events fail to load is logged and left out, so the lectures (and the
+    other apps' events) still reach subscribers.
+    """
+    events = []
+    for app in CALENDAR_APPS:
+        try:
+            module = importlib.import_module(f"{app}.calendar")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{app}.calendar":
+                logger.exception("calendar module of %s failed to import", app)
+            continue
+        try:
+            for item in module.course_events(course):
+                url = item.get("url") or ""
+                if url.startswith("/"):
+                    url = base_url.rstrip("/") + url
+                events.append(
+                    ical.Event(
+                        uid=str(item["uid"]), summary=str(item["summary"]), start=item["start"],
+                        end=item["end"], description=str(item.get("description") or ""), url=url,
+                    )
+                )
+        except Exception:
+            logger.exception("calendar events of %s for %s failed", app, course.code)
+    return events
+
+
+def course_calendar(*, course: Course, base_url: str, now: dt.datetime) -> str:
+    """The course's iCalendar feed text: every lecture plus the other apps' events.
+
+    `base_url` (e.g. "https://host") makes lecture and event links absolute.
+    """
+    schedule_url = f"{base_url.rstrip('/')}/courses/{course.code}/schedule/"
+    events = [
+        lecture_event(course=course, lecture=lecture, url=schedule_url)
+        for lecture in Lecture.objects.filter(course=course).order_by("starts_at")
+    ]
+    events += _app_events(course, base_url)
+    return ical.calendar(
+        name=f"{course.number} {course.title} ({course.term})",
+        tz=course_tz(course),
+        events=events,
+        stamp=now,
+        prodid="-//METU CENG//Course site//EN",
+    )

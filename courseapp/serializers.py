@@ -1,0 +1,129 @@
+"""API representations of courses, lectures, enrollments and roster imports. No rules here."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .models import Course, Lecture, Membership
+
+
+class CourseSerializer(serializers.ModelSerializer):
+    my_role = serializers.SerializerMethodField(help_text="instructor, ta or student (admins: instructor)")
+
+    class Meta:
+        model = Course
+        fields = ["code", "number", "title", "term", "my_role"]
+
+    def get_my_role(self, course: Course) -> str:
+        return self.context["roles"].get(course.pk, "instructor")
+
+
+class StaffSerializer(serializers.Serializer):
+    name = serializers.CharField(source="user.get_full_name")
+    email = serializers.EmailField(source="user.email")
+    role = serializers.CharField()
+    office_hours = serializers.CharField()
+
+
+class GradingCategorySerializer(serializers.Serializer):
+    name = serializers.CharField()
+    weight = serializers.DecimalField(max_digits=6, decimal_places=3, help_text="Percent of the course total")
+    description = serializers.CharField()
+
+
+class CourseDetailSerializer(serializers.ModelSerializer):
+    """Needs context {"role": str, "syllabus": selectors.Syllabus}."""
+
+    my_role = serializers.SerializerMethodField()
+    staff = serializers.SerializerMethodField()
+    textbooks = serializers.SerializerMethodField()
+    grading = serializers.SerializerMethodField()
+    lecture_weekday = serializers.IntegerField(help_text="0 = Monday … 6 = Sunday")
+
+    class Meta:
+        model = Course
+        fields = [
+            "code", "number", "title", "term", "department", "university", "description",
+            "credits_theoretical", "credits_laboratory", "ects", "website", "mailing_list",
+            "lecture_weekday", "lecture_start", "lecture_end", "lecture_room", "time_zone",
+            "my_role", "staff", "textbooks", "grading",
+        ]
+
+    def get_my_role(self, course: Course) -> str:
+        return self.context["role"]
+
+    @extend_schema_field(StaffSerializer(many=True))
+    def get_staff(self, course: Course) -> list[dict]:
+        return StaffSerializer(self.context["syllabus"].staff, many=True).data
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_textbooks(self, course: Course) -> list[str]:
+        return [book.citation for book in self.context["syllabus"].textbooks]
+
+    @extend_schema_field(GradingCategorySerializer(many=True))
+    def get_grading(self, course: Course) -> list[dict]:
+        return GradingCategorySerializer(self.context["syllabus"].grading, many=True).data
+
+
+class LectureSerializer(serializers.ModelSerializer):
+    subtopics = serializers.ListField(child=serializers.CharField())
+
+    class Meta:
+        model = Lecture
+        fields = ["week", "starts_at", "ends_at", "room", "topic", "subtopics"]
+
+
+class EnrollmentSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+    student_number = serializers.CharField(source="user.student_number", allow_null=True)
+    first_name = serializers.CharField(source="user.first_name")
+    last_name = serializers.CharField(source="user.last_name")
+    email = serializers.EmailField(source="user.email")
+
+    class Meta:
+        model = Membership
+        fields = ["username", "student_number", "first_name", "last_name", "email", "role", "office_hours",
+                  "created_at"]
+
+
+class RosterUploadSerializer(serializers.Serializer):
+    """The CSV as a multipart `file`, or as `csv` text in a JSON body."""
+
+    file = serializers.FileField(required=False)
+    csv = serializers.CharField(required=False, trim_whitespace=False)
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs.get("file") and not attrs.get("csv"):
+            raise serializers.ValidationError("Send the roster as a multipart 'file' or as 'csv' text.")
+        return attrs
+
+
+class RosterRowSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    student_number = serializers.CharField()
+    username = serializers.CharField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    email = serializers.EmailField()
+    action = serializers.ChoiceField(choices=["create", "enroll", "update", "unchanged"])
+    changes = serializers.ListField(child=serializers.CharField())
+
+
+class RosterErrorSerializer(serializers.Serializer):
+    line = serializers.IntegerField(allow_null=True, help_text="1-based; the header is line 1; null: whole file")
+    message = serializers.CharField()
+
+
+class RosterPreviewSerializer(serializers.Serializer):
+    ok = serializers.BooleanField(help_text="True when there are rows and no errors: apply would succeed")
+    counts = serializers.DictField(child=serializers.IntegerField())
+    rows = RosterRowSerializer(many=True)
+    errors = RosterErrorSerializer(many=True)
+
+
+class RosterResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    enrolled = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
