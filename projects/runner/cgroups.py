@@ -138,6 +138,24 @@ def sweep_stale() -> list[str]:
     return removed
 
 
+def _delegate_v2(parent: Path) -> None:
+    """On a pure v2 host, make memory and pids available to the job groups.
+
+    Best effort: the worker's own group can only pass controllers down when it
+    has no processes of its own (the "no internal processes" rule), which is
+    what deploy/sandbox-entrypoint.sh arranges in a container.  Without it the
+    job groups still get ``cgroup.kill`` and the rlimit fallback covers memory.
+    """
+    for holder in (parent.parent, parent):
+        wanted = {"memory", "pids"} & set(_read(holder / "cgroup.controllers").split())
+        have = set(_read(holder / "cgroup.subtree_control").split())
+        for controller in wanted - have:
+            try:
+                _write(holder / "cgroup.subtree_control", f"+{controller}")
+            except OSError:
+                pass
+
+
 class JobCgroups:
     """The groups of one step.  Use ``create``, ``attach`` (in the child), ``close``."""
 
@@ -154,6 +172,8 @@ class JobCgroups:
             group = parent / name
             try:
                 parent.mkdir(exist_ok=True)
+                if kind == "v2":
+                    _delegate_v2(parent)
                 group.mkdir()
             except OSError as exc:
                 self.errors.append(f"{kind}: {exc}")
