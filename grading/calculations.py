@@ -74,3 +74,397 @@ def late_penalty(
     percent = min(percent_per_unit * units, cap)
     points = round_half_up(raw_points * percent / HUNDRED)
     return LatePenalty(units_late=units, percent=percent, points=points)
+
+
+# --------------------------------------------------------------------------------------------
+# The gradebook engine
+#
+# Inputs are pandas frames (built by selectors.gradebook_frame, or by hand in tests):
+#   categories: index = category id; columns name, weight (Decimal, percent of the course),
+#               aggregation ("total_points" | "mean" | "weighted_mean"), drop_lowest, drop_highest
+#   items:      index = item id; columns category (id), name, points_possible (Decimal),
+#               weight (Decimal or None = 1), due_at (aware datetime or None), extra_credit, never_drop
+#   grades:     a GradeMatrix: students × items, points in integer hundredths plus masks
+#
+# Everything below is integer arithmetic (numpy int64 where a bound proves it cannot overflow,
+# Python ints in object arrays otherwise), so every percentage is an exact rational N/D and
+# is rounded half up only when shown (Result.*_percent) — never binary floating point.
+# --------------------------------------------------------------------------------------------
+
+import itertools  # noqa: E402
+from fractions import Fraction  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+CURRENT = "current"
+FINAL = "final"
+MODES = (CURRENT, FINAL)
+_INT64_SAFE = 2**62
+
+
+def to_cents(value: Decimal | int | str | None) -> int | None:
+    """Points → integer hundredths (Decimal('7.25') → 725). None stays None.
+
+    Raises ValueError for more than two decimals: the database stores hundredths.
+    """
+    if value is None:
+        return None
+    d = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    scaled = d.scaleb(2)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{value} has more than two decimals")
+    return int(scaled)
+
+
+def cents_to_decimal(cents: int) -> Decimal:
+    return Decimal(int(cents)).scaleb(-2)
+
+
+@dataclass
+class GradeMatrix:
+    """Grades of S students on I items.
+
+    cents: int64 (S×I), the counted points in hundredths (0 where there is no number);
+    graded: bool (S×I), a number is present; excused: bool (S×I).
+    Missing = neither graded nor excused.
+    """
+
+    students: pd.Index
+    items: pd.Index
+    cents: np.ndarray
+    graded: np.ndarray
+    excused: np.ndarray
+
+    @classmethod
+    def empty(cls, students, items) -> GradeMatrix:
+        shape = (len(students), len(items))
+        return cls(
+            pd.Index(students), pd.Index(items), np.zeros(shape, dtype=np.int64),
+            np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool),
+        )
+
+    @classmethod
+    def from_frame(cls, points: pd.DataFrame, excused: pd.DataFrame | None = None) -> GradeMatrix:
+        """From a students × items frame of Decimal/str/None ("E" or "EX" also means excused)."""
+        matrix = cls.empty(points.index, points.columns)
+        for (i, j), value in np.ndenumerate(points.to_numpy(dtype=object)):
+            if isinstance(value, str) and value.upper() in {"E", "EX", "EXCUSED"}:
+                matrix.excused[i, j] = True
+            elif value is not None and not (isinstance(value, float) and math.isnan(value)):
+                matrix.cents[i, j] = to_cents(value)
+                matrix.graded[i, j] = True
+        if excused is not None:
+            mask = excused.reindex(index=points.index, columns=points.columns, fill_value=False).to_numpy(bool)
+            matrix.excused |= mask
+            matrix.graded &= ~mask
+            matrix.cents[mask] = 0
+        return matrix
+
+    @classmethod
+    def from_rows(cls, students, items, rows) -> GradeMatrix:
+        """From (student_id, item_id, excused: bool, cents: int | None) rows; vectorised."""
+        matrix = cls.empty(students, items)
+        if len(rows) == 0:
+            return matrix
+        sid, iid, exc, cents = (np.asarray(col, dtype=object) for col in zip(*rows, strict=True))
+        si = matrix.students.get_indexer(sid.astype(np.int64))
+        ii = matrix.items.get_indexer(iid.astype(np.int64))
+        keep = (si >= 0) & (ii >= 0)
+        exc = exc.astype(bool)
+        has = np.array([c is not None for c in cents], dtype=bool) & ~exc & keep
+        matrix.excused[si[keep & exc], ii[keep & exc]] = True
+        matrix.graded[si[has], ii[has]] = True
+        matrix.cents[si[has], ii[has]] = cents[has].astype(np.int64)
+        return matrix
+
+    def copy(self) -> GradeMatrix:
+        return GradeMatrix(self.students, self.items, self.cents.copy(), self.graded.copy(), self.excused.copy())
+
+
+@dataclass
+class Result:
+    """Exact results of `compute`. Rationals are (numerator, denominator) arrays; den 0 = no score.
+
+    Per mode (CURRENT, FINAL): cat_num/cat_den (S×C) give each category's percentage as
+    100·num/den; total_num/total_den (S) the course total the same way; dropped (S×I)
+    marks the items the drop rules removed; counted (S×I) the items that entered the total.
+    """
+
+    students: pd.Index
+    items: pd.Index
+    categories: pd.Index
+    cat_num: dict
+    cat_den: dict
+    total_num: dict
+    total_den: dict
+    dropped: dict
+    counted: dict
+
+    def category_percent(self, mode: str = CURRENT) -> pd.DataFrame:
+        """Category percentages, rounded half up to hundredths (Decimal; None = no score)."""
+        return pd.DataFrame(
+            _round_ratio(self.cat_num[mode], self.cat_den[mode]), index=self.students, columns=self.categories
+        )
+
+    def total_percent(self, mode: str = CURRENT) -> pd.Series:
+        """Course totals in percent, rounded half up to hundredths (Decimal; None = nothing counted)."""
+        return pd.Series(_round_ratio(self.total_num[mode], self.total_den[mode]), index=self.students,
+                         dtype=object)
+
+    def total_exact(self, mode: str = CURRENT) -> pd.Series:
+        """Course totals in percent as exact Fractions (None = nothing counted)."""
+        values = [
+            Fraction(100 * int(n), int(d)) if d else None
+            for n, d in zip(self.total_num[mode], self.total_den[mode], strict=True)
+        ]
+        return pd.Series(values, index=self.students, dtype=object)
+
+    def category_exact(self, mode: str = CURRENT) -> pd.DataFrame:
+        num, den = self.cat_num[mode], self.cat_den[mode]
+        values = np.empty(num.shape, dtype=object)
+        for idx in np.ndindex(num.shape):
+            values[idx] = Fraction(100 * int(num[idx]), int(den[idx])) if den[idx] else None
+        return pd.DataFrame(values, index=self.students, columns=self.categories)
+
+
+def _round_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """100·num/den rounded half up to hundredths, as Decimals (None where den == 0). num ≥ 0."""
+    num = np.asarray(num)
+    den = np.asarray(den)
+    out = np.full(num.shape, None, dtype=object)
+    has = den != 0
+    if not has.any():
+        return out
+    n = num[has].astype(object)
+    d = den[has].astype(object)
+    hundredths = (20000 * n + d) // (2 * d)  # exact half-up rounding of 10000·n/d
+    out[has] = [Decimal(int(h)).scaleb(-2) for h in hundredths]
+    return out
+
+
+def _int(value: Decimal, scale: int) -> int:
+    return int((Decimal(value) * scale).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def _counted(grades: GradeMatrix, items: pd.DataFrame, mode: str, now: dt.datetime) -> tuple[np.ndarray, np.ndarray]:
+    """(counted mask, cents) for a mode. FINAL adds missing work past due (or with no due date) as 0."""
+    counted = grades.graded & ~grades.excused
+    if mode == FINAL:
+        due = items["due_at"].reindex(grades.items).to_numpy(dtype=object)
+        past_due = np.array([bool(pd.isna(d)) or d <= now for d in due], dtype=bool)
+        counted = counted | (~grades.graded & ~grades.excused & past_due[None, :])
+    return counted, np.where(counted, grades.cents, 0)
+
+
+def _category_coefficients(items: pd.DataFrame, aggregation: str) -> tuple[list, list]:
+    """Per item (alpha, beta): a kept item adds alpha·cents to N and beta to D."""
+    q = [to_cents(v) for v in items["points_possible"]]
+    ec = list(items["extra_credit"].astype(bool))
+    if aggregation == "total_points":
+        return [1] * len(q), [0 if e else qq for qq, e in zip(q, ec, strict=True)]
+    weights = [1000 if (w is None or pd.isna(w)) else _int(w, 1000)
+               for w in items["weight"]] if aggregation == "weighted_mean" else [1] * len(q)
+    positive = [qq for qq in q if qq > 0]
+    lcm = math.lcm(*positive) if positive else 1
+    alpha = [w * (lcm // qq) if qq > 0 else 0 for qq, w in zip(q, weights, strict=True)]
+    beta = [0 if (e or qq <= 0) else w * lcm for qq, w, e in zip(q, weights, ec, strict=True)]
+    return alpha, beta
+
+
+def _best_drops(
+    a: np.ndarray, beta: np.ndarray, counted: np.ndarray, candidate: np.ndarray, low: int, high: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Choose drops per student; returns (N, D, dropped mask).
+
+    a (S×n): each item's contribution to the numerator; beta (n): to the denominator.
+    Drop-lowest takes the `low` items whose removal maximises N/D; drop-highest the
+    `high` items whose removal minimises it; with both, the lowest are chosen knowing
+    the highest will go too (max over low-sets of min over high-sets). Each N/D on a
+    fixed kept set is non-decreasing in every grade, and max/min preserve that, so the
+    result is monotone. Cost: C(n, low)·C(n-low, high) vectorised passes over students.
+    """
+    s, n = a.shape
+    kept_a = np.where(counted, a, 0)
+    total_n = kept_a.sum(axis=1)
+    total_d = (counted * beta[None, :]).sum(axis=1)
+    countable = counted & (beta[None, :] > 0)
+    m = countable.sum(axis=1)
+    c = candidate.sum(axis=1)
+    lows = np.clip(np.minimum(np.minimum(low, c), m - 1), 0, None)
+    highs = np.clip(np.minimum(np.minimum(high, c - lows), m - 1 - lows), 0, None)
+    dropped = np.zeros((s, n), dtype=bool)
+    out_n, out_d = total_n.copy(), total_d.copy()
+    for lo, hi in {(int(x), int(y)) for x, y in zip(lows, highs, strict=True)} - {(0, 0)}:
+        rows = np.flatnonzero((lows == lo) & (highs == hi))
+        ka, cand = kept_a[rows], candidate[rows]
+        tn, td = total_n[rows], total_d[rows]
+        combos: list[tuple[int, ...]] = []
+        best_n = best_d = best_idx = None
+        for low_set in itertools.combinations(range(n), lo):
+            low_cols = list(low_set)
+            low_ok = cand[:, low_cols].all(axis=1)
+            ln = tn - ka[:, low_cols].sum(axis=1)
+            ld = td - beta[low_cols].sum()
+            inner_n = inner_d = inner_idx = None
+            rest = [j for j in range(n) if j not in low_set]
+            for high_set in itertools.combinations(rest, hi):
+                high_cols = list(high_set)
+                combos.append(low_set + high_set)
+                ok = low_ok & cand[:, high_cols].all(axis=1)
+                hn = ln - ka[:, high_cols].sum(axis=1)
+                hd = ld - beta[high_cols].sum()
+                if inner_n is None:
+                    take = ok
+                    inner_n, inner_d = np.where(ok, hn, 0), np.where(ok, hd, 0)
+                    inner_idx = np.full(len(rows), -1)
+                else:  # the smaller ratio wins (hd > 0 wherever ok holds)
+                    take = ok & ((inner_d == 0) | (hn * inner_d < inner_n * hd))
+                    inner_n, inner_d = np.where(take, hn, inner_n), np.where(take, hd, inner_d)
+                inner_idx = np.where(take, len(combos) - 1, inner_idx)
+            if best_n is None:
+                take = inner_d != 0
+                best_n, best_d = np.where(take, inner_n, 0), np.where(take, inner_d, 0)
+                best_idx = np.where(take, inner_idx, -1)
+            else:  # the larger ratio wins
+                take = (inner_d != 0) & ((best_d == 0) | (inner_n * best_d > best_n * inner_d))
+                best_n, best_d = np.where(take, inner_n, best_n), np.where(take, inner_d, best_d)
+                best_idx = np.where(take, inner_idx, best_idx)
+        out_n[rows], out_d[rows] = best_n, best_d
+        table = np.zeros((len(combos) + 1, n), dtype=bool)  # last row: "nothing dropped" for -1
+        for k, combo in enumerate(combos):
+            table[k, list(combo)] = True
+        dropped[rows] = table[best_idx]
+    return out_n, out_d, dropped
+
+
+def compute(
+    *, categories: pd.DataFrame, items: pd.DataFrame, grades: GradeMatrix, now: dt.datetime
+) -> Result:
+    """Category percentages, course totals and drops for every student, in both modes.
+
+    CURRENT counts graded work only: excused and missing items leave numerator and
+    denominator; a category with nothing counted has no score and the remaining
+    category weights are scaled up to 100. FINAL also counts missing work as 0 once
+    its due date has passed (`now`, aware) or when it has no due date. Extra-credit
+    items add their points (or percentage) to the numerator and nothing to the
+    denominator and are never dropped. Category weights are percent of the course;
+    if every category weighs 0 the course total is total points over all categories.
+    """
+    item_ids = grades.items
+    items = items.reindex(item_ids)
+    cat_ids = pd.Index(categories.index)
+    s = len(grades.students)
+    result = Result(grades.students, item_ids, cat_ids, {}, {}, {}, {}, {}, {})
+    cat_weights = [_int(w, 1000) for w in categories["weight"]]
+    weighted = any(cat_weights)
+    for mode in MODES:
+        counted, cents = _counted(grades, items, mode, now)
+        cat_num = np.zeros((s, len(cat_ids)), dtype=object)
+        cat_den = np.zeros((s, len(cat_ids)), dtype=object)
+        pts_num = np.zeros(s, dtype=object)
+        pts_den = np.zeros(s, dtype=object)
+        dropped = np.zeros(counted.shape, dtype=bool)
+        for k, (cat_id, cat) in enumerate(categories.iterrows()):
+            cols = np.flatnonzero((items["category"] == cat_id).to_numpy())
+            if len(cols) == 0:
+                continue
+            sub = items.iloc[cols]
+            alpha, beta = _category_coefficients(sub, cat["aggregation"])
+            q = np.array([to_cents(v) for v in sub["points_possible"]], dtype=object)
+            bound = (max(alpha) or 1) * (int(cents[:, cols].max(initial=0)) + 1) * len(cols) * (sum(beta) + 1)
+            dtype = np.int64 if bound < _INT64_SAFE else object
+            a = cents[:, cols].astype(dtype) * np.array(alpha, dtype=dtype)[None, :]
+            beta_arr = np.array(beta, dtype=dtype)
+            ec = sub["extra_credit"].to_numpy(bool)
+            never = sub["never_drop"].to_numpy(bool)
+            candidate = counted[:, cols] & ~ec[None, :] & ~never[None, :] & (beta_arr > 0)[None, :]
+            n, d, drop = _best_drops(
+                a, beta_arr, counted[:, cols], candidate, int(cat["drop_lowest"]), int(cat["drop_highest"])
+            )
+            has = d != 0
+            cat_num[:, k] = np.where(has, n, 0).astype(object)
+            cat_den[:, k] = np.where(has, d, 0).astype(object)
+            dropped[:, cols] = drop
+            kept = counted[:, cols] & ~drop
+            pts_num += (np.where(kept, cents[:, cols], 0)).sum(axis=1).astype(object)
+            q_count = np.where(ec, 0, q).astype(object)
+            pts_den += (kept.astype(object) * q_count[None, :]).sum(axis=1)
+        if weighted:
+            total_num, total_den = _weighted_total(cat_num, cat_den, cat_weights)
+        else:
+            total_num, total_den = pts_num, np.where(pts_den != 0, pts_den, 0)
+        result.cat_num[mode], result.cat_den[mode] = cat_num, cat_den
+        result.total_num[mode], result.total_den[mode] = total_num, total_den
+        result.dropped[mode] = dropped
+        result.counted[mode] = counted & ~dropped
+    return result
+
+
+def _weighted_total(cat_num: np.ndarray, cat_den: np.ndarray, weights: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Σ w_c·N_c/D_c / Σ w_c over categories with a score, as one exact fraction per student."""
+    s, c = cat_num.shape
+    has = cat_den != 0
+    dens = np.where(has, cat_den, 1).astype(object)
+    common = np.ones(s, dtype=object)
+    for k in range(c):
+        common = common * dens[:, k]
+    num = np.zeros(s, dtype=object)
+    wsum = np.zeros(s, dtype=object)
+    for k in range(c):
+        w = weights[k]
+        if not w:
+            continue
+        num = num + np.where(has[:, k], w * cat_num[:, k] * (common // dens[:, k]), 0)
+        wsum = wsum + np.where(has[:, k], w, 0)
+    den = np.where(wsum != 0, wsum * common, 0)
+    return num, den
+
+
+# --- letters -------------------------------------------------------------------------------
+
+METU_SCALE: tuple[tuple[str, Decimal, Decimal], ...] = (
+    ("AA", Decimal("90"), Decimal("4.0")),
+    ("BA", Decimal("85"), Decimal("3.5")),
+    ("BB", Decimal("80"), Decimal("3.0")),
+    ("CB", Decimal("75"), Decimal("2.5")),
+    ("CC", Decimal("70"), Decimal("2.0")),
+    ("DC", Decimal("65"), Decimal("1.5")),
+    ("DD", Decimal("60"), Decimal("1.0")),
+    ("FD", Decimal("50"), Decimal("0.5")),
+    ("FF", Decimal("0"), Decimal("0.0")),
+)
+
+
+def letter_for(percent: Decimal | None, scale=METU_SCALE) -> str:
+    """The letter for a total already rounded for display (so 89.995 → 90.00 → AA); "" for None.
+
+    scale: (letter, min_percent, grade_point) rows in any order; below every cut-off is the
+    lowest row's letter.
+    """
+    if percent is None:
+        return ""
+    rows = sorted(scale, key=lambda row: row[1], reverse=True)
+    for letter, minimum, _ in rows:
+        if percent >= minimum:
+            return letter
+    return rows[-1][0]
+
+
+def validate_scale(rows: list[tuple[str, Decimal, Decimal]]) -> list[str]:
+    """Problems with a letter scale, as messages (empty list = fine)."""
+    problems = []
+    letters = [r[0] for r in rows]
+    if len(set(letters)) != len(letters):
+        problems.append("Each letter may appear only once.")
+    cutoffs = [r[1] for r in rows]
+    if len(set(cutoffs)) != len(cutoffs):
+        problems.append("Two letters have the same cut-off; give each letter its own lowest percentage.")
+    if any(c < 0 or c > 200 for c in cutoffs):
+        problems.append("Cut-offs must be between 0 and 200 percent.")
+    ordered = sorted(rows, key=lambda row: row[1], reverse=True)
+    if any(a[2] <= b[2] for a, b in zip(ordered, ordered[1:], strict=False)):
+        problems.append("A letter with a higher grade point needs a higher cut-off; check the order.")
+    if rows and min(cutoffs) != 0:
+        problems.append("The lowest letter must start at 0 so that every total gets a letter.")
+    return problems
