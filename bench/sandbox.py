@@ -51,9 +51,17 @@ def main() -> None:
     print(f"bare:      {bare_ms:7.1f} ms  (median of {args.runs})")
     print(f"sandboxed: {boxed_ms:7.1f} ms  (median of {args.runs})")
     print(f"added:     {boxed_ms - bare_ms:7.1f} ms")
-    print(json.dumps({"bare_ms": round(bare_ms, 1), "sandboxed_ms": round(boxed_ms, 1),
-                      "added_ms": round(boxed_ms - bare_ms, 1), "runs": args.runs,
-                      "backend": info["backend"]}))
+    print(
+        json.dumps(
+            {
+                "bare_ms": round(bare_ms, 1),
+                "sandboxed_ms": round(boxed_ms, 1),
+                "added_ms": round(boxed_ms - bare_ms, 1),
+                "runs": args.runs,
+                "backend": info["backend"],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

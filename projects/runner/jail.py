@@ -48,11 +48,9 @@ from .sandbox import (
     WORKDIR,
     Limits,
     Mount,
-    Status,
     StepResult,
     _Capture,
     _classify,
-    _effective_cpu_s,
     _rlimits,
     _SandboxError,
 )
@@ -141,18 +139,12 @@ def gpu_binds(
                 for line in text.splitlines():
                     key, _, value = line.partition(":")
                     if key.strip() == "Device Minor" and value.strip() == str(gpu):
-                        ops.append(
-                            ("--ro-bind", str(entry), f"/proc/driver/nvidia/gpus/{entry.name}")
-                        )
+                        ops.append(("--ro-bind", str(entry), f"/proc/driver/nvidia/gpus/{entry.name}"))
     return ops
 
 
 def _bus_ids(ops: list[tuple[str, str, str]]) -> list[str]:
-    return [
-        dst.rsplit("/", 1)[1]
-        for _, _, dst in ops
-        if dst.startswith("/proc/driver/nvidia/gpus/")
-    ]
+    return [dst.rsplit("/", 1)[1] for _, _, dst in ops if dst.startswith("/proc/driver/nvidia/gpus/")]
 
 
 def available() -> tuple[bool, str]:
@@ -385,9 +377,7 @@ def run_jail(
         status_r, status_w = os.pipe()
         fds["status"] = status_w
         full_env = step_env(env, gpu)
-        args = build_args(
-            root=root, binds=binds, env=full_env, limits=limits, gpu_ops=gpu_ops, fds=fds
-        )
+        args = build_args(root=root, binds=binds, env=full_env, limits=limits, gpu_ops=gpu_ops, fds=fds)
         fds["args"] = _memfd("args", b"".join(x.encode() + b"\0" for x in args))
         command = [
             bwrap_path(),

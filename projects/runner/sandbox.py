@@ -66,7 +66,7 @@ log = logging.getLogger(__name__)
 WORKDIR = "/job"
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     OK = "ok"  # exit status 0
     FAILED = "failed"  # non-zero exit status or killed by a signal it caused
     TIMEOUT = "timeout"  # wall-clock limit
@@ -461,9 +461,7 @@ def run_step(
         if name == "jail":
             from . import jail
 
-            result, mechanisms = jail.run_jail(
-                argv, root=root, binds=binds, env=env, limits=limits, gpu=gpu
-            )
+            result, mechanisms = jail.run_jail(argv, root=root, binds=binds, env=env, limits=limits, gpu=gpu)
             _last_mechanisms[:] = mechanisms
             return result
         if not _warned:

@@ -178,21 +178,21 @@ def build(machine: str | None = None) -> bytes:
             labels[item[1]] = index
         else:
             index += 1
+
+    def rel(target: str | None, index: int) -> int:
+        if target is None:
+            return 0
+        offset = labels[target] - index - 1
+        if not 0 <= offset <= 255:
+            raise ValueError(f"seccomp jump to {target} out of range")
+        return offset
+
     out = bytearray()
     index = 0
     for item in prog:
         if item[0] == "label":
             continue
         _, code, k, jt, jf = item
-
-        def rel(target: str | None) -> int:
-            if target is None:
-                return 0
-            offset = labels[target] - index - 1
-            if not 0 <= offset <= 255:
-                raise ValueError(f"seccomp jump to {target} out of range")
-            return offset
-
-        out += struct.pack("HBBI", code, rel(jt), rel(jf), k)
+        out += struct.pack("HBBI", code, rel(jt, index), rel(jf, index), k)
         index += 1
     return bytes(out)

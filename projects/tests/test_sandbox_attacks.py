@@ -139,11 +139,19 @@ def netns_peer():
                     pytest.fail(reason)
                 pytest.skip(reason)
         listener = subprocess.Popen(
-            ["ip", "netns", "exec", name, PY, "-c",
-             "import socket,sys;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
-             f"s.bind(('{subnet}.2',8765));s.listen();print('up',flush=True)\n"
-             "while True:\n c,_=s.accept();c.sendall(b'peer');c.close()"],
-            stdout=subprocess.PIPE, text=True,
+            [
+                "ip",
+                "netns",
+                "exec",
+                name,
+                PY,
+                "-c",
+                "import socket,sys;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
+                f"s.bind(('{subnet}.2',8765));s.listen();print('up',flush=True)\n"
+                "while True:\n c,_=s.accept();c.sendall(b'peer');c.close()",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert listener.stdout.readline().strip() == "up"
         yield f"{subnet}.2", 8765
@@ -201,8 +209,16 @@ def test_secrets_and_other_jobs_are_invisible(job, tmp_path):
     for path in paths + [str(settings), "/work/main/manage.py", "/etc/shadow", "/root/.ssh"]:
         assert path not in out["read"], path
     assert "/proc/1/environ" in out["errors"]  # bubblewrap's PID 1 is root's, not the step's
-    assert set(out["environ"]) <= {"PATH", "PYTHONDONTWRITEBYTECODE", "HOME", "LANG", "JOB_DIR",
-                                   "TMPDIR", "PWD", "LC_CTYPE"}
+    assert set(out["environ"]) <= {
+        "PATH",
+        "PYTHONDONTWRITEBYTECODE",
+        "HOME",
+        "LANG",
+        "JOB_DIR",
+        "TMPDIR",
+        "PWD",
+        "LC_CTYPE",
+    }
     assert out["environ"]["JOB_DIR"] == "/job"
     # Only the job's own files are there to find: no project source, no earlier job.
     allowed = ("/job/", "/etc/", *(p + "/" for p in jail.python_prefixes()))
@@ -214,8 +230,11 @@ def test_cmdline_of_pid1_does_not_reveal_host_paths(job, tmp_path):
     hidden = tmp_path / "secret-location"
     hidden.mkdir()
     result = sandbox.run_step(
-        ["/bin/cat", "/proc/1/cmdline"], root=job, binds=[Mount(hidden, "/job/ref")],
-        env={}, limits=FAST,
+        ["/bin/cat", "/proc/1/cmdline"],
+        root=job,
+        binds=[Mount(hidden, "/job/ref")],
+        env={},
+        limits=FAST,
     )
     assert result.status is Status.OK
     assert "secret-location" not in result.stdout
@@ -232,14 +251,25 @@ def test_writes_outside_the_job_and_kernel_calls_fail(job, tmp_path):
     venv_before = sorted(os.listdir(sys.prefix))
     targets = {"write": ["/job/harness/score.py", "/job/harness/new.py", "/tmp/../usr/y"]}
 
-    out = probes(run(job, "escape.py", json.dumps(targets),
-                     binds=[Mount(harness, "/job/harness")]))
+    out = probes(run(job, "escape.py", json.dumps(targets), binds=[Mount(harness, "/job/harness")]))
 
     for probe, outcome in out.items():
         if probe.startswith("write:"):
             assert outcome.startswith("denied:"), (probe, outcome)
-    for probe in ("ptrace_attach_1", "unshare_user", "unshare_net", "mount_tmpfs", "setuid_0",
-                  "chroot", "keyctl", "bpf", "perf_event_open", "io_uring_setup", "kill_1", "mknod"):
+    for probe in (
+        "ptrace_attach_1",
+        "unshare_user",
+        "unshare_net",
+        "mount_tmpfs",
+        "setuid_0",
+        "chroot",
+        "keyctl",
+        "bpf",
+        "perf_event_open",
+        "io_uring_setup",
+        "kill_1",
+        "mknod",
+    ):
         assert out[probe].startswith("denied"), (probe, out[probe])
     status = out["status"]
     assert status["Uid"].split()[0] == str(jail.step_uid())
@@ -301,8 +331,7 @@ def test_printing_1_gb_ends_with_the_output_limit(job):
 
 
 def test_sleeping_forever_ends_with_the_timeout(job):
-    result = sandbox.run_step(["/bin/sleep", "infinity"], root=job, env={},
-                              limits=Limits(wall_s=1))
+    result = sandbox.run_step(["/bin/sleep", "infinity"], root=job, env={}, limits=Limits(wall_s=1))
     assert result.status is Status.TIMEOUT
     assert result.limit == "wall_s"
     assert 1 <= result.wall_s < 3
@@ -316,8 +345,9 @@ def test_ignoring_sigterm_is_still_killed(job):
 
 
 def test_cpu_time_limit_is_named(job):
-    result = sandbox.run_step([PY, "-c", "while True: pass"], root=job, env={},
-                              limits=Limits(wall_s=10, cpu_s=1))
+    result = sandbox.run_step(
+        [PY, "-c", "while True: pass"], root=job, env={}, limits=Limits(wall_s=10, cpu_s=1)
+    )
     assert result.status is Status.CPU
     assert result.limit == "cpu_s"
 
@@ -400,9 +430,11 @@ def test_an_exception_in_the_wait_kills_the_step(job):
 
 
 def test_the_worker_survives_and_runs_the_next_step(job):
-    for script, limits in (("fork_bomb.py", Limits(wall_s=5, pids=16)),
-                           ("memory_hog.py", Limits(wall_s=10, memory_mb=128)),
-                           ("stubborn.py", Limits(wall_s=0.5))):
+    for script, limits in (
+        ("fork_bomb.py", Limits(wall_s=5, pids=16)),
+        ("memory_hog.py", Limits(wall_s=10, memory_mb=128)),
+        ("stubborn.py", Limits(wall_s=0.5)),
+    ):
         run(job, script, limits=limits)
     result = sandbox.run_step([PY, "-c", "print(6 * 7)"], root=job, env={}, limits=FAST)
     assert result.status is Status.OK and result.stdout == "42\n"
@@ -451,9 +483,7 @@ def test_claiming_full_marks_through_the_runner_changes_nothing(tmp_path):
     """Wrong answer + forged results.json everywhere + symlinks, FIFO and a daemon in outputs/."""
     from projects.runner import runner
 
-    record = runner.grade(
-        ATTACKS / "harness" / "harness", ATTACKS / "harness" / "cheat", work_root=tmp_path
-    )
+    record = runner.grade(ATTACKS / "harness" / "harness", ATTACKS / "harness" / "cheat", work_root=tmp_path)
 
     assert record.status is runner.GradeStatus.COMPLETED, record.error
     assert record.score == 0 and record.raw_score == 0
@@ -467,3 +497,23 @@ def test_claiming_full_marks_through_the_runner_changes_nothing(tmp_path):
     assert {"passwd-link", "results-link", "fifo"} <= skipped
     assert step_processes() == []
     assert list(tmp_path.iterdir()) == []  # the job folder is gone too
+
+
+# --- fallbacks ----------------------------------------------------------------------
+
+
+def test_without_cgroups_memory_falls_back_to_rlimit_as(job, monkeypatch):
+    monkeypatch.setattr(cgroups, "_hierarchies", lambda: {})
+    result = run(job, "memory_hog.py", limits=Limits(wall_s=20, memory_mb=256))
+    assert result.status is Status.MEMORY
+    mechanisms = sandbox.backend_info()["mechanisms"]
+    assert "rlimit_as" in mechanisms and "cgroup:memory" not in mechanisms
+
+
+def test_process_backend_still_bounds_time_and_output(job, monkeypatch):
+    monkeypatch.setenv("SANDBOX_BACKEND", "process")
+    assert sandbox.backend_info()["security_boundary"] is False
+    slow = sandbox.run_step(["/bin/sleep", "infinity"], root=job, env={}, limits=Limits(wall_s=0.5))
+    assert slow.status is Status.TIMEOUT
+    loud = run(job, "print_flood.py", limits=Limits(wall_s=20, output_bytes=4096))
+    assert loud.status is Status.OUTPUT and len(loud.stdout) == 4096

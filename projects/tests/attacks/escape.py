@@ -20,9 +20,16 @@ def write(path):
 
 
 for path in targets["write"] + [
-    "/x", "/usr/x", "/etc/passwd", "/work/main/.venv/pwned.pth",
-    "/proc/sys/kernel/hostname", "/proc/sys/vm/drop_caches", "/proc/sysrq-trigger",
-    "/sys/fs/cgroup/pids/cgroup.procs", "/dev/mem", "/proc/1/mem",
+    "/x",
+    "/usr/x",
+    "/etc/passwd",
+    "/work/main/.venv/pwned.pth",
+    "/proc/sys/kernel/hostname",
+    "/proc/sys/vm/drop_caches",
+    "/proc/sysrq-trigger",
+    "/sys/fs/cgroup/pids/cgroup.procs",
+    "/dev/mem",
+    "/proc/1/mem",
 ]:
     out["write:" + path] = write(path)
 
@@ -51,8 +58,12 @@ out["status"] = {
     for line in status.splitlines()
     if line.split(":")[0] in ("Uid", "CapEff", "CapBnd", "CapPrm", "NoNewPrivs", "Seccomp")
 }
-setuid = [p for d in ("/usr/bin", "/usr/sbin") for p in (os.path.join(d, f) for f in os.listdir(d))
-          if os.path.isfile(p) and os.stat(p).st_mode & 0o4000]
+setuid = [
+    p
+    for d in ("/usr/bin", "/usr/sbin")
+    for p in (os.path.join(d, f) for f in os.listdir(d))
+    if os.path.isfile(p) and os.stat(p).st_mode & 0o4000
+]
 out["setuid_binary"] = {}
 for binary in setuid[:3]:
     rc = os.system(f"{binary} --help </dev/null >/dev/null 2>&1; id -u > /tmp/id")

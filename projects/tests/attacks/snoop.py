@@ -33,6 +33,6 @@ for path in paths:
         errors[path] = f"{exc.errno}:{exc.strerror}"
 found = []
 for top in ("/tmp", "/dev/shm", "/job", "/work", "/root", "/etc"):
-    for dirpath, dirnames, filenames in os.walk(top):
+    for dirpath, _dirnames, filenames in os.walk(top):
         found += [os.path.join(dirpath, f) for f in filenames if "site-packages" not in dirpath]
 print(json.dumps({"read": read, "errors": errors, "environ": dict(os.environ), "files": found[:500]}))

@@ -11,5 +11,10 @@ found = sorted(os.listdir("outputs"))
 writable = os.access("outputs/answer.txt", os.W_OK)
 score = 10 if answer == "42" else 0
 with open("results.json", "w") as fh:
-    json.dump({"score": score, "output": json.dumps({"found": found, "answer": answer,
-                                                     "outputs_writable": writable})}, fh)
+    json.dump(
+        {
+            "score": score,
+            "output": json.dumps({"found": found, "answer": answer, "outputs_writable": writable}),
+        },
+        fh,
+    )
