@@ -6,6 +6,7 @@ import secrets
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import models
 
 from .models import Course, Lecture, Membership, Textbook, User
 
@@ -42,6 +43,7 @@ class CourseAdmin(admin.ModelAdmin):
     search_fields = ("number", "title", "code", "term")
     inlines = [TextbookInline, LectureInline]
     readonly_fields = ("calendar_token",)
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["rotate_calendar_token"]
 
     @admin.action(description="Give the calendar feed a new secret URL (the old one stops working)")
