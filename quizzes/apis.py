@@ -1,0 +1,402 @@
+"""The quizzes API: authoring, taking (so any client can take a quiz) and results.
+
+One small class per operation. Access is decided by quizzes.access; payloads
+that a student receives are built by selectors.attempt_payload, which applies
+the review policy. The answer-save view is the hot path: no serializer, two SQL
+statements after authentication (see services.answer_save).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import access, selectors, services
+from .models import REVIEW_PARTS, GradingMethod, KeyChange, Question, QuestionType, Quiz
+
+
+class QuizApi(APIView):
+    """Turns the errors a person can cause into 400/4xx answers with the message to act on."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, ValidationError):
+            return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
+        if isinstance(exc, services.AnswerRefused):
+            return Response({"detail": exc.message, "code": exc.code}, status=exc.status)
+        return super().handle_exception(exc)
+
+
+def _detail_errors(serializer: serializers.Serializer) -> Response:
+    messages = []
+    for field, errors in serializer.errors.items():
+        for error in errors if isinstance(errors, list) else [errors]:
+            messages.append(f"{field}: {error}")
+    return Response({"detail": " ".join(messages), "errors": serializer.errors}, status=400)
+
+
+# --- Quizzes ------------------------------------------------------------------------
+
+
+def quiz_data(quiz: Quiz, *, staff: bool) -> dict:
+    data = {
+        "id": quiz.id, "title": quiz.title, "description": quiz.description,
+        "lecture": quiz.lecture_id, "opens_at": quiz.opens_at.isoformat(), "closes_at": quiz.closes_at.isoformat(),
+        "time_limit_minutes": None if quiz.time_limit is None else quiz.time_limit.total_seconds() / 60,
+        "max_attempts": quiz.max_attempts, "grading_method": quiz.grading_method,
+        "grace_seconds": quiz.grace_seconds,
+    }
+    if staff:
+        data.update(
+            published=quiz.published, shuffle_questions=quiz.shuffle_questions,
+            shuffle_choices=quiz.shuffle_choices, review_after_submit=quiz.review_after_submit,
+            review_after_close=quiz.review_after_close, grade_item=quiz.grade_item_id,
+        )
+    return data
+
+
+class QuizInput(serializers.Serializer):
+    title = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    lecture = serializers.IntegerField(required=False, allow_null=True)
+    opens_at = serializers.DateTimeField(required=False)
+    closes_at = serializers.DateTimeField(required=False)
+    time_limit_minutes = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=100000)
+    grace_seconds = serializers.IntegerField(required=False, min_value=0, max_value=300)
+    max_attempts = serializers.IntegerField(required=False, min_value=0, max_value=100)
+    grading_method = serializers.ChoiceField(choices=GradingMethod.values, required=False)
+    shuffle_questions = serializers.BooleanField(required=False)
+    shuffle_choices = serializers.BooleanField(required=False)
+    review_after_submit = serializers.ListField(child=serializers.ChoiceField(choices=REVIEW_PARTS), required=False)
+    review_after_close = serializers.ListField(child=serializers.ChoiceField(choices=REVIEW_PARTS), required=False)
+    published = serializers.BooleanField(required=False)
+
+    def to_fields(self, course) -> dict:
+        import datetime as dt
+
+        from courseapp.models import Lecture
+
+        data = dict(self.validated_data)
+        if "time_limit_minutes" in data:
+            minutes = data.pop("time_limit_minutes")
+            data["time_limit"] = None if minutes is None else dt.timedelta(minutes=minutes)
+        if data.get("lecture") is not None:
+            lecture = Lecture.objects.filter(pk=data["lecture"], course=course).first()
+            if lecture is None:
+                raise ValidationError("No such lecture in this course; use an id from the schedule.")
+            data["lecture"] = lecture
+        return data
+
+
+class QuizListApi(QuizApi):
+    """GET: the course's quizzes (students: published only). POST: create one (instructor)."""
+
+    def get(self, request: Request, code: str) -> Response:
+        course, role = access.access_quizzes(request.user, code)
+        staff = role in access.STAFF
+        return Response([quiz_data(q, staff=staff) for q in selectors.quizzes_for(course=course, staff=staff)])
+
+    def post(self, request: Request, code: str) -> Response:
+        course = access.access_bank(request.user, code, edit=True)
+        serializer = QuizInput(data=request.data)
+        if not serializer.is_valid():
+            return _detail_errors(serializer)
+        fields = serializer.to_fields(course)
+        for required in ("title", "opens_at", "closes_at"):
+            if required not in fields:
+                raise ValidationError(f"Give the quiz's {required.replace('_', ' ')}.")
+        quiz = services.quiz_create(course=course, by=request.user, **fields)
+        return Response(quiz_data(quiz, staff=True), status=201)
+
+
+class QuizDetailApi(QuizApi):
+    """GET: one quiz (staff also get its questions). PATCH: change settings (instructor)."""
+
+    def get(self, request: Request, code: str, quiz_id: int) -> Response:
+        quiz, role = access.access_quiz(request.user, code, quiz_id)
+        staff = role in access.STAFF
+        data = quiz_data(quiz, staff=staff)
+        if staff:
+            data["slots"] = [
+                {"id": s.id, "question": s.question_id, "title": s.question.title, "type": s.question.qtype,
+                 "points": str(s.points), "position": s.position}
+                for s in selectors.slots_of(quiz)
+            ]
+        return Response(data)
+
+    def patch(self, request: Request, code: str, quiz_id: int) -> Response:
+        quiz = access.access_quiz_as_instructor(request.user, code, quiz_id)
+        serializer = QuizInput(data=request.data, partial=True)
+        if not serializer.is_valid():
+            return _detail_errors(serializer)
+        quiz = services.quiz_update(quiz=quiz, by=request.user, **serializer.to_fields(quiz.course))
+        return Response(quiz_data(quiz, staff=True))
+
+
+class SlotListApi(QuizApi):
+    """POST {question, points?}: add a bank question to the quiz (instructor)."""
+
+    def post(self, request: Request, code: str, quiz_id: int) -> Response:
+        quiz = access.access_quiz_as_instructor(request.user, code, quiz_id)
+        question = Question.objects.filter(pk=request.data.get("question"), course=quiz.course).first()
+        if question is None:
+            raise ValidationError("No such question in this course's bank; send its id as 'question'.")
+        slot = services.slot_add(quiz=quiz, question=question, by=request.user, points=request.data.get("points"))
+        return Response({"id": slot.id, "question": question.id, "points": str(slot.points),
+                         "position": slot.position}, status=201)
+
+
+class SlotDetailApi(QuizApi):
+    def delete(self, request: Request, code: str, quiz_id: int, slot_id: int) -> Response:
+        quiz = access.access_quiz_as_instructor(request.user, code, quiz_id)
+        slot = get_object_or_404(quiz.slots, pk=slot_id)
+        services.slot_remove(slot=slot, by=request.user)
+        return Response(status=204)
+
+
+# --- Question bank ------------------------------------------------------------------
+
+
+def question_data(question: Question) -> dict:
+    return {
+        "id": question.id, "category": question.category, "title": question.title, "text": question.text,
+        "type": question.qtype, "default_points": str(question.default_points),
+        "correct_bool": question.correct_bool, "true_feedback": question.true_feedback,
+        "false_feedback": question.false_feedback, "case_sensitive": question.case_sensitive,
+        "use_regex": question.use_regex, "manual_review": question.manual_review, "rubric": question.rubric,
+        "general_feedback": question.general_feedback, "key_version": question.key_version,
+        "answers": [
+            {"id": a.id, "text": a.text, "fraction": str(a.fraction.normalize()), "feedback": a.feedback,
+             "value": None if a.value is None else str(a.value.normalize()),
+             "tolerance": str(a.tolerance.normalize())}
+            for a in question.answers.all()
+        ],
+    }
+
+
+class QuestionInput(serializers.Serializer):
+    category = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    text = serializers.CharField(required=False)
+    type = serializers.ChoiceField(choices=QuestionType.values, required=False, source="qtype")
+    default_points = serializers.DecimalField(max_digits=6, decimal_places=2, required=False)
+    correct_bool = serializers.BooleanField(required=False, allow_null=True)
+    true_feedback = serializers.CharField(required=False, allow_blank=True)
+    false_feedback = serializers.CharField(required=False, allow_blank=True)
+    case_sensitive = serializers.BooleanField(required=False)
+    use_regex = serializers.BooleanField(required=False)
+    manual_review = serializers.BooleanField(required=False)
+    rubric = serializers.CharField(required=False, allow_blank=True)
+    general_feedback = serializers.CharField(required=False, allow_blank=True)
+    answers = serializers.ListField(child=serializers.DictField(), required=False)
+
+
+class QuestionListApi(QuizApi):
+    """GET: the bank (staff). POST: a new question (instructor)."""
+
+    def get(self, request: Request, code: str) -> Response:
+        course = access.access_bank(request.user, code, edit=False)
+        return Response([question_data(q) for q in selectors.bank(course=course)])
+
+    def post(self, request: Request, code: str) -> Response:
+        course = access.access_bank(request.user, code, edit=True)
+        serializer = QuestionInput(data=request.data)
+        if not serializer.is_valid():
+            return _detail_errors(serializer)
+        data = dict(serializer.validated_data)
+        answers = data.pop("answers", [])
+        question = services.question_create(course=course, by=request.user, answers=answers, **data)
+        return Response(question_data(question), status=201)
+
+
+class QuestionDetailApi(QuizApi):
+    """GET: one question with its key (staff). PATCH: edit (instructor); a key change after attempts offers a regrade."""
+
+    def get(self, request: Request, code: str, question_id: int) -> Response:
+        return Response(question_data(access.access_question(request.user, code, question_id, edit=False)))
+
+    def patch(self, request: Request, code: str, question_id: int) -> Response:
+        question = access.access_question(request.user, code, question_id, edit=True)
+        serializer = QuestionInput(data=request.data, partial=True)
+        if not serializer.is_valid():
+            return _detail_errors(serializer)
+        data = dict(serializer.validated_data)
+        answers = data.pop("answers", None)
+        result = services.question_update(question=question, by=request.user, answers=answers, **data)
+        body = question_data(result.question)
+        if result.key_change is not None:
+            body["regrade_offer"] = {
+                "key_change": result.key_change.id, "affected_attempts": result.affected_attempts,
+                "before": result.key_change.before, "after": result.key_change.after,
+                "regrade_url": f"/api/courses/{code}/key-changes/{result.key_change.id}/regrade/",
+            }
+        return Response(body)
+
+
+class GiftApi(QuizApi):
+    """GET: the bank as GIFT text (staff). POST {text, category?}: import GIFT questions (instructor)."""
+
+    def get(self, request: Request, code: str) -> HttpResponse:
+        course = access.access_bank(request.user, code, edit=False)
+        from .gift import dump
+
+        text = dump([selectors.as_parsed(q) for q in selectors.bank(course=course)])
+        response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{course.code}-questions.gift.txt"'
+        return response
+
+    def post(self, request: Request, code: str) -> Response:
+        course = access.access_bank(request.user, code, edit=True)
+        text = request.data.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise ValidationError("Send the GIFT text as 'text'.")
+        created = services.questions_import_gift(course=course, text=text, by=request.user,
+                                                 category=str(request.data.get("category", "")))
+        return Response({"created": [question_data(q) for q in created]}, status=201)
+
+
+class RegradeApi(QuizApi):
+    """POST: run the regrade a key change offered (instructor). Records old → new per attempt."""
+
+    def post(self, request: Request, code: str, key_change_id: int) -> Response:
+        course = access.access_bank(request.user, code, edit=True)
+        key_change = get_object_or_404(KeyChange, pk=key_change_id, question__course=course)
+        summary = services.regrade(key_change=key_change, by=request.user)
+        return Response({
+            "key_change": key_change.id, "attempts": summary.attempts, "changed": summary.changed,
+            "entries": [
+                {"attempt": e.attempt_id, "old_score": None if e.old_score is None else str(e.old_score),
+                 "new_score": None if e.new_score is None else str(e.new_score)}
+                for e in summary.key_change.entries.all()
+            ],
+        })
+
+
+# --- Taking -------------------------------------------------------------------------
+
+
+class AttemptListApi(QuizApi):
+    """GET: my attempts at the quiz. POST: start an attempt (or get back my open one)."""
+
+    def get(self, request: Request, code: str, quiz_id: int) -> Response:
+        quiz, _ = access.access_quiz(request.user, code, quiz_id)
+        now = timezone.now()
+        return Response([
+            selectors.attempt_summary(a, parts=selectors.student_parts(quiz=quiz, attempt=a, now=now))
+            for a in selectors.attempts_of(quiz=quiz, student=request.user)
+        ])
+
+    def post(self, request: Request, code: str, quiz_id: int) -> Response:
+        quiz, role = access.access_quiz(request.user, code, quiz_id)
+        if role in access.STAFF:
+            raise services.AnswerRefused("Staff preview quizzes from the quiz page; attempts are for students.",
+                                         code="staff", status=403)
+        attempt, created = services.attempt_start(quiz=quiz, student=request.user)
+        payload = selectors.attempt_payload(attempt=attempt, viewer_is_staff=False)
+        return Response(payload, status=201 if created else 200)
+
+
+class AttemptDetailApi(QuizApi):
+    """GET: an attempt — to take it (questions and my saved answers) or to review it (as the policy allows)."""
+
+    def get(self, request: Request, code: str, attempt_id: int) -> Response:
+        attempt, staff = access.access_attempt(request.user, code, attempt_id)
+        return Response(selectors.attempt_payload(attempt=attempt, viewer_is_staff=staff))
+
+
+class AnswerSaveApi(QuizApi):
+    """PUT {value, seq}: save one answer. 200 {slot, seq, saved_at, stale} is sent only after commit.
+
+    A save whose seq is not above the stored one changes nothing (stale: true) and
+    reports the stored seq, so a retried or out-of-order save never overwrites a
+    newer answer. Refusals: 404 (not your attempt), 409 (submitted, time is up), 400.
+    """
+
+    def put(self, request: Request, code: str, attempt_id: int, slot_id: int) -> Response:
+        data = request.data
+        if not isinstance(data, dict) or "seq" not in data:
+            raise services.AnswerRefused("Send JSON {\"value\": …, \"seq\": n}.", code="bad_body", status=400)
+        result = services.answer_save(
+            attempt_id=attempt_id, student=request.user, course_code=code, slot_id=slot_id,
+            value=data.get("value"), seq=data.get("seq"),
+        )
+        return Response({"slot": result.slot, "seq": result.seq, "saved_at": result.saved_at.isoformat(),
+                         "stale": result.stale})
+
+
+class AttemptSubmitApi(QuizApi):
+    """POST: submit the attempt. Submitting again (another tab, a retry) has no further effect."""
+
+    def post(self, request: Request, code: str, attempt_id: int) -> Response:
+        attempt, staff = access.access_attempt(request.user, code, attempt_id)
+        if attempt.student_id != request.user.id:
+            raise services.AnswerRefused("Only the student who took an attempt submits it.", code="not_yours",
+                                         status=403)
+        attempt, changed = services.attempt_submit(attempt_id=attempt.id, by=request.user)
+        payload = selectors.attempt_payload(attempt=attempt, viewer_is_staff=False)
+        payload["already_submitted"] = not changed
+        return Response(payload)
+
+
+# --- Results ------------------------------------------------------------------------
+
+
+class ResultsApi(QuizApi):
+    """GET: every attempt with its student and score (staff)."""
+
+    def get(self, request: Request, code: str, quiz_id: int) -> Response:
+        quiz, _ = access.access_quiz_as_staff(request.user, code, quiz_id)
+        return Response({"quiz": quiz.id, "attempts": selectors.quiz_results(quiz=quiz)})
+
+
+class StatisticsApi(QuizApi):
+    """GET: score distribution and facility/discrimination per question over first attempts (staff)."""
+
+    def get(self, request: Request, code: str, quiz_id: int) -> Response:
+        quiz, _ = access.access_quiz_as_staff(request.user, code, quiz_id)
+        return Response(selectors.statistics(quiz=quiz))
+
+
+class GradingQueueApi(QuizApi):
+    """GET: questions with answers waiting for a grader (staff)."""
+
+    def get(self, request: Request, code: str, quiz_id: int) -> Response:
+        quiz, _ = access.access_quiz_as_staff(request.user, code, quiz_id)
+        return Response(selectors.grading_queue(quiz=quiz))
+
+
+class GradingSlotApi(QuizApi):
+    """GET: one question's answers across all students, with the rubric (staff)."""
+
+    def get(self, request: Request, code: str, quiz_id: int, slot_id: int) -> Response:
+        slot = access.access_slot_for_grading(request.user, code, quiz_id, slot_id)
+        return Response({
+            "slot": slot.id, "title": slot.question.title, "text": slot.question.text,
+            "rubric": slot.question.rubric, "points": str(slot.points),
+            "responses": [
+                {"id": r.id, "attempt": r.attempt_id, "student": str(r.attempt.student),
+                 "answer": r.value, "suggested_points": None if r.graded_at else (None if r.points is None else str(r.points)),
+                 "points": str(r.points) if r.graded_at and r.points is not None else None,
+                 "comment": r.comment, "graded_by": str(r.graded_by) if r.graded_by else None}
+                for r in selectors.responses_to_grade(slot=slot)
+            ],
+        })
+
+
+class ResponseGradeApi(QuizApi):
+    """POST {points, comment}: grade one answer from the manual queue (staff)."""
+
+    def post(self, request: Request, code: str, response_id: int) -> Response:
+        response = access.access_response_for_grading(request.user, code, response_id)
+        with transaction.atomic():
+            response = services.response_grade(response=response, by=request.user, points=request.data.get("points"),
+                                               comment=str(request.data.get("comment", "")))
+        return Response({"id": response.id, "points": str(response.points), "comment": response.comment,
+                         "attempt_state": response.attempt.state})
+

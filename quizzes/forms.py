@@ -1,0 +1,67 @@
+"""Forms of the quiz pages: parse and check shapes; the rules live in services."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+
+from courseapp.models import Lecture
+
+from .models import REVIEW_PARTS, GradingMethod
+
+REVIEW_CHOICES = [(p, p.capitalize()) for p in REVIEW_PARTS]
+
+
+class QuizForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    lecture = forms.ModelChoiceField(queryset=Lecture.objects.none(), required=False)
+    opens_at = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
+    closes_at = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
+    time_limit_minutes = forms.IntegerField(min_value=1, required=False, help_text="Empty: until the quiz closes")
+    grace_seconds = forms.IntegerField(min_value=0, max_value=300, initial=5)
+    max_attempts = forms.IntegerField(min_value=0, max_value=100, initial=1, help_text="0 = unlimited")
+    grading_method = forms.ChoiceField(choices=GradingMethod.choices)
+    shuffle_questions = forms.BooleanField(required=False)
+    shuffle_choices = forms.BooleanField(required=False, initial=True)
+    review_after_submit = forms.MultipleChoiceField(choices=REVIEW_CHOICES, required=False,
+                                                    widget=forms.CheckboxSelectMultiple, initial=["score"])
+    review_after_close = forms.MultipleChoiceField(choices=REVIEW_CHOICES, required=False,
+                                                   widget=forms.CheckboxSelectMultiple, initial=list(REVIEW_PARTS))
+    published = forms.BooleanField(required=False)
+
+    def __init__(self, *args, course, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lecture"].queryset = Lecture.objects.filter(course=course)
+
+    def to_fields(self) -> dict:
+        data = dict(self.cleaned_data)
+        minutes = data.pop("time_limit_minutes")
+        data["time_limit"] = dt.timedelta(minutes=minutes) if minutes else None
+        return data
+
+
+class GiftImportForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false"}), label="GIFT text")
+    category = forms.CharField(max_length=200, required=False, help_text="Bank folder for questions without $CATEGORY")
+
+
+class QuestionEditForm(forms.Form):
+    gift = forms.CharField(widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}), label="Question (GIFT)")
+    default_points = forms.DecimalField(max_digits=6, decimal_places=2, min_value=0.01)
+    case_sensitive = forms.BooleanField(required=False, help_text="Short answer: compare case")
+    use_regex = forms.BooleanField(required=False, help_text="Short answer: accepted answers are regular expressions")
+    manual_review = forms.BooleanField(required=False, help_text="Send every answer to the TA grading queue")
+    rubric = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+
+class AddSlotForm(forms.Form):
+    question = forms.IntegerField()
+    points = forms.DecimalField(max_digits=6, decimal_places=2, min_value=0.01, required=False)
+
+
+class GradeResponseForm(forms.Form):
+    response = forms.IntegerField()
+    points = forms.DecimalField(max_digits=6, decimal_places=2, min_value=0)
+    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)

@@ -1,0 +1,292 @@
+"""Reads for quizzes: keys for grading, attempt payloads, queues, statistics rows.
+
+Each selector issues a fixed number of queries (never one per student or per
+question). Payload builders decide what a student may see from the review
+policy (calculations.review_parts), so no view has to remember it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from courseapp.models import Course, User
+
+from . import calculations as calc
+from .gift import ParsedAnswer, ParsedQuestion
+from .models import REVIEW_PARTS, Answer, Attempt, AttemptState, Question, Quiz, QuizSlot, Response
+
+
+def key_of(question: Question) -> calc.Key:
+    """The grading key of a question whose answers are prefetched (or fetched here)."""
+    return calc.Key(
+        qtype=question.qtype,
+        answers=tuple(
+            calc.KeyAnswer(id=a.id, text=a.text, fraction=a.fraction, feedback=a.feedback, value=a.value,
+                           tolerance=a.tolerance)
+            for a in question.answers.all()
+        ),
+        correct_bool=question.correct_bool,
+        case_sensitive=question.case_sensitive,
+        use_regex=question.use_regex,
+        manual_review=question.manual_review,
+        true_feedback=question.true_feedback,
+        false_feedback=question.false_feedback,
+    )
+
+
+def slots_of(quiz: Quiz) -> list[QuizSlot]:
+    """The quiz's slots in order with their questions and answers (3 queries)."""
+    return list(
+        QuizSlot.objects.filter(quiz=quiz).select_related("question").prefetch_related("question__answers")
+    )
+
+
+def quizzes_for(*, course: Course, staff: bool) -> QuerySet[Quiz]:
+    """The course's quizzes; students see only published ones."""
+    qs = Quiz.objects.filter(course=course).select_related("lecture").annotate(
+        n_questions=Count("slots", distinct=True)
+    )
+    return qs if staff else qs.filter(published=True)
+
+
+def attempts_of(*, quiz: Quiz, student: User) -> list[Attempt]:
+    return list(Attempt.objects.filter(quiz=quiz, student=student).order_by("number"))
+
+
+def open_attempt(*, quiz: Quiz, student: User) -> Attempt | None:
+    return Attempt.objects.filter(quiz=quiz, student=student, state=AttemptState.IN_PROGRESS).first()
+
+
+def _choice_payload(answer: Answer, *, show_key: bool, show_feedback: bool) -> dict:
+    item = {"id": answer.id, "text": answer.text}
+    if show_key:
+        item["fraction"] = str(answer.fraction.normalize())
+    if show_feedback and answer.feedback:
+        item["feedback"] = answer.feedback
+    return item
+
+
+def _correct_answer(question: Question, answers: list[Answer]) -> object:
+    """The right answer in the shape a student would send it."""
+    if question.qtype == calc.SINGLE:
+        best = max(answers, key=lambda a: a.fraction, default=None)
+        return best.id if best else None
+    if question.qtype == calc.MULTI:
+        return [a.id for a in answers if a.fraction > 0]
+    if question.qtype == calc.TRUEFALSE:
+        return question.correct_bool
+    if question.qtype == calc.NUMERIC:
+        return [{"value": str(a.value.normalize()), "tolerance": str(a.tolerance.normalize())}
+                for a in answers if a.fraction == 1 and a.value is not None]
+    if question.qtype == calc.SHORT:
+        return [a.text for a in answers if a.fraction == 1]
+    return None
+
+
+def attempt_payload(*, attempt: Attempt, viewer_is_staff: bool, now: dt.datetime | None = None) -> dict:
+    """What the viewer may see of one attempt, as JSON-ready data.
+
+    While the attempt is open: questions in the attempt's order, choices in its
+    order, and the student's own saved answers with their sequence numbers —
+    never fractions, right answers or feedback. Once submitted, the student sees
+    what the quiz's review policy allows now (score, answers, correct, feedback);
+    staff see everything. Queries: attempt's quiz + slots + questions + answers + responses.
+    """
+    now = now or timezone.now()
+    quiz = attempt.quiz
+    finished = attempt.state != AttemptState.IN_PROGRESS
+    if viewer_is_staff:
+        parts = frozenset(REVIEW_PARTS) if finished else frozenset({"answers"})
+    else:
+        parts = calc.review_parts(
+            after_submit=quiz.review_after_submit, after_close=quiz.review_after_close,
+            attempt_finished=finished, closes_at=quiz.closes_at, now=now,
+        )
+    show_answers = (not finished) or "answers" in parts
+    show_key = "correct" in parts
+    show_feedback = "feedback" in parts
+    show_score = "score" in parts
+
+    slots = {s.id: s for s in slots_of(quiz)}
+    responses = {r.slot_id: r for r in Response.objects.filter(attempt=attempt)}
+    questions = []
+    for number, entry in enumerate(attempt.layout, start=1):
+        slot = slots.get(entry["slot"])
+        if slot is None:  # removed from the quiz after this attempt started
+            continue
+        question = slot.question
+        answers = {a.id: a for a in question.answers.all()}
+        item: dict = {
+            "slot": slot.id, "number": number, "type": question.qtype, "text": question.text,
+            "points": str(slot.points),
+        }
+        if question.qtype in calc.CHOICE_TYPES:
+            item["choices"] = [
+                _choice_payload(answers[cid], show_key=show_key, show_feedback=show_feedback)
+                for cid in entry["choices"] if cid in answers
+            ]
+        response = responses.get(slot.id)
+        if show_answers:
+            item["answer"] = response.value if response else None
+            item["seq"] = response.client_seq if response else 0
+        if finished and show_score and response is not None:
+            item["earned"] = None if response.points is None else str(response.points)
+            if response.needs_manual and response.graded_at is None:
+                item["awaiting_grader"] = True
+        elif finished and show_score:
+            item["earned"] = "0.00"
+        if show_key:
+            item["correct"] = _correct_answer(question, list(answers.values()))
+        if show_feedback:
+            outcome_feedback: list[str] = []
+            if response is not None and question.qtype not in calc.CHOICE_TYPES:
+                outcome_feedback = list(calc.grade_answer(key_of(question), response.value).feedback)
+            if question.qtype == calc.SINGLE or question.qtype == calc.MULTI:
+                chosen = response.value if response else None
+                chosen_ids = set(chosen if isinstance(chosen, list) else [chosen])
+                outcome_feedback = [answers[c].feedback for c in chosen_ids if c in answers and answers[c].feedback]
+            item["feedback"] = outcome_feedback
+            if question.general_feedback:
+                item["general_feedback"] = question.general_feedback
+            if response is not None and response.comment:
+                item["grader_comment"] = response.comment
+        questions.append(item)
+
+    payload = {
+        "id": attempt.id, "quiz": quiz.id, "quiz_title": quiz.title, "number": attempt.number,
+        "state": attempt.state, "started_at": attempt.started_at.isoformat(),
+        "deadline": attempt.deadline.isoformat(), "server_now": now.isoformat(),
+        "submitted_at": attempt.submitted_at.isoformat() if attempt.submitted_at else None,
+        "auto_submitted": attempt.auto_submitted,
+        "review": sorted(parts),
+        "questions": questions,
+    }
+    if finished and show_score:
+        payload["score"] = None if attempt.score is None else str(attempt.score)
+        payload["max_score"] = str(attempt.max_score)
+    if viewer_is_staff:
+        payload["student"] = {"id": attempt.student_id, "name": str(attempt.student)}
+    return payload
+
+
+def attempt_summary(attempt: Attempt, *, parts: frozenset[str] | None) -> dict:
+    """One line of an attempt list; the score only where `parts` allows it (None = staff)."""
+    row = {
+        "id": attempt.id, "number": attempt.number, "state": attempt.state,
+        "started_at": attempt.started_at.isoformat(), "deadline": attempt.deadline.isoformat(),
+        "submitted_at": attempt.submitted_at.isoformat() if attempt.submitted_at else None,
+        "auto_submitted": attempt.auto_submitted,
+    }
+    if parts is None or "score" in parts:
+        row["score"] = None if attempt.score is None else str(attempt.score)
+        row["max_score"] = str(attempt.max_score)
+    return row
+
+
+def student_parts(*, quiz: Quiz, attempt: Attempt, now: dt.datetime) -> frozenset[str]:
+    return calc.review_parts(
+        after_submit=quiz.review_after_submit, after_close=quiz.review_after_close,
+        attempt_finished=attempt.state != AttemptState.IN_PROGRESS, closes_at=quiz.closes_at, now=now,
+    )
+
+
+def quiz_results(*, quiz: Quiz) -> list[dict]:
+    """Every attempt of the quiz with its student (staff view; 1 query)."""
+    rows = []
+    for attempt in Attempt.objects.filter(quiz=quiz).select_related("student").order_by(
+        "student__last_name", "student__first_name", "number"
+    ):
+        row = attempt_summary(attempt, parts=None)
+        row["student"] = {"id": attempt.student_id, "name": str(attempt.student),
+                          "student_number": attempt.student.student_number}
+        rows.append(row)
+    return rows
+
+
+def grading_queue(*, quiz: Quiz) -> list[dict]:
+    """Per slot: how many answers wait for a grader and how many were graded by hand."""
+    counts = {
+        row["slot_id"]: row
+        for row in Response.objects.filter(slot__quiz=quiz, needs_manual=True)
+        .exclude(attempt__state=AttemptState.IN_PROGRESS)
+        .values("slot_id")
+        .annotate(pending=Count("id", filter=Q(graded_at__isnull=True)), graded=Count("id", filter=Q(graded_at__isnull=False)))
+    }
+    queue = []
+    for slot in QuizSlot.objects.filter(quiz=quiz).select_related("question"):
+        row = counts.get(slot.id)
+        if row:
+            queue.append({"slot": slot.id, "title": slot.question.title, "type": slot.question.qtype,
+                          "pending": row["pending"], "graded": row["graded"]})
+    return queue
+
+
+def responses_to_grade(*, slot: QuizSlot) -> list[Response]:
+    """The answers to one question across all submitted attempts that a person grades (1 query)."""
+    return list(
+        Response.objects.filter(slot=slot, needs_manual=True)
+        .exclude(attempt__state=AttemptState.IN_PROGRESS)
+        .select_related("attempt__student", "graded_by")
+        .order_by("graded_at", "attempt__student__last_name", "attempt__student__first_name", "attempt__number")
+    )
+
+
+def statistics(*, quiz: Quiz) -> dict:
+    """Score distribution and Moodle facility/discrimination per question, over first attempts.
+
+    Only graded first attempts count (Moodle's default); an unanswered question scores 0.
+    """
+    slots = list(QuizSlot.objects.filter(quiz=quiz).select_related("question"))
+    attempts = list(
+        Attempt.objects.filter(quiz=quiz, number=1, state=AttemptState.GRADED).values("id", "score", "max_score")
+    )
+    points: dict[int, dict[int, Decimal]] = defaultdict(dict)
+    for row in Response.objects.filter(attempt__in=[a["id"] for a in attempts]).values(
+        "attempt_id", "slot_id", "points"
+    ):
+        points[row["attempt_id"]][row["slot_id"]] = row["points"] or Decimal("0")
+    rows = [[float(points[a["id"]].get(s.id, 0)) for s in slots] for a in attempts]
+    stats = calc.question_statistics(slots=[(s.id, float(s.points)) for s in slots], rows=rows)
+    percentages = [100 * float(a["score"]) / float(a["max_score"]) for a in attempts if a["max_score"]]
+    by_slot = {s.id: s for s in slots}
+    mean = sum(percentages) / len(percentages) if percentages else None
+    return {
+        "attempts": len(attempts),
+        "mean_percent": mean,
+        "distribution": calc.score_distribution(percentages),
+        "questions": [
+            {"slot": st.slot, "title": by_slot[st.slot].question.title, "type": by_slot[st.slot].question.qtype,
+             "max_points": st.max_points, "n": st.n, "mean": st.mean, "sd": st.sd,
+             "facility": st.facility, "discrimination": st.discrimination}
+            for st in stats
+        ],
+    }
+
+
+def bank(*, course: Course) -> QuerySet[Question]:
+    return (
+        Question.objects.filter(course=course)
+        .prefetch_related("answers")
+        .annotate(n_quizzes=Count("slots", distinct=True))
+    )
+
+
+def as_parsed(question: Question) -> ParsedQuestion:
+    """A bank question in the GIFT module's shape (answers prefetched)."""
+    return ParsedQuestion(
+        title=question.title, text=question.text, qtype=question.qtype, line=0, category=question.category,
+        answers=[ParsedAnswer(text=a.text, fraction=a.fraction, feedback=a.feedback, value=a.value,
+                              tolerance=a.tolerance) for a in question.answers.all()],
+        correct_bool=question.correct_bool, true_feedback=question.true_feedback,
+        false_feedback=question.false_feedback, general_feedback=question.general_feedback,
+    )
+
+
+def affected_attempts(*, question: Question) -> int:
+    """Finished attempts that answered `question` (what a regrade would touch)."""
+    return Attempt.objects.filter(quiz__slots__question=question).exclude(state=AttemptState.IN_PROGRESS).distinct().count()

@@ -1,0 +1,749 @@
+"""Writes for quizzes: authoring, taking (start, save, submit), grading, regrading.
+
+Every function here is transactional. The same functions serve the pages, the
+API, the Celery task and the demo loader. Errors a person can cause raise
+django.core.exceptions.ValidationError (or AnswerRefused for the taking path)
+with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from courseapp.models import Course, User
+from grading.models import Category, GradeItem
+
+from . import calculations as calc
+from . import gift
+from .models import (
+    REVIEW_PARTS,
+    Answer,
+    Attempt,
+    AttemptState,
+    GradingMethod,
+    KeyChange,
+    Question,
+    QuestionType,
+    Quiz,
+    QuizSlot,
+    RegradeEntry,
+    Response,
+)
+from .selectors import key_of, slots_of
+
+QUIZ_CATEGORY = "Quizzes"
+GRADE_SOURCE = "quiz"
+
+
+# --- Authoring: quizzes ------------------------------------------------------------
+
+QUIZ_FIELDS = {
+    "title", "description", "lecture", "opens_at", "closes_at", "time_limit", "grace_seconds", "max_attempts",
+    "grading_method", "shuffle_questions", "shuffle_choices", "review_after_submit", "review_after_close",
+    "published",
+}
+
+
+def _check_quiz(quiz: Quiz) -> None:
+    if not quiz.title.strip():
+        raise ValidationError("Give the quiz a title.")
+    if quiz.opens_at is None or quiz.closes_at is None:
+        raise ValidationError("Set both the opening and the closing time.")
+    if timezone.is_naive(quiz.opens_at) or timezone.is_naive(quiz.closes_at):
+        raise ValidationError("Opening and closing times need a time zone.")
+    if quiz.closes_at <= quiz.opens_at:
+        raise ValidationError("The quiz must close after it opens; move the closing time later.")
+    if quiz.time_limit is not None and quiz.time_limit <= dt.timedelta(0):
+        raise ValidationError("The time limit must be positive, or empty for no limit.")
+    if quiz.grading_method not in GradingMethod.values:
+        raise ValidationError(f"Unknown grading method “{quiz.grading_method}”; use one of {', '.join(GradingMethod.values)}.")
+    for name in ("review_after_submit", "review_after_close"):
+        parts = getattr(quiz, name)
+        if not isinstance(parts, list) or any(p not in REVIEW_PARTS for p in parts):
+            raise ValidationError(f"{name} must be a list drawn from {', '.join(REVIEW_PARTS)}.")
+    if quiz.lecture is not None and quiz.lecture.course_id != quiz.course_id:
+        raise ValidationError("That lecture belongs to another course; pick one of this course's lectures.")
+    if quiz.grace_seconds > 300:
+        raise ValidationError("A grace period over 300 seconds is not a grace period; use at most 300.")
+
+
+def _quiz_category(course: Course) -> Category:
+    category = Category.objects.filter(course=course, name=QUIZ_CATEGORY).first()
+    if category is None:
+        raise ValidationError(
+            f"The gradebook has no “{QUIZ_CATEGORY}” category; create it in the gradebook before adding quizzes."
+        )
+    return category
+
+
+def _sync_grade_item(quiz: Quiz) -> None:
+    """Keep the quiz's grade item named, dated and sized like the quiz."""
+    total = sum((s.points for s in QuizSlot.objects.filter(quiz=quiz)), Decimal("0"))
+    item = quiz.grade_item
+    if item is None:
+        if GradeItem.objects.filter(course=quiz.course, name=quiz.title).exists():
+            raise ValidationError(f"The gradebook already has an item named “{quiz.title}”; choose another title.")
+        item = GradeItem.objects.create(
+            course=quiz.course, category=_quiz_category(quiz.course), name=quiz.title,
+            short_name=quiz.title[:30], points_possible=total, due_at=quiz.closes_at,
+            position=Quiz.objects.filter(course=quiz.course).count(),
+        )
+        quiz.grade_item = item
+        quiz.save(update_fields=["grade_item"])
+        return
+    if (item.name, item.points_possible, item.due_at) != (quiz.title, total, quiz.closes_at):
+        if item.name != quiz.title and GradeItem.objects.filter(course=quiz.course, name=quiz.title).exclude(pk=item.pk).exists():
+            raise ValidationError(f"The gradebook already has an item named “{quiz.title}”; choose another title.")
+        item.name, item.points_possible, item.due_at = quiz.title, total, quiz.closes_at
+        item.save(update_fields=["name", "points_possible", "due_at"])
+
+
+@transaction.atomic
+def quiz_create(*, course: Course, by: User | None, **fields) -> Quiz:
+    """A new quiz with its grade item in the course's Quizzes category.
+
+    fields: any of QUIZ_FIELDS; opens_at/closes_at aware datetimes; time_limit a
+    timedelta or None (no limit: until the quiz closes).
+    """
+    unknown = set(fields) - QUIZ_FIELDS
+    if unknown:
+        raise ValidationError(f"Unknown quiz fields: {', '.join(sorted(unknown))}.")
+    fields.setdefault("review_after_submit", ["score"])
+    fields.setdefault("review_after_close", list(REVIEW_PARTS))
+    quiz = Quiz(course=course, **fields)
+    _check_quiz(quiz)
+    if Quiz.objects.filter(course=course, title=quiz.title).exists():
+        raise ValidationError(f"This course already has a quiz named “{quiz.title}”; choose another title.")
+    quiz.save()
+    _sync_grade_item(quiz)
+    return quiz
+
+
+@transaction.atomic
+def quiz_update(*, quiz: Quiz, by: User | None, **fields) -> Quiz:
+    """Change a quiz's settings. A new closing time or time limit moves the deadlines of open attempts."""
+    unknown = set(fields) - QUIZ_FIELDS
+    if unknown:
+        raise ValidationError(f"Unknown quiz fields: {', '.join(sorted(unknown))}.")
+    quiz = Quiz.objects.select_for_update().get(pk=quiz.pk)
+    for name, value in fields.items():
+        setattr(quiz, name, value)
+    _check_quiz(quiz)
+    if Quiz.objects.filter(course=quiz.course, title=quiz.title).exclude(pk=quiz.pk).exists():
+        raise ValidationError(f"This course already has a quiz named “{quiz.title}”; choose another title.")
+    quiz.save()
+    if {"closes_at", "time_limit"} & set(fields):
+        for attempt in Attempt.objects.select_for_update().filter(quiz=quiz, state=AttemptState.IN_PROGRESS):
+            attempt.deadline = calc.attempt_deadline(
+                started_at=attempt.started_at, time_limit=quiz.time_limit, closes_at=quiz.closes_at
+            )
+            attempt.save(update_fields=["deadline"])
+    _sync_grade_item(quiz)
+    return quiz
+
+
+def _positive_points(points, *, what: str) -> Decimal:
+    try:
+        value = Decimal(str(points))
+    except (InvalidOperation, ValueError):
+        raise ValidationError(f"“{points}” is not a number of points; write e.g. 2 or 2.5.") from None
+    if not value.is_finite() or value <= 0 or value != value.quantize(Decimal("0.01")) or value >= 10000:
+        raise ValidationError(f"{what} must be a positive number of points with at most two decimals.")
+    return value
+
+
+@transaction.atomic
+def slot_add(*, quiz: Quiz, question: Question, by: User | None, points: Decimal | None = None) -> QuizSlot:
+    """Put a bank question at the end of the quiz (worth `points`, default the question's)."""
+    if question.course_id != quiz.course_id:
+        raise ValidationError("That question belongs to another course's bank.")
+    if Attempt.objects.filter(quiz=quiz).exists():
+        raise ValidationError("Students have already attempted this quiz; its questions can no longer change "
+                              "(edit a question's answer key and regrade instead).")
+    if QuizSlot.objects.filter(quiz=quiz, question=question).exists():
+        raise ValidationError(f"“{question.title}” is already in this quiz.")
+    value = _positive_points(question.default_points if points is None else points, what="Points")
+    position = (QuizSlot.objects.filter(quiz=quiz).order_by("-position").values_list("position", flat=True).first() or 0) + 1
+    slot = QuizSlot.objects.create(quiz=quiz, question=question, points=value, position=position)
+    _sync_grade_item(quiz)
+    return slot
+
+
+@transaction.atomic
+def slot_remove(*, slot: QuizSlot, by: User | None) -> None:
+    if Attempt.objects.filter(quiz=slot.quiz).exists():
+        raise ValidationError("Students have already attempted this quiz; its questions can no longer change.")
+    quiz = slot.quiz
+    slot.delete()
+    _sync_grade_item(quiz)
+
+
+# --- Authoring: the question bank --------------------------------------------------
+
+QUESTION_FIELDS = {
+    "category", "title", "text", "qtype", "default_points", "correct_bool", "true_feedback", "false_feedback",
+    "case_sensitive", "use_regex", "manual_review", "rubric", "general_feedback",
+}
+ANSWER_FIELDS = {"id", "text", "fraction", "feedback", "value", "tolerance"}
+
+
+def _decimal(value, *, what: str) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ValidationError(f"{what} “{value}” is not a number.") from None
+    if not number.is_finite():
+        raise ValidationError(f"{what} “{value}” is not a number.")
+    return number
+
+
+def _clean_answers(qtype: str, answers: list[dict], *, use_regex: bool) -> list[dict]:
+    """Answers checked for the question type; raises ValidationError saying what to fix."""
+    cleaned = []
+    for i, raw in enumerate(answers, start=1):
+        unknown = set(raw) - ANSWER_FIELDS
+        if unknown:
+            raise ValidationError(f"Answer {i}: unknown fields {', '.join(sorted(unknown))}.")
+        fraction = _decimal(raw.get("fraction", 0), what=f"Answer {i}: the fraction")
+        if not Decimal("-1") <= fraction <= Decimal("1"):
+            raise ValidationError(f"Answer {i}: the fraction must lie between -1 and 1 (e.g. 0.5 for half credit).")
+        item = {"id": raw.get("id"), "text": str(raw.get("text", "")).strip(), "fraction": fraction,
+                "feedback": str(raw.get("feedback", "")), "value": None, "tolerance": Decimal("0")}
+        if qtype == QuestionType.NUMERIC:
+            if raw.get("value") in (None, ""):
+                raise ValidationError(f"Answer {i}: a numeric answer needs a value.")
+            item["value"] = _decimal(raw["value"], what=f"Answer {i}: the value")
+            item["tolerance"] = abs(_decimal(raw.get("tolerance", 0) or 0, what=f"Answer {i}: the tolerance"))
+            item["text"] = item["text"] or str(item["value"])
+        elif not item["text"]:
+            raise ValidationError(f"Answer {i} has no text; write the choice or accepted answer.")
+        if qtype in (QuestionType.SHORT, QuestionType.NUMERIC, QuestionType.SINGLE) and fraction < 0:
+            raise ValidationError(f"Answer {i}: only multiple-choice answers may carry a negative fraction.")
+        if qtype == QuestionType.SHORT and use_regex:
+            try:
+                re.compile(item["text"])
+            except re.error as exc:
+                raise ValidationError(f"Answer {i}: “{item['text']}” is not a valid regular expression ({exc}).") from None
+        cleaned.append(item)
+    if qtype in (QuestionType.TRUEFALSE, QuestionType.ESSAY):
+        if cleaned:
+            raise ValidationError(f"A {QuestionType(qtype).label.lower()} question takes no answer list.")
+        return cleaned
+    if not cleaned:
+        raise ValidationError("Add at least one answer.")
+    if qtype in (QuestionType.SINGLE, QuestionType.MULTI) and len(cleaned) < 2:
+        raise ValidationError("A choice question needs at least two choices.")
+    if qtype == QuestionType.MULTI:
+        if sum(a["fraction"] for a in cleaned if a["fraction"] > 0) <= 0:
+            raise ValidationError("No choice earns credit; give the right choices positive fractions.")
+    elif max(a["fraction"] for a in cleaned) <= 0:
+        raise ValidationError("No answer earns credit; give the right answer the fraction 1.")
+    return cleaned
+
+
+def _clean_question(fields: dict) -> dict:
+    unknown = set(fields) - QUESTION_FIELDS
+    if unknown:
+        raise ValidationError(f"Unknown question fields: {', '.join(sorted(unknown))}.")
+    if fields.get("qtype") not in QuestionType.values:
+        raise ValidationError(f"Unknown question type “{fields.get('qtype')}”; use one of {', '.join(QuestionType.values)}.")
+    if not str(fields.get("text", "")).strip():
+        raise ValidationError("Write the question's text.")
+    if fields["qtype"] == QuestionType.TRUEFALSE and fields.get("correct_bool") is None:
+        raise ValidationError("Say whether the statement is true or false (correct_bool).")
+    if "default_points" in fields:
+        fields["default_points"] = _positive_points(fields["default_points"], what="Default points")
+    fields["title"] = str(fields.get("title") or fields["text"])[:200].strip()
+    return fields
+
+
+def _write_answers(question: Question, answers: list[dict]) -> None:
+    """Store `answers` for `question`, keeping the ids of answers that have one (students' choices point at them)."""
+    existing = {a.id: a for a in question.answers.all()}
+    keep = set()
+    for position, item in enumerate(answers):
+        answer_id = item.pop("id", None)
+        if answer_id is not None:
+            if answer_id not in existing:
+                raise ValidationError(f"Answer id {answer_id} does not belong to this question.")
+            answer = existing[answer_id]
+            for name, value in item.items():
+                setattr(answer, name, value)
+            answer.position = position
+            answer.save()
+            keep.add(answer_id)
+        else:
+            keep.add(Answer.objects.create(question=question, position=position, **item).id)
+    Answer.objects.filter(question=question).exclude(id__in=keep).delete()
+
+
+@transaction.atomic
+def question_create(*, course: Course, by: User | None, answers: list[dict] = (), **fields) -> Question:
+    """A new bank question. answers: dicts with text, fraction (-1..1), feedback, value, tolerance."""
+    fields = _clean_question(dict(fields))
+    cleaned = _clean_answers(fields["qtype"], list(answers), use_regex=fields.get("use_regex", False))
+    question = Question.objects.create(course=course, **fields)
+    for position, item in enumerate(cleaned):
+        item.pop("id", None)
+        Answer.objects.create(question=question, position=position, **item)
+    return question
+
+
+@dataclass
+class QuestionUpdate:
+    question: Question
+    key_change: KeyChange | None  # set when the key changed and finished attempts exist: offer a regrade
+    affected_attempts: int
+
+
+@transaction.atomic
+def question_update(*, question: Question, by: User | None, answers: list[dict] | None = None, **fields) -> QuestionUpdate:
+    """Edit a bank question. Changing the answer key after attempts exist records a KeyChange.
+
+    answers: the full new answer list (None keeps the answers). Items with an `id`
+    update that answer in place, so students' chosen choice ids stay valid; items
+    without one are added; answers left out are deleted. The type cannot change
+    once students have answered the question.
+    """
+    from .selectors import affected_attempts
+
+    question = Question.objects.select_for_update().get(pk=question.pk)
+    before = calc.key_summary(key_of(question))
+    merged = {name: getattr(question, name) for name in QUESTION_FIELDS}
+    merged.update(fields)
+    merged = _clean_question(merged)
+    affected = affected_attempts(question=question)
+    started = Response.objects.filter(slot__question=question).exists()
+    if merged["qtype"] != question.qtype and started:
+        raise ValidationError("Students have answered this question; its type can no longer change. "
+                              "Create a new question instead.")
+    if answers is not None:
+        cleaned = _clean_answers(merged["qtype"], list(answers), use_regex=merged.get("use_regex", False))
+    else:
+        cleaned = None
+    for name, value in merged.items():
+        setattr(question, name, value)
+    question.save()
+    if cleaned is not None:
+        _write_answers(question, cleaned)
+    question = Question.objects.prefetch_related("answers").get(pk=question.pk)
+    after = calc.key_summary(key_of(question))
+    key_change = None
+    if before != after:
+        question.key_version += 1
+        question.save(update_fields=["key_version"])
+        if affected:
+            key_change = KeyChange.objects.create(question=question, changed_by=by, before=before, after=after)
+    return QuestionUpdate(question=question, key_change=key_change, affected_attempts=affected if key_change else 0)
+
+
+def _parsed_fields(parsed: gift.ParsedQuestion) -> tuple[dict, list[dict]]:
+    fields = {
+        "category": parsed.category, "title": parsed.title, "text": parsed.text, "qtype": parsed.qtype,
+        "general_feedback": parsed.general_feedback,
+    }
+    if parsed.qtype == QuestionType.TRUEFALSE:
+        fields.update(correct_bool=parsed.correct_bool, true_feedback=parsed.true_feedback,
+                      false_feedback=parsed.false_feedback)
+    answers = [
+        {"text": a.text, "fraction": a.fraction, "feedback": a.feedback, "value": a.value, "tolerance": a.tolerance}
+        for a in parsed.answers
+    ]
+    return fields, answers
+
+
+@transaction.atomic
+def questions_import_gift(*, course: Course, text: str, by: User | None, category: str = "") -> list[Question]:
+    """Every question of a GIFT text added to the bank, all or none.
+
+    category: a bank folder for questions the text puts in none ($CATEGORY wins).
+    Raises ValidationError naming the line of the first question that cannot be read.
+    """
+    try:
+        parsed = gift.parse(text)
+    except gift.GiftError as exc:
+        raise ValidationError(str(exc)) from None
+    if not parsed:
+        raise ValidationError("The text holds no question; separate questions by a blank line and give each {…}.")
+    created = []
+    for item in parsed:
+        fields, answers = _parsed_fields(item)
+        fields["category"] = fields["category"] or category
+        try:
+            created.append(question_create(course=course, by=by, answers=answers, **fields))
+        except ValidationError as exc:
+            raise ValidationError(f"Line {item.line}: {' '.join(exc.messages)}") from None
+    return created
+
+
+@transaction.atomic
+def question_update_from_gift(*, question: Question, text: str, by: User | None, **extra) -> QuestionUpdate:
+    """Edit a question by its GIFT text (the bank's edit form). Answers keep their ids by position.
+
+    extra: other question fields the GIFT text does not carry (points, rubric, short-answer rules).
+    """
+    try:
+        parsed = gift.parse(text)
+    except gift.GiftError as exc:
+        raise ValidationError(str(exc)) from None
+    if len(parsed) != 1:
+        raise ValidationError("Write exactly one question here (no blank lines inside it).")
+    fields, answers = _parsed_fields(parsed[0])
+    fields["category"] = fields["category"] or question.category
+    fields.update(extra)
+    existing = list(question.answers.all())
+    for item, answer in zip(answers, existing, strict=False):
+        item["id"] = answer.id
+    return question_update(question=question, by=by, answers=answers, **fields)
+
+
+# --- Taking ------------------------------------------------------------------------
+
+
+class AnswerRefused(Exception):
+    """A taking-path refusal a student can understand. `status` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, *, code: str, status: int = 409):
+        super().__init__(message)
+        self.message, self.code, self.status = message, code, status
+
+
+def _deadline_message(deadline: dt.datetime) -> str:
+    local = timezone.localtime(deadline)
+    return (f"Time is up: this attempt's deadline was {local:%H:%M:%S} on {local:%d %b %Y}; "
+            "answers sent after it are not accepted.")
+
+
+@transaction.atomic
+def attempt_start(*, quiz: Quiz, student: User, now: dt.datetime | None = None) -> tuple[Attempt, bool]:
+    """Start an attempt, or return the student's open one (two tabs pressing Start get one attempt).
+
+    Refuses (AnswerRefused) before the quiz opens, after it closes, on an
+    unpublished quiz, and when no attempt is left. An open attempt already past
+    its deadline is submitted first (as the periodic task would).
+    Returns (attempt, created).
+    """
+    now = now or timezone.now()
+    if not quiz.published:
+        raise AnswerRefused("This quiz is not open to students yet.", code="not_published", status=403)
+    existing = Attempt.objects.filter(quiz=quiz, student=student, state=AttemptState.IN_PROGRESS).first()
+    if existing is not None:
+        if calc.accepts_answers(deadline=existing.deadline, grace_seconds=quiz.grace_seconds, now=now):
+            return existing, False
+        attempt_submit(attempt_id=existing.id, by=None, auto=True, now=now)
+    if now < quiz.opens_at:
+        local = timezone.localtime(quiz.opens_at)
+        raise AnswerRefused(f"This quiz opens at {local:%H:%M} on {local:%d %b %Y}; come back then.",
+                            code="not_open", status=403)
+    if now >= quiz.closes_at:
+        local = timezone.localtime(quiz.closes_at)
+        raise AnswerRefused(f"This quiz closed at {local:%H:%M} on {local:%d %b %Y}; no new attempts.",
+                            code="closed", status=403)
+    done = Attempt.objects.filter(quiz=quiz, student=student).count()
+    if quiz.max_attempts and done >= quiz.max_attempts:
+        raise AnswerRefused(
+            f"You have used all {quiz.max_attempts} attempt(s) allowed on this quiz.", code="no_attempts_left",
+            status=403,
+        )
+    slots = slots_of(quiz)
+    if not slots:
+        raise AnswerRefused("This quiz has no questions yet.", code="empty", status=403)
+    layout = calc.build_layout(
+        slots=[(s.id, s.question.qtype, [a.id for a in s.question.answers.all()]) for s in slots],
+        shuffle_questions=quiz.shuffle_questions, shuffle_choices=quiz.shuffle_choices,
+        seed=secrets.token_hex(8),
+    )
+    attempt = Attempt(
+        quiz=quiz, student=student, number=done + 1, state=AttemptState.IN_PROGRESS, started_at=now,
+        deadline=calc.attempt_deadline(started_at=now, time_limit=quiz.time_limit, closes_at=quiz.closes_at),
+        layout=layout, max_score=sum((s.points for s in slots), Decimal("0")),
+    )
+    try:
+        with transaction.atomic():
+            attempt.save()
+    except IntegrityError:  # another tab started it a moment ago
+        existing = Attempt.objects.filter(quiz=quiz, student=student, state=AttemptState.IN_PROGRESS).first()
+        if existing is None:
+            raise
+        return existing, False
+    return attempt, True
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What the server holds for the answer after a save, acknowledged after commit.
+
+    seq: the stored sequence number; stale: the save carried an older or equal
+    sequence number than the stored one and changed nothing.
+    """
+
+    slot: int
+    seq: int
+    saved_at: dt.datetime
+    stale: bool
+
+
+_UPSERT = """
+INSERT INTO quizzes_response (attempt_id, slot_id, value, client_seq, saved_at, needs_manual, comment)
+VALUES (%s, %s, %s, %s, %s, %s, '')
+ON CONFLICT (attempt_id, slot_id) DO UPDATE
+   SET value = excluded.value, client_seq = excluded.client_seq, saved_at = excluded.saved_at
+ WHERE quizzes_response.client_seq < excluded.client_seq
+RETURNING client_seq
+"""
+
+
+def answer_save(
+    *, attempt_id: int, student: User, course_code: str, slot_id: int, value, seq: int,
+    now: dt.datetime | None = None,
+) -> SaveResult:
+    """Save one answer: an idempotent upsert keyed by (attempt, slot) guarded by the client's sequence number.
+
+    The hot path of a quiz: two statements in one transaction. The attempt row is
+    locked (FOR NO KEY UPDATE) so a concurrent submit waits for this save, or this
+    save sees the submitted state and refuses. Returns after commit, so an
+    acknowledged answer is durable. Raises AnswerRefused (404 no such attempt
+    of this student; 409 submitted or past the deadline + grace; 400 bad value).
+    """
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1 or seq >= 2**62:
+        raise AnswerRefused("Send a positive whole sequence number (seq) with each answer.", code="bad_seq",
+                            status=400)
+    now = now or timezone.now()
+    with transaction.atomic():
+        row = (
+            Attempt.objects.select_for_update(no_key=True, of=("self",))
+            .filter(pk=attempt_id, student=student, quiz__course__code=course_code)
+            .values_list("state", "deadline", "layout", "quiz__grace_seconds")
+            .first()
+        )
+        if row is None:
+            raise AnswerRefused("No such attempt.", code="not_found", status=404)
+        state, deadline, layout, grace = row
+        if state != AttemptState.IN_PROGRESS:
+            raise AnswerRefused("This attempt has been submitted; answers can no longer change.",
+                                code="submitted")
+        if not calc.accepts_answers(deadline=deadline, grace_seconds=grace, now=now):
+            raise AnswerRefused(_deadline_message(deadline), code="deadline_passed")
+        entry = next((e for e in layout if e["slot"] == slot_id), None)
+        if entry is None:
+            raise AnswerRefused("That question is not part of this attempt.", code="bad_slot", status=400)
+        problem = calc.validate_value(entry, value)
+        if problem:
+            raise AnswerRefused(problem, code="bad_value", status=400)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _UPSERT,
+                [attempt_id, slot_id, json.dumps(value), seq, connection.ops.adapt_datetimefield_value(now), False],
+            )
+            stored = cursor.fetchone()
+            if stored is None:
+                cursor.execute(
+                    "SELECT client_seq FROM quizzes_response WHERE attempt_id = %s AND slot_id = %s",
+                    [attempt_id, slot_id],
+                )
+                return_seq, stale = cursor.fetchone()[0], True
+            else:
+                return_seq, stale = stored[0], False
+    return SaveResult(slot=slot_id, seq=return_seq, saved_at=now, stale=stale)
+
+
+def _grade_responses(attempt: Attempt, *, now: dt.datetime) -> None:
+    """Grade every answer of `attempt` (locked by the caller) and set its state and score."""
+    slots = slots_of(attempt.quiz)
+    by_slot = {s.id: s for s in slots}
+    responses = {r.slot_id: r for r in Response.objects.filter(attempt=attempt)}
+    missing = [
+        Response(attempt=attempt, slot_id=s.id, value=None, client_seq=0, saved_at=now)
+        for s in slots if s.id not in responses and any(e["slot"] == s.id for e in attempt.layout)
+    ]
+    if missing:
+        Response.objects.bulk_create(missing)
+        responses.update({r.slot_id: r for r in Response.objects.filter(attempt=attempt, slot_id__in=[m.slot_id for m in missing])})
+    for response in responses.values():
+        slot = by_slot.get(response.slot_id)
+        if slot is None:
+            continue
+        outcome = calc.grade_answer(key_of(slot.question), response.value)
+        if response.graded_by_id is not None:
+            continue  # a person graded it; keep their points
+        response.fraction = outcome.fraction
+        response.points = calc.points_for(outcome.fraction, slot.points)
+        response.needs_manual = outcome.needs_manual
+    Response.objects.bulk_update(list(responses.values()), ["fraction", "points", "needs_manual"])
+    _finish(attempt, responses.values())
+
+
+def _finish(attempt: Attempt, responses: Iterable[Response]) -> None:
+    responses = list(responses)
+    pending = any(r.needs_manual and r.graded_at is None for r in responses)
+    attempt.state = AttemptState.NEEDS_GRADING if pending else AttemptState.GRADED
+    attempt.score = None if pending else calc.attempt_score(r.points for r in responses)
+    attempt.save(update_fields=["state", "score", "submitted_at", "auto_submitted"])
+
+
+@transaction.atomic
+def attempt_submit(
+    *, attempt_id: int, by: User | None, auto: bool = False, now: dt.datetime | None = None
+) -> tuple[Attempt, bool]:
+    """Submit an attempt and grade it; a second submit (another tab, a retry, the task) changes nothing.
+
+    The attempt row is locked; only an attempt still in progress is submitted.
+    submitted_at is the earlier of now and the deadline (the grace period absorbs
+    latency, it does not make a submission late). Objective answers are graded
+    now; essays and questions marked for review wait for a grader and the score
+    stays None until then. A completed attempt posts the quiz grade.
+    Returns (attempt, changed).
+    """
+    now = now or timezone.now()
+    attempt = Attempt.objects.select_for_update(of=("self",)).select_related("quiz", "student").get(pk=attempt_id)
+    if attempt.state != AttemptState.IN_PROGRESS:
+        return attempt, False
+    attempt.submitted_at = min(now, attempt.deadline)
+    attempt.auto_submitted = auto or not calc.accepts_answers(
+        deadline=attempt.deadline, grace_seconds=attempt.quiz.grace_seconds, now=now
+    )
+    _grade_responses(attempt, now=now)
+    if attempt.state == AttemptState.GRADED:
+        quiz_grade_post(quiz=attempt.quiz, student=attempt.student, by=by)
+    return attempt, True
+
+
+def expired_attempt_ids(*, now: dt.datetime) -> list[int]:
+    """Open attempts whose deadline plus grace has passed (one query)."""
+    rows = Attempt.objects.filter(state=AttemptState.IN_PROGRESS, deadline__lt=now).values_list(
+        "id", "deadline", "quiz__grace_seconds"
+    )
+    return [pk for pk, deadline, grace in rows if not calc.accepts_answers(deadline=deadline, grace_seconds=grace, now=now)]
+
+
+def autosubmit_expired(*, now: dt.datetime | None = None) -> int:
+    """Submit every open attempt past its deadline, grading what was saved. Returns how many it submitted.
+
+    Each attempt in its own transaction, so one failure does not hold back the rest.
+    """
+    now = now or timezone.now()
+    submitted = 0
+    for attempt_id in expired_attempt_ids(now=now):
+        _, changed = attempt_submit(attempt_id=attempt_id, by=None, auto=True, now=now)
+        submitted += changed
+    return submitted
+
+
+# --- Grading -----------------------------------------------------------------------
+
+
+def quiz_grade_post(*, quiz: Quiz, student: User, by: User | None = None, reason: str = "") -> None:
+    """Post the student's quiz grade (grading method over graded attempts) to the gradebook.
+
+    Runs in the caller's transaction; does nothing while no attempt is graded.
+    """
+    from grading.services import grade_post
+
+    if quiz.grade_item_id is None:
+        return
+    finished = [
+        calc.FinishedAttempt(number=a.number, score=a.score, submitted_at=a.submitted_at)
+        for a in Attempt.objects.filter(quiz=quiz, student=student, state=AttemptState.GRADED)
+    ]
+    combined = calc.combine_attempts(quiz.grading_method, finished)
+    if combined is None:
+        return
+    score, submitted_at = combined
+    item = GradeItem.objects.get(pk=quiz.grade_item_id)
+    grade_post(item=item, student=student, raw_points=score, submitted_at=submitted_at, source=GRADE_SOURCE,
+               by=by, reason=reason)
+
+
+@transaction.atomic
+def response_grade(*, response: Response, by: User, points, comment: str = "") -> Response:
+    """A grader's points (0..the slot's points) and comment on one answer in the manual queue.
+
+    When it was the attempt's last ungraded answer, the attempt is scored and the
+    quiz grade posted. Grading again replaces the points (and reposts).
+    """
+    response = Response.objects.select_related("slot", "attempt").get(pk=response.pk)
+    attempt = Attempt.objects.select_for_update(of=("self",)).select_related("quiz", "student").get(pk=response.attempt_id)
+    if attempt.state == AttemptState.IN_PROGRESS:
+        raise ValidationError("This attempt has not been submitted yet; grade it after the student submits.")
+    if not response.needs_manual:
+        raise ValidationError("This answer was graded automatically; change the answer key and regrade instead.")
+    try:
+        value = Decimal(str(points))
+    except (InvalidOperation, ValueError):
+        raise ValidationError(f"“{points}” is not a number; enter points like 1.5.") from None
+    if not value.is_finite() or value < 0 or value > response.slot.points:
+        raise ValidationError(f"Enter points between 0 and {response.slot.points} for this question.")
+    if value != value.quantize(Decimal("0.01")):
+        raise ValidationError(f"{value} has more than two decimals; round it to hundredths.")
+    response.points = value
+    response.fraction = value / response.slot.points
+    response.comment = comment
+    response.graded_by = by
+    response.graded_at = timezone.now()
+    response.save(update_fields=["points", "fraction", "comment", "graded_by", "graded_at"])
+    _finish(attempt, Response.objects.filter(attempt=attempt))
+    if attempt.state == AttemptState.GRADED:
+        quiz_grade_post(quiz=attempt.quiz, student=attempt.student, by=by, reason="manual grading of a quiz answer")
+    response.attempt = attempt
+    return response
+
+
+@dataclass
+class RegradeSummary:
+    key_change: KeyChange
+    attempts: int
+    changed: int
+
+
+@transaction.atomic
+def regrade(*, key_change: KeyChange, by: User | None) -> RegradeSummary:
+    """Regrade every finished attempt that answered the changed question, and repost their grades.
+
+    Answers a person graded keep their points. Each attempt whose score moved
+    gets a RegradeEntry (old → new) on the key change. Running it twice changes
+    nothing the second time.
+    """
+    key_change = KeyChange.objects.select_for_update().select_related("question").get(pk=key_change.pk)
+    question = Question.objects.prefetch_related("answers").get(pk=key_change.question_id)
+    key = key_of(question)
+    slots = {s.id: s for s in QuizSlot.objects.filter(question=question).select_related("quiz")}
+    attempts = list(
+        Attempt.objects.select_for_update(of=("self",)).filter(quiz__slots__question=question)
+        .exclude(state=AttemptState.IN_PROGRESS).select_related("quiz", "student").distinct().order_by("id")
+    )
+    changed = 0
+    for attempt in attempts:
+        responses = list(Response.objects.filter(attempt=attempt))
+        old_score = attempt.score
+        touched = []
+        for response in responses:
+            slot = slots.get(response.slot_id)
+            if slot is None or response.graded_by_id is not None:
+                continue
+            outcome = calc.grade_answer(key, response.value)
+            response.fraction = outcome.fraction
+            response.points = calc.points_for(outcome.fraction, slot.points)
+            response.needs_manual = outcome.needs_manual
+            touched.append(response)
+        Response.objects.bulk_update(touched, ["fraction", "points", "needs_manual"])
+        _finish(attempt, responses)
+        if attempt.score != old_score:
+            changed += 1
+            RegradeEntry.objects.create(key_change=key_change, attempt=attempt, old_score=old_score,
+                                        new_score=attempt.score)
+        quiz_grade_post(quiz=attempt.quiz, student=attempt.student, by=by,
+                        reason=f"regrade after the answer key of “{question.title}” changed")
+    key_change.regraded_at = timezone.now()
+    key_change.regraded_by = by
+    key_change.save(update_fields=["regraded_at", "regraded_by"])
+    return RegradeSummary(key_change=key_change, attempts=len(attempts), changed=changed)

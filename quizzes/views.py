@@ -1,0 +1,252 @@
+"""Quiz pages. Thin: check access, parse a form, call one service or selector, render."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from . import access, gift, selectors, services
+from .forms import AddSlotForm, GiftImportForm, GradeResponseForm, QuestionEditForm, QuizForm
+from .models import AttemptState, KeyChange, Question
+
+
+def _ctx(course, role, **extra) -> dict:
+    return {"course": course, "role": role, "is_staff": role in access.STAFF,
+            "is_instructor": role == "instructor", **extra}
+
+
+@login_required
+def quiz_list(request: HttpRequest, code: str) -> HttpResponse:
+    course, role = access.access_quizzes(request.user, code)
+    staff = role in access.STAFF
+    quizzes = list(selectors.quizzes_for(course=course, staff=staff))
+    return render(request, "quizzes/quiz_list.html", _ctx(course, role, quizzes=quizzes, now=timezone.now()))
+
+
+@login_required
+def quiz_detail(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
+    quiz, role = access.access_quiz(request.user, code, quiz_id)
+    staff = role in access.STAFF
+    if request.method == "POST":
+        if role != "instructor":
+            raise PermissionDenied("Only the instructor changes a quiz's questions.")
+        try:
+            if "remove_slot" in request.POST:
+                slot = get_object_or_404(quiz.slots, pk=request.POST["remove_slot"])
+                services.slot_remove(slot=slot, by=request.user)
+            else:
+                form = AddSlotForm(request.POST)
+                if not form.is_valid():
+                    raise ValidationError("Choose a question and, optionally, its points.")
+                question = get_object_or_404(Question, pk=form.cleaned_data["question"], course=quiz.course)
+                services.slot_add(quiz=quiz, question=question, by=request.user, points=form.cleaned_data["points"])
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("quizzes:detail", code, quiz.id)
+    now = timezone.now()
+    context = _ctx(quiz.course, role, quiz=quiz, now=now)
+    if staff:
+        context.update(
+            slots=selectors.slots_of(quiz), results=selectors.quiz_results(quiz=quiz),
+            queue=selectors.grading_queue(quiz=quiz),
+            bank=selectors.bank(course=quiz.course).exclude(slots__quiz=quiz),
+        )
+    else:
+        attempts = selectors.attempts_of(quiz=quiz, student=request.user)
+        context.update(
+            attempts=[selectors.attempt_summary(a, parts=selectors.student_parts(quiz=quiz, attempt=a, now=now))
+                      for a in attempts],
+            open_attempt=next((a for a in attempts if a.state == AttemptState.IN_PROGRESS), None),
+            attempts_left=(quiz.max_attempts - len(attempts)) if quiz.max_attempts else None,
+            is_open=quiz.opens_at <= now < quiz.closes_at,
+        )
+    return render(request, "quizzes/quiz_detail.html", context)
+
+
+@login_required
+def quiz_edit(request: HttpRequest, code: str, quiz_id: int | None = None) -> HttpResponse:
+    if quiz_id is None:
+        course = access.access_bank(request.user, code, edit=True)
+        quiz = None
+    else:
+        quiz = access.access_quiz_as_instructor(request.user, code, quiz_id)
+        course = quiz.course
+    initial = None
+    if quiz is not None:
+        initial = {name: getattr(quiz, name) for name in services.QUIZ_FIELDS if name != "time_limit"}
+        initial["opens_at"] = timezone.localtime(quiz.opens_at)
+        initial["closes_at"] = timezone.localtime(quiz.closes_at)
+        initial["time_limit_minutes"] = int(quiz.time_limit.total_seconds() // 60) if quiz.time_limit else None
+    form = QuizForm(request.POST or None, course=course, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            if quiz is None:
+                quiz = services.quiz_create(course=course, by=request.user, **form.to_fields())
+                messages.success(request, f"Created “{quiz.title}” and its gradebook item. Now add questions.")
+            else:
+                quiz = services.quiz_update(quiz=quiz, by=request.user, **form.to_fields())
+                messages.success(request, "Saved.")
+            return redirect("quizzes:detail", code, quiz.id)
+        except ValidationError as exc:
+            form.add_error(None, " ".join(exc.messages))
+    role = access.role_in(request.user, course)
+    return render(request, "quizzes/quiz_form.html", _ctx(course, role, form=form, quiz=quiz))
+
+
+@login_required
+def bank(request: HttpRequest, code: str) -> HttpResponse:
+    course = access.access_bank(request.user, code, edit=request.method == "POST")
+    role = access.role_in(request.user, course)
+    form = GiftImportForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = services.questions_import_gift(
+                course=course, text=form.cleaned_data["text"], by=request.user, category=form.cleaned_data["category"]
+            )
+            messages.success(request, f"Imported {len(created)} question(s).")
+            return redirect("quizzes:bank", code)
+        except ValidationError as exc:
+            form.add_error("text", " ".join(exc.messages))
+    pending = KeyChange.objects.filter(question__course=course, regraded_at__isnull=True).select_related("question")
+    return render(request, "quizzes/bank.html", _ctx(course, role, questions=selectors.bank(course=course),
+                                                     form=form, pending_regrades=pending))
+
+
+@login_required
+def bank_export(request: HttpRequest, code: str) -> HttpResponse:
+    course = access.access_bank(request.user, code, edit=False)
+    text = gift.dump([selectors.as_parsed(q) for q in selectors.bank(course=course)])
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{course.code}-questions.gift.txt"'
+    return response
+
+
+@login_required
+def question_edit(request: HttpRequest, code: str, question_id: int) -> HttpResponse:
+    question = access.access_question(request.user, code, question_id, edit=True)
+    course = question.course
+    initial = {
+        "gift": gift.dump([selectors.as_parsed(question)]).strip(), "default_points": question.default_points,
+        "case_sensitive": question.case_sensitive, "use_regex": question.use_regex,
+        "manual_review": question.manual_review, "rubric": question.rubric,
+    }
+    form = QuestionEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        text = data.pop("gift")
+        try:
+            result = services.question_update_from_gift(question=question, text=text, by=request.user, **data)
+            if result.key_change is not None:
+                messages.warning(
+                    request,
+                    f"The answer key changed and {result.affected_attempts} submitted attempt(s) used this question. "
+                    "Regrade them below to update their scores and the gradebook.",
+                )
+            else:
+                messages.success(request, "Saved.")
+            return redirect("quizzes:bank", code)
+        except ValidationError as exc:
+            form.add_error(None, " ".join(exc.messages))
+    role = access.role_in(request.user, course)
+    return render(request, "quizzes/question_form.html", _ctx(course, role, form=form, question=question))
+
+
+@login_required
+@require_POST
+def regrade(request: HttpRequest, code: str, key_change_id: int) -> HttpResponse:
+    course = access.access_bank(request.user, code, edit=True)
+    key_change = get_object_or_404(KeyChange, pk=key_change_id, question__course=course)
+    summary = services.regrade(key_change=key_change, by=request.user)
+    messages.success(request, f"Regraded {summary.attempts} attempt(s); {summary.changed} score(s) changed and "
+                              "were posted to the gradebook.")
+    return redirect("quizzes:bank", code)
+
+
+@login_required
+@require_POST
+def attempt_start(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
+    quiz, role = access.access_quiz(request.user, code, quiz_id)
+    if role in access.STAFF:
+        raise PermissionDenied("Attempts are for students.")
+    try:
+        attempt, _ = services.attempt_start(quiz=quiz, student=request.user)
+    except services.AnswerRefused as exc:
+        messages.error(request, exc.message)
+        return redirect("quizzes:detail", code, quiz.id)
+    return redirect("quizzes:attempt", code, attempt.id)
+
+
+@login_required
+def attempt_page(request: HttpRequest, code: str, attempt_id: int) -> HttpResponse:
+    """Take the attempt (its student, while open) or review it (as the review policy allows)."""
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET"])
+    attempt, staff = access.access_attempt(request.user, code, attempt_id)
+    payload = selectors.attempt_payload(attempt=attempt, viewer_is_staff=staff)
+    role = access.role_in(request.user, attempt.quiz.course)
+    context = _ctx(attempt.quiz.course, role, attempt=attempt, quiz=attempt.quiz, payload=payload)
+    if attempt.state == AttemptState.IN_PROGRESS and attempt.student_id == request.user.id:
+        context["config"] = json.dumps({
+            "attempt": attempt.id,
+            "saveUrl": reverse("quizzes:api-answer", args=[code, attempt.id, 0]).replace("/0/", "/{slot}/"),
+            "submitUrl": reverse("quizzes:api-submit", args=[code, attempt.id]),
+            "reviewUrl": reverse("quizzes:attempt", args=[code, attempt.id]),
+            "deadline": payload["deadline"], "serverNow": payload["server_now"],
+            "answers": {str(q["slot"]): {"value": q.get("answer"), "seq": q.get("seq", 0)} for q in payload["questions"]},
+        })
+        return render(request, "quizzes/take.html", context)
+    return render(request, "quizzes/review.html", context)
+
+
+@login_required
+def statistics(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
+    quiz, role = access.access_quiz_as_staff(request.user, code, quiz_id)
+    stats = selectors.statistics(quiz=quiz)
+    peak = max((b["count"] for b in stats["distribution"]), default=0) or 1
+    for b in stats["distribution"]:
+        b["width"] = round(100 * b["count"] / peak)
+    return render(request, "quizzes/statistics.html", _ctx(quiz.course, role, quiz=quiz, stats=stats))
+
+
+@login_required
+def grading_queue(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
+    quiz, role = access.access_quiz_as_staff(request.user, code, quiz_id)
+    return render(request, "quizzes/grading_queue.html",
+                  _ctx(quiz.course, role, quiz=quiz, queue=selectors.grading_queue(quiz=quiz)))
+
+
+@login_required
+def grading_slot(request: HttpRequest, code: str, quiz_id: int, slot_id: int) -> HttpResponse:
+    slot = access.access_slot_for_grading(request.user, code, quiz_id, slot_id)
+    if request.method == "POST":
+        form = GradeResponseForm(request.POST)
+        if form.is_valid():
+            response = get_object_or_404(slot.responses, pk=form.cleaned_data["response"])
+            try:
+                services.response_grade(response=response, by=request.user, points=form.cleaned_data["points"],
+                                        comment=form.cleaned_data["comment"])
+                messages.success(request, "Graded.")
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+        else:
+            messages.error(request, "Enter points (0 or more) for the answer.")
+        return redirect("quizzes:grading-slot", code, quiz_id, slot_id)
+    role = access.role_in(request.user, slot.quiz.course)
+    return render(request, "quizzes/grading_slot.html",
+                  _ctx(slot.quiz.course, role, quiz=slot.quiz, slot=slot,
+                       responses=selectors.responses_to_grade(slot=slot)))
+
+
+def bench_ping(request: HttpRequest) -> HttpResponse:
+    """The benchmark's ceiling: the cheapest response this Django stack can give (no auth, no DB)."""
+    return HttpResponse(b"ok", content_type="text/plain")
+
+
