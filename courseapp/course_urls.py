@@ -1,8 +1,10 @@
 """Course pages, the iCalendar feed and the course API (courses, schedule, enrollments)."""
 
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import apis, views
+from .forms import AccountPasswordResetForm
 
 urlpatterns = [
     path("courses/<slug:code>/", views.course_detail, name="course-detail"),
@@ -12,6 +14,14 @@ urlpatterns = [
     path("courses/<slug:code>/roster/import/", views.roster_import, name="courseapp-roster-import"),
     path("courses/<slug:code>/roster/import/apply/", views.roster_import_apply,
          name="courseapp-roster-import-apply"),
+    # Setting a first password (accounts made by roster import) or a forgotten one.
+    path("password-reset/", auth_views.PasswordResetView.as_view(form_class=AccountPasswordResetForm),
+         name="password_reset"),
+    path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path("password-reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(),
+         name="password_reset_confirm"),
+    path("password-reset/complete/", auth_views.PasswordResetCompleteView.as_view(),
+         name="password_reset_complete"),
     # API
     path("api/auth/token/", apis.TokenObtainApi.as_view(), name="courseapp-api-token"),
     path("api/courses/", apis.CourseListApi.as_view(), name="courseapp-api-courses"),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth.forms import PasswordResetForm
 
+from .models import User
 from .services import decode_roster
 
 
@@ -29,3 +31,15 @@ class RosterUploadForm(forms.Form):
         else:
             raise forms.ValidationError("Choose a CSV file or paste the roster into the box.")
         return data
+
+
+class AccountPasswordResetForm(PasswordResetForm):
+    """Django's reset form, but it also reaches accounts that never had a password.
+
+    Roster import creates students with an unusable password; "Forgot your password?"
+    is how they set their first one (Django's own form skips such accounts, since
+    elsewhere they often mean "logs in through another system"; here they do not).
+    """
+
+    def get_users(self, email: str):
+        return User.objects.filter(email__iexact=email, is_active=True).exclude(email="")
