@@ -1,3 +1,31 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import apis, views
+
+app_name = "projects"
+
+P = "courses/<slug:code>/projects"
+A = "api/courses/<slug:code>/projects"
+
+urlpatterns = [
+    # Pages
+    path(f"{P}/", views.projects_home, name="home"),
+    path(f"{P}/token/", views.api_token, name="api-token"),
+    path(f"{P}/<slug:project>/team/", views.team_page, name="team"),
+    path(f"{P}/parts/<slug:part>/", views.part_page, name="part"),
+    path(f"{P}/parts/<slug:part>/harness/", views.harness_upload, name="harness-upload"),
+    path(f"{P}/parts/<slug:part>/rerun/", views.part_rerun, name="part-rerun"),
+    path(f"{P}/parts/<slug:part>/runs/", views.part_runs, name="part-runs"),
+    path(f"{P}/parts/<slug:part>/submissions/<int:pk>/", views.submission_page, name="submission"),
+    path(f"{P}/parts/<slug:part>/submissions/<int:pk>/rerun/", views.submission_rerun, name="submission-rerun"),
+    path(f"{P}/parts/<slug:part>/submissions/<int:pk>/rubric/", views.rubric_page, name="rubric"),
+    path(f"{P}/runs/<int:pk>/", views.run_page, name="run"),
+    # API
+    path(f"{A}/runs/<int:pk>/", apis.RunDetailApi.as_view(), name="api-run"),
+    path(f"{A}/<slug:part>/submissions/", apis.SubmissionListCreateApi.as_view(), name="api-submissions"),
+    path(f"{A}/<slug:part>/submissions/<int:pk>/", apis.SubmissionDetailApi.as_view(), name="api-submission"),
+    path(f"{A}/<slug:part>/submissions/<int:pk>/rerun/", apis.SubmissionRerunApi.as_view(),
+         name="api-submission-rerun"),
+    path(f"{A}/<slug:part>/rerun/", apis.PartRerunApi.as_view(), name="api-part-rerun"),
+    path(f"{A}/<slug:part>/runs/", apis.PartRunsApi.as_view(), name="api-part-runs"),
+]

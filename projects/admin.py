@@ -1,0 +1,71 @@
+"""Admin for the instructor: projects, parts, rubric criteria and read-only run records."""
+
+from django.contrib import admin
+
+from .models import (
+    GradingRun,
+    HarnessBundle,
+    Project,
+    ProjectPart,
+    RubricCriterion,
+    Submission,
+    Team,
+    TeamMembership,
+)
+
+
+class PartInline(admin.TabularInline):
+    model = ProjectPart
+    extra = 0
+    fields = ["slug", "name", "position", "grade_item", "mode", "autograde_points", "closes_at", "results_published"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "course", "team_size", "counting", "daily_submission_limit", "teams_locked"]
+    inlines = [PartInline]
+
+
+class CriterionInline(admin.TabularInline):
+    model = RubricCriterion
+    extra = 1
+
+
+@admin.register(ProjectPart)
+class ProjectPartAdmin(admin.ModelAdmin):
+    list_display = ["name", "project", "mode", "harness", "results_published"]
+    inlines = [CriterionInline]
+    raw_id_fields = ["harness"]
+
+
+@admin.register(HarnessBundle)
+class HarnessBundleAdmin(admin.ModelAdmin):
+    list_display = ["name", "label", "part", "sha256", "gpus", "uploaded_at"]
+    readonly_fields = [f.name for f in HarnessBundle._meta.fields]
+
+
+class MembershipInline(admin.TabularInline):
+    model = TeamMembership
+    extra = 0
+    fields = ["user", "joined_at", "left_at", "added_by", "removed_by"]
+    readonly_fields = fields
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "project", "join_code"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "submitter", "submitted_at", "size_bytes"]
+    list_filter = ["part"]
+    readonly_fields = [f.name for f in Submission._meta.fields]
+
+
+@admin.register(GradingRun)
+class GradingRunAdmin(admin.ModelAdmin):
+    list_display = ["pk", "submission", "status", "queue", "attempts", "queued_at", "finished_at", "score"]
+    list_filter = ["status", "queue"]
+    readonly_fields = [f.name for f in GradingRun._meta.fields]

@@ -1,0 +1,131 @@
+"""REST API of the project app: one small view per operation (STYLE.md).
+
+Authentication: session (the browser) or token (``Authorization: Token …``,
+for ``curl`` from a terminal).  Every view goes through projects.access.
+
+    GET  api/courses/<code>/projects/<part>/submissions/             list (students: their team's)
+    POST api/courses/<code>/projects/<part>/submissions/             submit (multipart ``file``; students)
+    GET  api/courses/<code>/projects/<part>/submissions/<id>/        status, queue position, log tail, results
+    POST api/courses/<code>/projects/<part>/submissions/<id>/rerun/  instructor
+    POST api/courses/<code>/projects/<part>/rerun/                   instructor: every submission of the part
+    GET  api/courses/<code>/projects/<part>/runs/                    staff: every run's record
+    GET  api/courses/<code>/projects/runs/<id>/                      staff: one run with its logs
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from courseapp.access import is_staff_of
+
+from . import access, selectors, serializers, services
+
+
+def _error(exc: services.ProjectError) -> Response:
+    return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+
+
+def _submission_payload(request: Request, submission, *, staff: bool) -> dict:
+    score = selectors.submission_scores(part=submission.part, submissions=[submission])[submission.pk]
+    return serializers.submission_data(score, staff=staff, now=timezone.now(),
+                                       latest=selectors.latest_run(submission))
+
+
+class SubmissionListCreateApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, code: str, part: str) -> Response:
+        part_obj = access.access_part(request.user, code, part)
+        staff = is_staff_of(request.user, part_obj.course)
+        scores = selectors.part_submissions(part=part_obj, visible=access.visible_submissions(request.user, part_obj))
+        latest = selectors.latest_runs([s.submission for s in scores])
+        positions = selectors.queue_positions(latest.values())
+        now = timezone.now()
+        return Response({
+            "count": len(scores),
+            "results": [serializers.submission_data(s, staff=staff, now=now, latest=latest.get(s.submission.pk),
+                                                    positions=positions)
+                        for s in scores],
+        })
+
+    @extend_schema(request=serializers.SubmissionUploadSerializer, responses={201: dict})
+    def post(self, request: Request, code: str, part: str) -> Response:
+        part_obj = access.access_part_for_submitting(request.user, code, part)
+        uploads = request.FILES.getlist("file")
+        if not uploads:
+            raise ValidationError({"file": ["Attach your work as a multipart field named “file” "
+                                            "(curl -F file=@submission.zip …)."]})
+        try:
+            submission = services.submission_create(
+                part=part_obj, user=request.user, uploads=uploads,
+                via="api" if request.auth is not None else "web",
+            )
+        except services.ProjectError as exc:
+            return _error(exc)
+        submission.refresh_from_db()
+        return Response(_submission_payload(request, submission, staff=False), status=status.HTTP_201_CREATED)
+
+
+class SubmissionDetailApi(APIView):
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, code: str, part: str, pk: int) -> Response:
+        submission = access.access_submission(request.user, code, part, pk)
+        staff = is_staff_of(request.user, submission.part.course)
+        return Response(_submission_payload(request, submission, staff=staff))
+
+
+class SubmissionRerunApi(APIView):
+    @extend_schema(request=None, responses={202: dict})
+    def post(self, request: Request, code: str, part: str, pk: int) -> Response:
+        access.access_part_as_instructor(request.user, code, part)
+        submission = access.access_submission(request.user, code, part, pk)
+        try:
+            run = services.submission_rerun(submission=submission, by=request.user)
+        except services.ProjectError as exc:
+            return _error(exc)
+        run.refresh_from_db()
+        return Response(serializers.run_data(run, staff=True), status=status.HTTP_202_ACCEPTED)
+
+
+class PartRerunApi(APIView):
+    @extend_schema(request=None, responses={202: dict})
+    def post(self, request: Request, code: str, part: str) -> Response:
+        part_obj = access.access_part_as_instructor(request.user, code, part)
+        try:
+            count = services.part_rerun(part=part_obj, by=request.user)
+        except services.ProjectError as exc:
+            return _error(exc)
+        return Response({"queued": count, "queue": "rerun"}, status=status.HTTP_202_ACCEPTED)
+
+
+class PartRunsApi(APIView):
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, code: str, part: str) -> Response:
+        part_obj = access.access_part_as_staff(request.user, code, part)
+        runs = list(selectors.runs_of_part(part=part_obj)[:500])
+        positions = selectors.queue_positions(runs)
+        results = []
+        for run in runs:
+            row = serializers.run_data(run, staff=True, position=positions.get(run.pk))
+            row.update({"submission": run.submission_id, "team": run.submission.team.name,
+                        "requested_by": str(run.requested_by) if run.requested_by else None})
+            results.append(row)
+        return Response({"count": len(results), "results": results})
+
+
+class RunDetailApi(APIView):
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, code: str, pk: int) -> Response:
+        run = access.access_run_as_staff(request.user, code, pk)
+        data = serializers.run_data(run, staff=True)
+        data.update({"stdout": run.stdout, "stderr": run.stderr, "log": run.log, "results": run.results,
+                     "submission": run.submission_id})
+        return Response(data)

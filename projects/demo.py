@@ -1,0 +1,106 @@
+"""The CENG 501 project for the demo course (called by `manage.py load_demo`). Idempotent.
+
+Three parts in the gradebook's "Project" category (45% of the course, counted
+in points: 5 + 10 + 30 = 45): a hand-graded proposal and progress report, and
+the final code, autograded with the shipped multi-head self-attention harness
+(projects/harnesses/mhsa).  Four demo teams of two.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+
+from courseapp.models import Course, Membership, Role
+from grading.models import Category, GradeItem, LateUnit
+
+from . import selectors, services
+from .models import CountingPolicy, GradingMode, Project, ProjectPart, RubricCriterion, Team
+
+MHSA_HARNESS = Path(__file__).resolve().parent / "harnesses" / "mhsa" / "harness"
+
+PARTS = [
+    {
+        "slug": "proposal", "name": "Project proposal", "short": "Proposal", "points": "5",
+        "due": (2024, 11, 1), "mode": GradingMode.RUBRIC, "accepted": ".pdf",
+        "description": "Two pages: the paper you will reproduce, its claims, your plan and compute budget.",
+        "criteria": [("Problem and paper chosen clearly", "2"), ("Feasible plan and compute budget", "2"),
+                     ("Writing", "1")],
+    },
+    {
+        "slug": "progress-report", "name": "Project progress report", "short": "Progress", "points": "10",
+        "due": (2024, 12, 6), "mode": GradingMode.RUBRIC, "accepted": ".pdf",
+        "description": "Four pages: what works, first results, what is left.",
+        "criteria": [("Implementation progress", "4"), ("First results and their analysis", "4"),
+                     ("Plan for the rest", "2")],
+    },
+    {
+        "slug": "final-code", "name": "Project final code", "short": "Final code", "points": "30",
+        "due": (2025, 1, 17), "mode": GradingMode.AUTOGRADED, "accepted": "",
+        "description": "Implement multi-head self-attention (attention.py); graded by the autograder "
+                       "on fixed inputs: output shapes, masking, values and gradients.",
+        "criteria": [],
+    },
+]
+
+DEMO_TEAMS = ["Attention Seekers", "Gradient Descenders", "Vanishing Gradients", "Batch Normies"]
+
+
+@transaction.atomic
+def load(*, course: Course) -> Project:
+    tz = ZoneInfo(course.time_zone)
+    project, _ = Project.objects.get_or_create(
+        course=course, slug="project",
+        defaults={
+            "name": "Term project", "team_size": 2, "counting": CountingPolicy.LAST,
+            "daily_submission_limit": 5, "max_upload_mb": 50,
+            "description": "Reproduce a recent deep learning paper in teams of two.",
+        },
+    )
+    category, _ = Category.objects.get_or_create(
+        course=course, name="Project", defaults={"weight": Decimal("45"), "position": 2}
+    )
+    instructor = (Membership.objects.filter(course=course, role=Role.INSTRUCTOR)
+                  .select_related("user").order_by("id").first())
+    for position, spec in enumerate(PARTS):
+        due = dt.datetime(*spec["due"], 23, 59, tzinfo=tz)
+        item, _ = GradeItem.objects.get_or_create(
+            course=course, name=spec["name"],
+            defaults={
+                "category": category, "short_name": spec["short"], "points_possible": Decimal(spec["points"]),
+                "due_at": due, "late_penalty_percent": Decimal("10"), "late_penalty_unit": LateUnit.DAY,
+                "late_penalty_floor_percent": Decimal("50"), "position": 10 + position, "ta_editable": True,
+            },
+        )
+        part, created = ProjectPart.objects.get_or_create(
+            course=course, slug=spec["slug"],
+            defaults={
+                "project": project, "name": spec["name"], "description": spec["description"],
+                "position": position, "grade_item": item, "mode": spec["mode"],
+                "accepted_files": spec["accepted"],
+                "closes_at": due + dt.timedelta(days=7),
+            },
+        )
+        if created:
+            for n, (title, points) in enumerate(spec["criteria"]):
+                RubricCriterion.objects.create(part=part, title=title, points=Decimal(points), position=n)
+        if part.autograded and part.harness_id is None and MHSA_HARNESS.is_dir():
+            services.harness_upload(part=part, source=MHSA_HARNESS, by=instructor.user if instructor else None,
+                                    filename="mhsa")
+    students = [m.user for m in Membership.objects.filter(course=course, role=Role.STUDENT)
+                .select_related("user").order_by("user__username")[: 2 * len(DEMO_TEAMS)]]
+    for n, name in enumerate(DEMO_TEAMS):
+        if Team.objects.filter(project=project, name=name).exists():
+            continue
+        pair = students[2 * n: 2 * n + 2]
+        if len(pair) < 2:
+            break
+        if any(selectors.current_membership(project=project, user=s) for s in pair):
+            continue
+        team = services.team_create(project=project, name=name, by=pair[0])
+        services.team_join(project=project, code=team.join_code, user=pair[1])
+    return project

@@ -1,0 +1,232 @@
+"""Server-rendered project pages. Thin: check access, call one service or selector, render.
+
+The upload form posts here when JavaScript is off; with JavaScript the page
+sends the files to the API with a progress bar (static/projects/upload.js) and
+the submission page polls the API for live status (static/projects/status.js).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from courseapp.access import access_course, is_instructor_of, is_staff_of, role_in
+from courseapp.models import Role, User
+
+from . import access, selectors, serializers, services
+from .models import Project, ProjectPart, RubricCriterion, Team
+
+
+def _ctx(request: HttpRequest, course, **extra) -> dict:
+    role = role_in(request.user, course)
+    return {"course": course, "role": role, "is_staff": role in (Role.INSTRUCTOR, Role.TA),
+            "is_instructor": role == Role.INSTRUCTOR, **extra}
+
+
+@login_required
+def projects_home(request: HttpRequest, code: str) -> HttpResponse:
+    course = access_course(request.user, code)
+    projects = list(Project.objects.filter(course=course).prefetch_related("parts__grade_item"))
+    for project in projects:
+        project.my_membership = selectors.current_membership(project=project, user=request.user)
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.filter(user=request.user).first()
+    return render(request, "projects/home.html", _ctx(request, course, projects=projects, token=token))
+
+
+@login_required
+@require_POST
+def api_token(request: HttpRequest, code: str) -> HttpResponse:
+    access_course(request.user, code)
+    services.api_token_regenerate(user=request.user)
+    messages.success(request, "A new API token was made; the old one no longer works.")
+    return redirect("projects:home", code)
+
+
+@login_required
+def team_page(request: HttpRequest, code: str, project: str) -> HttpResponse:
+    project_obj = access.access_project(request.user, code, project)
+    course = project_obj.course
+    staff = is_staff_of(request.user, course)
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        try:
+            if action == "create":
+                services.team_create(project=project_obj, name=request.POST.get("name", ""), by=request.user,
+                                     join=not staff)
+                messages.success(request, "Team created.")
+            elif action == "join" and not staff:
+                team = services.team_join(project=project_obj, code=request.POST.get("code", ""), user=request.user)
+                messages.success(request, f"You joined {team.name}.")
+            elif action == "leave" and not staff:
+                team = services.team_leave(project=project_obj, user=request.user)
+                messages.success(request, f"You left {team.name}; your past submissions stay in your history.")
+            elif action == "assign" and is_instructor_of(request.user, course):
+                student = _course_student(course, request.POST.get("student"))
+                team_id = request.POST.get("team") or None
+                team = Team.objects.filter(project=project_obj, pk=team_id).first() if team_id else None
+                if team_id and team is None:
+                    raise services.ProjectError("Choose a team of this project.")
+                services.team_assign(project=project_obj, student=student, team=team, by=request.user)
+                messages.success(request, f"{student} is now in {team.name if team else 'no team'}.")
+            else:
+                raise PermissionDenied("You may not do this.")
+        except services.ProjectError as exc:
+            messages.error(request, str(exc))
+        return redirect("projects:team", code, project)
+    context = _ctx(request, course, project=project_obj,
+                   membership=selectors.current_membership(project=project_obj, user=request.user))
+    if context["membership"]:
+        context["teammates"] = selectors.current_members(team=context["membership"].team)
+    if staff:
+        context["teams"] = selectors.teams_with_members(project=project_obj)
+        context["unassigned"] = selectors.students_without_team(project=project_obj)
+    return render(request, "projects/team.html", context)
+
+
+def _course_student(course, user_id) -> User:
+    try:
+        return User.objects.get(pk=int(user_id), memberships__course=course, memberships__role=Role.STUDENT)
+    except (TypeError, ValueError, User.DoesNotExist):
+        raise services.ProjectError("Choose a student of this course.") from None
+
+
+@login_required
+def part_page(request: HttpRequest, code: str, part: str) -> HttpResponse:
+    part_obj = access.access_part(request.user, code, part)
+    course = part_obj.course
+    staff = is_staff_of(request.user, course)
+    if request.method == "POST":  # the upload form without JavaScript
+        if staff:
+            raise PermissionDenied("Only students submit; try a harness with `manage.py grade_submission`.")
+        try:
+            submission = services.submission_create(part=part_obj, user=request.user,
+                                                    uploads=request.FILES.getlist("file"))
+        except services.ProjectError as exc:
+            messages.error(request, str(exc))
+            return redirect("projects:part", code, part)
+        return redirect("projects:submission", code, part, submission.pk)
+    scores = selectors.part_submissions(part=part_obj, visible=access.visible_submissions(request.user, part_obj))
+    latest = selectors.latest_runs([s.submission for s in scores])
+    positions = selectors.queue_positions(latest.values())
+    now = timezone.now()
+    rows = [serializers.submission_data(s, staff=staff, now=now, latest=latest.get(s.submission.pk),
+                                        positions=positions) for s in scores]
+    membership = None if staff else selectors.current_membership(project=part_obj.project, user=request.user)
+    return render(request, "projects/part.html", _ctx(
+        request, course, part=part_obj, project=part_obj.project, rows=rows, membership=membership,
+        max_upload_mb=part_obj.project.max_upload_mb,
+        api_url=f"/api/courses/{course.code}/projects/{part_obj.slug}/submissions/",
+    ))
+
+
+@login_required
+def submission_page(request: HttpRequest, code: str, part: str, pk: int) -> HttpResponse:
+    submission = access.access_submission(request.user, code, part, pk)
+    part_obj = submission.part
+    staff = is_staff_of(request.user, part_obj.course)
+    score = selectors.submission_scores(part=part_obj, submissions=[submission])[submission.pk]
+    latest = selectors.latest_run(submission)
+    data = serializers.submission_data(score, staff=staff, now=timezone.now(), latest=latest)
+    runs = list(submission.runs.defer("stdout", "stderr", "results").order_by("-id")) if staff else []
+    return render(request, "projects/submission.html", _ctx(
+        request, part_obj.course, part=part_obj, submission=submission, data=data, runs=runs,
+    ))
+
+
+@login_required
+@require_POST
+def submission_rerun(request: HttpRequest, code: str, part: str, pk: int) -> HttpResponse:
+    access.access_part_as_instructor(request.user, code, part)
+    submission = access.access_submission(request.user, code, part, pk)
+    try:
+        services.submission_rerun(submission=submission, by=request.user)
+        messages.success(request, f"Submission #{submission.number} of {submission.team} queued for a rerun.")
+    except services.ProjectError as exc:
+        messages.error(request, str(exc))
+    return redirect("projects:submission", code, part, pk)
+
+
+@login_required
+@require_POST
+def part_rerun(request: HttpRequest, code: str, part: str) -> HttpResponse:
+    part_obj = access.access_part_as_instructor(request.user, code, part)
+    try:
+        count = services.part_rerun(part=part_obj, by=request.user)
+        messages.success(request, f"{count} submissions queued on the rerun queue.")
+    except services.ProjectError as exc:
+        messages.error(request, str(exc))
+    return redirect("projects:part", code, part)
+
+
+@login_required
+@require_POST
+def harness_upload(request: HttpRequest, code: str, part: str) -> HttpResponse:
+    part_obj = access.access_part_as_instructor(request.user, code, part)
+    upload = request.FILES.get("harness")
+    try:
+        if upload is None:
+            raise services.ProjectError("Choose the harness bundle (.zip with harness.toml at its root).")
+        bundle = services.harness_upload(part=part_obj, source=upload, by=request.user, filename=upload.name)
+        messages.success(request, f"Harness {bundle} ({bundle.sha256[:12]}) is now used for new submissions.")
+    except services.ProjectError as exc:
+        messages.error(request, str(exc))
+    return redirect("projects:part", code, part)
+
+
+@login_required
+def part_runs(request: HttpRequest, code: str, part: str) -> HttpResponse:
+    part_obj = access.access_part_as_staff(request.user, code, part)
+    runs = list(selectors.runs_of_part(part=part_obj)[:500])
+    positions = selectors.queue_positions(runs)
+    for run in runs:
+        run.position = positions.get(run.pk)
+    return render(request, "projects/runs.html", _ctx(request, part_obj.course, part=part_obj, runs=runs))
+
+
+@login_required
+def run_page(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    run = access.access_run_as_staff(request.user, code, pk)
+    return render(request, "projects/run.html", _ctx(request, run.submission.part.course, run=run,
+                                                       part=run.submission.part))
+
+
+@login_required
+def rubric_page(request: HttpRequest, code: str, part: str, pk: int) -> HttpResponse:
+    submission = access.access_submission_as_staff(request.user, code, part, pk)
+    part_obj: ProjectPart = submission.part
+    if not part_obj.rubric_graded:
+        raise Http404("This part is not graded with a rubric.")
+    criteria = list(RubricCriterion.objects.filter(part=part_obj))
+    existing = getattr(submission, "rubric_grade", None) if hasattr(submission, "rubric_grade") else None
+    if request.method == "POST":
+        marks: dict[int, tuple[Decimal | None, str]] = {}
+        try:
+            for criterion in criteria:
+                raw = request.POST.get(f"points-{criterion.pk}", "").strip()
+                try:
+                    value = Decimal(raw) if raw else None
+                except InvalidOperation:
+                    raise services.ProjectError(f"“{raw}” is not a number of points for “{criterion.title}”.") \
+                        from None
+                marks[criterion.pk] = (value, request.POST.get(f"comment-{criterion.pk}", ""))
+            services.rubric_grade_save(submission=submission, marks=marks,
+                                       comment=request.POST.get("comment", ""), by=request.user)
+            messages.success(request, f"Rubric saved for {submission.team}; the gradebook is updated.")
+            return redirect("projects:rubric", code, part, pk)
+        except services.ProjectError as exc:
+            messages.error(request, str(exc))
+    marks_by_criterion = {m.criterion_id: m for m in existing.marks.all()} if existing else {}
+    rows = [(c, marks_by_criterion.get(c.pk)) for c in criteria]
+    return render(request, "projects/rubric.html", _ctx(
+        request, part_obj.course, part=part_obj, submission=submission, rows=rows, existing=existing,
+        members=list(submission.members.all()),
+    ))
