@@ -19,12 +19,16 @@ from courseapp.models import Course, Membership, Role, User
 from .models import GradeItem
 
 
+def role_may_edit(role: str | None, ta_editable: bool) -> bool:
+    """The rule itself: the instructor edits every item, a TA only items opened to TAs."""
+    return role == Role.INSTRUCTOR or (role == Role.TA and ta_editable)
+
+
 def can_edit_item(user: User | None, item: GradeItem) -> bool:
     """True if `user` may enter grades on `item` (instructor: all; TA: ta_editable ones)."""
     if user is None:
         return False
-    role = role_in(user, item.course)
-    return role == Role.INSTRUCTOR or (role == Role.TA and item.ta_editable)
+    return role_may_edit(role_in(user, item.course), item.ta_editable)
 
 
 def access_gradebook(user: User, code: str) -> tuple[Course, str]:

@@ -1,0 +1,289 @@
+"""Gradebook API (DRF): one small view per operation. Access through grading.access."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from courseapp.models import Role
+
+from . import access, calculations, exports, presenters, selectors, services
+from .models import GradeItem, GradeState
+
+
+def _dec(value):
+    return None if value is None else str(value)
+
+
+def _error(exc: ValidationError) -> Response:
+    return Response({"errors": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
+
+
+class ItemOut(serializers.ModelSerializer):
+    class Meta:
+        model = GradeItem
+        fields = ["id", "name", "short_name", "category", "points_possible", "weight", "due_at", "extra_credit",
+                  "never_drop", "released", "ta_editable", "late_penalty_percent", "late_penalty_unit",
+                  "late_penalty_floor_percent"]
+
+
+class ItemListApi(APIView):
+    """GET: grade items; students see released items only."""
+
+    def get(self, request, code):
+        course, role = access.access_my_grades(request.user, code)
+        items = GradeItem.objects.filter(course=course).select_related("category")
+        if role == Role.STUDENT:
+            items = items.filter(released=True)
+        return Response(ItemOut(items, many=True).data)
+
+
+class GradeListApi(APIView):
+    """GET: grades. Staff: every student (?student=<id> for one); students: their own, released items only.
+    POST (staff): set one grade {item, student, points | null, state, comment, reason}."""
+
+    class SetIn(serializers.Serializer):
+        item = serializers.IntegerField()
+        student = serializers.IntegerField()
+        points = serializers.CharField(allow_null=True, allow_blank=True, required=False)
+        state = serializers.ChoiceField(choices=GradeState.values, default=GradeState.GRADED)
+        comment = serializers.CharField(allow_blank=True, required=False, allow_null=True, default=None)
+        reason = serializers.CharField(allow_blank=True, required=False, default="")
+
+    def get(self, request, code):
+        course, role = access.access_my_grades(request.user, code)
+        if role == Role.STUDENT:
+            students, released_only = [request.user], True
+        else:
+            student = request.query_params.get("student")
+            students = [access.access_student(request.user, course, int(student))] if student else None
+            released_only = False
+        frame = selectors.gradebook_frame(course=course, students=students, released_only=released_only,
+                                          with_details=True)
+        d = frame.details
+        rows = [
+            {"student": int(r.student_id), "item": int(r.item_id), "state": r.state,
+             "raw_points": _dec(r.raw_points), "late_penalty_points": _dec(r.late_penalty_points),
+             "points": _dec(r.points), "comment": r.comment}
+            for r in d.itertuples()
+        ] if d is not None else []
+        return Response(rows)
+
+    def post(self, request, code):
+        data = self.SetIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        item = access.access_item(request.user, code, v["item"], for_edit=True)
+        student = access.access_student(request.user, item.course, v["student"])
+        points = v.get("points")
+        points = None if points in (None, "") else points.strip().replace(",", ".")
+        try:
+            grade = services.grade_set(item=item, student=student, points=points, by=request.user,
+                                       state=v["state"], reason=v["reason"], comment=v["comment"])
+        except ValidationError as exc:
+            return _error(exc)
+        frame = selectors.gradebook_frame(course=item.course, students=[student])
+        result = frame.compute()
+        letters = selectors.letters(frame, result)
+        return Response({
+            "item": item.pk, "student": student.pk, "state": grade.state, "points": _dec(grade.points),
+            "text": exports.EXCUSED if grade.state == GradeState.EXCUSED else calculations.fmt_points(grade.points),
+            "comment": grade.comment,
+            "current": _dec(result.total_percent(calculations.CURRENT).iloc[0]),
+            "final": _dec(result.total_percent(calculations.FINAL).iloc[0]),
+            "letter": letters["letter"].iloc[0],
+        })
+
+
+class GradeHistoryApi(APIView):
+    """GET: the history of one student's grade on one item (staff)."""
+
+    def get(self, request, code, item_id, student_id):
+        item = access.access_item(request.user, code, item_id)
+        student = access.access_student(request.user, item.course, student_id)
+        return Response([
+            {"changed_at": c.changed_at, "changed_by": str(c.changed_by) if c.changed_by else "system",
+             "old_state": c.old_state, "new_state": c.new_state, "old_points": _dec(c.old_points),
+             "new_points": _dec(c.new_points), "late_penalty_points": _dec(c.late_penalty_points),
+             "old_comment": c.old_comment, "new_comment": c.new_comment, "source": c.source, "reason": c.reason}
+            for c in selectors.grade_history(item=item, student_id=student.pk)
+        ])
+
+
+def _upload(request) -> bytes | str:
+    if "file" in request.FILES:
+        return request.FILES["file"].read()
+    return request.data.get("csv", "")
+
+
+def _plan_out(plan) -> dict:
+    return {"ok": plan.ok, "errors": plan.errors, "items": plan.items, "unchanged": plan.unchanged,
+            "changes": [{"line": c.line, "student_number": c.student_number, "student": c.student_name,
+                         "item": c.item_name, "old": c.old, "new": c.new} for c in plan.changes]}
+
+
+class ImportPreviewApi(APIView):
+    """POST a CSV (multipart "file" or JSON/form "csv"): what would change, or the bad lines. Writes nothing."""
+
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def post(self, request, code):
+        course, _ = access.access_gradebook(request.user, code)
+        try:
+            plan = services.import_plan(course=course, data=_upload(request), by=request.user)
+        except ValidationError as exc:
+            return _error(exc)
+        return Response(_plan_out(plan), status=status.HTTP_200_OK if plan.ok else status.HTTP_400_BAD_REQUEST)
+
+
+class ImportApplyApi(APIView):
+    """POST the same CSV: applied atomically, or 400 with every error and nothing changed."""
+
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def post(self, request, code):
+        course, _ = access.access_gradebook(request.user, code)
+        try:
+            plan = services.import_apply(course=course, data=_upload(request), by=request.user)
+        except ValidationError as exc:
+            return _error(exc)
+        return Response(_plan_out(plan))
+
+
+class ExportApi(APIView):
+    """GET ?fmt=csv|xlsx|moodle: the full gradebook file (staff). (DRF reserves ?format=.)"""
+
+    def get(self, request, code):
+        course, _ = access.access_gradebook(request.user, code)
+        fmt = request.query_params.get("fmt", "csv")
+        if fmt not in {"csv", "xlsx", "moodle"}:
+            return Response({"errors": ["fmt must be csv, xlsx or moodle."]}, status=400)
+        frame = selectors.gradebook_frame(course=course)
+        if fmt == "moodle":
+            body, ctype = exports.to_csv(exports.moodle_table(frame)), "text/csv"
+        else:
+            result = frame.compute()
+            table = exports.gradebook_table(frame, result, selectors.letters(frame, result))
+            body, ctype = ((exports.to_xlsx(table), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+                           if fmt == "xlsx" else (exports.to_csv(table), "text/csv; charset=utf-8"))
+        response = HttpResponse(body, content_type=ctype)
+        ext = "xlsx" if fmt == "xlsx" else "csv"
+        response["Content-Disposition"] = f'attachment; filename="{course.code}-{fmt}.{ext}"'
+        return response
+
+
+class SummaryApi(APIView):
+    """GET: per student category percentages, totals and letter. Students: their own (released items only)."""
+
+    def get(self, request, code):
+        course, role = access.access_my_grades(request.user, code)
+        student = request.user if role == Role.STUDENT else None
+        frame = selectors.gradebook_frame(course=course, students=[student] if student else None,
+                                          released_only=role == Role.STUDENT, with_details=True)
+        result = frame.compute()
+        letters = selectors.letters(frame, result)
+        return Response([
+            _report_out(presenters.student_report(frame, result, letters, sid)) for sid in frame.students.index
+        ])
+
+
+def _report_out(report: dict) -> dict:
+    def conv(value):
+        if isinstance(value, Decimal):
+            return str(value)
+        if isinstance(value, dict):
+            return {k: conv(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [conv(v) for v in value]
+        if hasattr(value, "isoformat"):
+            return value.isoformat()
+        return value
+
+    return conv(report)
+
+
+class WhatIfApi(APIView):
+    """POST {"grades": {"<item id>": "8.5" | "EX" | null}}: the student's totals if those grades were in.
+
+    Runs the same calculation as the real totals; nothing is stored. Students ask about
+    themselves (released items); staff may pass "student"."""
+
+    def post(self, request, code):
+        course, role = access.access_my_grades(request.user, code)
+        student_id = request.user.pk if role == Role.STUDENT else int(request.data.get("student") or 0)
+        student = access.access_student(request.user, course, student_id)
+        frame = selectors.gradebook_frame(course=course, students=[student], released_only=True,
+                                          with_details=True)
+        grades = frame.grades.copy()
+        wanted = request.data.get("grades") or {}
+        if not isinstance(wanted, dict):
+            return Response({"errors": ["grades must be an object of item id → points."]}, status=400)
+        errors = []
+        for key, value in wanted.items():
+            try:
+                j = frame.items.index.get_loc(int(key))
+            except (KeyError, ValueError):
+                errors.append(f"Item {key} is not a released item of this course.")
+                continue
+            item = GradeItem(name=frame.items.iloc[j]["name"], points_possible=frame.items.iloc[j]["points_possible"],
+                             extra_credit=bool(frame.items.iloc[j]["extra_credit"]))
+            if value is None or str(value).strip() == "":
+                grades.graded[0, j] = grades.excused[0, j] = False
+                grades.cents[0, j] = 0
+            elif str(value).strip().upper() in {"EX", "E"}:
+                grades.excused[0, j], grades.graded[0, j], grades.cents[0, j] = True, False, 0
+            else:
+                try:
+                    points = services._as_points(str(value).strip(), item=item)
+                    services.validate_points(points, item=item)
+                except ValidationError as exc:
+                    errors.append(f"{item.name}: {exc.messages[0]}")
+                    continue
+                grades.graded[0, j], grades.excused[0, j] = True, False
+                grades.cents[0, j] = calculations.to_cents(points)
+        if errors:
+            return Response({"errors": errors}, status=400)
+        result = frame.compute(grades)
+        frame.grades = grades
+        report = presenters.student_report(frame, result, selectors.letters(frame, result), student.pk)
+        return Response(_report_out(report))
+
+
+class StatisticsApi(APIView):
+    """GET: count, mean, median, standard deviation per item and for the final total (staff)."""
+
+    def get(self, request, code):
+        course, _ = access.access_gradebook(request.user, code)
+        frame = selectors.gradebook_frame(course=course)
+        stats = presenters.statistics_table(frame, frame.compute())
+        return Response([{k: _dec(v) if isinstance(v, Decimal) else v for k, v in row.items() if k != "histogram"}
+                         for row in stats])
+
+
+class ReleaseApi(APIView):
+    """POST {"released": true|false}: show or hide an item's grades (instructor)."""
+
+    def post(self, request, code, item_id):
+        item = access.access_item(request.user, code, item_id)
+        services.item_release(item=item, released=bool(request.data.get("released")), by=request.user)
+        return Response({"id": item.pk, "released": item.released})
+
+
+class LetterOverrideApi(APIView):
+    """POST {"student", "letter" ("" clears), "reason"}: override a final letter (instructor)."""
+
+    def post(self, request, code):
+        course = access.access_gradebook_as_instructor(request.user, code)
+        student = access.access_student(request.user, course, int(request.data.get("student") or 0))
+        try:
+            row = services.letter_override_set(course=course, student=student, letter=request.data.get("letter", ""),
+                                               reason=request.data.get("reason", ""), by=request.user)
+        except ValidationError as exc:
+            return _error(exc)
+        return Response({"student": student.pk, "letter": row.letter, "reason": row.reason}, status=201)

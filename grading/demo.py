@@ -1,0 +1,55 @@
+"""Demo gradebook for CENG 501: ten quizzes, the final exam, and some graded quizzes.
+
+Idempotent (load_demo calls it on every run). Project parts are the projects app's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+
+from courseapp.models import Course, Membership, Role
+
+from .models import Category, GradeItem
+from .services import grade_post
+
+GRADED_QUIZZES = 3
+
+
+def _points(username: str, quiz: int) -> Decimal:
+    """A deterministic, plausible quiz score out of 10 (mostly 5–10, in halves)."""
+    digest = hashlib.sha256(f"{username}:{quiz}".encode()).digest()
+    return Decimal(10 + digest[0] % 11) / 2
+
+
+@transaction.atomic
+def load(*, course: Course) -> None:
+    tz = ZoneInfo(course.time_zone)
+    quizzes = Category.objects.get(course=course, name="Quizzes")
+    final = Category.objects.get(course=course, name="Final exam")
+    lectures = list(course.lectures.order_by("starts_at"))
+    items = []
+    for n in range(1, 11):
+        # Quiz n is taken in class and due at the end of lecture n + 1 (weeks 2–11).
+        lecture = lectures[min(n, len(lectures) - 1)] if lectures else None
+        due = lecture.ends_at if lecture else dt.datetime(2024, 10, 9, 11, 30, tzinfo=tz) + dt.timedelta(weeks=n - 1)
+        item, _ = GradeItem.objects.get_or_create(
+            course=course, name=f"Quiz {n}",
+            defaults={"category": quizzes, "short_name": f"Q{n}", "points_possible": Decimal("10"),
+                      "due_at": due, "position": n, "released": True, "ta_editable": True},
+        )
+        items.append(item)
+    GradeItem.objects.get_or_create(
+        course=course, name="Final exam",
+        defaults={"category": final, "short_name": "Final", "points_possible": Decimal("100"),
+                  "due_at": dt.datetime(2025, 1, 15, 9, 30, tzinfo=tz), "position": 1, "released": True},
+    )
+    students = [m.user for m in Membership.objects.filter(course=course, role=Role.STUDENT).select_related("user")]
+    for n, item in enumerate(items[:GRADED_QUIZZES], start=1):
+        for student in students:
+            grade_post(item=item, student=student, raw_points=_points(student.username, n),
+                       submitted_at=item.due_at - dt.timedelta(minutes=30), source="demo")

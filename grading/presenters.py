@@ -1,0 +1,172 @@
+"""Pure shaping of computed results for pages and the API: a student's report, statistics,
+histograms. No ORM; inputs are a GradebookFrame (selectors) and its Result (calculations)."""
+
+from __future__ import annotations
+
+import statistics
+from decimal import Decimal
+from html import escape
+
+import numpy as np
+import pandas as pd
+
+from . import calculations as calc
+
+
+def _item_state(frame, s: int, j: int) -> str:
+    if frame.grades.excused[s, j]:
+        return "excused"
+    return "graded" if frame.grades.graded[s, j] else "missing"
+
+
+def student_report(frame, result: calc.Result, letters: pd.DataFrame, student_id: int) -> dict:
+    """Everything "my grades" shows: items by category with state, points, late penalty, comment,
+    whether (and why) dropped; category percentages and totals (current and final); the letter."""
+    s = frame.students.index.get_loc(student_id)
+    details = {}
+    if frame.details is not None:
+        for row in frame.details[frame.details["student_id"] == student_id].itertuples():
+            details[row.item_id] = row
+    cats_cur = result.category_percent(calc.CURRENT).iloc[s]
+    cats_fin = result.category_percent(calc.FINAL).iloc[s]
+    categories = []
+    for cat_id, cat in frame.categories.iterrows():
+        rows = []
+        for j, item_id in enumerate(frame.items.index):
+            item = frame.items.loc[item_id]
+            if item["category"] != cat_id:
+                continue
+            detail = details.get(item_id)
+            state = _item_state(frame, s, j)
+            dropped_current = bool(result.dropped[calc.CURRENT][s, j])
+            dropped_final = bool(result.dropped[calc.FINAL][s, j])
+            why = ""
+            if dropped_current or dropped_final:
+                rule = []
+                if cat["drop_lowest"]:
+                    rule.append(f"drop lowest {cat['drop_lowest']}")
+                if cat["drop_highest"]:
+                    rule.append(f"drop highest {cat['drop_highest']}")
+                why = (f"Dropped by {cat['name']}'s rule ({', '.join(rule)}): of all the choices the rule allows, "
+                       "leaving this item out gives the category score shown.")
+                if dropped_current != dropped_final:
+                    why += " (Only in the " + ("current" if dropped_current else "final") + " total.)"
+            rows.append({
+                "id": int(item_id), "name": item["name"], "points_possible": item["points_possible"],
+                "due_at": item["due_at"], "extra_credit": bool(item["extra_credit"]), "state": state,
+                "points": calc.cents_to_decimal(frame.grades.cents[s, j]) if state == "graded" else None,
+                "raw_points": getattr(detail, "raw_points", None),
+                "late_penalty": getattr(detail, "late_penalty_points", None) or None,
+                "comment": getattr(detail, "comment", "") or "",
+                "dropped": dropped_current or dropped_final, "dropped_why": why,
+            })
+        categories.append({
+            "id": int(cat_id), "name": cat["name"], "weight": cat["weight"],
+            "aggregation": cat["aggregation"], "drop_lowest": int(cat["drop_lowest"]),
+            "drop_highest": int(cat["drop_highest"]),
+            "current": cats_cur[cat_id], "final": cats_fin[cat_id], "items": rows,
+        })
+    letter_row = letters.loc[student_id]
+    return {
+        "student_id": int(student_id),
+        "categories": categories,
+        "current": result.total_percent(calc.CURRENT).iloc[s],
+        "final": result.total_percent(calc.FINAL).iloc[s],
+        "letter": letter_row["letter"],
+        "letter_overridden": bool(letter_row["override"]),
+        "current_letter": calc.letter_for(result.total_percent(calc.CURRENT).iloc[s], frame.scale),
+    }
+
+
+def describe(values: list[Decimal]) -> dict:
+    """count, mean, median, sample standard deviation (Decimal arithmetic, shown rounded half up)."""
+    if not values:
+        return {"count": 0, "mean": None, "median": None, "std": None, "min": None, "max": None}
+    mean = sum(values) / len(values)
+    std = statistics.stdev(values) if len(values) > 1 else Decimal(0)
+    return {
+        "count": len(values),
+        "mean": calc.round_half_up(Decimal(mean)),
+        "median": calc.round_half_up(Decimal(statistics.median(values))),
+        "std": calc.round_half_up(Decimal(std)),
+        "min": min(values), "max": max(values),
+    }
+
+
+def histogram_svg(values: list[Decimal], *, maximum: Decimal, bins: int = 10, label: str = "") -> str:
+    """A small bar chart (inline SVG, no JavaScript) of `values` over [0, maximum] in `bins` bins."""
+    width, height, pad = 220, 80, 14
+    top = float(max([maximum, *values])) if values else float(maximum)
+    counts, _ = np.histogram([float(v) for v in values], bins=bins, range=(0, top or 1))
+    peak = max(int(counts.max()) if len(counts) else 0, 1)
+    bar_w = (width - 2) / bins
+    bars = []
+    for k, count in enumerate(counts):
+        h = (height - pad) * int(count) / peak
+        lo, hi = top * k / bins, top * (k + 1) / bins
+        bars.append(
+            f'<rect x="{1 + k * bar_w:.1f}" y="{height - pad - h:.1f}" width="{bar_w - 1:.1f}" height="{h:.1f}">'
+            f"<title>{lo:g}–{hi:g}: {int(count)}</title></rect>"
+        )
+    return (
+        f'<svg class="histogram" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        f'aria-label="Histogram of {escape(label)}">{"".join(bars)}'
+        f'<text x="0" y="{height - 2}">0</text><text x="{width}" y="{height - 2}" text-anchor="end">{top:g}</text>'
+        "</svg>"
+    )
+
+
+def statistics_table(frame, result: calc.Result) -> list[dict]:
+    """Per item (graded points) and for the final course total (percent): describe() + histogram."""
+    out = []
+    for j, item_id in enumerate(frame.items.index):
+        item = frame.items.loc[item_id]
+        mask = frame.grades.graded[:, j]
+        values = [calc.cents_to_decimal(c) for c in frame.grades.cents[mask, j]]
+        out.append({"id": int(item_id), "name": item["name"], "points_possible": item["points_possible"],
+                    **describe(values),
+                    "histogram": histogram_svg(values, maximum=item["points_possible"], label=item["name"])})
+    totals = [t for t in result.total_percent(calc.FINAL) if t is not None]
+    out.append({"id": None, "name": "Course total (final, %)", "points_possible": Decimal(100), **describe(totals),
+                "histogram": histogram_svg(totals, maximum=Decimal(100), label="course total")})
+    return out
+
+
+def grid_rows(frame, result: calc.Result, letters: pd.DataFrame, editable: set | None = None) -> list[dict]:
+    """Rows of the gradebook grid: student, one cell per item (text, state, late penalty, comment,
+    dropped), totals and letter."""
+    texts = _cell_texts(frame)
+    late, comments = {}, {}
+    if frame.details is not None and len(frame.details):
+        d = frame.details
+        for sid, iid, pen, com in zip(d["student_id"], d["item_id"], d["late_penalty_points"], d["comment"],
+                                      strict=True):
+            if pen:
+                late[(sid, iid)] = pen
+            if com:
+                comments[(sid, iid)] = com
+    cur = result.total_percent(calc.CURRENT)
+    fin = result.total_percent(calc.FINAL)
+    dropped = result.dropped[calc.CURRENT]
+    item_ids = list(frame.items.index)
+    rows = []
+    for s, (sid, student) in enumerate(frame.students.iterrows()):
+        cells = []
+        for j, iid in enumerate(item_ids):
+            cells.append({
+                "item": iid, "text": texts[s, j], "state": _item_state(frame, s, j),
+                "late": late.get((sid, iid)), "comment": comments.get((sid, iid), ""),
+                "dropped": bool(dropped[s, j]), "editable": editable is None or iid in editable,
+            })
+        rows.append({
+            "id": sid, "name": student["name"], "number": student["student_number"] or "",
+            "cells": cells, "current": cur.iloc[s], "final": fin.iloc[s],
+            "letter": letters.iloc[s]["letter"], "overridden": bool(letters.iloc[s]["override"]),
+        })
+    return rows
+
+
+def _cell_texts(frame):
+    from .exports import cell_texts
+
+    return cell_texts(frame)

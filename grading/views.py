@@ -1,0 +1,169 @@
+"""Gradebook pages. Thin: check access, call one selector/service, render."""
+
+from __future__ import annotations
+
+import base64
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from courseapp.models import Role, User
+
+from . import access, exports, presenters, selectors, services
+from .calculations import METU_SCALE
+
+
+@login_required
+def gradebook(request: HttpRequest, code: str) -> HttpResponse:
+    """Staff: the grid (students × items), totals, letters, statistics. Students go to their own page."""
+    course, role = access.access_my_grades(request.user, code)
+    if role == Role.STUDENT:
+        return redirect("grading-mine", code=code)
+    frame = selectors.gradebook_frame(course=course, with_details=True)
+    result = frame.compute()
+    letters = selectors.letters(frame, result)
+    items = [
+        {**row.to_dict(), "id": int(item_id), "editable": access.role_may_edit(role, bool(row["ta_editable"]))}
+        for item_id, row in frame.items.iterrows()
+    ]
+    return render(request, "grading/gradebook.html", {
+        "course": course, "role": role, "items": items, "categories": frame.categories.reset_index().to_dict("records"),
+        "rows": presenters.grid_rows(frame, result, letters, {i["id"] for i in items if i["editable"]}),
+        "stats": presenters.statistics_table(frame, result),
+    })
+
+
+@login_required
+def my_grades(request: HttpRequest, code: str) -> HttpResponse:
+    """A student's own grades (released items only). Staff may preview a student's page with ?student=<id>."""
+    course, role = access.access_my_grades(request.user, code)
+    student_id = request.user.pk
+    if role != Role.STUDENT:
+        if "student" not in request.GET:
+            return redirect("grading-gradebook", code=code)
+        student_id = int(request.GET["student"]) if request.GET["student"].isdigit() else 0
+    student = access.access_student(request.user, course, student_id)
+    frame = selectors.gradebook_frame(course=course, students=[student], released_only=True, with_details=True)
+    result = frame.compute()
+    report = presenters.student_report(frame, result, selectors.letters(frame, result), student.pk)
+    return render(request, "grading/my_grades.html", {
+        "course": course, "role": role, "student": student, "report": report,
+    })
+
+
+@login_required
+def import_grades(request: HttpRequest, code: str) -> HttpResponse:
+    """Upload a CSV → preview of the changes (or the bad lines) → apply all at once."""
+    course, role = access.access_gradebook(request.user, code)
+    context = {"course": course, "role": role}
+    if request.method == "POST":
+        if "apply" in request.POST:
+            data = base64.b64decode(request.POST.get("payload", ""))
+            try:
+                plan = services.import_apply(course=course, data=data, by=request.user)
+            except ValidationError as exc:
+                context["errors"] = exc.messages
+            else:
+                messages.success(request, f"Imported {len(plan.changes)} change(s).")
+                return redirect("grading-gradebook", code=code)
+        elif "file" in request.FILES:
+            data = request.FILES["file"].read()
+            try:
+                plan = services.import_plan(course=course, data=data, by=request.user)
+            except ValidationError as exc:
+                context["errors"] = exc.messages
+            else:
+                context.update(plan=plan, payload=base64.b64encode(data).decode())
+        else:
+            context["errors"] = ["Choose a CSV file to upload."]
+    return render(request, "grading/import.html", context)
+
+
+def _download(content: bytes | str, filename: str, content_type: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+def export(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
+    """The full gradebook as CSV, Excel or Moodle's import layout."""
+    course, _ = access.access_gradebook(request.user, code)
+    frame = selectors.gradebook_frame(course=course)
+    if fmt == "moodle":
+        return _download(exports.to_csv(exports.moodle_table(frame)), f"{course.code}-moodle.csv", "text/csv")
+    result = frame.compute()
+    table = exports.gradebook_table(frame, result, selectors.letters(frame, result))
+    if fmt == "xlsx":
+        return _download(exports.to_xlsx(table), f"{course.code}-grades.xlsx",
+                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return _download(exports.to_csv(table), f"{course.code}-grades.csv", "text/csv; charset=utf-8")
+
+
+@login_required
+def item_report(request: HttpRequest, code: str, item_id: int) -> HttpResponse:
+    item = access.access_item(request.user, code, item_id)
+    frame = selectors.gradebook_frame(course=item.course, with_details=True)
+    return _download(exports.to_csv(exports.item_report(frame, item.pk)), f"{item.course.code}-item-{item.pk}.csv",
+                     "text/csv; charset=utf-8")
+
+
+@login_required
+@require_POST
+def release(request: HttpRequest, code: str, item_id: int) -> HttpResponse:
+    item = access.access_item(request.user, code, item_id)
+    services.item_release(item=item, released=request.POST.get("released") == "1", by=request.user)
+    messages.success(request, f"{item.name}: grades {'released to' if item.released else 'hidden from'} students.")
+    return redirect("grading-gradebook", code=code)
+
+
+@login_required
+def letters(request: HttpRequest, code: str) -> HttpResponse:
+    """Instructor: edit the letter cut-offs (curve) and override a student's letter with a reason."""
+    course = access.access_gradebook_as_instructor(request.user, code)
+    errors: list[str] = []
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "scale":
+                rows = [
+                    (letter, _decimal(request.POST.get(f"min_{letter}")), _decimal(request.POST.get(f"gp_{letter}")))
+                    for letter in request.POST.getlist("letter")
+                ]
+                services.letter_scale_set(course=course, rows=rows, by=request.user)
+                messages.success(request, "Letter scale saved.")
+            else:
+                student = get_object_or_404(User, pk=request.POST.get("student"))
+                services.letter_override_set(course=course, student=student, letter=request.POST.get("letter", ""),
+                                             reason=request.POST.get("reason", ""), by=request.user)
+                messages.success(request, f"Letter of {student} updated.")
+            return redirect("grading-letters", code=code)
+        except ValidationError as exc:
+            errors = exc.messages
+    frame = selectors.gradebook_frame(course=course)
+    result = frame.compute()
+    table = selectors.letters(frame, result)
+    totals = result.total_percent("final")
+    students = [
+        {"id": sid, "name": frame.students.loc[sid, "name"], "number": frame.students.loc[sid, "student_number"],
+         "total": totals[sid], **table.loc[sid].to_dict()}
+        for sid in frame.students.index
+    ]
+    return render(request, "grading/letters.html", {
+        "course": course, "role": Role.INSTRUCTOR, "scale": frame.scale, "students": students, "errors": errors,
+        "default_scale": METU_SCALE,
+    })
+
+
+def _decimal(text: str | None):
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        return Decimal((text or "").strip())
+    except InvalidOperation:
+        raise ValidationError(f"“{text}” is not a number; enter cut-offs like 87.5.") from None
+
+
