@@ -6,6 +6,7 @@ import datetime as dt
 import importlib
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db.models import Case, Count, Q, QuerySet, Value, When
@@ -73,7 +74,7 @@ class Syllabus:
     staff: list[Membership]  # instructors first, then TAs, with their users
     textbooks: list[Textbook]
     grading: list  # grading.models.Category rows, in their order
-    grading_total: object  # Decimal: sum of the category weights, in percent
+    grading_total: Decimal  # sum of the category weights, in percent (100 when complete)
 
 
 def course_syllabus(*, course: Course) -> Syllabus:
@@ -90,7 +91,7 @@ def course_syllabus(*, course: Course) -> Syllabus:
         staff=staff,
         textbooks=list(Textbook.objects.filter(course=course).order_by("position")),
         grading=categories,
-        grading_total=sum((c.weight for c in categories), start=0),
+        grading_total=sum((c.weight for c in categories), start=Decimal(0)),
     )
 
 
