@@ -164,6 +164,8 @@ def _parse_block(start: int, raw: str, category: str) -> ParsedQuestion:
     stem = _restore(_strip_format(before))
     if after.strip():
         stem = f"{stem} _____ {_restore(after)}"
+    if "->" in body:
+        raise GiftError(f"Line {start}: matching questions are not supported; split them into single-choice questions.")
     if not stem:
         raise GiftError(f"Line {start}: the question has no text.")
     general = ""
@@ -173,8 +175,6 @@ def _parse_block(start: int, raw: str, category: str) -> ParsedQuestion:
     question = ParsedQuestion(title=title or stem[:60], text=stem, qtype="", line=start, category=category,
                               general_feedback=general)
     stripped = body.strip()
-    if "->" in stripped:
-        raise GiftError(f"Line {start}: matching questions are not supported; split them into single-choice questions.")
     if not stripped:
         question.qtype = "essay"
         return question
