@@ -81,8 +81,7 @@ def load(*, course: Course) -> Project:
             defaults={
                 "project": project, "name": spec["name"], "description": spec["description"],
                 "position": position, "grade_item": item, "mode": spec["mode"],
-                "accepted_files": spec["accepted"],
-                "closes_at": due + dt.timedelta(days=7),
+                "accepted_files": spec["accepted"],  # no closes_at: late work is accepted, with the penalty
             },
         )
         if created:

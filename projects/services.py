@@ -24,6 +24,7 @@ import datetime as dt
 import logging
 import os
 import secrets
+import socket
 import threading
 import traceback
 from collections.abc import Sequence
@@ -33,7 +34,7 @@ from pathlib import Path
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -473,7 +474,7 @@ def _alive(run: GradingRun, *, now: dt.datetime, me: WorkerInfo | None = None) -
     """Whether the worker that holds a running run still seems to be at it."""
     if run.worker_pid and run.worker_host:
         host = run.worker_host.rsplit("@", 1)[-1]
-        local = me.machine if me else os.uname().nodename
+        local = me.machine if me else socket.gethostname()
         if host == local and not _pid_alive(run.worker_pid):
             return False
     beat = run.heartbeat_at or run.started_at
@@ -589,7 +590,6 @@ def run_execute(*, run_id: int, worker: WorkerInfo, task_id: str = "", threaded:
     """
     from projects.runner.runner import grade  # imported here: the runner pulls in the sandbox
 
-    close_old_connections()
     claim = run_claim(run_id=run_id, worker=worker, task_id=task_id)
     if claim.run is None:
         current = GradingRun.objects.filter(pk=run_id).values_list("status", flat=True).first()

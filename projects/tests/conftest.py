@@ -1,0 +1,69 @@
+"""Fixtures for the project app's Django tests (the runner and sandbox tests do not use them)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from grading.models import Category, GradeItem
+
+from projects import demo, services
+from projects.models import GradingMode, Project, ProjectPart
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ECHO_HARNESS = FIXTURES / "echo" / "harness"
+ECHO_SAMPLES = FIXTURES / "echo" / "samples"
+
+
+@pytest.fixture
+def roots(settings, tmp_path):
+    """Private SUBMISSIONS_ROOT and HARNESS_ROOT for this test."""
+    settings.SUBMISSIONS_ROOT = tmp_path / "submissions"
+    settings.HARNESS_ROOT = tmp_path / "harnesses"
+    return tmp_path
+
+
+@pytest.fixture
+def project(course, roots) -> Project:
+    """The demo CENG 501 project: proposal, progress report, final code (mhsa), four teams of two.
+
+    The first two students by username (the `student` and `other_student`
+    fixtures) are team "Attention Seekers".
+    """
+    return demo.load(course=course)
+
+
+@pytest.fixture
+def echo_part(project, instructor) -> ProjectPart:
+    """An autograded part (8 points) with the fast echo harness (4 tests of 1 point)."""
+    category = Category.objects.get(course=project.course, name="Project")
+    item = GradeItem.objects.create(course=project.course, category=category, name="Echo exercise",
+                                    points_possible=Decimal("8"), due_at=None)
+    part = ProjectPart.objects.create(project=project, course=project.course, slug="echo", name="Echo exercise",
+                                      grade_item=item, mode=GradingMode.AUTOGRADED, position=9)
+    services.harness_upload(part=part, source=ECHO_HARNESS, by=instructor, filename="echo")
+    part.refresh_from_db()
+    return part
+
+
+def zip_bytes(files: dict[str, bytes | str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def sample_zip(name: str) -> bytes:
+    folder = ECHO_SAMPLES / name
+    return zip_bytes({p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()})
+
+
+def upload(name: str = "correct", *, filename: str = "submission.zip") -> SimpleUploadedFile:
+    """A SimpleUploadedFile of the echo sample ``name`` zipped."""
+    return SimpleUploadedFile(filename, sample_zip(name), content_type="application/zip")
