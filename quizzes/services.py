@@ -87,24 +87,31 @@ def _quiz_category(course: Course) -> Category:
 
 
 def _sync_grade_item(quiz: Quiz) -> None:
-    """Keep the quiz's grade item named, dated and sized like the quiz."""
+    """Keep the quiz's grade item named, dated and sized like the quiz.
+
+    A new quiz takes over an unlinked item of the Quizzes category with its title
+    (the gradebook may list "Quiz 3" before the quiz exists); otherwise it creates one.
+    An item keeps its points while the quiz has no questions yet.
+    """
     total = sum((s.points for s in QuizSlot.objects.filter(quiz=quiz)), Decimal("0"))
     item = quiz.grade_item
     if item is None:
-        if GradeItem.objects.filter(course=quiz.course, name=quiz.title).exists():
+        item = GradeItem.objects.filter(course=quiz.course, name=quiz.title).select_related("category").first()
+        if item is not None and (item.category.name != QUIZ_CATEGORY or Quiz.objects.filter(grade_item=item).exists()):
             raise ValidationError(f"The gradebook already has an item named “{quiz.title}”; choose another title.")
-        item = GradeItem.objects.create(
-            course=quiz.course, category=_quiz_category(quiz.course), name=quiz.title,
-            short_name=quiz.title[:30], points_possible=total, due_at=quiz.closes_at,
-            position=Quiz.objects.filter(course=quiz.course).count(),
-        )
+        if item is None:
+            item = GradeItem.objects.create(
+                course=quiz.course, category=_quiz_category(quiz.course), name=quiz.title,
+                short_name=quiz.title[:30], points_possible=total, due_at=quiz.closes_at,
+                position=GradeItem.objects.filter(course=quiz.course).count() + 1,
+            )
         quiz.grade_item = item
         quiz.save(update_fields=["grade_item"])
-        return
-    if (item.name, item.points_possible, item.due_at) != (quiz.title, total, quiz.closes_at):
+    points = total if total > 0 else item.points_possible
+    if (item.name, item.points_possible, item.due_at) != (quiz.title, points, quiz.closes_at):
         if item.name != quiz.title and GradeItem.objects.filter(course=quiz.course, name=quiz.title).exclude(pk=item.pk).exists():
             raise ValidationError(f"The gradebook already has an item named “{quiz.title}”; choose another title.")
-        item.name, item.points_possible, item.due_at = quiz.title, total, quiz.closes_at
+        item.name, item.points_possible, item.due_at = quiz.title, points, quiz.closes_at
         item.save(update_fields=["name", "points_possible", "due_at"])
 
 

@@ -387,3 +387,24 @@ def test_pages_render_for_each_role(client_for, instructor, ta, student, course)
     assert b"quiz-config" in page.content and b"take.js" in page.content
     assert client_for(instructor).get(reverse("quizzes:edit", args=[CODE, quiz.id])).status_code == 200
     assert client_for(instructor).get(reverse("quizzes:bank", args=[CODE])).status_code == 200
+
+
+def test_a_quiz_takes_over_the_gradebook_item_of_the_same_name(course):
+    from grading.models import Category
+
+    item = GradeItem.objects.create(course=course, category=Category.objects.get(course=course, name="Quizzes"),
+                                    name="Quiz 7", points_possible=D("10"))
+    quiz = f.quiz(course, questions=[f.question(course, "short")], title="Quiz 7", points=[4])
+    item.refresh_from_db()
+    assert quiz.grade_item_id == item.id and item.points_possible == D("4.00") and item.due_at == quiz.closes_at
+
+
+def test_a_quiz_may_not_take_an_item_of_another_category(course):
+    from django.core.exceptions import ValidationError
+
+    from grading.models import Category
+
+    GradeItem.objects.create(course=course, category=Category.objects.get(course=course, name="Final exam"),
+                             name="Final exam", points_possible=D("100"))
+    with pytest.raises(ValidationError, match="already has an item named “Final exam”"):
+        f.quiz(course, title="Final exam")
