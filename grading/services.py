@@ -188,6 +188,7 @@ def grade_set(
     elif points is not None:
         points = _as_points(points, item=item)
         validate_points(points, item=item)
+        points = points.quantize(Decimal("0.01"))  # as the database stores it
     grade, created = _lock_grade(item=item, student=student)
     old = _snapshot(grade)
     grade.state = state
