@@ -134,6 +134,9 @@ class GradeChange(models.Model):
         ordering = ["-changed_at", "-id"]
         indexes = [models.Index(fields=["item", "student"])]
 
+    def __str__(self) -> str:
+        return f"{self.item_id}/{self.student_id}: {self.old_points} → {self.new_points} ({self.source})"
+
 
 class LetterCutoff(models.Model):
     """A course's own letter scale (curving). No rows: METU's default scale applies."""
