@@ -126,7 +126,11 @@
     var fs = event.target.closest("fieldset[data-slot]");
     if (!fs) return;
     var slot = fs.dataset.slot;
-    store.pending[slot] = { value: readValue(fs), seq: nextSeq(slot) };
+    var value = readValue(fs);
+    var known = store.pending[slot] || server[slot];
+    // "change" after "input" (leaving a text box) repeats a value already queued or saved.
+    if (known && JSON.stringify(known.value) === JSON.stringify(value)) return;
+    store.pending[slot] = { value: value, seq: nextSeq(slot) };
     persist();
     render();
     var text = fs.dataset.type === "numeric" || fs.dataset.type === "short" || fs.dataset.type === "essay";
