@@ -114,7 +114,7 @@ class PartRunsApi(APIView):
         positions = selectors.queue_positions(runs)
         results = []
         for run in runs:
-            row = serializers.run_data(run, staff=True, position=positions.get(run.pk))
+            row = serializers.run_data(run, staff=True, position=positions.get(run.pk), brief=True)
             row.update({"submission": run.submission_id, "team": run.submission.team.name,
                         "requested_by": str(run.requested_by) if run.requested_by else None})
             results.append(row)

@@ -105,6 +105,7 @@ def submission_scores(*, part: ProjectPart, submissions: list[Submission]) -> di
     worth = autograde_worth(part)
     scores = {}
     for sub in submissions:
+        sub.part = part  # already loaded with its item and course: no query per row
         run = scored_run(sub.runs.all()) if part.autograded else None
         auto = None
         if run is not None:

@@ -34,8 +34,9 @@ def _tail(text: str, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def run_data(run: GradingRun, *, staff: bool, position: int | None | object = ...) -> dict:
-    """``position``: the run's queue position when the caller computed it for many runs at once."""
+def run_data(run: GradingRun, *, staff: bool, position: int | None | object = ..., brief: bool = False) -> dict:
+    """``position``: the run's queue position when the caller computed it for many runs at once.
+    ``brief``: leave out the log tail and the predict step's output (lists load runs without them)."""
     data = {
         "id": run.pk,
         "status": run.status,
@@ -48,11 +49,11 @@ def run_data(run: GradingRun, *, staff: bool, position: int | None | object = ..
         "queued_at": _iso(run.queued_at),
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
-        "log_tail": _tail(run.log, LOG_TAIL_LINES),
+        "log_tail": "" if brief else _tail(run.log, LOG_TAIL_LINES),
         "error": run.error if (staff or run.status != RunStatus.ERROR) else STUDENT_HARNESS_ERROR,
         "limit_hit": run.limit_hit,
     }
-    steps = (run.results or {}).get("steps", {})
+    steps = {} if brief else (run.results or {}).get("steps", {})
     predict = steps.get("predict") or {}
     data["predict"] = {k: predict.get(k) for k in ("status", "exit_code", "limit", "wall_s", "peak_memory_mb",
                                                      "stdout", "stderr")} if predict else None
