@@ -182,9 +182,7 @@ def _zip_entries(zf: zipfile.ZipFile, limits: _Limits) -> list[Entry]:
                 f"Entry {rel!r} is a symbolic link; links are not accepted, include the file itself.",
             )
         if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-            raise ArchiveError(
-                Reason.SPECIAL_FILE, f"Entry {rel!r} is not a regular file or folder."
-            )
+            raise ArchiveError(Reason.SPECIAL_FILE, f"Entry {rel!r} is not a regular file or folder.")
         if info.flag_bits & 0x1:
             raise ArchiveError(
                 Reason.ENCRYPTED,
@@ -192,7 +190,12 @@ def _zip_entries(zf: zipfile.ZipFile, limits: _Limits) -> list[Entry]:
             )
         if info.is_dir() or kind == stat.S_IFDIR:
             continue
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA):
+        if info.compress_type not in (
+            zipfile.ZIP_STORED,
+            zipfile.ZIP_DEFLATED,
+            zipfile.ZIP_BZIP2,
+            zipfile.ZIP_LZMA,
+        ):
             raise ArchiveError(
                 Reason.CORRUPT,
                 f"Entry {rel!r} uses an unsupported compression method; use plain zip (deflate).",
@@ -240,9 +243,7 @@ def _dir_entries(root: Path, limits: _Limits) -> list[Entry]:
                         f"at most {limits.max_files} are allowed.",
                     )
             else:
-                raise ArchiveError(
-                    Reason.SPECIAL_FILE, f"{rel!r} is not a regular file or folder."
-                )
+                raise ArchiveError(Reason.SPECIAL_FILE, f"{rel!r} is not a regular file or folder.")
 
     walk(root, "")
     return entries
@@ -266,9 +267,7 @@ class Source:
             self.zf.close()
 
 
-def open_source(
-    src: Path | str, *, max_files: int, max_bytes: int, max_ratio: float
-) -> Source:
+def open_source(src: Path | str, *, max_files: int, max_bytes: int, max_ratio: float) -> Source:
     """Validate a zip or folder and list its regular files (used by harness.py too)."""
     src = Path(src)
     limits = _Limits(max_files, max_bytes, max_ratio)
@@ -373,9 +372,7 @@ def write_entries(entries: list[Entry], dest: Path, *, max_bytes: int) -> None:
                         os.mkdir(part, 0o755, dir_fd=dir_fd)
                     except FileExistsError:
                         pass
-                    next_fd = os.open(
-                        part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd
-                    )
+                    next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
                     os.close(dir_fd)
                     dir_fd = next_fd
                 fd = os.open(

@@ -160,8 +160,7 @@ def load_harness(path: Path | str) -> Harness:
         table = config.get(step)
         if not isinstance(table, dict):
             raise HarnessError(
-                f"{MANIFEST}: missing [{step}] table; add e.g.\n"
-                f'[{step}]\ncommand = ["python", "{step}.py"]'
+                f'{MANIFEST}: missing [{step}] table; add e.g.\n[{step}]\ncommand = ["python", "{step}.py"]'
             )
         _no_unknown(table, _STEP_KEYS, f"[{step}]")
         steps[step] = StepSpec(
@@ -172,9 +171,7 @@ def load_harness(path: Path | str) -> Harness:
                 else default_timeout
             ),
             memory_mb=(
-                _memory(table, "memory_mb", f"{step}.memory_mb")
-                if "memory_mb" in table
-                else default_memory
+                _memory(table, "memory_mb", f"{step}.memory_mb") if "memory_mb" in table else default_memory
             ),
         )
     gpus = config.get("gpus", 0)
@@ -243,9 +240,7 @@ def _memory(table: dict, key: str, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise HarnessError(f"{MANIFEST}: {field} must be a whole number of MB, not {value!r}.")
     if not MIN_MEMORY_MB <= value <= MAX_MEMORY_MB:
-        raise HarnessError(
-            f"{MANIFEST}: {field} must be between {MIN_MEMORY_MB} and {MAX_MEMORY_MB} MB."
-        )
+        raise HarnessError(f"{MANIFEST}: {field} must be between {MIN_MEMORY_MB} and {MAX_MEMORY_MB} MB.")
     return value
 
 
@@ -268,9 +263,7 @@ def _command(value: Any, step: str, files: list[str]) -> tuple[str, ...]:
         )
     if value[0] in ("python", "python3") and len(value) > 1 and value[1].endswith(".py"):
         if value[1] not in files:
-            raise HarnessError(
-                f"{MANIFEST}: [{step}] command runs {value[1]!r}, which is not in the bundle."
-            )
+            raise HarnessError(f"{MANIFEST}: [{step}] command runs {value[1]!r}, which is not in the bundle.")
     if step == "predict" and len(value) > 1 and _is_hidden(value[1]):
         raise HarnessError(f"{MANIFEST}: the predict step cannot run a file from hidden/.")
     return tuple(value)

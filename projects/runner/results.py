@@ -58,8 +58,7 @@ def read_results(path: Path | str, *, max_bytes: int = MAX_RESULTS_BYTES) -> Res
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ResultsError(
-            f"The score step wrote no {path.name}; it must write results.json in its "
-            "working directory."
+            f"The score step wrote no {path.name}; it must write results.json in its working directory."
         ) from None
     except OSError as exc:
         raise ResultsError(f"{path.name} could not be opened ({exc.strerror}).") from None
@@ -68,9 +67,7 @@ def read_results(path: Path | str, *, max_bytes: int = MAX_RESULTS_BYTES) -> Res
             raise ResultsError(f"{path.name} is not a regular file.")
         data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise ResultsError(
-            f"{path.name} is larger than {max_bytes // 1024} KB; shorten the test outputs."
-        )
+        raise ResultsError(f"{path.name} is larger than {max_bytes // 1024} KB; shorten the test outputs.")
     return parse_results(data)
 
 
@@ -119,9 +116,7 @@ def _test(index: int, raw: Any) -> dict[str, Any]:
         raise ResultsError(f"results.json: tests[{index}] must be an object.")
     where = f"tests[{index}]"
     score = None if raw.get("score") is None else _number(raw["score"], f"{where}.score")
-    max_score = (
-        None if raw.get("max_score") is None else _number(raw["max_score"], f"{where}.max_score")
-    )
+    max_score = None if raw.get("max_score") is None else _number(raw["max_score"], f"{where}.max_score")
     visibility = raw.get("visibility", "visible")
     if visibility not in VISIBILITIES:
         visibility = "hidden"

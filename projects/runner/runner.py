@@ -65,7 +65,7 @@ STATUS_TAIL_CHARS = 4 * 1024  # stdout/stderr tails handed to the score step
 STEP_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-class GradeStatus(str, enum.Enum):
+class GradeStatus(enum.StrEnum):
     COMPLETED = "completed"  # both steps ran and results.json was read: score is the grade
     HARNESS_ERROR = "harness_error"  # the bundle, its score step or its results.json is broken
     SUBMISSION_ERROR = "submission_error"  # the upload could not be unpacked (student can fix)
@@ -204,9 +204,7 @@ def _grade(
         except HarnessError as exc:
             raise _Stop(GradeStatus.HARNESS_ERROR, str(exc)) from None
         try:
-            summary = unpack_submission(
-                submission_path, predict_root / "submission", flatten_single_dir=True
-            )
+            summary = unpack_submission(submission_path, predict_root / "submission", flatten_single_dir=True)
         except ArchiveError as exc:
             raise _Stop(GradeStatus.SUBMISSION_ERROR, str(exc)) from None
         record.submission_files = list(summary.paths)
@@ -221,9 +219,7 @@ def _grade(
         predict_how = _describe(predict, harness.predict)
         log(f"predict step ended: {predict_how}")
         if predict.status is sandbox.Status.SANDBOX_ERROR:
-            raise _Stop(
-                GradeStatus.INFRASTRUCTURE_ERROR, f"sandbox failed in predict: {predict.detail}"
-            )
+            raise _Stop(GradeStatus.INFRASTRUCTURE_ERROR, f"sandbox failed in predict: {predict.detail}")
         if predict.status is not sandbox.Status.OK:
             record.error = f"predict step {predict_how}"
 
@@ -259,9 +255,7 @@ def _grade(
         record.durations["score_s"] = scored.wall_s
         log(f"score step ended: {_describe(scored, harness.score)}")
         if scored.status is sandbox.Status.SANDBOX_ERROR:
-            raise _Stop(
-                GradeStatus.INFRASTRUCTURE_ERROR, f"sandbox failed in score: {scored.detail}"
-            )
+            raise _Stop(GradeStatus.INFRASTRUCTURE_ERROR, f"sandbox failed in score: {scored.detail}")
         if scored.status is not sandbox.Status.OK:
             raise _Stop(
                 GradeStatus.HARNESS_ERROR,
@@ -314,9 +308,7 @@ def step_argv(command: tuple[str, ...], *, python: str) -> list[str]:
     return list(command)
 
 
-def _run(
-    spec: StepSpec, root: Path, *, python: str, threads: int, gpu: int | None
-) -> sandbox.StepResult:
+def _run(spec: StepSpec, root: Path, *, python: str, threads: int, gpu: int | None) -> sandbox.StepResult:
     return sandbox.run_step(
         step_argv(spec.command, python=python),
         root=root,
@@ -340,9 +332,7 @@ def _describe(step: sandbox.StepResult, spec: StepSpec) -> str:
         return f"could not run: {step.detail}"
     if status is not sandbox.Status.FAILED:
         return f"stopped by the {step.limit or status.value} limit ({status.value})"
-    how = (
-        f"exit code {step.exit_code}" if step.exit_code is not None else f"signal {step.signal}"
-    )
+    how = f"exit code {step.exit_code}" if step.exit_code is not None else f"signal {step.signal}"
     last = _last_line(step.stderr)
     return f"failed ({how})" + (f": {last}" if last else "")
 

@@ -127,9 +127,7 @@ def _copy_dir(
                 continue
             try:
                 (dest / name).mkdir()
-                _copy_dir(
-                    sub_fd, dest / name, rel + "/", depth + 1, report, max_files, max_bytes, max_depth
-                )
+                _copy_dir(sub_fd, dest / name, rel + "/", depth + 1, report, max_files, max_bytes, max_depth)
             finally:
                 os.close(sub_fd)
             continue
@@ -156,9 +154,7 @@ def _copy_file(
     max_bytes: int,
 ) -> None:
     try:
-        fd = os.open(
-            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd
-        )
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError as exc:
         report.skipped.append({"path": rel, "reason": f"unreadable ({exc.strerror})"})
         return
@@ -187,7 +183,7 @@ def _copy_file(
 
 
 def _make_read_only(root: Path) -> None:
-    for folder, dirs, files in os.walk(root, topdown=False):
+    for folder, _dirs, files in os.walk(root, topdown=False):
         for name in files:
             os.chmod(os.path.join(folder, name), 0o444)
         os.chmod(folder, 0o555)

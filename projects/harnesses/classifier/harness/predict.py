@@ -23,8 +23,9 @@ try:
     from model import fit_predict
 
     predictions = fit_predict(train_x.clone(), train_y.clone(), test_x.clone())
-    predictions = torch.as_tensor(np.asarray(predictions.detach().cpu() if
-                                             isinstance(predictions, torch.Tensor) else predictions))
+    predictions = torch.as_tensor(
+        np.asarray(predictions.detach().cpu() if isinstance(predictions, torch.Tensor) else predictions)
+    )
     if predictions.is_floating_point():
         raise TypeError(
             "fit_predict must return class indices (integers), not scores or probabilities; "

@@ -107,8 +107,13 @@ tests = []
 for name, points, check in TESTS:
     ok, output = check()
     tests.append(
-        {"name": name, "score": points if ok else 0, "max_score": points, "output": output,
-         "visibility": "visible"}
+        {
+            "name": name,
+            "score": points if ok else 0,
+            "max_score": points,
+            "output": output,
+            "visibility": "visible",
+        }
     )
 summary = f"Problem: {problem}\n" if problem else ""
 if not status["ok"] and status.get("stderr_tail"):

@@ -5,9 +5,7 @@ import math
 import torch
 
 
-def attention(
-    weights: dict[str, torch.Tensor], x: torch.Tensor, num_heads: int, mask=None
-) -> torch.Tensor:
+def attention(weights: dict[str, torch.Tensor], x: torch.Tensor, num_heads: int, mask=None) -> torch.Tensor:
     batch, seq, embed = x.shape
     head = embed // num_heads
 
