@@ -30,8 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
-def run(options: argparse.Namespace, stdout, stderr) -> int:
-    """Grade, write the JSON record to ``stdout``; return the exit status."""
+def run(options: argparse.Namespace, stdout, stderr) -> tuple[int, str]:
+    """Grade, write the JSON record to ``stdout`` (one write); return (exit status, reason).
+
+    The reason is "" when grading completed.
+    """
     log = None if options.quiet else (lambda line: print(f"[runner] {line}", file=stderr))
     record = grade(
         options.harness,
@@ -41,16 +44,18 @@ def run(options: argparse.Namespace, stdout, stderr) -> int:
         python=options.python,
         on_log=log,
     )
-    json.dump(record.as_dict(), stdout, indent=2)
-    stdout.write("\n")
-    if record.status is not GradeStatus.COMPLETED:
-        print(f"grading failed ({record.status.value}): {record.error}", file=stderr)
-    return EXIT_CODES[record.status]
+    stdout.write(json.dumps(record.as_dict(), indent=2) + "\n")
+    if record.status is GradeStatus.COMPLETED:
+        return 0, ""
+    return EXIT_CODES[record.status], f"grading failed ({record.status.value}): {record.error}"
 
 
 def main(argv: list[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
-    return run(options, sys.stdout, sys.stderr)
+    code, reason = run(options, sys.stdout, sys.stderr)
+    if reason:
+        print(reason, file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -367,7 +367,7 @@ def test_the_cli_prints_the_record_and_exits_zero_when_completed(tmp_path):
     options = cli.build_parser().parse_args(
         [str(make_harness(tmp_path)), str(make_submission(tmp_path, "raise SystemExit(1)")), "--quiet"]
     )
-    assert cli.run(options, out, err) == 0
+    assert cli.run(options, out, err) == (0, "")
     assert json.loads(out.getvalue())["status"] == "completed"
     assert err.getvalue() == ""
 
@@ -376,10 +376,26 @@ def test_the_cli_exits_non_zero_with_the_reason_on_a_harness_error(tmp_path):
     out, err = io.StringIO(), io.StringIO()
     harness = make_harness(tmp_path, score="pass")
     options = cli.build_parser().parse_args([str(harness), str(make_submission(tmp_path, ANSWER))])
-    assert cli.run(options, out, err) == 3
+    code, reason = cli.run(options, out, err)
+    assert code == 3
     assert json.loads(out.getvalue())["status"] == "harness_error"
-    assert "grading failed (harness_error): The score step wrote no results.json" in err.getvalue()
+    assert reason.startswith("grading failed (harness_error): The score step wrote no results.json")
     assert "[runner] predict step ended: ok" in err.getvalue()
+
+
+def test_python_m_projects_runner_prints_json_and_the_reason(tmp_path):
+    import subprocess
+
+    harness = make_harness(tmp_path, score="pass")
+    out = subprocess.run(
+        [sys.executable, "-m", "projects.runner", str(harness), str(make_submission(tmp_path, ANSWER))],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert out.returncode == 3
+    assert json.loads(out.stdout)["status"] == "harness_error"
+    assert "grading failed (harness_error): The score step wrote no results.json" in out.stderr
 
 
 def test_the_runner_imports_no_django():
