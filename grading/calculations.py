@@ -8,6 +8,7 @@ for display and export (``round_half_up``).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -91,7 +92,6 @@ def late_penalty(
 # is rounded half up only when shown (Result.*_percent) — never binary floating point.
 # --------------------------------------------------------------------------------------------
 
-import itertools  # noqa: E402
 from fractions import Fraction  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -178,6 +178,26 @@ class GradeMatrix:
         matrix.cents[si[has], ii[has]] = cents[has].astype(np.int64)
         return matrix
 
+    @classmethod
+    def from_codes(cls, students, items, rows) -> GradeMatrix:
+        """From (student_id, item_id, code) integer rows: code ≥ 0 is hundredths of a point,
+        -1 a grade row without a number (missing), -2 excused. Rows of other students or
+        items are ignored. Vectorised: 10,000 × 14 grades take a few milliseconds."""
+        matrix = cls.empty(students, items)
+        if len(rows) == 0:
+            return matrix
+        arr = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=3 * len(rows)).reshape(-1, 3)
+        si = matrix.students.get_indexer(arr[:, 0])
+        ii = matrix.items.get_indexer(arr[:, 1])
+        code = arr[:, 2]
+        keep = (si >= 0) & (ii >= 0)
+        graded = keep & (code >= 0)
+        excused = keep & (code == -2)
+        matrix.graded[si[graded], ii[graded]] = True
+        matrix.cents[si[graded], ii[graded]] = code[graded]
+        matrix.excused[si[excused], ii[excused]] = True
+        return matrix
+
     def copy(self) -> GradeMatrix:
         return GradeMatrix(self.students, self.items, self.cents.copy(), self.graded.copy(), self.excused.copy())
 
@@ -220,12 +240,32 @@ class Result:
         ]
         return pd.Series(values, index=self.students, dtype=object)
 
+    def category_hundredths(self, mode: str = CURRENT) -> np.ndarray:
+        """Category percentages as integer hundredths, rounded half up (-1 = no score). S×C int64."""
+        return _hundredths(self.cat_num[mode], self.cat_den[mode])
+
+    def total_hundredths(self, mode: str = CURRENT) -> np.ndarray:
+        """Course totals as integer hundredths of a percent, rounded half up (-1 = nothing counted)."""
+        return _hundredths(self.total_num[mode], self.total_den[mode])
+
     def category_exact(self, mode: str = CURRENT) -> pd.DataFrame:
         num, den = self.cat_num[mode], self.cat_den[mode]
         values = np.empty(num.shape, dtype=object)
         for idx in np.ndindex(num.shape):
             values[idx] = Fraction(100 * int(num[idx]), int(den[idx])) if den[idx] else None
         return pd.DataFrame(values, index=self.students, columns=self.categories)
+
+
+def _hundredths(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """round_half_up(10000·num/den) as int64, -1 where den == 0. Exact: integer arithmetic."""
+    num = np.asarray(num, dtype=object)
+    den = np.asarray(den, dtype=object)
+    if num.size and max(num.max(), den.max()) < 2**40:  # small enough for exact int64 arithmetic
+        num, den = num.astype(np.int64), den.astype(np.int64)
+    has = den != 0
+    safe = np.where(has, den, 1)
+    values = (20000 * num + safe) // (2 * safe)
+    return np.where(has, values, -1).astype(np.int64)
 
 
 def _round_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -295,7 +335,8 @@ def _best_drops(
     highs = np.clip(np.minimum(np.minimum(high, c - lows), m - 1 - lows), 0, None)
     dropped = np.zeros((s, n), dtype=bool)
     out_n, out_d = total_n.copy(), total_d.copy()
-    for lo, hi in {(int(x), int(y)) for x, y in zip(lows, highs, strict=True)} - {(0, 0)}:
+    keys = np.unique(lows.astype(np.int64) * 4096 + highs.astype(np.int64))  # one sort of ints, not of rows
+    for lo, hi in ((int(k) // 4096, int(k) % 4096) for k in keys if k):
         rows = np.flatnonzero((lows == lo) & (highs == hi))
         ka, cand = kept_a[rows], candidate[rows]
         tn, td = total_n[rows], total_d[rows]
@@ -449,6 +490,17 @@ def letter_for(percent: Decimal | None, scale=METU_SCALE) -> str:
         if percent >= minimum:
             return letter
     return rows[-1][0]
+
+
+def letters_for(hundredths: np.ndarray, scale=METU_SCALE) -> np.ndarray:
+    """Vectorised letter_for over totals in integer hundredths of a percent (-1 = no total → "")."""
+    rows = sorted(scale, key=lambda row: row[1])
+    cuts = np.array([int(row[1] * 100) for row in rows], dtype=np.int64)
+    names = np.array([row[0] for row in rows] + [""], dtype=object)
+    pos = np.searchsorted(cuts, hundredths, side="right") - 1
+    pos = np.where(pos < 0, 0, pos)  # below every cut-off: the lowest letter
+    pos = np.where(hundredths < 0, len(rows), pos)
+    return names[pos]
 
 
 def validate_scale(rows: list[tuple[str, Decimal, Decimal]]) -> list[str]:
