@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpu", type=int, default=None, help="host GPU index for gpus = 1 harnesses")
     parser.add_argument("--work-root", type=Path, default=None, help="where job folders are made")
     parser.add_argument("--python", default=None, help="interpreter for 'python' in harness commands")
+    parser.add_argument("--threads", type=int, default=None, help="OMP/MKL threads per step")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
@@ -42,6 +43,7 @@ def run(options: argparse.Namespace, stdout, stderr) -> tuple[int, str]:
         gpu=options.gpu,
         work_root=options.work_root,
         python=options.python,
+        threads=options.threads,
         on_log=log,
     )
     stdout.write(json.dumps(record.as_dict(), indent=2) + "\n")

@@ -20,7 +20,7 @@ import pytest
 
 from projects.runner import __main__ as cli
 from projects.runner import sandbox
-from projects.runner.runner import GradeStatus, grade
+from projects.runner.runner import GradeStatus, default_threads, grade
 
 JAIL = sandbox.backend_info()["backend"] == "jail"
 ENFORCES_READ_ONLY = JAIL or os.geteuid() != 0
@@ -263,7 +263,7 @@ def test_the_step_environment_is_minimal(tmp_path, monkeypatch):
     env = json.loads(record.predict["stdout"].split("ENV ", 1)[1].splitlines()[0])
     assert "DJANGO_SECRET_KEY" not in env
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
-    assert env["OMP_NUM_THREADS"] == str(min(4, os.cpu_count()))
+    assert env["OMP_NUM_THREADS"] == str(default_threads())
     assert "CUDA_VISIBLE_DEVICES" not in env or env["CUDA_VISIBLE_DEVICES"] == ""
     assert f"EXE {sys.executable}" in record.predict["stdout"]
 

@@ -20,7 +20,7 @@ class Command(BaseCommand):
         runner_cli.add_arguments(parser)
 
     def handle(self, *args, **options) -> None:
-        keys = ("harness", "submission", "gpu", "work_root", "python", "quiet")
+        keys = ("harness", "submission", "gpu", "work_root", "python", "threads", "quiet")
         namespace = argparse.Namespace(**{key: options[key] for key in keys})
         code, reason = runner_cli.run(namespace, self.stdout, self.stderr)
         if code:
