@@ -13,19 +13,20 @@ Public API:
                                            # submission_error | infrastructure_error
     EXIT_CODES                             # status -> process exit code (CLI, command)
 
-One job, in a fresh temp folder under ``work_root`` deleted in a ``finally``:
+One job, in a fresh temp folder ``grade-*`` under ``work_root``, deleted in a
+``finally``; its step folders ``predict-*`` and ``score-*`` get unguessable names:
 
 1. Load and validate the harness (folder or zip).  Unpack the submission (zip
-   or folder) into ``predict/submission/`` with ``unpack_submission``.
-2. predict step, in the sandbox, in ``predict/``: the harness files without
+   or folder) into ``predict-*/submission/`` with ``unpack_submission``.
+2. predict step, in the sandbox, in ``predict-*/``: the harness files without
    ``hidden/``, ``submission/``, ``public/`` and an empty ``outputs/``.  Student
    code runs here.  The GPU (if the harness asks for one) is given here only.
-3. ``outputs/`` is copied, regular files only, to ``score/outputs/`` (read-only);
+3. ``outputs/`` is copied, regular files only, to ``score-*/outputs/`` (read-only);
    the predict folder is deleted before the score step starts.
-4. score step, in the sandbox, in ``score/``: the harness files with ``hidden/``,
+4. score step, in the sandbox, in ``score-*/``: the harness files with ``hidden/``,
    ``public/``, ``outputs/`` and ``predict_status.json`` (how predict ended).  It
    never contains the student's code, and it runs even when predict failed.
-5. ``score/results.json`` is read (Gradescope format, see results.py).
+5. ``score-*/results.json`` is read (Gradescope format, see results.py).
 
 Score policy: the score step's ``score`` is authoritative (or the sum of its
 tests' scores when it gives none), in points, never rescaled, and clamped to

@@ -16,13 +16,17 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 MAX_OUTPUT_FILES = 1000
 MAX_OUTPUT_BYTES = 256 * 1024 * 1024
 MAX_OUTPUT_DEPTH = 8
+STALE_JOB_S = 12 * 3600  # longer than any job can run (two steps of at most 4 h each)
+JOB_PREFIX = "grade-"
 _CHUNK = 1 << 20
+_swept: set[str] = set()
 
 
 @dataclasses.dataclass
@@ -37,14 +41,45 @@ class CopyReport:
 
 @contextlib.contextmanager
 def job_folder(work_root: Path | None = None) -> Iterator[Path]:
-    """A fresh private folder for one job, deleted on exit whatever happens."""
+    """A fresh private folder for one job, deleted on exit whatever happens.
+
+    The first call in a process also deletes job folders older than
+    ``STALE_JOB_S`` left under ``work_root`` by a worker that was killed (a
+    ``finally`` does not run on SIGKILL).
+    """
     if work_root is not None:
         Path(work_root).mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix="grade-", dir=work_root))
+    root = str(work_root or tempfile.gettempdir())
+    if root not in _swept:
+        _swept.add(root)
+        sweep_stale_jobs(Path(root))
+    path = Path(tempfile.mkdtemp(prefix=JOB_PREFIX, dir=work_root))
     try:
         yield path
     finally:
         remove_tree(path)
+
+
+def sweep_stale_jobs(root: Path, *, older_than_s: float = STALE_JOB_S) -> list[str]:
+    """Delete ``grade-*`` folders under ``root`` not modified for ``older_than_s``."""
+    removed = []
+    cutoff = time.time() - older_than_s
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            if (
+                entry.name.startswith(JOB_PREFIX)
+                and entry.is_dir(follow_symlinks=False)
+                and entry.stat(follow_symlinks=False).st_mtime < cutoff
+            ):
+                remove_tree(Path(entry.path))
+                removed.append(entry.name)
+        except OSError:
+            continue
+    return removed
 
 
 def remove_tree(path: Path) -> None:

@@ -415,3 +415,16 @@ def test_the_runner_imports_no_django():
         cwd=Path(__file__).resolve().parents[2],
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_stale_job_folders_of_killed_workers_are_swept(tmp_path):
+    from projects.runner.workspace import sweep_stale_jobs
+
+    old, fresh, other = tmp_path / "grade-old", tmp_path / "grade-new", tmp_path / "keep-me"
+    for folder in (old, fresh, other):
+        (folder / "predict-x").mkdir(parents=True)
+    long_ago = time.time() - 13 * 3600
+    for folder in (old, other):
+        os.utime(folder, (long_ago, long_ago))
+    assert sweep_stale_jobs(tmp_path) == ["grade-old"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grade-new", "keep-me"]
