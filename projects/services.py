@@ -102,6 +102,20 @@ class ProjectError(Exception):
     """Something the person asking can fix; the message says what."""
 
 
+def _lock(model, pk: int):
+    """Lock one row for the rest of the transaction and return it.
+
+    PostgreSQL: SELECT … FOR UPDATE.  SQLite has no row locks and its deferred
+    transactions fail with "database is locked" when they read, then write while
+    another process (a worker) wrote; a no-op UPDATE first takes its write lock,
+    waiting up to the busy timeout.
+    """
+    if connection.vendor == "sqlite":
+        model.objects.filter(pk=pk).update(id=pk)
+        return model.objects.get(pk=pk)
+    return model.objects.select_for_update().get(pk=pk)
+
+
 # --- Teams ------------------------------------------------------------------------
 
 
@@ -167,7 +181,9 @@ def team_join(*, project: Project, code: str, user: User, now: dt.datetime | Non
     now = now or timezone.now()
     _check_teams_open(project)
     code = code.strip().upper()
-    team = Team.objects.select_for_update().filter(project=project, join_code=code).first()
+    team = Team.objects.filter(project=project, join_code=code).first()
+    if team is not None:
+        team = _lock(Team, team.pk)  # two students joining at once cannot overfill it
     if team is None:
         raise ProjectError(
             f"No team of {project.name} has the code “{code}”; ask your teammate to copy it from their team page."
@@ -369,7 +385,7 @@ def submission_create(*, part: ProjectPart, user: User, uploads: Sequence, via: 
             files = list(summary.paths)
         digest = storage.sha256_of(staged)
         with transaction.atomic():
-            team = Team.objects.select_for_update().get(pk=membership.team_id)
+            team = _lock(Team, membership.team_id)  # one submission per team at a time: the limit holds
             limit = project.daily_submission_limit
             if limit:
                 since = calculations.local_day_start(now, tz=part.course.time_zone)
@@ -482,13 +498,18 @@ def _alive(run: GradingRun, *, now: dt.datetime, me: WorkerInfo | None = None) -
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine runs (a zombie nobody reaped counts as dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def run_claim(*, run_id: int, worker: WorkerInfo, task_id: str = "", now: dt.datetime | None = None) -> Claim:
@@ -717,6 +738,7 @@ def rubric_grade_save(*, submission: Submission, marks: dict[int, tuple[Decimal,
     Raises ProjectError naming the criterion to fix.
     """
     now = now or timezone.now()
+    submission = _lock(Submission, submission.pk)
     part = submission.part
     if not part.rubric_graded:
         raise ProjectError(f"{part.name} is not graded with a rubric.")

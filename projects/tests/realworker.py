@@ -1,0 +1,150 @@
+"""A real Celery worker process on real Redis, sharing the test's database (for @pytest.mark.worker tests).
+
+The worker is a subprocess in its own session (so a test can SIGKILL the whole
+tree), started with DATABASE_URL pointing at the test database (the SQLite test
+file, or PostgreSQL's test_<name>), the test's SUBMISSIONS_ROOT/HARNESS_ROOT,
+and CELERY_BROKER_URL on a Redis database of its own.  The test process sends
+jobs to the same broker (the Celery app is switched off eager mode meanwhile).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_HOST = os.environ.get("PROJECTS_TEST_REDIS_HOST", "127.0.0.1")
+REDIS_PORT = int(os.environ.get("PROJECTS_TEST_REDIS_PORT", "6379"))
+REDIS_DB = int(os.environ.get("PROJECTS_TEST_REDIS_DB", "13"))  # kept apart from other apps' tests
+
+
+def redis_url() -> str:
+    """The broker URL for worker tests: CELERY_BROKER_URL when it is Redis, else local Redis db 13."""
+    configured = os.environ.get("CELERY_BROKER_URL", "")
+    if configured.startswith("redis://"):
+        return configured
+    return f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+
+
+def redis_available(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
+
+
+def flush(url: str) -> None:
+    """Empty this broker database (only ours: db 13 unless CELERY_BROKER_URL says otherwise)."""
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
+def database_url() -> str:
+    """DATABASE_URL for the worker: the database this test is using right now."""
+    data = connection.settings_dict
+    if data["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{data['NAME']}"
+    user = quote(data.get("USER") or "")
+    password = quote(data.get("PASSWORD") or "")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    return f"postgres://{auth}{data.get('HOST') or 'localhost'}:{data.get('PORT') or 5432}/{data['NAME']}"
+
+
+@contextlib.contextmanager
+def broker(url: str):
+    """Send tasks from this process to ``url`` for real (not eagerly) while the block runs."""
+    from courseapp.celery import app
+
+    saved = {k: app.conf[k] for k in ("broker_url", "task_always_eager", "broker_transport_options")}
+
+    def reset_pools() -> None:  # the next send connects to the broker now configured
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    app.conf.update(broker_url=url, task_always_eager=False,
+                    broker_transport_options={"visibility_timeout": 3600})
+    reset_pools()
+    try:
+        yield app
+    finally:
+        reset_pools()
+        app.conf.update(saved)
+
+
+class Worker:
+    """``celery -A courseapp worker`` for the queues the tests use, concurrency 1, prefetch 1."""
+
+    def __init__(self, *, broker_url: str, log_dir: Path, name: str = "e2e", queues: str = "cpu,gpu,rerun,default",
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.name = f"{name}-{os.getpid()}-{time.monotonic_ns() % 100000}"
+        self.log_path = log_dir / f"{self.name}.log"
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "CELERY_BROKER_URL": broker_url,
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+            "SUBMISSIONS_ROOT": str(settings.SUBMISSIONS_ROOT),
+            "HARNESS_ROOT": str(settings.HARNESS_ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": "INFO",
+            **(extra_env or {}),
+        }
+        self.log_file = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "courseapp", "worker", "--loglevel=INFO",
+             f"--queues={queues}", "--concurrency=1", "--prefetch-multiplier=1", "--pool=prefork",
+             "--without-gossip", "--without-mingle", f"--hostname={self.name}@{socket.gethostname()}"],
+            cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if " ready." in self.log():
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the worker exited ({self.proc.returncode}):\n{self.log()[-4000:]}")
+            time.sleep(0.1)
+        raise RuntimeError(f"the worker did not start in {timeout} s:\n{self.log()[-4000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool (its whole process group): no warm shutdown, no ack."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log_file.close()
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.1, what: str = "the condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

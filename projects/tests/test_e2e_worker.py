@@ -1,0 +1,143 @@
+"""End to end with a real Celery worker process and real Redis (see realworker.py).
+
+HTTP request -> database -> Redis -> worker -> jail -> gradebook, with the
+worker in another process sharing the test's database.  Skipped when Redis is
+down, failed instead under REQUIRE_SERVICES=1 (CI).
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+from conftest import skip_or_fail
+from grading.models import Grade, GradeChange
+from projects import services
+from projects.models import TERMINAL_STATUSES, GradingRun, RunStatus, Team
+
+from . import realworker
+from .conftest import upload
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def broker_url():
+    url = realworker.redis_url()
+    if not realworker.redis_available(url):
+        skip_or_fail(f"Redis is not reachable at {url}")
+    realworker.flush(url)
+    with realworker.broker(url):
+        yield url
+    realworker.flush(url)
+
+
+@pytest.fixture
+def start_worker(broker_url, tmp_path):
+    workers = []
+
+    def start(**kwargs) -> realworker.Worker:
+        worker = realworker.Worker(broker_url=broker_url, log_dir=tmp_path, **kwargs)
+        workers.append(worker)
+        worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def team_members(project, name):
+    team = Team.objects.get(project=project, name=name)
+    return [m.user for m in team.memberships.filter(left_at__isnull=True).order_by("joined_at")]
+
+
+def submit_over_http(user, sample: str) -> dict:
+    token, _ = Token.objects.get_or_create(user=user)
+    response = Client(HTTP_AUTHORIZATION=f"Token {token.key}").post(
+        "/api/courses/ceng501-2024f/projects/echo/submissions/", {"file": upload(sample)}
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def wait_terminal(run_ids, timeout=90):
+    def done():
+        runs = list(GradingRun.objects.filter(pk__in=run_ids))
+        return runs if all(r.status in TERMINAL_STATUSES for r in runs) else None
+
+    return {r.pk: r for r in realworker.wait_for(done, timeout=timeout, interval=0.2, what=f"runs {run_ids}")}
+
+
+def test_real_worker_grades_correct_partial_crash_and_sleep_forever(echo_part, start_worker):
+    worker = start_worker()
+    project = echo_part.project
+    cases = {
+        "correct": ("Attention Seekers", RunStatus.SUCCEEDED, Decimal("8.00")),
+        "partial": ("Gradient Descenders", RunStatus.SUCCEEDED, Decimal("4.00")),
+        "crash": ("Vanishing Gradients", RunStatus.FAILED, Decimal("0.00")),
+        "sleep": ("Batch Normies", RunStatus.TIMED_OUT, Decimal("0.00")),
+    }
+    order = ["sleep", "crash", "partial", "correct"]  # the worker must survive the sleeper and take the next
+    submitted = {s: submit_over_http(team_members(project, cases[s][0])[0], s) for s in order}
+    runs = wait_terminal([submitted[s]["run"]["id"] for s in order])
+    for sample, (team, status, points) in cases.items():
+        run = runs[submitted[sample]["run"]["id"]]
+        assert run.status == status, (sample, run.status, run.error, worker.log()[-3000:])
+        assert run.worker_host.startswith(worker.name) and run.attempts == 1
+        for user in team_members(project, team):
+            grade = Grade.objects.get(item=echo_part.grade_item, student=user)
+            assert grade.points == points, (sample, grade.points)
+            assert GradeChange.objects.filter(item=echo_part.grade_item, student=user).count() == 1
+    assert "RuntimeError: shape mismatch in my attention layer" in runs[submitted["crash"]["run"]["id"]].error
+    assert "timed out after 5 s" in runs[submitted["sleep"]["run"]["id"]].error
+    sleeper = runs[submitted["sleep"]["run"]["id"]]
+    assert sleeper.limit_hit or "timeout" in str(sleeper.results["steps"]["predict"]["status"])
+    # The student sees the crash and the timeout on the status API.
+    crash_owner = team_members(project, "Vanishing Gradients")[0]
+    token = Token.objects.get_or_create(user=crash_owner)[0]
+    status = Client(HTTP_AUTHORIZATION=f"Token {token.key}").get(submitted["crash"]["status_url"]).json()
+    assert "shape mismatch" in status["run"]["error"] and status["run"]["status"] == "failed"
+
+
+def test_worker_killed_mid_run_still_completes_exactly_once(echo_part, start_worker):
+    first = start_worker(name="doomed")
+    student = team_members(echo_part.project, "Attention Seekers")[0]
+    run_id = submit_over_http(student, "slow")["run"]["id"]  # sleeps 3 s in the predict step
+    realworker.wait_for(lambda: GradingRun.objects.get(pk=run_id).status == RunStatus.RUNNING,
+                        timeout=60, what="the run to start")
+    time.sleep(0.5)
+    first.kill()
+    run = GradingRun.objects.get(pk=run_id)
+    assert run.status == RunStatus.RUNNING and run.attempts == 1  # the dead worker left it running
+    second = start_worker(name="rescuer")
+    report = services.sweep_stuck_runs()  # beat runs this every 60 s; the dead pid makes it immediate here
+    assert report.requeued == [run_id]
+    run = wait_terminal([run_id], timeout=60)[run_id]
+    assert run.status == RunStatus.SUCCEEDED, (run.error, second.log()[-3000:])
+    assert run.attempts == 2 and run.worker_host.startswith(second.name)
+    for user in team_members(echo_part.project, "Attention Seekers"):
+        assert Grade.objects.get(item=echo_part.grade_item, student=user).points == Decimal("8.00")
+        assert GradeChange.objects.filter(item=echo_part.grade_item, student=user).count() == 1
+    # A late redelivery of the dead worker's job (Redis restores it after the visibility timeout) is a no-op.
+    assert services.run_execute(run_id=run_id, worker=services.WorkerInfo(
+        host="late@elsewhere", pid=1, gpu_index=None, gpu_name=""), threaded=False).status is None
+    assert GradeChange.objects.filter(item=echo_part.grade_item).count() == 2
+
+
+def test_rerun_queue_is_served_by_its_own_worker(echo_part, start_worker, instructor):
+    start_worker(name="students", queues="cpu")
+    student = team_members(echo_part.project, "Attention Seekers")[0]
+    run_id = submit_over_http(student, "correct")["run"]["id"]
+    wait_terminal([run_id])
+    submission = GradingRun.objects.get(pk=run_id).submission
+    rerun = services.submission_rerun(submission=submission, by=instructor)
+    time.sleep(2)
+    assert GradingRun.objects.get(pk=rerun.pk).status == RunStatus.QUEUED  # no rerun worker yet
+    start_worker(name="reruns", queues="rerun")
+    done = wait_terminal([rerun.pk])[rerun.pk]
+    assert done.status == RunStatus.SUCCEEDED and done.worker_host.startswith("reruns")
