@@ -390,7 +390,7 @@ def compute(
     its due date has passed (`now`, aware) or when it has no due date. Extra-credit
     items add their points (or percentage) to the numerator and nothing to the
     denominator and are never dropped. Category weights are percent of the course;
-    if every category weighs 0 the course total is total points over all categories.
+    if every category weighs 0, each category weighs its points possible instead.
     """
     item_ids = grades.items
     items = items.reindex(item_ids)
@@ -398,13 +398,19 @@ def compute(
     s = len(grades.students)
     result = Result(grades.students, item_ids, cat_ids, {}, {}, {}, {}, {}, {})
     cat_weights = [_int(w, 1000) for w in categories["weight"]]
-    weighted = any(cat_weights)
+    if not any(cat_weights):
+        # An unweighted course weighs each category by its points possible (non-extra-credit items):
+        # with no drops and nothing missing that is total points over points possible, and fixed
+        # weights keep the total monotone (weights taken from what was kept would not).
+        cat_weights = [
+            sum(to_cents(p) for p, ec, c in zip(items["points_possible"], items["extra_credit"], items["category"],
+                                                strict=True) if c == cat_id and not ec)
+            for cat_id in categories.index
+        ]
     for mode in MODES:
         counted, cents = _counted(grades, items, mode, now)
         cat_num = np.zeros((s, len(cat_ids)), dtype=object)
         cat_den = np.zeros((s, len(cat_ids)), dtype=object)
-        pts_num = np.zeros(s, dtype=object)
-        pts_den = np.zeros(s, dtype=object)
         dropped = np.zeros(counted.shape, dtype=bool)
         for k, (cat_id, cat) in enumerate(categories.iterrows()):
             cols = np.flatnonzero((items["category"] == cat_id).to_numpy())
@@ -412,7 +418,6 @@ def compute(
                 continue
             sub = items.iloc[cols]
             alpha, beta = _category_coefficients(sub, cat["aggregation"])
-            q = np.array([to_cents(v) for v in sub["points_possible"]], dtype=object)
             bound = (max(alpha) or 1) * (int(cents[:, cols].max(initial=0)) + 1) * len(cols) * (sum(beta) + 1)
             dtype = np.int64 if bound < _INT64_SAFE else object
             a = cents[:, cols].astype(dtype) * np.array(alpha, dtype=dtype)[None, :]
@@ -427,14 +432,7 @@ def compute(
             cat_num[:, k] = np.where(has, n, 0).astype(object)
             cat_den[:, k] = np.where(has, d, 0).astype(object)
             dropped[:, cols] = drop
-            kept = counted[:, cols] & ~drop
-            pts_num += (np.where(kept, cents[:, cols], 0)).sum(axis=1).astype(object)
-            q_count = np.where(ec, 0, q).astype(object)
-            pts_den += (kept.astype(object) * q_count[None, :]).sum(axis=1)
-        if weighted:
-            total_num, total_den = _weighted_total(cat_num, cat_den, cat_weights)
-        else:
-            total_num, total_den = pts_num, np.where(pts_den != 0, pts_den, 0)
+        total_num, total_den = _weighted_total(cat_num, cat_den, cat_weights)
         result.cat_num[mode], result.cat_den[mode] = cat_num, cat_den
         result.total_num[mode], result.total_den[mode] = total_num, total_den
         result.dropped[mode] = dropped

@@ -35,9 +35,7 @@ def _neutralise_text(table: pd.DataFrame, text_columns: list[str]) -> pd.DataFra
     """Neutralise the headers and the columns that carry people's text. The other cells are
     written by this module from numbers ("7.5", "EX", "85.00") and never start with = + - @."""
     for column in text_columns:
-        values = table[column].astype(object).fillna("").astype(str)
-        risky = values.str.startswith(FORMULA_START)
-        table[column] = values.where(~risky, "'" + values)
+        table[column] = [neutralise("" if v is None else str(v)) for v in table[column].tolist()]
     table.columns = [neutralise(c) for c in table.columns]
     return table
 
@@ -99,12 +97,13 @@ def gradebook_table(frame, result: calc.Result, letters: pd.DataFrame) -> pd.Dat
     texts = cell_texts(frame)
     for j, item_id in enumerate(items.index):
         columns[item_header(items, item_id)] = texts[:, j]
-    for mode in calc.MODES:
-        percents = _pct_texts(result.category_hundredths(mode))
-        for k, cat_id in enumerate(cats.index):
-            columns[f"{cats.loc[cat_id, 'name']} % ({mode})"] = percents[:, k]
-    columns["Current total %"] = _pct_texts(result.total_hundredths(calc.CURRENT))
-    columns["Final total %"] = _pct_texts(result.total_hundredths(calc.FINAL))
+    # every percentage column formatted in one pass (they share most of their distinct values)
+    blocks = [result.category_hundredths(mode) for mode in calc.MODES]
+    blocks += [result.total_hundredths(mode)[:, None] for mode in calc.MODES]
+    percents = _pct_texts(np.hstack(blocks)) if len(students) else np.empty((0, 2 * len(cats) + 2), object)
+    names = [f"{cats.loc[cat_id, 'name']} % ({mode})" for mode in calc.MODES for cat_id in cats.index]
+    for k, name in enumerate([*names, "Current total %", "Final total %"]):
+        columns[name] = percents[:, k]
     columns["Letter"] = letters["letter"].to_numpy()
     columns["Letter override reason"] = letters["reason"].to_numpy()
     possible = {column: "" for column in columns}

@@ -386,3 +386,10 @@ def test_no_penalty_on_time_or_without_due_date():
                         unit="day", floor_percent=D("0")).points == 0
     assert late_penalty(raw_points=D("5"), due_at=None, submitted_at=due, percent_per_unit=D("10"),
                         unit="day", floor_percent=D("0")).points == 0
+
+
+def test_unweighted_course_weighs_categories_by_points_possible():
+    # A: 5/10, B: 30/30 → (5 + 30)/(10 + 30) = 87.5%
+    result = run(cats((1, 0, "total_points", 0, 0), (2, 0, "total_points", 0, 0)),
+                 items((1, 1, 10), (2, 2, 30)), {1: {1: "5", 2: "30"}})
+    assert pct(result) == D("87.50")

@@ -64,7 +64,7 @@ def _not_lower(before, after):
     return all(b is None or (a is not None and a >= b) for b, a in zip(before, after, strict=True))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(books(), st.data())
 def test_raising_any_grade_never_lowers_any_total(book, data):
     categories, items, frame = book
@@ -124,7 +124,7 @@ def _brute_category(values, possible, ec, never, low, high, aggregation, weights
     return best
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(books())
 def test_category_scores_match_a_brute_force_search(book):
     categories, items, frame = book
