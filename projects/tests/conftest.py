@@ -51,6 +51,40 @@ def echo_part(project, instructor) -> ProjectPart:
     return part
 
 
+@pytest.fixture
+def broker_url():
+    """Real Redis for @pytest.mark.worker tests (skipped without it; CI fails instead)."""
+    from conftest import skip_or_fail
+
+    from . import realworker
+
+    url = realworker.redis_url()
+    if not realworker.redis_available(url):
+        skip_or_fail(f"Redis is not reachable at {url}")
+    realworker.flush(url)
+    with realworker.broker(url):
+        yield url
+    realworker.flush(url)
+
+
+@pytest.fixture
+def start_worker(broker_url, tmp_path):
+    """start_worker(name=..., queues=...) -> a running realworker.Worker; all are stopped afterwards."""
+    from . import realworker
+
+    workers = []
+
+    def start(**kwargs):
+        worker = realworker.Worker(broker_url=broker_url, log_dir=tmp_path, **kwargs)
+        workers.append(worker)
+        worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
 def zip_bytes(files: dict[str, bytes | str]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:

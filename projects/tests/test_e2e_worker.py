@@ -14,7 +14,6 @@ import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from conftest import skip_or_fail
 from grading.models import Grade, GradeChange
 from projects import services
 from projects.models import TERMINAL_STATUSES, GradingRun, RunStatus, Team
@@ -23,32 +22,6 @@ from . import realworker
 from .conftest import upload
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def broker_url():
-    url = realworker.redis_url()
-    if not realworker.redis_available(url):
-        skip_or_fail(f"Redis is not reachable at {url}")
-    realworker.flush(url)
-    with realworker.broker(url):
-        yield url
-    realworker.flush(url)
-
-
-@pytest.fixture
-def start_worker(broker_url, tmp_path):
-    workers = []
-
-    def start(**kwargs) -> realworker.Worker:
-        worker = realworker.Worker(broker_url=broker_url, log_dir=tmp_path, **kwargs)
-        workers.append(worker)
-        worker.wait_ready()
-        return worker
-
-    yield start
-    for worker in workers:
-        worker.stop()
 
 
 def team_members(project, name):

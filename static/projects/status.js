@@ -4,7 +4,7 @@
   var box = document.getElementById("status");
   if (!box) return;
   var url = box.dataset.statusUrl;
-  var delay = 1000;
+  var polls = 0;  // every second for the first two minutes, then every 5 s
 
   function text(id, value) { var el = document.getElementById(id); if (el) el.textContent = value || ""; }
   function show(id, yes) { var el = document.getElementById(id); if (el) el.hidden = !yes; }
@@ -57,7 +57,8 @@
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
       .then(function (data) {
         render(data);
-        if (!(data.run && data.run.terminal) && data.run) { delay = Math.min(delay * 1.2, 5000); setTimeout(poll, delay); }
+        polls += 1;
+        if (!(data.run && data.run.terminal) && data.run) { setTimeout(poll, polls < 120 ? 1000 : 5000); }
       })
       .catch(function () { setTimeout(poll, 5000); });
   }
