@@ -11,7 +11,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from grading.models import Category, GradeItem
-
 from projects import demo, services
 from projects.models import GradingMode, Project, ProjectPart
 
