@@ -223,6 +223,11 @@ def attempt_deadline(*, started_at: dt.datetime, time_limit: dt.timedelta | None
     return min(started_at + time_limit, closes_at)
 
 
+def accept_until(*, deadline: dt.datetime, grace_seconds: int) -> dt.datetime:
+    """The last moment an answer still counts: the deadline plus the grace period."""
+    return deadline + dt.timedelta(seconds=grace_seconds)
+
+
 def accepts_answers(*, deadline: dt.datetime, grace_seconds: int, now: dt.datetime) -> bool:
     """True while an answer arriving at `now` still counts (deadline plus the grace period)."""
     return now <= deadline + dt.timedelta(seconds=grace_seconds)

@@ -172,6 +172,7 @@ class Attempt(models.Model):
     state = models.CharField(max_length=15, choices=AttemptState.choices, default=AttemptState.IN_PROGRESS)
     started_at = models.DateTimeField()
     deadline = models.DateTimeField()
+    accept_until = models.DateTimeField(help_text="deadline + the quiz's grace period: saves after it are refused")
     submitted_at = models.DateTimeField(null=True, blank=True)
     auto_submitted = models.BooleanField(default=False)
     layout = models.JSONField(default=list)
@@ -187,7 +188,7 @@ class Attempt(models.Model):
                 fields=["quiz", "student"], condition=Q(state="in_progress"), name="one_open_attempt"
             ),
         ]
-        indexes = [models.Index(fields=["state", "deadline"])]
+        indexes = [models.Index(fields=["state", "accept_until"], name="quizzes_att_state_accept_idx")]
 
     def __str__(self) -> str:
         return f"{self.student} — {self.quiz} attempt {self.number}"

@@ -138,7 +138,7 @@ def quiz_create(*, course: Course, by: User | None, **fields) -> Quiz:
 
 @transaction.atomic
 def quiz_update(*, quiz: Quiz, by: User | None, **fields) -> Quiz:
-    """Change a quiz's settings. A new closing time or time limit moves the deadlines of open attempts."""
+    """Change a quiz's settings. A new closing time, time limit or grace period moves the deadlines of open attempts."""
     unknown = set(fields) - QUIZ_FIELDS
     if unknown:
         raise ValidationError(f"Unknown quiz fields: {', '.join(sorted(unknown))}.")
@@ -149,12 +149,13 @@ def quiz_update(*, quiz: Quiz, by: User | None, **fields) -> Quiz:
     if Quiz.objects.filter(course=quiz.course, title=quiz.title).exclude(pk=quiz.pk).exists():
         raise ValidationError(f"This course already has a quiz named “{quiz.title}”; choose another title.")
     quiz.save()
-    if {"closes_at", "time_limit"} & set(fields):
+    if {"closes_at", "time_limit", "grace_seconds"} & set(fields):
         for attempt in Attempt.objects.select_for_update().filter(quiz=quiz, state=AttemptState.IN_PROGRESS):
             attempt.deadline = calc.attempt_deadline(
                 started_at=attempt.started_at, time_limit=quiz.time_limit, closes_at=quiz.closes_at
             )
-            attempt.save(update_fields=["deadline"])
+            attempt.accept_until = calc.accept_until(deadline=attempt.deadline, grace_seconds=quiz.grace_seconds)
+            attempt.save(update_fields=["deadline", "accept_until"])
     _sync_grade_item(quiz)
     return quiz
 
@@ -445,7 +446,7 @@ def attempt_start(*, quiz: Quiz, student: User, now: dt.datetime | None = None) 
         raise AnswerRefused("This quiz is not open to students yet.", code="not_published", status=403)
     existing = Attempt.objects.filter(quiz=quiz, student=student, state=AttemptState.IN_PROGRESS).first()
     if existing is not None:
-        if calc.accepts_answers(deadline=existing.deadline, grace_seconds=quiz.grace_seconds, now=now):
+        if now <= existing.accept_until:
             return existing, False
         attempt_submit(attempt_id=existing.id, by=None, auto=True, now=now)
     if now < quiz.opens_at:
@@ -470,9 +471,10 @@ def attempt_start(*, quiz: Quiz, student: User, now: dt.datetime | None = None) 
         shuffle_questions=quiz.shuffle_questions, shuffle_choices=quiz.shuffle_choices,
         seed=secrets.token_hex(8),
     )
+    deadline = calc.attempt_deadline(started_at=now, time_limit=quiz.time_limit, closes_at=quiz.closes_at)
     attempt = Attempt(
         quiz=quiz, student=student, number=done + 1, state=AttemptState.IN_PROGRESS, started_at=now,
-        deadline=calc.attempt_deadline(started_at=now, time_limit=quiz.time_limit, closes_at=quiz.closes_at),
+        deadline=deadline, accept_until=calc.accept_until(deadline=deadline, grace_seconds=quiz.grace_seconds),
         layout=layout, max_score=sum((s.points for s in slots), Decimal("0")),
     )
     try:
@@ -500,9 +502,56 @@ class SaveResult:
     stale: bool
 
 
-_UPSERT = """
+@dataclass(frozen=True)
+class _AttemptFacts:
+    """What never changes about an attempt once started: whose it is, where, and its questions."""
+
+    student_id: int
+    course_code: str
+    slots: dict[int, dict]
+    started_at: dt.datetime  # with the id, identifies the row even if a test database reuses ids
+
+
+_FACTS: dict[int, _AttemptFacts] = {}
+_FACTS_MAX = 20000
+
+
+def _attempt_facts(attempt_id: int) -> _AttemptFacts | None:
+    """Per-process cache of immutable attempt facts (state, deadline and seq are always read from the database)."""
+    facts = _FACTS.get(attempt_id)
+    if facts is None:
+        row = Attempt.objects.filter(pk=attempt_id).values_list(
+            "student_id", "quiz__course__code", "layout", "started_at").first()
+        if row is None:
+            return None
+        if len(_FACTS) >= _FACTS_MAX:
+            _FACTS.clear()
+        facts = _FACTS[attempt_id] = _AttemptFacts(
+            student_id=row[0], course_code=row[1], slots={e["slot"]: e for e in row[2]}, started_at=row[3]
+        )
+    return facts
+
+
+def _upsert_sql() -> str:
+    """One statement: lock the attempt if it still takes answers, then insert or update the answer.
+
+    The attempt row is locked (FOR NO KEY UPDATE) so a concurrent submit waits for
+    this save to commit, or this save sees the submitted state and inserts nothing.
+    The update only happens when the client's sequence number is higher than the
+    stored one; RETURNING gives no row when nothing was written.
+    """
+    postgres = connection.vendor == "postgresql"
+    lock = "FOR NO KEY UPDATE" if postgres else ""
+    json_value, stamp = ("%s::jsonb", "%s::timestamptz") if postgres else ("%s", "%s")
+    return f"""
+WITH live AS (
+    SELECT id FROM quizzes_attempt
+     WHERE id = %s AND started_at = {stamp} AND student_id = %s AND state = 'in_progress'
+       AND accept_until >= {stamp}
+     {lock}
+)
 INSERT INTO quizzes_response (attempt_id, slot_id, value, client_seq, saved_at, needs_manual, comment)
-VALUES (%s, %s, %s, %s, %s, %s, '')
+SELECT live.id, %s, {json_value}, %s, {stamp}, %s, '' FROM live WHERE true
 ON CONFLICT (attempt_id, slot_id) DO UPDATE
    SET value = excluded.value, client_seq = excluded.client_seq, saved_at = excluded.saved_at
  WHERE quizzes_response.client_seq < excluded.client_seq
@@ -512,56 +561,60 @@ RETURNING client_seq
 
 def answer_save(
     *, attempt_id: int, student: User, course_code: str, slot_id: int, value, seq: int,
-    now: dt.datetime | None = None,
+    now: dt.datetime | None = None, _retry: bool = False,
 ) -> SaveResult:
     """Save one answer: an idempotent upsert keyed by (attempt, slot) guarded by the client's sequence number.
 
-    The hot path of a quiz: two statements in one transaction. The attempt row is
-    locked (FOR NO KEY UPDATE) so a concurrent submit waits for this save, or this
-    save sees the submitted state and refuses. Returns after commit, so an
-    acknowledged answer is durable. Raises AnswerRefused (404 no such attempt
-    of this student; 409 submitted or past the deadline + grace; 400 bad value).
+    The hot path of a quiz: one SQL statement (after the first save of an attempt
+    in this process, which also reads the attempt's question layout). It commits
+    before this function returns, so an acknowledged answer is durable. A save
+    with a sequence number not above the stored one changes nothing (stale).
+    Raises AnswerRefused (404 no such attempt of this student; 409 submitted or
+    past the deadline + grace; 400 bad value or sequence number).
     """
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1 or seq >= 2**62:
         raise AnswerRefused("Send a positive whole sequence number (seq) with each answer.", code="bad_seq",
                             status=400)
     now = now or timezone.now()
-    with transaction.atomic():
-        row = (
-            Attempt.objects.select_for_update(no_key=True, of=("self",))
-            .filter(pk=attempt_id, student=student, quiz__course__code=course_code)
-            .values_list("state", "deadline", "layout", "quiz__grace_seconds")
-            .first()
-        )
-        if row is None:
+    for fresh in (False, True):  # a refusal based on cached facts is checked once more against the database
+        if fresh:
+            _FACTS.pop(attempt_id, None)
+        facts = _attempt_facts(attempt_id)
+        if facts is None or facts.student_id != student.id or facts.course_code != course_code:
+            refusal = AnswerRefused("No such attempt.", code="not_found", status=404)
+        elif slot_id not in facts.slots:
+            refusal = AnswerRefused("That question is not part of this attempt.", code="bad_slot", status=400)
+        else:
+            problem = calc.validate_value(facts.slots[slot_id], value)
+            refusal = AnswerRefused(problem, code="bad_value", status=400) if problem else None
+        if refusal is None:
+            break
+    if refusal is not None:
+        raise refusal
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(_upsert_sql(), [
+            attempt_id, connection.ops.adapt_datetimefield_value(facts.started_at), student.id, stamp,
+            slot_id, json.dumps(value), seq, stamp, False,
+        ])
+        stored = cursor.fetchone()
+    if stored is not None:
+        return SaveResult(slot=slot_id, seq=stored[0], saved_at=now, stale=False)
+    # Nothing written: the attempt no longer takes answers, or a newer answer is stored.
+    row = Attempt.objects.filter(pk=attempt_id).values_list("state", "deadline", "accept_until", "started_at").first()
+    if row is None or row[3] != facts.started_at:  # the cached facts were of another row with this id
+        _FACTS.pop(attempt_id, None)
+        if row is None or _retry:
             raise AnswerRefused("No such attempt.", code="not_found", status=404)
-        state, deadline, layout, grace = row
-        if state != AttemptState.IN_PROGRESS:
-            raise AnswerRefused("This attempt has been submitted; answers can no longer change.",
-                                code="submitted")
-        if not calc.accepts_answers(deadline=deadline, grace_seconds=grace, now=now):
-            raise AnswerRefused(_deadline_message(deadline), code="deadline_passed")
-        entry = next((e for e in layout if e["slot"] == slot_id), None)
-        if entry is None:
-            raise AnswerRefused("That question is not part of this attempt.", code="bad_slot", status=400)
-        problem = calc.validate_value(entry, value)
-        if problem:
-            raise AnswerRefused(problem, code="bad_value", status=400)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _UPSERT,
-                [attempt_id, slot_id, json.dumps(value), seq, connection.ops.adapt_datetimefield_value(now), False],
-            )
-            stored = cursor.fetchone()
-            if stored is None:
-                cursor.execute(
-                    "SELECT client_seq FROM quizzes_response WHERE attempt_id = %s AND slot_id = %s",
-                    [attempt_id, slot_id],
-                )
-                return_seq, stale = cursor.fetchone()[0], True
-            else:
-                return_seq, stale = stored[0], False
-    return SaveResult(slot=slot_id, seq=return_seq, saved_at=now, stale=stale)
+        return answer_save(attempt_id=attempt_id, student=student, course_code=course_code, slot_id=slot_id,
+                           value=value, seq=seq, now=now, _retry=True)
+    state, deadline, accept_until, _ = row
+    if state != AttemptState.IN_PROGRESS:
+        raise AnswerRefused("This attempt has been submitted; answers can no longer change.", code="submitted")
+    if accept_until < now:
+        raise AnswerRefused(_deadline_message(deadline), code="deadline_passed")
+    stored_seq = Response.objects.filter(attempt_id=attempt_id, slot_id=slot_id).values_list("client_seq", flat=True).get()
+    return SaveResult(slot=slot_id, seq=stored_seq, saved_at=now, stale=True)
 
 
 def _grade_responses(attempt: Attempt, *, now: dt.datetime) -> None:
@@ -616,9 +669,7 @@ def attempt_submit(
     if attempt.state != AttemptState.IN_PROGRESS:
         return attempt, False
     attempt.submitted_at = min(now, attempt.deadline)
-    attempt.auto_submitted = auto or not calc.accepts_answers(
-        deadline=attempt.deadline, grace_seconds=attempt.quiz.grace_seconds, now=now
-    )
+    attempt.auto_submitted = auto or now > attempt.accept_until
     _grade_responses(attempt, now=now)
     if attempt.state == AttemptState.GRADED:
         quiz_grade_post(quiz=attempt.quiz, student=attempt.student, by=by)
@@ -627,10 +678,9 @@ def attempt_submit(
 
 def expired_attempt_ids(*, now: dt.datetime) -> list[int]:
     """Open attempts whose deadline plus grace has passed (one query)."""
-    rows = Attempt.objects.filter(state=AttemptState.IN_PROGRESS, deadline__lt=now).values_list(
-        "id", "deadline", "quiz__grace_seconds"
+    return list(
+        Attempt.objects.filter(state=AttemptState.IN_PROGRESS, accept_until__lt=now).values_list("id", flat=True)
     )
-    return [pk for pk, deadline, grace in rows if not calc.accepts_answers(deadline=deadline, grace_seconds=grace, now=now)]
 
 
 def autosubmit_expired(*, now: dt.datetime | None = None) -> int:
@@ -724,9 +774,11 @@ def regrade(*, key_change: KeyChange, by: User | None) -> RegradeSummary:
     question = Question.objects.prefetch_related("answers").get(pk=key_change.question_id)
     key = key_of(question)
     slots = {s.id: s for s in QuizSlot.objects.filter(question=question).select_related("quiz")}
+    ids = set(Attempt.objects.filter(quiz__slots__question=question).exclude(state=AttemptState.IN_PROGRESS)
+              .values_list("id", flat=True))
     attempts = list(
-        Attempt.objects.select_for_update(of=("self",)).filter(quiz__slots__question=question)
-        .exclude(state=AttemptState.IN_PROGRESS).select_related("quiz", "student").distinct().order_by("id")
+        Attempt.objects.select_for_update(of=("self",)).filter(id__in=ids)
+        .exclude(state=AttemptState.IN_PROGRESS).select_related("quiz", "student").order_by("id")
     )
     changed = 0
     for attempt in attempts:

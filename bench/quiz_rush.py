@@ -1,0 +1,463 @@
+"""The end of a quiz: 500 students start the same quiz within a minute, save 10 answers each, submit.
+
+    .venv/bin/python bench/quiz_rush.py [--students 500] [--ramp 60] [--workers 3 --threads 4]
+
+What it does (a measurement, not a test):
+1. Creates the PostgreSQL database ceng501_quizbench afresh (psql -h 127.0.0.1 -U postgres) and
+   migrates it; builds a course with 500 students (+ 32 for the throughput phase), each with a
+   DRF token, and one open quiz of 10 auto-graded questions (single, multiple, true/false, numeric, short).
+2. Starts gunicorn on 127.0.0.1 with production settings (DJANGO_ENV=production, DJANGO_SECRET_KEY,
+   DJANGO_ALLOWED_HOSTS=127.0.0.1, DJANGO_SECURE_SSL_REDIRECT=0 so plain http works, Redis at
+   redis://127.0.0.1:6379/14 as the broker). Clients authenticate with `Authorization: Token …`:
+   production session cookies are Secure and would not be sent over plain http.
+   QUIZ_BENCH_PING=1 mounts the ceiling view /quizzes/_ping (a plain HttpResponse, no auth, no DB)
+   in quizzes/urls.py; without that variable the URL does not exist.
+3. The rush (open loop): student i starts at i × ramp / students seconds, then saves one answer to
+   each of the 10 questions with 0.2–1.5 s of thinking between saves, then submits. Latency is
+   measured per request from send to response; each student has its own keep-alive connection. Reports p50/p95/p99 per
+   operation, errors, and answers lost: every answer the server acknowledged (HTTP 200) is compared
+   with what PostgreSQL holds afterwards (value and sequence number).
+4. The ceiling (closed loop): 32 connections hammer /quizzes/_ping for --seconds, then 32 students
+   hammer the save endpoint for as long; the save throughput is reported as a ratio of the ping's.
+
+Everything (gunicorn, PostgreSQL, this load generator) shares the same machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DB_NAME = "ceng501_quizbench"
+THROUGHPUT_STUDENTS = 32
+
+
+def bench_env(port: int) -> dict:
+    env = os.environ.copy()
+    env.update(
+        DJANGO_ENV="production",
+        DJANGO_SECRET_KEY=env.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        DJANGO_SECURE_SSL_REDIRECT="0",
+        DJANGO_SECURE_HSTS_SECONDS="0",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/14",
+        QUIZ_BENCH_PING="1",
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+# --- Setup (runs in a child process with the production settings) --------------------
+
+
+def setup(n_students: int, out: Path) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "courseapp.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    import datetime as dt
+    from decimal import Decimal
+
+    from django.db import transaction
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+
+    from courseapp.models import Course, Membership, Role, User
+    from grading.models import Category
+    from quizzes import services
+
+    with transaction.atomic():
+        course = Course.objects.create(
+            code="quizbench", number="CENG 501", title="Quiz rush", term="bench", department="CENG",
+            lecture_weekday=2, lecture_start="09:40", lecture_end="11:30", lecture_room="BMB2",
+            calendar_token="quizbench-" + secrets.token_hex(8),
+        )
+        Category.objects.create(course=course, name="Quizzes", weight=20)
+        total = n_students + THROUGHPUT_STUDENTS
+        users = User.objects.bulk_create(
+            [User(username=f"rush{i:04d}", first_name="Student", last_name=f"{i:04d}", password="!",
+                  student_number=f"9{i:06d}") for i in range(total)]
+        )
+        Membership.objects.bulk_create([Membership(course=course, user=u, role=Role.STUDENT) for u in users])
+        tokens = Token.objects.bulk_create([Token(user=u, key=Token.generate_key()) for u in users])
+        kinds = ["single", "single", "single", "multi", "multi", "truefalse", "truefalse", "numeric", "short", "short"]
+        questions = []
+        for n, kind in enumerate(kinds, start=1):
+            answers = {
+                "single": [{"text": f"choice {c}", "fraction": 1 if c == 0 else 0} for c in range(4)],
+                "multi": [{"text": f"option {c}", "fraction": "0.5" if c < 2 else -1} for c in range(4)],
+                "numeric": [{"value": "3.14", "tolerance": "0.01", "fraction": 1}],
+                "short": [{"text": "backpropagation", "fraction": 1}],
+            }.get(kind, [])
+            extra = {"correct_bool": True} if kind == "truefalse" else {}
+            questions.append(services.question_create(course=course, by=None, qtype=kind, title=f"Q{n}",
+                                                      text=f"Question {n}?", answers=answers, **extra))
+        now = timezone.now()
+        quiz = services.quiz_create(course=course, by=None, title="Rush quiz", opens_at=now - dt.timedelta(minutes=5),
+                                    closes_at=now + dt.timedelta(hours=3), time_limit=dt.timedelta(minutes=60),
+                                    published=True, shuffle_questions=True, shuffle_choices=True, max_attempts=1)
+        for question in questions:
+            services.slot_add(quiz=quiz, question=question, by=None, points=Decimal("1"))
+    out.write_text(json.dumps({
+        "code": course.code, "quiz": quiz.id, "grade_item": quiz.grade_item_id,
+        "tokens": [t.key for t in tokens[:n_students]],
+        "throughput_tokens": [t.key for t in tokens[n_students:]],
+    }))
+
+
+# --- The load ----------------------------------------------------------------------------
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return (ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)) * 1000
+
+
+def answer_for(question: dict, rng: random.Random):
+    kind = question["type"]
+    if kind == "single":
+        return rng.choice(question["choices"])["id"]
+    if kind == "multi":
+        ids = [c["id"] for c in question["choices"]]
+        return rng.sample(ids, rng.randint(1, len(ids)))
+    if kind == "truefalse":
+        return rng.random() < 0.5
+    if kind == "numeric":
+        return f"{rng.uniform(3, 3.3):.3f}"
+    if kind == "short":
+        return rng.choice(["backpropagation", "Backprop", "chain rule"])
+    return "Attention mixes every position with every other in one step. " * rng.randint(1, 5)
+
+
+class Http:
+    """A minimal keep-alive HTTP/1.1 client on asyncio streams.
+
+    httpx costs the load generator more CPU per request than a minimal Django view
+    costs the server; on a shared 2-core machine that would flatten the ceiling.
+    A request on a connection the server closed while idle is resent once on a new
+    connection (every request here is idempotent: saves carry a sequence number).
+    """
+
+    def __init__(self, host: str, port: int, token: str | None = None) -> None:
+        self.host, self.port, self.token = host, port, token
+        self.reader = self.writer = None
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.reader = self.writer = None
+
+    async def request(self, method: str, path: str, payload=None) -> tuple[int, object]:
+        for attempt in (1, 2):
+            fresh = self.writer is None
+            if fresh:
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            try:
+                return await self._send(method, path, payload)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                await self.close()
+                if fresh or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _send(self, method: str, path: str, payload) -> tuple[int, object]:
+        body = b"" if payload is None else json.dumps(payload).encode()
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Accept: application/json",
+                f"Content-Length: {len(body)}"]
+        if payload is not None:
+            head.append("Content-Type: application/json")
+        if self.token:
+            head.append(f"Authorization: Token {self.token}")
+        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        await self.writer.drain()
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
+                chunk = await self.reader.readexactly(size + 2)
+                if size == 0:
+                    break
+                data += chunk[:-2]
+        else:
+            data = await self.reader.readexactly(int(headers.get("content-length", "0")))
+        if headers.get("connection", "").lower() == "close":
+            await self.close()
+        if headers.get("content-type", "").startswith("application/json") and data:
+            return status, json.loads(data)
+        return status, data
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.latency: dict[str, list[float]] = {"start": [], "save": [], "submit": []}
+        self.errors: dict[str, int] = {}
+        self.acked: dict[tuple[int, int], tuple[int, object]] = {}
+
+    def error(self, what: str) -> None:
+        self.errors[what] = self.errors.get(what, 0) + 1
+
+
+async def timed(http: Http, method: str, path: str, payload=None):
+    t0 = time.perf_counter()
+    status, body = await http.request(method, path, payload)
+    return status, body, time.perf_counter() - t0
+
+
+async def one_student(host: str, port: int, code: str, quiz: int, token: str, delay: float, rec: Recorder,
+                      rng: random.Random) -> None:
+    await asyncio.sleep(delay)
+    http = Http(host, port, token)
+    try:
+        await _student_session(http, code, quiz, rec, rng)
+    finally:
+        await http.close()
+
+
+async def _student_session(http: Http, code: str, quiz: int, rec: Recorder, rng: random.Random) -> None:
+    try:
+        status, attempt, took = await timed(http, "POST", f"/api/courses/{code}/quizzes/{quiz}/attempts/")
+    except Exception as exc:  # noqa: BLE001 - every failure is an error to count
+        rec.error(f"start: {type(exc).__name__}")
+        return
+    if status not in (200, 201):
+        rec.error(f"start: HTTP {status}")
+        return
+    rec.latency["start"].append(took)
+    for seq, question in enumerate(attempt["questions"], start=1):
+        await asyncio.sleep(rng.uniform(0.2, 1.5))
+        value = answer_for(question, rng)
+        path = f"/api/courses/{code}/quiz-attempts/{attempt['id']}/answers/{question['slot']}/"
+        try:
+            status, body, took = await timed(http, "PUT", path, {"value": value, "seq": seq})
+        except Exception as exc:  # noqa: BLE001
+            rec.error(f"save: {type(exc).__name__}")
+            continue
+        if status != 200:
+            rec.error(f"save: HTTP {status}")
+            continue
+        rec.latency["save"].append(took)
+        if body["seq"] == seq:
+            rec.acked[(attempt["id"], question["slot"])] = (seq, value)
+    await asyncio.sleep(rng.uniform(0.2, 1.0))
+    try:
+        status, _, took = await timed(http, "POST", f"/api/courses/{code}/quiz-attempts/{attempt['id']}/submit/")
+    except Exception as exc:  # noqa: BLE001
+        rec.error(f"submit: {type(exc).__name__}")
+        return
+    if status != 200:
+        rec.error(f"submit: HTTP {status}")
+        return
+    rec.latency["submit"].append(took)
+
+
+async def rush(host: str, port: int, setup_data: dict, ramp: float, seed: int) -> Recorder:
+    rec = Recorder()
+    tokens = setup_data["tokens"]
+    await asyncio.gather(*(
+        one_student(host, port, setup_data["code"], setup_data["quiz"], token, i * ramp / len(tokens), rec,
+                    random.Random(seed + i))
+        for i, token in enumerate(tokens)
+    ))
+    return rec
+
+
+async def closed_loop(connections: list[Http], seconds: float, make_request) -> tuple[int, int]:
+    """Requests completed (2xx) and failed in `seconds`, each connection sending back to back."""
+    done = failed = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker(index: int) -> None:
+        nonlocal done, failed
+        n = 0
+        while time.perf_counter() < stop:
+            n += 1
+            try:
+                status = await make_request(connections[index], index, n)
+                if 200 <= status < 300:
+                    done += 1
+                else:
+                    failed += 1
+            except Exception:  # noqa: BLE001
+                failed += 1
+
+    await asyncio.gather(*(worker(i) for i in range(len(connections))))
+    return done, failed
+
+
+async def ceiling(host: str, port: int, setup_data: dict, seconds: float) -> dict:
+    code, quiz = setup_data["code"], setup_data["quiz"]
+    tokens = setup_data["throughput_tokens"]
+    students = [Http(host, port, token) for token in tokens]
+    attempts = []
+    for http in students:
+        status, attempt = await http.request("POST", f"/api/courses/{code}/quizzes/{quiz}/attempts/")
+        assert status in (200, 201), (status, attempt)
+        attempts.append(attempt)
+    pingers = [Http(host, port) for _ in tokens]
+    seq_base = 1000  # above anything saved before
+
+    async def ping(http, index, n):
+        return (await http.request("GET", "/quizzes/_ping"))[0]
+
+    async def save(http, index, n):
+        attempt = attempts[index]
+        question = attempt["questions"][n % len(attempt["questions"])]
+        value = answer_for(question, random.Random(n))
+        path = f"/api/courses/{code}/quiz-attempts/{attempt['id']}/answers/{question['slot']}/"
+        return (await http.request("PUT", path, {"value": value, "seq": seq_base + n}))[0]
+
+    await closed_loop(pingers, 2, ping)  # warm every worker and connection
+    ping_done, ping_failed = await closed_loop(pingers, seconds, ping)
+    save_done, save_failed = await closed_loop(students, seconds, save)
+    for http in students + pingers:
+        await http.close()
+    return {"ping_rps": ping_done / seconds, "ping_failed": ping_failed,
+            "save_rps": save_done / seconds, "save_failed": save_failed}
+
+
+def lost_answers(setup_data: dict, rec: Recorder) -> tuple[int, dict]:
+    import psycopg2
+
+    conn = psycopg2.connect(host="127.0.0.1", user="postgres", dbname=DB_NAME)
+    with conn, conn.cursor() as cur:
+        attempt_ids = sorted({a for a, _ in rec.acked})
+        cur.execute("SELECT attempt_id, slot_id, value, client_seq FROM quizzes_response WHERE attempt_id = ANY(%s)",
+                    [attempt_ids])
+        stored = {(a, s): (seq, value) for a, s, value, seq in cur.fetchall()}
+        cur.execute("SELECT state, count(*) FROM quizzes_attempt a JOIN quizzes_quiz q ON q.id = a.quiz_id "
+                    "WHERE q.id = %s GROUP BY state", [setup_data["quiz"]])
+        states = dict(cur.fetchall())
+        cur.execute("SELECT count(*) FROM grading_grade WHERE item_id = %s", [setup_data["grade_item"]])
+        states["grades_in_gradebook"] = cur.fetchone()[0]
+    conn.close()
+    lost = sum(1 for key, (seq, value) in rec.acked.items() if stored.get(key) != (seq, value))
+    return lost, states
+
+
+def psql(sql: str) -> None:
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", sql], check=True)
+
+
+def wait_up(host: str, port: int, timeout: float = 30) -> None:
+    async def probe() -> int:
+        http = Http(host, port)
+        try:
+            return (await http.request("GET", "/healthz"))[0]
+        finally:
+            await http.close()
+
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            if asyncio.run(probe()) == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"gunicorn did not answer on {host}:{port} within {timeout} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--students", type=int, default=500)
+    parser.add_argument("--ramp", type=float, default=60, help="seconds over which students start")
+    parser.add_argument("--seconds", type=float, default=15, help="length of each closed-loop throughput run")
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--seed", type=int, default=501)
+    parser.add_argument("--setup", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.setup:
+        setup(args.students, args.setup)
+        return
+
+    env = bench_env(args.port)
+    python = sys.executable
+    print(f"Creating database {DB_NAME} and {args.students} students …", flush=True)
+    psql(f"DROP DATABASE IF EXISTS {DB_NAME}")
+    psql(f"CREATE DATABASE {DB_NAME}")
+    subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        data_file = Path(tmp) / "setup.json"
+        subprocess.run([python, __file__, "--students", str(args.students), "--setup", str(data_file)],
+                       cwd=ROOT, env=env, check=True)
+        setup_data = json.loads(data_file.read_text())
+
+    gunicorn = Path(python).with_name("gunicorn")
+    server = subprocess.Popen(
+        [str(gunicorn), "courseapp.wsgi:application", "-b", f"127.0.0.1:{args.port}", "-w", str(args.workers),
+         "-k", "gthread", "--threads", str(args.threads), "--backlog", "2048", "--keep-alive", "5",
+         "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )
+    host = "127.0.0.1"
+    try:
+        wait_up(host, args.port)
+        print(f"gunicorn: {args.workers} workers × {args.threads} threads on {os.cpu_count()} CPU(s); "
+              f"rush: {args.students} students over {args.ramp:.0f} s …", flush=True)
+        t0 = time.perf_counter()
+        rec = asyncio.run(rush(host, args.port, setup_data, args.ramp, args.seed))
+        wall = time.perf_counter() - t0
+        print(f"Throughput: {THROUGHPUT_STUDENTS} connections, {args.seconds:.0f} s each …", flush=True)
+        tput = asyncio.run(ceiling(host, args.port, setup_data, args.seconds))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    lost, states = lost_answers(setup_data, rec)
+    requests = sum(len(v) for v in rec.latency.values())
+    print()
+    print(f"Quiz rush: {args.students} students, {requests} successful requests in {wall:.1f} s")
+    print(f"{'operation':<10}{'n':>7}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    for name, values in rec.latency.items():
+        print(f"{name:<10}{len(values):>7}{pct(values, .5):>10.1f}{pct(values, .95):>10.1f}{pct(values, .99):>10.1f}"
+              f"{(max(values) * 1000 if values else float('nan')):>10.1f}")
+    print(f"errors: {sum(rec.errors.values())} {rec.errors or ''}")
+    print(f"answers acknowledged: {len(rec.acked)}; lost: {lost}")
+    print(f"attempts by state: {states}")
+    ratio = tput["save_rps"] / tput["ping_rps"] if tput["ping_rps"] else float("nan")
+    print(f"ceiling /quizzes/_ping: {tput['ping_rps']:.0f} req/s (failed {tput['ping_failed']}); "
+          f"save: {tput['save_rps']:.0f} req/s (failed {tput['save_failed']}); ratio {ratio:.2f}")
+    goals = {
+        "zero errors": not rec.errors and not tput["ping_failed"] and not tput["save_failed"],
+        "zero lost answers": lost == 0,
+        "p95 save < 100 ms": pct(rec.latency["save"], .95) < 100,
+        "save/ping ratio >= 0.5": ratio >= 0.5,
+    }
+    print("goals: " + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in goals.items()))
+    result_dir = ROOT / "var" / "bench"
+    result_dir.mkdir(parents=True, exist_ok=True)
+    (result_dir / "quiz_rush.json").write_text(json.dumps({
+        "students": args.students, "ramp_s": args.ramp, "workers": args.workers, "threads": args.threads,
+        "cpus": os.cpu_count(), "wall_s": wall,
+        "latency_ms": {k: {"n": len(v), "p50": pct(v, .5), "p95": pct(v, .95), "p99": pct(v, .99)}
+                       for k, v in rec.latency.items()},
+        "errors": rec.errors, "acknowledged": len(rec.acked), "lost": lost, "states": states, **tput,
+        "ratio": ratio, "goals": goals,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
