@@ -52,7 +52,7 @@ def echo_part(project, instructor) -> ProjectPart:
 
 @pytest.fixture
 def broker_url():
-    """Real Redis for @pytest.mark.worker tests (skipped without it; CI fails instead)."""
+    """(url, key prefix) of real Redis for @pytest.mark.worker tests (skipped without it; CI fails instead)."""
     from conftest import skip_or_fail
 
     from . import realworker
@@ -60,10 +60,10 @@ def broker_url():
     url = realworker.redis_url()
     if not realworker.redis_available(url):
         skip_or_fail(f"Redis is not reachable at {url}")
-    realworker.flush(url)
-    with realworker.broker(url):
-        yield url
-    realworker.flush(url)
+    prefix = realworker.new_prefix()
+    with realworker.broker(url, prefix):
+        yield url, prefix
+    realworker.forget(url, prefix)
 
 
 @pytest.fixture
@@ -74,7 +74,8 @@ def start_worker(broker_url, tmp_path):
     workers = []
 
     def start(**kwargs):
-        worker = realworker.Worker(broker_url=broker_url, log_dir=tmp_path, **kwargs)
+        url, prefix = broker_url
+        worker = realworker.Worker(broker_url=url, prefix=prefix, log_dir=tmp_path, **kwargs)
         workers.append(worker)
         worker.wait_ready()
         return worker

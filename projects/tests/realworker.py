@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import quote
 
@@ -45,11 +46,18 @@ def redis_available(url: str) -> bool:
         return False
 
 
-def flush(url: str) -> None:
-    """Empty this broker database (only ours: db 13 unless CELERY_BROKER_URL says otherwise)."""
+def new_prefix() -> str:
+    """A broker key prefix of this test: overlapping test runs never see each other's queues."""
+    return f"projects-test-{os.getpid()}-{uuid.uuid4().hex[:8]}:"
+
+
+def forget(url: str, prefix: str) -> None:
+    """Delete this test's broker keys (and only those)."""
     import redis
 
-    redis.Redis.from_url(url).flushdb()
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter(match=f"{prefix}*", count=1000):
+        client.delete(key)
 
 
 def database_url() -> str:
@@ -64,8 +72,8 @@ def database_url() -> str:
 
 
 @contextlib.contextmanager
-def broker(url: str):
-    """Send tasks from this process to ``url`` for real (not eagerly) while the block runs."""
+def broker(url: str, prefix: str):
+    """Send tasks from this process to ``url`` (keys prefixed) for real, not eagerly, while the block runs."""
     from courseapp.celery import app
 
     saved = {k: app.conf[k] for k in ("broker_url", "task_always_eager", "broker_transport_options")}
@@ -75,7 +83,7 @@ def broker(url: str):
         app.amqp._producer_pool = None
 
     app.conf.update(broker_url=url, task_always_eager=False,
-                    broker_transport_options={"visibility_timeout": 3600})
+                    broker_transport_options={"visibility_timeout": 3600, "global_keyprefix": prefix})
     reset_pools()
     try:
         yield app
@@ -87,8 +95,8 @@ def broker(url: str):
 class Worker:
     """``celery -A courseapp worker`` for the queues the tests use, concurrency 1, prefetch 1."""
 
-    def __init__(self, *, broker_url: str, log_dir: Path, name: str = "e2e", queues: str = "cpu,gpu,rerun,default",
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, *, broker_url: str, prefix: str, log_dir: Path, name: str = "e2e",
+                 queues: str = "cpu,gpu,rerun,default", extra_env: dict[str, str] | None = None) -> None:
         self.name = f"{name}-{os.getpid()}-{time.monotonic_ns() % 100000}"
         self.log_path = log_dir / f"{self.name}.log"
         env = {
@@ -104,7 +112,7 @@ class Worker:
         }
         self.log_file = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "courseapp", "worker", "--loglevel=INFO",
+            [sys.executable, "-m", "projects.tests.worker_entry", prefix, "--loglevel=INFO",
              f"--queues={queues}", "--concurrency=1", "--prefetch-multiplier=1", "--pool=prefork",
              "--without-gossip", "--without-mingle", f"--hostname={self.name}@{socket.gethostname()}"],
             cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT, start_new_session=True,
