@@ -9,11 +9,12 @@ statements after authentication (see services.answer_save).
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -310,6 +311,31 @@ class AttemptDetailApi(QuizApi):
         return Response(selectors.attempt_payload(attempt=attempt, viewer_is_staff=staff))
 
 
+class _FastTokenAuthentication(TokenAuthentication):
+    """DRF's token check in one raw query, for the answer-save hot path only.
+
+    Same rule as TokenAuthentication (the key must exist and its user be active) but
+    without building a full User: answer_save needs only the id. The ORM's query
+    compilation is a noticeable share of a 2 ms request.
+    """
+
+    def authenticate_credentials(self, key):
+        from courseapp.models import User
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT u.id FROM authtoken_token t JOIN {User._meta.db_table} u ON u.id = t.user_id "
+                "WHERE t.key = %s AND u.is_active",
+                [key],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        user = User(id=row[0], is_active=True)
+        user._state.adding = False
+        return user, key
+
+
 class AnswerSaveApi(QuizApi):
     """PUT {value, seq}: save one answer. 200 {slot, seq, saved_at, stale} is sent only after commit.
 
@@ -328,6 +354,8 @@ class AnswerSaveApi(QuizApi):
         )
         return Response({"slot": result.slot, "seq": result.seq, "saved_at": result.saved_at.isoformat(),
                          "stale": result.stale})
+
+    authentication_classes = [_FastTokenAuthentication, SessionAuthentication]
 
 
 class AttemptSubmitApi(QuizApi):
