@@ -10,7 +10,7 @@ gradebook (grade_post in the run's transaction).
    --sqlite), migrates it, builds a course with one team and a part graded by
    projects/harnesses/trivial (no daily limit).
 2. Starts gunicorn (2 workers) with production settings and one Celery worker on
-   Redis db 15 serving the ``cpu`` queue.
+   Redis db 12 serving the ``cpu`` queue.
 3. Latency phase: --jobs submissions one after another; each waits until its
    grade is in the gradebook.  Per job: total = grade posted (run finished_at)
    minus the moment the client started the upload; harness time = the predict
@@ -40,7 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "ceng501_autobench"
-BROKER = "redis://127.0.0.1:6379/15"
+BROKER = "redis://127.0.0.1:6379/12"  # a database of its own: it is flushed
 PORT = 8765
 
 
@@ -155,7 +155,7 @@ def main() -> int:
     if not args.sqlite:
         for sql in (f"DROP DATABASE IF EXISTS {DB_NAME}", f"CREATE DATABASE {DB_NAME}"):
             subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", sql], check=True, env=env)
-    subprocess.run(["redis-cli", "-n", "15", "flushdb"], check=True, capture_output=True)
+    subprocess.run(["redis-cli", "-n", "12", "flushdb"], check=True, capture_output=True)
     info = tmp / "setup.json"
     subprocess.run([sys.executable, __file__, "--setup", str(info)], check=True, env=env, cwd=ROOT)
     setup_info = json.loads(info.read_text())
