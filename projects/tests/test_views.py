@@ -216,3 +216,17 @@ def test_rubric_page_reports_a_bad_number(proposal, ta, client_for):
 
 def test_students_cannot_open_the_rubric_page(proposal, student, client_for):
     assert client_for(student).get(f"{BASE}/parts/proposal/submissions/{proposal.pk}/rubric/").status_code == 403
+
+
+# --- Calendar --------------------------------------------------------------------------------
+
+
+def test_part_deadlines_are_calendar_events(project, course):
+    from projects.calendar import course_events
+
+    events = course_events(course)
+    assert [e["summary"] for e in events] == [
+        "CENG 501 Project proposal due", "CENG 501 Project progress report due", "CENG 501 Project final code due"]
+    final = ProjectPart.objects.get(course=course, slug="final-code")
+    assert events[-1]["end"] == final.due_at and events[-1]["url"] == f"{BASE}/parts/final-code/"
+    assert len({e["uid"] for e in events}) == 3 and "10.00% per started day" in events[-1]["description"]
