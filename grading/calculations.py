@@ -258,10 +258,16 @@ class Result:
 
 def _hundredths(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """round_half_up(10000·num/den) as int64, -1 where den == 0. Exact: integer arithmetic."""
-    num = np.asarray(num, dtype=object)
-    den = np.asarray(den, dtype=object)
-    if num.size and max(num.max(), den.max()) < 2**40:  # small enough for exact int64 arithmetic
-        num, den = num.astype(np.int64), den.astype(np.int64)
+    num = np.asarray(num)
+    den = np.asarray(den)
+    try:  # Python ints that fit int64 convert in C; the bound keeps 20000·num exact in int64
+        small = num.astype(np.int64), den.astype(np.int64)
+    except OverflowError:
+        small = None
+    if small is not None and (not num.size or max(int(np.abs(small[0]).max()), int(np.abs(small[1]).max())) < 2**40):
+        num, den = small
+    else:
+        num, den = num.astype(object), den.astype(object)
     has = den != 0
     safe = np.where(has, den, 1)
     values = (20000 * num + safe) // (2 * safe)

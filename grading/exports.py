@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import re
 
 import numpy as np
 import pandas as pd
@@ -31,26 +33,52 @@ def neutralise(value):
     return value
 
 
+def _neutralise_column(values: list) -> list:
+    """neutralise() over a column of texts (None → ""). Asks first, in one C-level pass, whether
+    any cell starts like a formula: names almost never do, and building a new list cell by
+    cell costs more than the rest of a 10,000-student export's formatting."""
+    try:
+        risky = any(map(str.startswith, values, itertools.repeat(FORMULA_START)))
+    except TypeError:  # None or a non-text value: convert cell by cell
+        return [neutralise("" if v is None else str(v)) for v in values]
+    return [neutralise(v) for v in values] if risky else values
+
+
 def _neutralise_text(table: pd.DataFrame, text_columns: list[str]) -> pd.DataFrame:
     """Neutralise the headers and the columns that carry people's text. The other cells are
     written by this module from numbers ("7.5", "EX", "85.00") and never start with = + - @."""
     for column in text_columns:
-        table[column] = [neutralise("" if v is None else str(v)) for v in table[column].tolist()]
+        table[column] = np.array(_neutralise_column(table[column].tolist()), dtype=object)
     table.columns = [neutralise(c) for c in table.columns]
     return table
 
 
-def _fmt(cents: int) -> str:
-    return calc.fmt_points(calc.cents_to_decimal(cents))
+def points_text(cents: int) -> str:
+    """Integer hundredths of a point → the text fmt_points gives (725 → "7.25", 750 → "7.5",
+    700 → "7"), in integer arithmetic."""
+    return _points_texts([int(cents)])[0]
 
 
-def _pct(value) -> str:
-    return "" if value is None else f"{value:.2f}"
+_FRACTION_TEXTS = ["", *(f".{k // 10}" if k % 10 == 0 else f".{k:02d}" for k in range(1, 100))]
+_PERCENT_FRACTIONS = [f".{k:02d}" for k in range(100)]
 
 
-def _distinct_texts(values: np.ndarray, fmt) -> np.ndarray:
-    """fmt(v) for every v of an int array, formatting each distinct value once (a 10,000-student
-    book has a few thousand distinct scores). O(n) through a lookup table when values are small."""
+def _points_texts(values: list[int]) -> list[str]:
+    """points_text over many integers: whole part and a looked-up fraction (".25", ".5", "")."""
+    frac = _FRACTION_TEXTS
+    return [f"{v // 100}{frac[v % 100]}" if v >= 0 else f"-{-v // 100}{frac[-v % 100]}" for v in values]
+
+
+def _percent_texts(values: list[int]) -> list[str]:
+    """Integer hundredths of a percent → "85.00"; negative (no score) → ""."""
+    frac = _PERCENT_FRACTIONS
+    return [f"{v // 100}{frac[v % 100]}" if v >= 0 else "" for v in values]
+
+
+def _distinct_texts(values: np.ndarray, fmt_many) -> np.ndarray:
+    """fmt_many(list of ints) → texts, applied to an int array formatting each distinct value
+    once (10,000 students have a few thousand distinct scores). O(n) through a lookup table
+    when the values span a small range."""
     if values.size == 0:
         return np.empty(values.shape, dtype=object)
     low, high = int(values.min()), int(values.max())
@@ -59,15 +87,15 @@ def _distinct_texts(values: np.ndarray, fmt) -> np.ndarray:
         present[values - low] = True
         table = np.empty(high - low + 1, dtype=object)
         distinct = np.flatnonzero(present)
-        table[distinct] = [fmt(int(v) + low) for v in distinct]
+        table[distinct] = fmt_many((distinct + low).tolist())
         return table[values - low]
     distinct, inverse = np.unique(values, return_inverse=True)
-    return np.array([fmt(int(v)) for v in distinct], dtype=object)[inverse.reshape(values.shape)]
+    return np.array(fmt_many(distinct.tolist()), dtype=object)[inverse.reshape(values.shape)]
 
 
 def _pct_texts(hundredths: np.ndarray) -> np.ndarray:
     """Integer hundredths (-1 = none) → "85.00" / ""."""
-    return _distinct_texts(hundredths, lambda h: "" if h < 0 else f"{h // 100}.{h % 100:02d}")
+    return _distinct_texts(hundredths, _percent_texts)
 
 
 def cell_texts(frame) -> np.ndarray:
@@ -75,7 +103,7 @@ def cell_texts(frame) -> np.ndarray:
     grades = frame.grades
     out = np.full(grades.cents.shape, "", dtype=object)
     idx = np.nonzero(grades.graded)
-    out[idx] = _distinct_texts(grades.cents[idx], _fmt)
+    out[idx] = _distinct_texts(grades.cents[idx], _points_texts)
     out[grades.excused] = EXCUSED
     return out
 
@@ -158,14 +186,38 @@ def item_report(frame, item_id) -> pd.DataFrame:
                                        "Late penalty", "Points", "Comment"]).map(neutralise)
 
 
+_NEEDS_QUOTES = re.compile('[",\r\n]')
+_QUOTE_CHARS = (",", '"', "\r", "\n")
+
+
+def _csv_column(values: list, *, alone: bool = False) -> list[str]:
+    """A column's cells as CSV fields: quoted (with "" for ") when they hold a comma, a quote
+    or a line break, as is otherwise; None → "", other values → str(). `alone`: the only
+    column, where an empty field must be written "" (an empty line would read as no row)."""
+    try:
+        joined = "".join(values)
+    except TypeError:
+        values = ["" if v is None else str(v) for v in values]
+        joined = "".join(values)
+    if alone:
+        return ['"' + v.replace('"', '""') + '"' if not v or _NEEDS_QUOTES.search(v) else v for v in values]
+    if not any(char in joined for char in _QUOTE_CHARS):  # substring search: far faster than a regex
+        return values
+    return ['"' + v.replace('"', '""') + '"' if _NEEDS_QUOTES.search(v) else v for v in values]
+
+
 def to_csv(table: pd.DataFrame) -> str:
-    """CSV text (RFC 4180 quoting, \n line ends). The csv module writes our all-text frames
-    about twice as fast as DataFrame.to_csv."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(table.columns)
-    writer.writerows(zip(*(table[c].to_numpy() for c in table.columns), strict=True))
-    return buffer.getvalue()
+    """CSV text (RFC 4180 quoting, \n line ends): what csv.writer writes (QUOTE_MINIMAL),
+    except that a field holding a carriage return is quoted too (Python 3.11's writer leaves
+    it bare, which spreadsheets read as a line break).
+
+    Built column-wise: one regex check per column decides whether any cell needs quotes,
+    and the rows are joined in C; three times faster than csv.writer on a 10,000-student
+    gradebook (see bench/gradebook.py)."""
+    alone = len(table.columns) == 1
+    header = _csv_column(list(table.columns), alone=alone)
+    columns = [_csv_column(table.iloc[:, k].tolist(), alone=alone) for k in range(len(table.columns))]
+    return "\n".join([",".join(header), *map(",".join, zip(*columns, strict=True))]) + "\n"
 
 
 def to_xlsx(table: pd.DataFrame, sheet: str = "Gradebook") -> bytes:

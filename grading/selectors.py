@@ -58,9 +58,9 @@ class GradebookFrame:
 
 
 def _fetch_plain(queryset) -> list[tuple]:
-    """The queryset's rows as the driver returns them, skipping Django's per-value converters
-    (they cost more than the query itself on 140,000 integer rows). Only for querysets whose
-    columns need no conversion (plain integers)."""
+    """The queryset's rows as the driver returns them, skipping Django's per-row iteration and
+    per-value converters (they cost more than the query itself on 140,000 integer rows). Only
+    for querysets whose columns need no conversion: integers and text."""
     sql, params = queryset.query.sql_with_params()
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(sql, params)
@@ -108,7 +108,7 @@ def gradebook_frame(
     if students is not None:
         ids = [s.pk if isinstance(s, User) else int(s) for s in students]
         members = members.filter(user_id__in=ids)
-    student_rows = list(members.order_by("user__last_name", "user__first_name", "user__username").values_list(
+    student_rows = _fetch_plain(members.order_by("user__last_name", "user__first_name", "user__username").values_list(
         "user_id", "user__username", "user__first_name", "user__last_name", "user__student_number"))
     student_frame = pd.DataFrame.from_records(
         student_rows, columns=["id", "username", "first_name", "last_name", "student_number"]
