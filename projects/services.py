@@ -26,6 +26,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 import traceback
 from collections.abc import Sequence
 from decimal import Decimal
@@ -575,9 +576,15 @@ class _Progress:
         )
 
     def _beat(self) -> None:
+        """Every second: write new log lines at once, and the heartbeat every PROJECTS_HEARTBEAT_S."""
+        written, last = -1, 0.0
         try:
-            while not self.stop_event.wait(min(heartbeat_s(), 1.0) if len(self.lines) < 50 else heartbeat_s()):
-                self._write()
+            while not self.stop_event.wait(1.0):
+                with self.lock:
+                    count = len(self.lines)
+                if count != written or time.monotonic() - last >= heartbeat_s():
+                    self._write()
+                    written, last = count, time.monotonic()
         except Exception:  # the heartbeat must never take the job down with it
             log.exception("heartbeat of run %s failed", self.run_id)
         finally:

@@ -444,3 +444,17 @@ def test_demo_is_idempotent(project, course):
     final = ProjectPart.objects.get(course=course, slug="final-code")
     assert final.harness is not None and final.harness.name == "mhsa"
     assert final.harnesses.count() == 1
+
+
+def test_sweep_requeues_a_run_whose_remote_worker_stopped_beating(
+    echo_part, student, django_capture_on_commit_callbacks
+):
+    run = _queued_run(echo_part, student, django_capture_on_commit_callbacks)
+    remote = WorkerInfo(host="gpu3@another-node", pid=4242, gpu_index=3, gpu_name="NVIDIA H100")
+    services.run_claim(run_id=run.pk, worker=remote)
+    assert services.sweep_stuck_runs().requeued == []  # its heartbeat is fresh
+    later = timezone.now() + dt.timedelta(seconds=services.stale_after_s() + 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.sweep_stuck_runs(now=later).requeued == [run.pk]
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED and run.attempts == 2 and run.gpu_index is None
