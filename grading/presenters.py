@@ -117,17 +117,25 @@ def histogram_svg(values: list[Decimal], *, maximum: Decimal, bins: int = 10, la
 
 
 def statistics_table(frame, result: calc.Result) -> list[dict]:
-    """Per item (graded points) and for the final course total (percent): describe() + histogram."""
+    """Per item (graded points) and for the final course total (percent): describe() + histogram.
+
+    count (= graded) counts the students with a number; excused and missing count the others
+    (missing: no grade at all, whether or not it is due yet). For the course total, missing
+    counts the students with no total (nothing counted yet) and excused is None."""
     out = []
+    n_students = len(frame.students)
     for j, item_id in enumerate(frame.items.index):
         item = frame.items.loc[item_id]
         mask = frame.grades.graded[:, j]
+        excused = int(frame.grades.excused[:, j].sum())
         values = [calc.cents_to_decimal(c) for c in frame.grades.cents[mask, j]]
         out.append({"id": int(item_id), "name": item["name"], "points_possible": item["points_possible"],
-                    **describe(values),
+                    **describe(values), "graded": len(values), "excused": excused,
+                    "missing": n_students - len(values) - excused,
                     "histogram": histogram_svg(values, maximum=item["points_possible"], label=item["name"])})
     totals = [t for t in result.total_percent(calc.FINAL) if t is not None]
     out.append({"id": None, "name": "Course total (final, %)", "points_possible": Decimal(100), **describe(totals),
+                "graded": len(totals), "excused": None, "missing": n_students - len(totals),
                 "histogram": histogram_svg(totals, maximum=Decimal(100), label="course total")})
     return out
 

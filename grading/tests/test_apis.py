@@ -159,3 +159,23 @@ def test_release_api_is_instructor_only(book, ta, instructor, item, client_for):
 @pytest.mark.parametrize("name", ["grading-api-grades", "grading-api-items", "grading-api-statistics"])
 def test_outsiders_get_404_from_the_api(book, outsider, client_for, name):
     assert client_for(outsider).get(api(name, book)).status_code == 404
+
+
+def test_statistics_count_graded_excused_and_missing_per_item(book, ta, instructor, item, client_for):
+    from courseapp.models import Membership, Role
+    from grading.models import GradeState
+
+    quiz1 = item("Quiz 1")
+    first, second, *_ = [m.user for m in Membership.objects.filter(course=book, role=Role.STUDENT)
+                         .select_related("user").order_by("user__username")]
+    grade_set(item=quiz1, student=first, points=None, by=instructor, state=GradeState.EXCUSED)
+    grade_set(item=quiz1, student=second, points=None, by=instructor)  # cleared: missing again
+    students = Membership.objects.filter(course=book, role=Role.STUDENT).count()
+    stats = client_for(ta).get(api("grading-api-statistics", book)).json()
+    row = next(s for s in stats if s["name"] == "Quiz 1")
+    assert (row["graded"], row["excused"], row["missing"]) == (students - 2, 1, 1)
+    assert row["count"] == row["graded"]
+    untouched = next(s for s in stats if s["name"] == "Quiz 7")  # nobody has a grade yet
+    assert (untouched["graded"], untouched["excused"], untouched["missing"]) == (0, 0, students)
+    html = client_for(ta).get(reverse("grading-gradebook", kwargs={"code": book.code})).content.decode()
+    assert f"{students - 2} graded · 1 excused · 1 missing" in html
