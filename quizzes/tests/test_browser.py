@@ -54,7 +54,9 @@ def test_answers_survive_an_offline_spell_and_a_reload_and_the_score_reaches_the
     assert page.is_checked(f'input[name="slot-{slots["truefalse"]}"][value="true"]')
     assert page.get_by_label("ReLU").is_checked()
     assert page.input_value(f"#in-{slots['short']}") == "backprop"
-    assert page.input_value(f"#in-{slots['numeric']}") == "3.14"
+    diagnostics = (page.evaluate(f"localStorage.getItem('quiz-attempt-{attempt.id}')"),
+                   page.text_content("#quiz-config"), list(Response.objects.filter(attempt=attempt).values()))
+    assert page.input_value(f"#in-{slots['numeric']}") == "3.14", diagnostics
     stored = {r.slot_id: r.value for r in Response.objects.filter(attempt=attempt)}
     assert stored[slots["truefalse"]] is True and stored[slots["numeric"]] == "3.14"
 

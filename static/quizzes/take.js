@@ -25,7 +25,9 @@
   var submitError = document.getElementById("submit-error");
 
   var server = config.answers; // slot -> {value, seq}: what the server acknowledged
-  var store = readStore(); // {pending: {slot: {value, seq}}, seqs: {slot: last seq used}}
+  // {pending: {slot: {value, seq}} not yet acknowledged, acked: {slot: {value, seq}} acknowledged,
+  //  seqs: {slot: last seq used}}
+  var store = readStore();
   var sending = false;
   var again = false;
   var flushTimer = null;
@@ -40,10 +42,11 @@
       if (data && typeof data === "object") {
         data.pending = data.pending || {};
         data.seqs = data.seqs || {};
+        data.acked = data.acked || {};
         return data;
       }
     } catch (e) { /* unreadable storage: start empty */ }
-    return { pending: {}, seqs: {} };
+    return { pending: {}, seqs: {}, acked: {} };
   }
 
   function persist() {
@@ -164,7 +167,10 @@
           networkDown = false;
           if (r.res.ok) {
             if (r.data.seq >= entry.seq) {
-              if (!r.data.stale) server[slot] = { value: entry.value, seq: r.data.seq };
+              if (!r.data.stale) {
+                server[slot] = { value: entry.value, seq: r.data.seq };
+                store.acked[slot] = server[slot];
+              }
               if (store.pending[slot] && store.pending[slot].seq === entry.seq) delete store.pending[slot];
               persist();
             }
@@ -254,7 +260,11 @@
     setTimeout(tick, 1000 - (remaining % 1000) + 5);
   }
 
-  // Start: server answers first, then anything newer still waiting on this device.
+  // Start: the newest of what the page was rendered with, what this device saw acknowledged (a reload
+  // can render before a save in flight commits), and what still waits on this device.
+  Object.keys(store.acked).forEach(function (slot) {
+    if (fieldsetOf(slot) && (!server[slot] || server[slot].seq < store.acked[slot].seq)) server[slot] = store.acked[slot];
+  });
   Object.keys(store.pending).forEach(function (slot) {
     if (!fieldsetOf(slot) || (server[slot] && server[slot].seq >= store.pending[slot].seq)) delete store.pending[slot];
   });
