@@ -8,7 +8,6 @@ rounded half up to hundredths.
 
 from __future__ import annotations
 
-import csv
 import io
 import itertools
 import re

@@ -7,11 +7,14 @@ export alike: six queries whatever the number of students or items.
 from __future__ import annotations
 
 import datetime as dt
+import io
+import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import BigIntegerField, Case, F, Value, When
 from django.db.models.functions import Cast, Coalesce, Round
@@ -67,6 +70,43 @@ def _fetch_plain(queryset) -> list[tuple]:
         return cursor.fetchall()
 
 
+def grade_code():
+    """One integer per grade, computed by the database: hundredths of a point, MISSING_CODE (-1)
+    for a row without a number, EXCUSED_CODE (-2) for excused. Integers cross the driver and
+    reach numpy far faster than Decimals."""
+    return Case(
+        When(state=GradeState.EXCUSED, then=Value(EXCUSED_CODE)),
+        default=Coalesce(Cast(Round(F("points") * 100), BigIntegerField()), Value(MISSING_CODE)),
+        output_field=BigIntegerField(),
+    )
+
+
+def _fetch_int_array(queryset, width: int) -> np.ndarray:
+    """The queryset's rows as an (n × width) int64 array. Only for integer columns without NULLs.
+
+    On PostgreSQL (psycopg2) the rows come through ``COPY (query) TO STDOUT`` and numpy parses
+    the text: no Python object per value, which saves about a third of a 10,000-student
+    export's load time (bench/gradebook.py). Elsewhere: fetchall."""
+    connection = connections[queryset.db]
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:  # e.g. filtered on an empty list: no query to run
+        return np.empty((0, width), dtype=np.int64)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and hasattr(cursor, "copy_expert") and hasattr(cursor, "mogrify"):
+            buffer = io.BytesIO()
+            cursor.copy_expert(b"COPY (" + cursor.mogrify(sql, params) + b") TO STDOUT", buffer)
+            text = buffer.getvalue()
+            values = np.fromstring(text, dtype=np.int64, sep=" ") if text else np.empty(0, dtype=np.int64)
+            if values.size != width * text.count(b"\n"):  # a NULL ("\N") or a non-integer stops the parser
+                raise ValueError(f"COPY returned rows that are not {width} integers each")
+        else:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+            values = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=width * len(rows))
+    return values.reshape(-1, width)
+
+
 def letter_scale(course: Course) -> list[tuple[str, Decimal, Decimal]]:
     """The course's letter scale: its own cut-offs, or METU's default when it has none."""
     rows = [(c.letter, c.min_percent, c.grade_point) for c in LetterCutoff.objects.filter(course=course)]
@@ -118,15 +158,8 @@ def gradebook_frame(
     grade_qs = Grade.objects.filter(item_id__in=list(items.index))
     if students is not None:
         grade_qs = grade_qs.filter(student_id__in=list(student_frame.index))
-    # One integer per grade, computed by the database: hundredths of a point, -1 for "no number",
-    # -2 for excused. Integers cross the driver and reach numpy far faster than Decimals.
-    code = Case(
-        When(state=GradeState.EXCUSED, then=Value(EXCUSED_CODE)),
-        default=Coalesce(Cast(Round(F("points") * 100), BigIntegerField()), Value(MISSING_CODE)),
-        output_field=BigIntegerField(),
-    )
-    rows = _fetch_plain(grade_qs.annotate(code=code).values_list("student_id", "item_id", "code"))
-    matrix = calc.GradeMatrix.from_codes(student_frame.index, items.index, rows)
+    codes = _fetch_int_array(grade_qs.annotate(code=grade_code()).values_list("student_id", "item_id", "code"), 3)
+    matrix = calc.GradeMatrix.from_codes(student_frame.index, items.index, codes)
     details = None
     if with_details:
         details = pd.DataFrame.from_records(

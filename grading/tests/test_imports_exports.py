@@ -208,3 +208,25 @@ def test_export_command_writes_xlsx_to_a_file(book, tmp_path):
     call_command("export_grades", book.code, "--format", "xlsx", "--output", str(path), stderr=io.StringIO())
     sheet = openpyxl.load_workbook(path).active
     assert sheet.cell(1, 1).value == "Student number" and sheet.max_row == 42
+
+
+def test_grade_codes_load_the_same_rows_as_the_orm(book, instructor):
+    """The export's integer load (COPY on PostgreSQL, fetchall elsewhere) against plain ORM reads."""
+    from grading.models import Grade, GradeItem, GradeState
+    from grading.selectors import _fetch_int_array, grade_code
+
+    quiz1, quiz2 = GradeItem.objects.get(course=book, name="Quiz 1"), GradeItem.objects.get(course=book, name="Quiz 2")
+    a, b, *_ = numbers(book)
+    grade_set(item=quiz1, student=a, points=None, by=instructor, state=GradeState.EXCUSED)
+    grade_set(item=quiz2, student=b, points=None, by=instructor)  # a row without a number
+    grade_set(item=quiz2, student=a, points=Decimal("9.99"), by=instructor)
+    qs = Grade.objects.filter(item__course=book).order_by("student_id", "item_id")
+    expected = [
+        (g.student_id, g.item_id, -2 if g.state == GradeState.EXCUSED else (-1 if g.points is None
+                                                                            else int(g.points * 100)))
+        for g in qs
+    ]
+    got = _fetch_int_array(qs.annotate(code=grade_code()).values_list("student_id", "item_id", "code"), 3)
+    assert [tuple(row) for row in got.tolist()] == expected
+    assert len(expected) > 40 and {-1, -2, 999} <= {row[2] for row in expected}
+    assert _fetch_int_array(qs.none().values_list("student_id", "item_id"), 2).shape == (0, 2)
