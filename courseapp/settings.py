@@ -144,8 +144,13 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # WAL lets the web process and the worker read while the other writes.
-    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = (
-        "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000;"
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000;",
+            # Take the write lock at BEGIN: two writers that both start reading and then
+            # try to write would otherwise fail with "database is locked" (Django 5.1+).
+            "transaction_mode": "IMMEDIATE",
+        }
     )
     # A file, not :memory:, so a real worker process and the live server share it.
     # One file per test run (runs may overlap on a developer's machine).
