@@ -315,3 +315,12 @@ LOGGING = {
 # Where project submissions and harness bundles are kept (private, never served).
 SUBMISSIONS_ROOT = Path(env_str("SUBMISSIONS_ROOT", str(MEDIA_ROOT / "submissions")))
 HARNESS_ROOT = Path(env_str("HARNESS_ROOT", str(MEDIA_ROOT / "harnesses")))
+# Grading runs (docs/projects.md): a running job writes a heartbeat every HEARTBEAT_S;
+# the sweep treats a run whose heartbeat is older than STALE_AFTER_S as orphaned (its
+# worker died) and requeues it, resends a job still queued after RESEND_AFTER_S, and
+# fails a run after MAX_ATTEMPTS infrastructure errors.
+PROJECTS_HEARTBEAT_S = env_int("PROJECTS_HEARTBEAT_S", 10)
+PROJECTS_STALE_AFTER_S = env_int("PROJECTS_STALE_AFTER_S", 45)
+PROJECTS_RESEND_AFTER_S = env_int("PROJECTS_RESEND_AFTER_S", 300)
+PROJECTS_MAX_ATTEMPTS = env_int("PROJECTS_MAX_ATTEMPTS", 3)
+PROJECTS_WORK_ROOT = env_str("PROJECTS_WORK_ROOT")  # job folders; the system temp dir when unset

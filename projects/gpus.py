@@ -27,7 +27,10 @@ import subprocess
 import sys
 import time
 
-GPU_ENV = "PROJECTS_WORKER_GPU"  # host index of the GPU this worker owns
+# The GPU this worker owns, as its device-node number N of /dev/nvidiaN (what the
+# sandbox binds). That is the driver's "Device Minor", which need not equal the
+# nvidia-smi/CUDA index, so discovery maps one to the other through the PCI bus id.
+GPU_ENV = "PROJECTS_WORKER_GPU"
 GPU_NAME_ENV = "PROJECTS_WORKER_GPU_NAME"
 
 
@@ -37,6 +40,13 @@ class Gpu:
     name: str
     uuid: str = ""
     memory_mb: int | None = None
+    pci_bus_id: str = ""
+    minor: int | None = None  # N of /dev/nvidiaN; None when the driver's /proc entry is unreadable
+
+    @property
+    def device_number(self) -> int:
+        """The /dev/nvidiaN number the sandbox must expose for this GPU."""
+        return self.minor if self.minor is not None else self.index
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +94,9 @@ def _from_nvml() -> list[Gpu]:
             name = pynvml.nvmlDeviceGetName(handle)
             uuid = pynvml.nvmlDeviceGetUUID(handle)
             memory = pynvml.nvmlDeviceGetMemoryInfo(handle).total // (1024 * 1024)
-            gpus.append(Gpu(index=index, name=_text(name), uuid=_text(uuid), memory_mb=int(memory)))
+            bus = _text(pynvml.nvmlDeviceGetPciInfo(handle).busId)
+            gpus.append(Gpu(index=index, name=_text(name), uuid=_text(uuid), memory_mb=int(memory),
+                            pci_bus_id=bus, minor=device_minor(bus)))
         return gpus
     finally:
         pynvml.nvmlShutdown()
@@ -100,7 +112,7 @@ def _from_nvidia_smi() -> list[Gpu]:
         return []
     try:
         out = subprocess.run(
-            [exe, "--query-gpu=index,name,uuid,memory.total", "--format=csv,noheader,nounits"],
+            [exe, "--query-gpu=index,name,uuid,memory.total,pci.bus_id", "--format=csv,noheader,nounits"],
             capture_output=True, text=True, timeout=30, check=True,
         ).stdout
     except (OSError, subprocess.SubprocessError):
@@ -108,17 +120,43 @@ def _from_nvidia_smi() -> list[Gpu]:
     return parse_nvidia_smi(out)
 
 
-def parse_nvidia_smi(text: str) -> list[Gpu]:
-    """Parse ``--query-gpu=index,name,uuid,memory.total --format=csv,noheader,nounits``."""
+def parse_nvidia_smi(text: str, *, proc: str = "/proc/driver/nvidia/gpus") -> list[Gpu]:
+    """Parse ``--query-gpu=index,name,uuid,memory.total,pci.bus_id --format=csv,noheader,nounits``."""
     gpus = []
     for line in text.splitlines():
         parts = [p.strip() for p in line.split(",")]
         if len(parts) < 2 or not parts[0].isdigit():
             continue
         memory = int(parts[3]) if len(parts) > 3 and parts[3].isdigit() else None
+        bus = parts[4] if len(parts) > 4 else ""
         gpus.append(Gpu(index=int(parts[0]), name=parts[1], uuid=parts[2] if len(parts) > 2 else "",
-                        memory_mb=memory))
+                        memory_mb=memory, pci_bus_id=bus, minor=device_minor(bus, proc=proc) if bus else None))
     return gpus
+
+
+def _bus_key(bus_id: str) -> str:
+    """'00000000:17:00.0' (nvidia-smi) and '0000:17:00.0' (/proc) both become '17:00.0'."""
+    return bus_id.strip().lower().split(":", 1)[-1]
+
+
+def device_minor(bus_id: str, *, proc: str = "/proc/driver/nvidia/gpus") -> int | None:
+    """The driver's "Device Minor" (N of /dev/nvidiaN) for the GPU at PCI ``bus_id``, or None."""
+    try:
+        entries = os.listdir(proc)
+    except OSError:
+        return None
+    for entry in entries:
+        if _bus_key(entry) != _bus_key(bus_id):
+            continue
+        try:
+            with open(os.path.join(proc, entry, "information"), encoding="utf-8") as info:
+                for line in info:
+                    key, _, value = line.partition(":")
+                    if key.strip() == "Device Minor" and value.strip().isdigit():
+                        return int(value.strip())
+        except OSError:
+            return None
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +178,14 @@ def plan(gpus: list[Gpu], *, cpu_workers: int = 0, rerun_gpus: tuple[int, ...] =
     """One worker per GPU pinned to it (``gpu`` queue, or ``rerun`` for ``rerun_gpus``), plus CPU workers."""
     specs = []
     for gpu in gpus:
-        env = {"CUDA_VISIBLE_DEVICES": str(gpu.index), GPU_ENV: str(gpu.index), GPU_NAME_ENV: gpu.name}
+        env = {
+            # The worker itself sees only its GPU (by UUID when known: immune to ordering);
+            # its jobs see only that GPU's device node (GPU_ENV, the /dev/nvidiaN number).
+            "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
+            "CUDA_VISIBLE_DEVICES": gpu.uuid or str(gpu.index),
+            GPU_ENV: str(gpu.device_number),
+            GPU_NAME_ENV: gpu.name,
+        }
         queue = "rerun" if gpu.index in rerun_gpus else "gpu"
         specs.append(WorkerSpec(name=f"{queue}{gpu.index}", queues=(queue,), env=env))
     no_gpu = {"CUDA_VISIBLE_DEVICES": "", GPU_ENV: "", GPU_NAME_ENV: ""}
@@ -167,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     gpus = discover()
     if args.command == "list":
         for gpu in gpus:
-            print(f"{gpu.index}\t{gpu.name}\t{gpu.uuid}\t{gpu.memory_mb or '?'} MB")
+            print(f"{gpu.index}\t/dev/nvidia{gpu.device_number}\t{gpu.name}\t{gpu.uuid}\t{gpu.memory_mb or '?'} MB")
         if not gpus:
             print("No GPU found (neither NVML nor nvidia-smi answered).", file=sys.stderr)
         return 0

@@ -134,21 +134,47 @@ def test_daily_limit_resets_at_istanbul_midnight():
 
 # --- GPU discovery and the per-GPU launcher ---------------------------------------------------
 
-SMI = """0, NVIDIA H100 80GB HBM3, GPU-aaa, 81559
-1, NVIDIA H100 80GB HBM3, GPU-bbb, 81559
+SMI = """0, NVIDIA H100 80GB HBM3, GPU-aaa, 81559, 00000000:17:00.0
+1, NVIDIA H100 80GB HBM3, GPU-bbb, 81559, 00000000:2A:00.0
 """
 
 
-def test_parse_nvidia_smi():
-    found = gpus.parse_nvidia_smi(SMI)
-    assert [(g.index, g.name, g.memory_mb) for g in found] == [
-        (0, "NVIDIA H100 80GB HBM3", 81559), (1, "NVIDIA H100 80GB HBM3", 81559)]
+def _fake_driver_proc(tmp_path, minors: dict[str, int]) -> str:
+    """A stand-in for /proc/driver/nvidia/gpus: one folder per PCI bus id with its Device Minor."""
+    for bus, minor in minors.items():
+        folder = tmp_path / bus
+        folder.mkdir()
+        (folder / "information").write_text(f"Model: \t\t NVIDIA H100\nDevice Minor: \t {minor}\n")
+    return str(tmp_path)
 
 
-def test_one_worker_per_gpu_pinned_to_it():
-    specs = gpus.plan(gpus.parse_nvidia_smi(SMI), cpu_workers=1, rerun_gpus=(1,))
-    assert [(s.name, s.queues, s.env.get("CUDA_VISIBLE_DEVICES")) for s in specs] == [
-        ("gpu0", ("gpu",), "0"), ("rerun1", ("rerun",), "1"), ("cpu0", ("cpu", "default"), "")]
+def test_parse_nvidia_smi(tmp_path):
+    proc = _fake_driver_proc(tmp_path, {"0000:17:00.0": 0, "0000:2a:00.0": 1})
+    found = gpus.parse_nvidia_smi(SMI, proc=proc)
+    assert [(g.index, g.name, g.memory_mb, g.minor) for g in found] == [
+        (0, "NVIDIA H100 80GB HBM3", 81559, 0), (1, "NVIDIA H100 80GB HBM3", 81559, 1)]
+
+
+def test_device_node_follows_the_driver_minor_not_the_index(tmp_path):
+    # The driver may number device nodes differently from nvidia-smi's PCI order:
+    # the sandbox must bind the node of the GPU the worker owns, not /dev/nvidia<index>.
+    proc = _fake_driver_proc(tmp_path, {"0000:17:00.0": 5, "0000:2a:00.0": 2})
+    specs = gpus.plan(gpus.parse_nvidia_smi(SMI, proc=proc))
+    assert [(s.name, s.env[gpus.GPU_ENV], s.env["CUDA_VISIBLE_DEVICES"]) for s in specs] == [
+        ("gpu0", "5", "GPU-aaa"), ("gpu1", "2", "GPU-bbb")]
+
+
+def test_without_driver_information_the_index_is_the_device_number(tmp_path):
+    found = gpus.parse_nvidia_smi(SMI, proc=str(tmp_path / "missing"))
+    assert [(g.minor, g.device_number) for g in found] == [(None, 0), (None, 1)]
+
+
+def test_one_worker_per_gpu_pinned_to_it(tmp_path):
+    proc = _fake_driver_proc(tmp_path, {"0000:17:00.0": 0, "0000:2a:00.0": 1})
+    specs = gpus.plan(gpus.parse_nvidia_smi(SMI, proc=proc), cpu_workers=1, rerun_gpus=(1,))
+    assert [(s.name, s.queues, s.env.get("CUDA_VISIBLE_DEVICES"), s.env.get(gpus.GPU_ENV)) for s in specs] == [
+        ("gpu0", ("gpu",), "GPU-aaa", "0"), ("rerun1", ("rerun",), "GPU-bbb", "1"),
+        ("cpu0", ("cpu", "default"), "", "")]
     argv = specs[0].argv("python", "courseapp", "INFO")
     assert "--concurrency=1" in argv and "--prefetch-multiplier=1" in argv and "--queues=gpu" in argv
 
