@@ -37,5 +37,12 @@ check-deploy: install
 	DJANGO_ALLOWED_HOSTS=example.org DATABASE_URL=postgres://check@127.0.0.1/check \
 	CELERY_BROKER_URL=redis://127.0.0.1:6379/0 $(PY) manage.py check --deploy --fail-level WARNING
 
+## Benchmarks print their figures (they need PostgreSQL and Redis on 127.0.0.1; see README).
+bench: install
+	$(PY) bench/sandbox.py
+	$(PY) bench/gradebook.py
+	$(PY) bench/autograder.py
+	$(PY) bench/quiz_rush.py
+
 clean:
 	rm -rf var/broker var/results var/test-db.sqlite3* staticfiles
