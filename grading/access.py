@@ -16,7 +16,7 @@ from django.http import Http404
 from courseapp.access import access_course, role_in
 from courseapp.models import Course, Membership, Role, User
 
-from .models import GradeItem
+from .models import Category, GradeItem
 
 
 def role_may_edit(role: str | None, ta_editable: bool) -> bool:
@@ -76,3 +76,26 @@ def access_student(user: User, course: Course, student_id: int) -> User:
     if membership is None:
         raise Http404("No such student in this course.")
     return membership.user
+
+
+def access_setup(user: User, code: str) -> Course:
+    """The course, for setting up its gradebook (categories, items): the instructor only."""
+    return access_course(user, code, roles=(Role.INSTRUCTOR,))
+
+
+def access_category(user: User, code: str, category_id: int, *, for_setup: bool = False) -> Category:
+    """A grade category of the course. Any member may read one; with `for_setup`, only the instructor."""
+    course = access_setup(user, code) if for_setup else access_course(user, code)
+    try:
+        return Category.objects.select_related("course").get(pk=category_id, course=course)
+    except Category.DoesNotExist:
+        raise Http404("No such grade category.") from None
+
+
+def access_item_for_setup(user: User, code: str, item_id: int) -> GradeItem:
+    """A grade item of the course, for changing its settings or deleting it: the instructor only."""
+    course = access_setup(user, code)
+    try:
+        return GradeItem.objects.select_related("category", "course").get(pk=item_id, course=course)
+    except GradeItem.DoesNotExist:
+        raise Http404("No such grade item.") from None

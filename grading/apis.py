@@ -13,8 +13,8 @@ from rest_framework.views import APIView
 
 from courseapp.models import Role
 
-from . import access, calculations, exports, presenters, selectors, services
-from .models import GradeItem, GradeState
+from . import access, calculations, exports, forms, presenters, selectors, services
+from .models import Category, GradeItem, GradeState
 
 
 def _dec(value):
@@ -34,7 +34,10 @@ class ItemOut(serializers.ModelSerializer):
 
 
 class ItemListApi(APIView):
-    """GET: grade items; students see released items only."""
+    """GET: grade items; students see released items only.
+    POST (instructor): add an item {name, short_name, category (id), points_possible, weight, due_at,
+    extra_credit, never_drop, released, ta_editable, late_penalty_percent, late_penalty_unit,
+    late_penalty_floor_percent, position}; due_at in ISO 8601 (without an offset: course time)."""
 
     def get(self, request, code):
         course, role = access.access_my_grades(request.user, code)
@@ -42,6 +45,14 @@ class ItemListApi(APIView):
         if role == Role.STUDENT:
             items = items.filter(released=True)
         return Response(ItemOut(items, many=True).data)
+
+    def post(self, request, code):
+        course = access.access_setup(request.user, code)
+        try:
+            item = services.item_create(course=course, by=request.user, **_item_values(request.data, course))
+        except ValidationError as exc:
+            return _setup_error(exc)
+        return Response(ItemSetupOut(item).data, status=status.HTTP_201_CREATED)
 
 
 class GradeListApi(APIView):
@@ -287,3 +298,119 @@ class LetterOverrideApi(APIView):
         except ValidationError as exc:
             return _error(exc)
         return Response({"student": student.pk, "letter": row.letter, "reason": row.reason}, status=201)
+
+
+# --- gradebook set-up (categories and items) -----------------------------------------------------
+
+
+class CategoryOut(serializers.ModelSerializer):
+    class Meta:
+        model = Category
+        fields = ["id", "name", "weight", "aggregation", "drop_lowest", "drop_highest", "position", "description"]
+
+
+class ItemSetupOut(ItemOut):
+    class Meta(ItemOut.Meta):
+        fields = [*ItemOut.Meta.fields, "position"]
+
+
+def _setup_error(exc: ValidationError) -> Response:
+    """400 with every message, and per field where the service named one."""
+    body = {"errors": exc.messages}
+    if hasattr(exc, "error_dict"):
+        body["fields"] = exc.message_dict
+    return Response(body, status=status.HTTP_400_BAD_REQUEST)
+
+
+def _fields(data, names) -> dict:
+    return {k: data[k] for k in names if k in data}
+
+
+def _item_values(data, course) -> dict:
+    """Request data → item_update/item_create values; the due date read like the pages do (see forms.parse_due)."""
+    values = _fields(data, services.ITEM_FIELDS)
+    if "due_at" in values:
+        try:
+            values["due_at"] = forms.parse_due(values["due_at"], time_zone=course.time_zone)
+        except ValueError as exc:
+            raise ValidationError({"due_at": [str(exc)]}) from None
+    return values
+
+
+class CategoryListApi(APIView):
+    """GET: the course's categories (members), with "weight_warning" when the weights do not add up to 100.
+    POST (instructor): add one {name, weight, aggregation, drop_lowest, drop_highest, position, description}."""
+
+    def get(self, request, code):
+        course, _ = access.access_my_grades(request.user, code)
+        categories = Category.objects.filter(course=course)
+        return Response({"categories": CategoryOut(categories, many=True).data,
+                         "weight_warning": selectors.weight_warning(course=course)})
+
+    def post(self, request, code):
+        course = access.access_setup(request.user, code)
+        try:
+            category = services.category_create(course=course, by=request.user,
+                                                **_fields(request.data, services.CATEGORY_FIELDS))
+        except ValidationError as exc:
+            return _setup_error(exc)
+        return Response({**CategoryOut(category).data, "weight_warning": selectors.weight_warning(course=course)},
+                        status=status.HTTP_201_CREATED)
+
+
+class CategoryDetailApi(APIView):
+    """GET (members) one category; PATCH (instructor) some of its fields; DELETE (instructor) an empty one."""
+
+    def get(self, request, code, category_id):
+        return Response(CategoryOut(access.access_category(request.user, code, category_id)).data)
+
+    def patch(self, request, code, category_id):
+        category = access.access_category(request.user, code, category_id, for_setup=True)
+        try:
+            category = services.category_update(category=category, by=request.user,
+                                                **_fields(request.data, services.CATEGORY_FIELDS))
+        except ValidationError as exc:
+            return _setup_error(exc)
+        return Response({**CategoryOut(category).data,
+                         "weight_warning": selectors.weight_warning(course=category.course)})
+
+    def delete(self, request, code, category_id):
+        category = access.access_category(request.user, code, category_id, for_setup=True)
+        try:
+            services.category_delete(category=category, by=request.user)
+        except ValidationError as exc:
+            return _setup_error(exc)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ItemDetailApi(APIView):
+    """GET one item (staff; students: released items); PATCH (instructor) some of its fields, with an
+    optional "reason" for the history of grades a new due date or late policy changes; DELETE
+    (instructor) an item without grades."""
+
+    def get(self, request, code, item_id):
+        course, role = access.access_my_grades(request.user, code)
+        item = GradeItem.objects.filter(course=course, pk=item_id)
+        if role == Role.STUDENT:
+            item = item.filter(released=True)
+        item = item.first()
+        if item is None:
+            return Response({"errors": ["No such grade item."]}, status=404)
+        return Response(ItemSetupOut(item).data)
+
+    def patch(self, request, code, item_id):
+        item = access.access_item_for_setup(request.user, code, item_id)
+        try:
+            item = services.item_update(item=item, by=request.user, reason=str(request.data.get("reason", "")),
+                                        **_item_values(request.data, item.course))
+        except ValidationError as exc:
+            return _setup_error(exc)
+        return Response(ItemSetupOut(item).data)
+
+    def delete(self, request, code, item_id):
+        item = access.access_item_for_setup(request.user, code, item_id)
+        try:
+            services.item_delete(item=item, by=request.user)
+        except ValidationError as exc:
+            return _setup_error(exc)
+        return Response(status=status.HTTP_204_NO_CONTENT)

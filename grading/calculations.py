@@ -527,3 +527,56 @@ def validate_scale(rows: list[tuple[str, Decimal, Decimal]]) -> list[str]:
     if rows and min(cutoffs) != 0:
         problems.append("The lowest letter must start at 0 so that every total gets a letter.")
     return problems
+
+
+# --- gradebook set-up rules ----------------------------------------------------------------
+
+
+def weight_warning(weights: list[Decimal]) -> str | None:
+    """What an instructor should know about a course's category weights (percent), or None.
+
+    Weights that do not add up to 100 are a warning, not an error: the engine divides by
+    the sum of the weights of the categories with a score, so totals stay right in
+    proportion, and refusing would make re-weighting impossible one category at a time.
+    """
+    if not weights:
+        return None
+    total = sum(weights, Decimal(0))
+    if total == 100:
+        return None
+    if total == 0:
+        return ("Every category weighs 0%, so each counts by its points possible. To weigh them as the "
+                "syllabus says, give them weights that add up to 100%.")
+    return (f"Category weights add up to {fmt_points(total)}%, not 100%. Totals are still computed (each "
+            "weight counts in proportion to their sum), but check the weights against the syllabus.")
+
+
+def drop_problems(
+    *, name: str, aggregation: str, drop_lowest: int, drop_highest: int, items: list[dict]
+) -> list[str]:
+    """Why a category's drop rule cannot hold for its items (empty list = it can).
+
+    items: one dict per item of the category with points_possible (Decimal), weight
+    (Decimal or None), extra_credit, never_drop. Counted items are those the engine can
+    weigh (not extra credit, points possible above 0, and a weight above 0 under weighted
+    mean); droppable ones are counted items not marked "never drop". The drops together
+    may not exceed the droppable items, and at least one counted item must remain.
+    """
+    drops = drop_lowest + drop_highest
+    if drops == 0:
+        return []
+    counted = [
+        i for i in items
+        if not i["extra_credit"] and i["points_possible"] > 0
+        and not (aggregation == "weighted_mean" and i["weight"] is not None and i["weight"] <= 0)
+    ]
+    droppable = [i for i in counted if not i["never_drop"]]
+    rule = " + ".join(part for part in (f"drop lowest {drop_lowest}" if drop_lowest else "",
+                                        f"drop highest {drop_highest}" if drop_highest else "") if part)
+    if drops > len(droppable):
+        return [f"{name} would drop {drops} item(s) ({rule}) but has only {len(droppable)} that may be dropped "
+                "(not extra credit, not “never drop”). Lower the drop counts, or add the items first."]
+    if drops >= len(counted):
+        return [f"{name} has {len(counted)} counted item(s) and would drop {drops} ({rule}); at least one must "
+                f"count. Drop at most {len(counted) - 1} in all."]
+    return []

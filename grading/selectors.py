@@ -205,3 +205,27 @@ def grade_history(*, item: GradeItem, student_id: int) -> list[GradeChange]:
 
 def letter_override_history(*, course: Course, student_id: int) -> list[LetterOverride]:
     return list(LetterOverride.objects.filter(course=course, student_id=student_id).select_related("created_by"))
+
+
+def setup_overview(*, course: Course) -> dict:
+    """What the set-up page shows: categories in order, each with its items (and how many grades
+    each item has), the sum of the category weights and the warning about it (calc.weight_warning).
+    Three queries whatever the size of the course."""
+    from django.db.models import Count
+
+    categories = list(Category.objects.filter(course=course))
+    items = list(GradeItem.objects.filter(course=course).annotate(grade_count=Count("grades")))
+    by_category: dict[int, list[GradeItem]] = {c.pk: [] for c in categories}
+    for item in items:
+        by_category.setdefault(item.category_id, []).append(item)
+    weights = [c.weight for c in categories]
+    return {
+        "categories": [{"category": c, "items": by_category[c.pk]} for c in categories],
+        "weight_total": sum(weights, Decimal(0)),
+        "weight_warning": calc.weight_warning(weights),
+    }
+
+
+def weight_warning(*, course: Course) -> str | None:
+    """calc.weight_warning for the course's categories (one query)."""
+    return calc.weight_warning(list(Category.objects.filter(course=course).values_list("weight", flat=True)))

@@ -436,3 +436,417 @@ def letter_scale_set(*, course: Course, rows: list[tuple[str, Decimal, Decimal]]
         LetterCutoff(course=course, letter=letter.strip().upper(), min_percent=minimum, grade_point=point)
         for letter, minimum, point in rows
     ])
+
+
+# --- gradebook set-up: categories and items ---------------------------------------------------
+
+from typing import Any  # noqa: E402
+
+from django.db.models import Max, Q  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from .calculations import drop_problems  # noqa: E402
+from .models import Aggregation, Category, LateUnit  # noqa: E402
+
+CATEGORY_FIELDS = ("name", "weight", "aggregation", "drop_lowest", "drop_highest", "position", "description")
+ITEM_FIELDS = (
+    "name", "short_name", "category", "points_possible", "weight", "due_at", "extra_credit", "never_drop",
+    "released", "ta_editable", "late_penalty_percent", "late_penalty_unit", "late_penalty_floor_percent", "position",
+)
+CATEGORY_DEFAULTS: dict[str, Any] = {
+    "aggregation": Aggregation.TOTAL_POINTS, "drop_lowest": 0, "drop_highest": 0, "position": None, "description": "",
+}
+ITEM_DEFAULTS: dict[str, Any] = {
+    "short_name": "", "weight": None, "due_at": None, "extra_credit": False, "never_drop": False, "released": False,
+    "ta_editable": False, "late_penalty_percent": Decimal("0"), "late_penalty_unit": LateUnit.DAY,
+    "late_penalty_floor_percent": Decimal("0"), "position": None,
+}
+POLICY_FIELDS = ("due_at", "late_penalty_percent", "late_penalty_unit", "late_penalty_floor_percent")
+REPOSTED_SOURCES_EXCLUDED = ("manual", "import")  # manual entry already replaced any penalty
+
+
+def _require_instructor(by: User, course: Course) -> None:
+    if role_in_course(by, course) != Role.INSTRUCTOR:
+        raise PermissionDenied("Only the instructor sets up the gradebook's categories and items.")
+
+
+class _Errors(dict):
+    """field → list of messages; raised as one ValidationError so forms put each under its field."""
+
+    def add(self, field_name: str, message: str) -> None:
+        self.setdefault(field_name, []).append(message)
+
+    def raise_if_any(self) -> None:
+        if self:
+            raise ValidationError(dict(self))
+
+
+def _text(values: dict, key: str, label: str, errors: _Errors, *, required: bool, max_length: int) -> str:
+    value = values.get(key)
+    text = "" if value is None else str(value).strip()
+    if required and not text:
+        errors.add(key, f"Give the {label}.")
+    elif len(text) > max_length:
+        errors.add(key, f"The {label} is {len(text)} characters long; shorten it to {max_length}.")
+    return text
+
+
+def _number(
+    values: dict, key: str, label: str, errors: _Errors, *, places: int, maximum: Decimal,
+    minimum: Decimal = Decimal("0"), allow_none: bool = False,
+) -> Decimal | None:
+    """A decimal within [minimum, maximum] with at most `places` decimals; None only if allowed."""
+    value = values.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if not allow_none:
+            errors.add(key, f"Give the {label}.")
+        return None
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value).strip().replace(",", "."))
+    except (InvalidOperation, ValueError):
+        errors.add(key, f"The {label} “{value}” is not a number; enter it like 12.5.")
+        return None
+    if not number.is_finite():
+        errors.add(key, f"The {label} “{value}” is not a number; enter it like 12.5.")
+        return None
+    if number < minimum or number > maximum:
+        errors.add(key, f"The {label} must be between {fmt_points(minimum)} and {fmt_points(maximum)}; "
+                        f"{fmt_points(number)} is not.")
+        return None
+    if number != number.quantize(Decimal(1).scaleb(-places)):
+        errors.add(key, f"The {label} may have at most {places} decimals; round {number}.")
+        return None
+    return number
+
+
+def _count(values: dict, key: str, label: str, errors: _Errors) -> int:
+    value = values.get(key)
+    try:
+        number = int(str(value).strip()) if value not in (None, "") else 0
+    except ValueError:
+        errors.add(key, f"“{value}” is not a whole number; enter how many items to {label}, like 1.")
+        return 0
+    if number < 0 or number > 100:
+        errors.add(key, f"Enter how many items to {label} as a whole number from 0 to 100.")
+        return 0
+    return number
+
+
+def _position(values: dict, errors: _Errors) -> int | None:
+    value = values.get("position")
+    if value in (None, ""):
+        return None
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        errors.add("position", f"“{value}” is not a whole number; positions order the columns (1, 2, 3 …).")
+        return None
+    if not 0 <= number <= 32767:
+        errors.add("position", "Enter a position from 0 to 32767.")
+        return None
+    return number
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "on", "yes"}
+    return bool(value)
+
+
+def _item_rule_rows(items) -> list[dict]:
+    return [{"points_possible": i.points_possible, "weight": i.weight, "extra_credit": i.extra_credit,
+             "never_drop": i.never_drop} for i in items]
+
+
+def _check_drops(category: Category, items: list[GradeItem], errors: _Errors, field_name: str) -> None:
+    for message in drop_problems(name=category.name, aggregation=category.aggregation,
+                                 drop_lowest=category.drop_lowest, drop_highest=category.drop_highest,
+                                 items=_item_rule_rows(items)):
+        errors.add(field_name, message)
+
+
+def _clean_category(*, course: Course, values: dict, category: Category | None) -> dict:
+    errors = _Errors()
+    clean = {
+        "name": _text(values, "name", "category's name", errors, required=True, max_length=100),
+        "weight": _number(values, "weight", "weight (percent of the course total)", errors, places=3,
+                          maximum=Decimal("100")),
+        "aggregation": values.get("aggregation") or Aggregation.TOTAL_POINTS,
+        "drop_lowest": _count(values, "drop_lowest", "drop lowest", errors),
+        "drop_highest": _count(values, "drop_highest", "drop highest", errors),
+        "position": _position(values, errors),
+        "description": _text(values, "description", "description", errors, required=False, max_length=200),
+    }
+    if clean["aggregation"] not in Aggregation.values:
+        errors.add("aggregation", f"Unknown aggregation “{clean['aggregation']}”; use one of "
+                                  f"{', '.join(Aggregation.values)}.")
+    same_name = Category.objects.filter(course=course, name__iexact=clean["name"])
+    if category is not None:
+        same_name = same_name.exclude(pk=category.pk)
+    if clean["name"] and same_name.exists():
+        errors.add("name", f"A category named “{clean['name']}” already exists in this course; choose another name.")
+    errors.raise_if_any()
+    items = list(category.items.all()) if category is not None else []
+    probe = Category(course=course, **{k: v for k, v in clean.items() if k != "position"})
+    _check_drops(probe, items, errors, "drop_lowest")
+    errors.raise_if_any()
+    return clean
+
+
+def _next_position(queryset) -> int:
+    return (queryset.aggregate(top=Max("position"))["top"] or 0) + 1
+
+
+@transaction.atomic
+def category_create(*, course: Course, by: User, **values: Any) -> Category:
+    """Add a grade category to `course`. Instructor only.
+
+    values: name, weight (percent of the course total, 0–100), aggregation (total_points,
+    mean, weighted_mean), drop_lowest, drop_highest (counts of items), position (None = after
+    the others), description. A new category has no items, so it cannot drop any yet.
+    Raises ValidationError {field: [messages]} saying what to fix. Weights that do not add up
+    to 100 are allowed (see calculations.weight_warning).
+    """
+    _require_instructor(by, course)
+    clean = _clean_category(course=course, values={**CATEGORY_DEFAULTS, **values}, category=None)
+    if clean["position"] is None:
+        clean["position"] = _next_position(Category.objects.filter(course=course))
+    return Category.objects.create(course=course, **clean)
+
+
+@transaction.atomic
+def category_update(*, category: Category, by: User, **changes: Any) -> Category:
+    """Change some of a category's fields (those in CATEGORY_FIELDS); the rest stay. Instructor only.
+
+    Drop counts are checked against the category's items. Totals are computed, never stored,
+    so new weights or rules apply to every student at once; grades and history are untouched.
+    """
+    _require_instructor(by, category.course)
+    unknown = set(changes) - set(CATEGORY_FIELDS)
+    if unknown:
+        raise ValueError(f"not category fields: {sorted(unknown)}")
+    category = Category.objects.select_for_update().get(pk=category.pk)
+    current = {f: getattr(category, f) for f in CATEGORY_FIELDS}
+    clean = _clean_category(course=category.course, values={**current, **changes}, category=category)
+    if clean["position"] is None:
+        clean["position"] = category.position
+    changed = [f for f in CATEGORY_FIELDS if clean[f] != current[f]]
+    for f in changed:
+        setattr(category, f, clean[f])
+    if changed:
+        category.save(update_fields=changed)
+    return category
+
+
+@transaction.atomic
+def category_delete(*, category: Category, by: User) -> None:
+    """Delete an empty category. Instructor only. A category with items is refused (say where
+    to move them): items carry grades and their history."""
+    _require_instructor(by, category.course)
+    count = category.items.count()
+    if count:
+        raise ValidationError(f"{category.name} still holds {count} item(s); move them to another category or "
+                              "delete them first.")
+    category.delete()
+
+
+def _clean_item(*, course: Course, values: dict, item: GradeItem | None) -> dict:
+    errors = _Errors()
+    category = values.get("category")
+    if category is not None and not isinstance(category, Category):
+        category = Category.objects.filter(course=course, pk=int(category) if str(category).isdigit() else 0).first()
+        if category is None:
+            errors.add("category", f"No category {values.get('category')} in this course; choose one of its categories.")
+    elif category is None:
+        errors.add("category", "Choose the item's category (add categories first if there are none).")
+    elif category.course_id != course.pk:
+        errors.add("category", "That category belongs to another course; choose one of this course's categories.")
+    clean = {
+        "name": _text(values, "name", "item's name", errors, required=True, max_length=120),
+        "short_name": _text(values, "short_name", "short name", errors, required=False, max_length=30),
+        "category": category,
+        "points_possible": _number(values, "points_possible", "points possible", errors, places=2,
+                                   maximum=Decimal("999999.99")),
+        "weight": _number(values, "weight", "weight within the category", errors, places=3,
+                          maximum=Decimal("99999.999"), allow_none=True),
+        "due_at": values.get("due_at"),
+        "extra_credit": _flag(values.get("extra_credit")),
+        "never_drop": _flag(values.get("never_drop")),
+        "released": _flag(values.get("released")),
+        "ta_editable": _flag(values.get("ta_editable")),
+        "late_penalty_percent": _number(values, "late_penalty_percent", "late penalty", errors, places=2,
+                                        maximum=Decimal("100")),
+        "late_penalty_unit": values.get("late_penalty_unit") or LateUnit.DAY,
+        "late_penalty_floor_percent": _number(values, "late_penalty_floor_percent", "late penalty floor", errors,
+                                              places=2, maximum=Decimal("100")),
+        "position": _position(values, errors),
+    }
+    due = clean["due_at"]
+    if due is not None and (not hasattr(due, "utcoffset") or timezone.is_naive(due)):
+        errors.add("due_at", "Give the due date with its time zone (the pages use the course's, Europe/Istanbul).")
+    if clean["late_penalty_unit"] not in LateUnit.values:
+        errors.add("late_penalty_unit", f"Unknown late penalty unit “{clean['late_penalty_unit']}”; use day or hour.")
+    if clean["points_possible"] is not None and clean["points_possible"] == 0 and not clean["extra_credit"]:
+        errors.add("points_possible", "Points possible must be more than 0 (only an extra-credit item may have 0).")
+    if clean["late_penalty_percent"] and due is None:
+        errors.add("due_at", "A late penalty needs a due date; set the due date or make the penalty 0.")
+    names = GradeItem.objects.filter(course=course)
+    if item is not None:
+        names = names.exclude(pk=item.pk)
+    for key in ("name", "short_name"):
+        text = clean[key]
+        if not text:
+            continue
+        clash = names.filter(Q(name__iexact=text) | Q(short_name__iexact=text)).first()
+        if clash is not None:
+            errors.add(key, f"“{text}” is already the name or short name of {clash.name}; choose another "
+                            "(imports find columns by name and short name).")
+    errors.raise_if_any()
+    return clean
+
+
+def _grades_above(item: GradeItem, maximum: Decimal) -> list[str]:
+    """“Name 7.5” for each student whose points (or raw points) on `item` exceed `maximum`."""
+    rows = (Grade.objects.filter(item=item).filter(Q(points__gt=maximum) | Q(raw_points__gt=maximum))
+            .select_related("student").order_by("student__last_name", "student__first_name"))
+    return [f"{g.student.get_full_name() or g.student.username} {fmt_points(max(g.points or 0, g.raw_points or 0))}"
+            for g in rows]
+
+
+def _name_list(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+@transaction.atomic
+def item_create(*, course: Course, by: User, **values: Any) -> GradeItem:
+    """Add a grade item to `course`. Instructor only.
+
+    values: name, short_name, category (a Category of the course, or its id),
+    points_possible (points, > 0; 0 only for extra credit), weight (within the category,
+    None = 1), due_at (aware datetime or None), extra_credit, never_drop, released,
+    ta_editable, late_penalty_percent (percent of the score per started unit),
+    late_penalty_unit ("day" or "hour"), late_penalty_floor_percent, position (None = last
+    in its category). Raises ValidationError {field: [messages]} saying what to fix.
+    """
+    _require_instructor(by, course)
+    clean = _clean_item(course=course, values={**ITEM_DEFAULTS, **values}, item=None)
+    if clean["position"] is None:
+        clean["position"] = _next_position(GradeItem.objects.filter(category=clean["category"]))
+    item = GradeItem(course=course, **clean)
+    errors = _Errors()
+    _check_drops(item.category, [*item.category.items.all(), item], errors, "never_drop")
+    errors.raise_if_any()
+    item.save()
+    return item
+
+
+@transaction.atomic
+def item_update(*, item: GradeItem, by: User, reason: str = "", **changes: Any) -> GradeItem:
+    """Change some of an item's fields (those in ITEM_FIELDS); the rest stay. Instructor only.
+
+    Refused, with the students named, when points possible would drop below a grade already
+    given (unless the item is or becomes extra credit). The drop rules of the old and the new
+    category must still hold. When the due date or the late policy changes, scores posted by
+    quizzes or the autograder get the policy re-applied to their submission time, each change
+    with a history row (source "late policy"); manual and imported grades are left as they are.
+    """
+    _require_instructor(by, item.course)
+    unknown = set(changes) - set(ITEM_FIELDS)
+    if unknown:
+        raise ValueError(f"not item fields: {sorted(unknown)}")
+    item = GradeItem.objects.select_for_update().select_related("category", "course").get(pk=item.pk)
+    current = {f: getattr(item, f) for f in ITEM_FIELDS}
+    clean = _clean_item(course=item.course, values={**current, **changes}, item=item)
+    if clean["position"] is None:
+        clean["position"] = item.position
+    errors = _Errors()
+    if not clean["extra_credit"] and clean["points_possible"] < item.points_possible:
+        above = _grades_above(item, clean["points_possible"])
+        if above:
+            errors.add("points_possible", (
+                f"{len(above)} student(s) have more than {fmt_points(clean['points_possible'])} on {item.name}: "
+                f"{_name_list(above)}. Change those grades first, or mark the item extra credit."))
+    elif not clean["extra_credit"] and item.extra_credit:
+        above = _grades_above(item, clean["points_possible"])
+        if above:
+            errors.add("extra_credit", (
+                f"{len(above)} student(s) have more than the maximum of {fmt_points(clean['points_possible'])} on "
+                f"{item.name}: {_name_list(above)}. Keep it extra credit, or raise points possible."))
+    errors.raise_if_any()
+    old_category = item.category
+    changed = [f for f in ITEM_FIELDS if clean[f] != current[f]]
+    for f in changed:
+        setattr(item, f, clean[f])
+    new_category = item.category
+    for category in {old_category.pk: old_category, new_category.pk: new_category}.values():
+        members = [i for i in category.items.exclude(pk=item.pk)] + ([item] if category.pk == new_category.pk else [])
+        _check_drops(category, members, errors, "category" if category.pk != new_category.pk else "never_drop")
+    errors.raise_if_any()
+    if changed:
+        item.save(update_fields=changed)
+    if set(changed) & set(POLICY_FIELDS):
+        _reapply_late_policy(item=item, by=by, reason=reason or "due date or late policy changed")
+    return item
+
+
+def _reapply_late_policy(*, item: GradeItem, by: User, reason: str) -> int:
+    """Recompute the late penalty of every posted score on `item` (see item_update). Returns changes."""
+    changed = 0
+    grades = (Grade.objects.select_for_update().filter(item=item, state=GradeState.GRADED, raw_points__isnull=False)
+              .exclude(source__in=REPOSTED_SOURCES_EXCLUDED).select_related("student"))
+    for grade in grades:
+        penalty = late_penalty(
+            raw_points=grade.raw_points, due_at=item.due_at, submitted_at=grade.submitted_at,
+            percent_per_unit=item.late_penalty_percent, unit=item.late_penalty_unit,
+            floor_percent=item.late_penalty_floor_percent,
+        )
+        if penalty.points == grade.late_penalty_points:
+            continue
+        old = _snapshot(grade)
+        grade.item = item  # the locked, updated item: no query per grade when recording
+        grade.late_penalty_points = penalty.points
+        grade.points = grade.raw_points - penalty.points
+        grade.updated_by = by
+        changed += _record(grade=grade, old=old, by=by, source="late policy", reason=reason, created=False)
+    return changed
+
+
+def _linked_elsewhere(item: GradeItem) -> list[str]:
+    """What outside the gradebook points at `item` (a quiz, a project part), by model name."""
+    found = []
+    for relation in item._meta.related_objects:
+        model = relation.related_model
+        if model._meta.app_label == GradeItem._meta.app_label:
+            continue
+        if model._default_manager.filter(**{relation.field.name: item}).exists():
+            found.append(str(model._meta.verbose_name))
+    return found
+
+
+@transaction.atomic
+def item_delete(*, item: GradeItem, by: User) -> None:
+    """Delete an item that has never had a grade. Instructor only.
+
+    Refused when any grade or history exists (grades keep their history: excuse the grades
+    to take the item out of the totals, or un-release it to hide it from students), when
+    another app links to it (a quiz, a project part), or when its category's drop rule
+    would no longer hold.
+    """
+    _require_instructor(by, item.course)
+    graded = Grade.objects.filter(item=item).count()
+    if graded or GradeChange.objects.filter(item=item).exists():
+        raise ValidationError(
+            f"{item.name} has grades ({graded} student(s)) and their history, so it cannot be deleted. "
+            "To take it out of the totals, excuse its grades; to hide it from students, un-release it."
+        )
+    links = _linked_elsewhere(item)
+    if links:
+        raise ValidationError(f"{item.name} is used by a {' and a '.join(links)}; unlink it there first, "
+                              "or un-release it to hide it.")
+    errors = _Errors()
+    _check_drops(item.category, list(item.category.items.exclude(pk=item.pk)), errors, "__all__")
+    if errors:
+        raise ValidationError(f"Deleting {item.name} would break {item.category.name}'s drop rule: "
+                              f"{errors['__all__'][0]}")
+    item.delete()

@@ -13,7 +13,8 @@ from django.views.decorators.http import require_POST
 
 from courseapp.models import Role, User
 
-from . import access, exports, presenters, selectors, services
+from . import access, exports, forms, presenters, selectors, services
+from . import calculations as calc
 from .calculations import METU_SCALE
 
 
@@ -34,6 +35,7 @@ def gradebook(request: HttpRequest, code: str) -> HttpResponse:
         "course": course, "role": role, "items": items, "categories": frame.categories.reset_index().to_dict("records"),
         "rows": presenters.grid_rows(frame, result, letters, {i["id"] for i in items if i["editable"]}),
         "stats": presenters.statistics_table(frame, result),
+        "weight_warning": calc.weight_warning(list(frame.categories["weight"])),
     })
 
 
@@ -167,3 +169,124 @@ def _decimal(text: str | None):
         raise ValidationError(f"“{text}” is not a number; enter cut-offs like 87.5.") from None
 
 
+
+
+# --- gradebook set-up (instructor) ---------------------------------------------------------------
+
+
+def _form_errors(form, exc: ValidationError) -> None:
+    """Put a service's ValidationError on the form: per field where it names one, else on top."""
+    if hasattr(exc, "error_dict"):
+        for name, errors in exc.message_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@login_required
+def setup(request: HttpRequest, code: str) -> HttpResponse:
+    """Instructor: the course's categories and items, their weights and rules, with links to edit them."""
+    course = access.access_setup(request.user, code)
+    return render(request, "grading/setup.html", {
+        "course": course, "role": Role.INSTRUCTOR, **selectors.setup_overview(course=course),
+    })
+
+
+@login_required
+def category_edit(request: HttpRequest, code: str, category_id: int | None = None) -> HttpResponse:
+    """Add (no id) or edit a category."""
+    course = access.access_setup(request.user, code)
+    category = access.access_category(request.user, code, category_id, for_setup=True) if category_id else None
+    if request.method == "POST":
+        form = forms.CategoryForm(request.POST)
+        if form.is_valid():
+            try:
+                if category is None:
+                    category = services.category_create(course=course, by=request.user, **form.cleaned_data)
+                    messages.success(request, f"Category {category.name} added.")
+                else:
+                    services.category_update(category=category, by=request.user, **form.cleaned_data)
+                    messages.success(request, f"Category {category.name} saved.")
+                return redirect("grading-setup", code=code)
+            except ValidationError as exc:
+                _form_errors(form, exc)
+    else:
+        initial = {f: getattr(category, f) for f in services.CATEGORY_FIELDS} if category else {
+            "weight": "", "drop_lowest": 0, "drop_highest": 0}
+        form = forms.CategoryForm(initial=initial)
+    return render(request, "grading/category_form.html", {
+        "course": course, "role": Role.INSTRUCTOR, "form": form, "category": category,
+    })
+
+
+@login_required
+def category_delete(request: HttpRequest, code: str, category_id: int) -> HttpResponse:
+    """Ask, then delete an empty category (POST)."""
+    course = access.access_setup(request.user, code)
+    category = access.access_category(request.user, code, category_id, for_setup=True)
+    errors: list[str] = []
+    if request.method == "POST":
+        try:
+            services.category_delete(category=category, by=request.user)
+        except ValidationError as exc:
+            errors = exc.messages
+        else:
+            messages.success(request, f"Category {category.name} deleted.")
+            return redirect("grading-setup", code=code)
+    return render(request, "grading/confirm_delete.html", {
+        "course": course, "role": Role.INSTRUCTOR, "what": f"the category {category.name}", "errors": errors,
+        "back": "grading-category-edit", "back_id": category.pk,
+    })
+
+
+@login_required
+def item_edit(request: HttpRequest, code: str, item_id: int | None = None) -> HttpResponse:
+    """Add (no id) or edit a grade item. ?category=<id> preselects the category of a new item."""
+    course = access.access_setup(request.user, code)
+    item = access.access_item_for_setup(request.user, code, item_id) if item_id else None
+    if request.method == "POST":
+        form = forms.ItemForm(request.POST, course=course)
+        if form.is_valid():
+            values = dict(form.cleaned_data)
+            reason = request.POST.get("reason", "").strip()
+            try:
+                if item is None:
+                    item = services.item_create(course=course, by=request.user, **values)
+                    messages.success(request, f"{item.name} added.")
+                else:
+                    services.item_update(item=item, by=request.user, reason=reason, **values)
+                    messages.success(request, f"{item.name} saved.")
+                return redirect("grading-setup", code=code)
+            except ValidationError as exc:
+                _form_errors(form, exc)
+    else:
+        if item is not None:
+            initial = {f: getattr(item, f) for f in services.ITEM_FIELDS}
+            initial["due_at"] = forms.local_due(item.due_at, time_zone=course.time_zone)
+        else:
+            initial = {"category": request.GET.get("category"), "late_penalty_percent": "0",
+                       "late_penalty_floor_percent": "0"}
+        form = forms.ItemForm(initial=initial, course=course)
+    return render(request, "grading/item_form.html", {
+        "course": course, "role": Role.INSTRUCTOR, "form": form, "item": item,
+    })
+
+
+@login_required
+def item_delete(request: HttpRequest, code: str, item_id: int) -> HttpResponse:
+    """Ask, then delete an item that has no grades (POST). Items with grades are refused."""
+    course = access.access_setup(request.user, code)
+    item = access.access_item_for_setup(request.user, code, item_id)
+    errors: list[str] = []
+    if request.method == "POST":
+        try:
+            services.item_delete(item=item, by=request.user)
+        except ValidationError as exc:
+            errors = exc.messages
+        else:
+            messages.success(request, f"{item.name} deleted.")
+            return redirect("grading-setup", code=code)
+    return render(request, "grading/confirm_delete.html", {
+        "course": course, "role": Role.INSTRUCTOR, "what": f"the item {item.name}", "errors": errors,
+        "back": "grading-item-edit", "back_id": item.pk,
+    })
