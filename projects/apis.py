@@ -15,7 +15,7 @@ for ``curl`` from a terminal).  Every view goes through projects.access.
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -26,6 +26,12 @@ from rest_framework.views import APIView
 from courseapp.access import is_staff_of
 
 from . import access, selectors, serializers, services
+
+_REFUSED = {
+    403: OpenApiResponse(serializers.ErrorSerializer, description="A member without the role this needs"),
+    404: OpenApiResponse(serializers.ErrorSerializer, description="Not a member of the course, or no such object"),
+}
+_BAD = {400: OpenApiResponse(serializers.ErrorSerializer, description="What to fix, in `detail`")}
 
 
 def _error(exc: services.ProjectError) -> Response:
@@ -41,7 +47,9 @@ def _submission_payload(request: Request, submission, *, staff: bool) -> dict:
 class SubmissionListCreateApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="projects_submissions_list", summary="Submissions of a part",
+                   description="Students see their team's submissions; staff see every team's.",
+                   responses={200: serializers.SubmissionListSerializer, **_REFUSED})
     def get(self, request: Request, code: str, part: str) -> Response:
         part_obj = access.access_part(request.user, code, part)
         staff = is_staff_of(request.user, part_obj.course)
@@ -56,7 +64,15 @@ class SubmissionListCreateApi(APIView):
                         for s in scores],
         })
 
-    @extend_schema(request=serializers.SubmissionUploadSerializer, responses={201: dict})
+    @extend_schema(operation_id="projects_submissions_create", summary="Submit",
+                   description="A student in a team uploads one .zip, or the files themselves (zipped "
+                               "for them). The grading job is queued when the upload is stored.",
+                   request={"multipart/form-data": serializers.SubmissionUploadSerializer},
+                   responses={201: serializers.SubmissionSerializer,
+                              400: OpenApiResponse(serializers.UploadRefusedSerializer,
+                                                   description="Refused: the reason in `detail` (or `file` when "
+                                                               "no file was attached)"),
+                              **_REFUSED})
     def post(self, request: Request, code: str, part: str) -> Response:
         part_obj = access.access_part_for_submitting(request.user, code, part)
         uploads = request.FILES.getlist("file")
@@ -75,7 +91,8 @@ class SubmissionListCreateApi(APIView):
 
 
 class SubmissionDetailApi(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="projects_submission_retrieve", summary="A submission's status and results",
+                   responses={200: serializers.SubmissionSerializer, **_REFUSED})
     def get(self, request: Request, code: str, part: str, pk: int) -> Response:
         submission = access.access_submission(request.user, code, part, pk)
         staff = is_staff_of(request.user, submission.part.course)
@@ -83,7 +100,8 @@ class SubmissionDetailApi(APIView):
 
 
 class SubmissionRerunApi(APIView):
-    @extend_schema(request=None, responses={202: dict})
+    @extend_schema(operation_id="projects_submission_rerun", summary="Rerun one submission (instructor)",
+                   request=None, responses={202: serializers.RunSerializer, **_BAD, **_REFUSED})
     def post(self, request: Request, code: str, part: str, pk: int) -> Response:
         access.access_part_as_instructor(request.user, code, part)
         submission = access.access_submission(request.user, code, part, pk)
@@ -96,7 +114,8 @@ class SubmissionRerunApi(APIView):
 
 
 class PartRerunApi(APIView):
-    @extend_schema(request=None, responses={202: dict})
+    @extend_schema(operation_id="projects_part_rerun", summary="Rerun every submission of a part (instructor)",
+                   request=None, responses={202: serializers.PartRerunSerializer, **_BAD, **_REFUSED})
     def post(self, request: Request, code: str, part: str) -> Response:
         part_obj = access.access_part_as_instructor(request.user, code, part)
         try:
@@ -107,7 +126,8 @@ class PartRerunApi(APIView):
 
 
 class PartRunsApi(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="projects_part_runs_list", summary="Every run of a part (staff)",
+                   responses={200: serializers.PartRunListSerializer, **_REFUSED})
     def get(self, request: Request, code: str, part: str) -> Response:
         part_obj = access.access_part_as_staff(request.user, code, part)
         runs = list(selectors.runs_of_part(part=part_obj)[:500])
@@ -122,7 +142,8 @@ class PartRunsApi(APIView):
 
 
 class RunDetailApi(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="projects_run_retrieve", summary="One run with its logs (staff)",
+                   responses={200: serializers.RunDetailSerializer, **_REFUSED})
     def get(self, request: Request, code: str, pk: int) -> Response:
         run = access.access_run_as_staff(request.user, code, pk)
         data = serializers.run_data(run, staff=True)

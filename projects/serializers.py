@@ -118,3 +118,147 @@ def submission_data(score: selectors.SubmissionScore, *, staff: bool, now: dt.da
         rubric = sub.rubric_grade
         data["rubric"] = {"total": float(score.rubric), "comment": rubric.comment}
     return data
+
+
+# --- OpenAPI documentation of the payloads above ---------------------------------------
+# The views build their payloads with run_data/submission_data (one function per shape,
+# shared by the page and the API); these serializers describe those payloads for the
+# schema at /api/docs/.  test_apis.py validates real responses against the schema, so a
+# key added to a payload without being documented here fails a test.
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong and what to do about it.")
+
+
+class UploadRefusedSerializer(serializers.Serializer):
+    """A refused upload: ``detail`` says why (limits, archive checks, team, window); ``file`` when none was sent."""
+
+    detail = serializers.CharField(required=False, help_text="What to fix.")
+    file = serializers.ListField(child=serializers.CharField(), required=False, help_text="How to attach the file.")
+
+
+class PredictStepSerializer(serializers.Serializer):
+    """How the predict step (the student's code) ended."""
+
+    status = serializers.CharField(allow_null=True, help_text="ok, failed, timeout, memory_limit, cpu_limit, "
+                                                              "pids_limit, file_size_limit, output_limit, sandbox_error")
+    exit_code = serializers.IntegerField(allow_null=True)
+    limit = serializers.CharField(allow_null=True, help_text="The limit that ended it (wall_s, memory_mb, pids, "
+                                                             "output_bytes, ...), or null")
+    wall_s = serializers.FloatField(allow_null=True, help_text="Seconds")
+    peak_memory_mb = serializers.FloatField(allow_null=True, help_text="MB")
+    stdout = serializers.CharField(allow_null=True, allow_blank=True, help_text="Last 32 KB of the student's output")
+    stderr = serializers.CharField(allow_null=True, allow_blank=True)
+
+
+class RunSerializer(serializers.Serializer):
+    """A grading run as ``run_data`` shows it. Fields marked "staff" are absent for students."""
+
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=RunStatus.choices)
+    status_display = serializers.CharField()
+    terminal = serializers.BooleanField(help_text="Whether the run has finished (it will not change any more)")
+    queue = serializers.CharField(help_text="cpu, gpu or rerun")
+    queue_position = serializers.IntegerField(allow_null=True, help_text="1 = next; null unless queued")
+    is_rerun = serializers.BooleanField()
+    attempts = serializers.IntegerField(help_text="Times a worker started it")
+    queued_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    log_tail = serializers.CharField(allow_blank=True, help_text=f"Last {LOG_TAIL_LINES} progress lines "
+                                                                 "(empty in lists)")
+    error = serializers.CharField(allow_blank=True, help_text="Why it failed; students get a generic message "
+                                                              "for harness errors")
+    limit_hit = serializers.CharField(allow_blank=True, help_text="The predict step's limit that ended it, or ''")
+    predict = PredictStepSerializer(allow_null=True, help_text="null in lists and before the run finished")
+    priority = serializers.IntegerField(required=False, help_text="staff: Celery priority, 0 first")
+    worker_host = serializers.CharField(required=False, allow_blank=True, help_text="staff")
+    gpu_index = serializers.IntegerField(required=False, allow_null=True, help_text="staff")
+    gpu_name = serializers.CharField(required=False, allow_blank=True, help_text="staff")
+    peak_memory_mb = serializers.FloatField(required=False, allow_null=True, help_text="staff: MB")
+    exit_code = serializers.IntegerField(required=False, allow_null=True, help_text="staff: of the predict step")
+    harness_version = serializers.CharField(required=False, allow_blank=True, help_text="staff: bundle digest")
+    submission_sha256 = serializers.CharField(required=False, allow_blank=True, help_text="staff")
+    score = serializers.FloatField(required=False, allow_null=True, help_text="staff: harness points")
+    max_score = serializers.FloatField(required=False, allow_null=True, help_text="staff: harness points")
+    time_limit_s = serializers.FloatField(required=False, help_text="staff: hard limit of one attempt, seconds")
+
+
+class PartRunSerializer(RunSerializer):
+    """One row of a part's run list (staff)."""
+
+    submission = serializers.IntegerField(help_text="Submission id")
+    team = serializers.CharField()
+    requested_by = serializers.CharField(allow_null=True, help_text="Who asked for a rerun; null for a submission")
+
+
+class PartRunListSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    results = PartRunSerializer(many=True, help_text="Newest first, at most 500")
+
+
+class RunDetailSerializer(RunSerializer):
+    """One run with its logs (staff)."""
+
+    submission = serializers.IntegerField(help_text="Submission id")
+    stdout = serializers.CharField(allow_blank=True, help_text="Predict and score steps' stdout, at most 1 MB")
+    stderr = serializers.CharField(allow_blank=True, help_text="At most 1 MB")
+    log = serializers.CharField(allow_blank=True, help_text="The runner's progress lines")
+    results = serializers.DictField(allow_null=True, help_text="The runner's record (tests, steps, durations, "
+                                                               "sandbox); see docs/harness.md")
+
+
+class TestResultSerializer(serializers.Serializer):
+    """One test of results.json after Gradescope's visibility rules (docs/harness.md)."""
+
+    name = serializers.CharField()
+    score = serializers.FloatField(allow_null=True)
+    max_score = serializers.FloatField(allow_null=True)
+    output = serializers.CharField(allow_blank=True)
+    visibility = serializers.ChoiceField(choices=[(v, v) for v in calculations.VISIBILITIES])
+    number = serializers.CharField(required=False)
+    status = serializers.CharField(required=False)
+
+
+class RubricTotalSerializer(serializers.Serializer):
+    total = serializers.FloatField(help_text="Points")
+    comment = serializers.CharField(allow_blank=True)
+
+
+class SubmissionSerializer(serializers.Serializer):
+    """A submission with its latest run and the results this viewer may see (``submission_data``)."""
+
+    id = serializers.IntegerField()
+    number = serializers.IntegerField(help_text="1, 2, ... within the team and part")
+    part = serializers.CharField(help_text="The part's slug")
+    team = serializers.CharField()
+    submitter = serializers.CharField()
+    submitted_at = serializers.DateTimeField()
+    late = serializers.BooleanField()
+    file = serializers.CharField(help_text="The uploaded file's name")
+    size_bytes = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    files = serializers.ListField(child=serializers.CharField(), help_text="Paths in the archive (first 200)")
+    url = serializers.CharField(help_text="The submission's page")
+    status_url = serializers.CharField(help_text="This endpoint: poll it for the status")
+    run = RunSerializer(allow_null=True, help_text="The latest run")
+    points = serializers.FloatField(allow_null=True, help_text="Part points after the late penalty; null while "
+                                                               "unscored or withheld")
+    points_possible = serializers.FloatField()
+    late_penalty = serializers.FloatField(allow_null=True, help_text="Points taken off")
+    tests = TestResultSerializer(many=True)
+    tests_withheld = serializers.IntegerField(help_text="Tests not shown yet (hidden until published or the due date)")
+    output = serializers.CharField(allow_blank=True, help_text="The harness's text above the tests")
+    scored_run = serializers.IntegerField(required=False, help_text="The run whose score counts, once there is one")
+    rubric = RubricTotalSerializer(required=False, help_text="Hand grading, once released (staff: always)")
+
+
+class SubmissionListSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    results = SubmissionSerializer(many=True)
+
+
+class PartRerunSerializer(serializers.Serializer):
+    queued = serializers.IntegerField(help_text="Runs queued")
+    queue = serializers.CharField(help_text="Always 'rerun'")

@@ -1,0 +1,146 @@
+"""The project API's OpenAPI schema: clean to generate, and true to what the endpoints send.
+
+Real responses (HTTP, each role) are validated against the schema served at
+/api/schema/, with undocumented keys refused, so the documented payloads cannot
+drift from run_data/submission_data.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from drf_spectacular.drainage import GENERATOR_STATS
+from drf_spectacular.generators import SchemaGenerator
+from jsonschema import Draft7Validator
+from rest_framework.authtoken.models import Token
+
+from projects import services
+
+from .conftest import upload
+
+pytestmark = pytest.mark.django_db
+
+CODE = "ceng501-2024f"
+BASE = "/api/courses/{code}/projects"
+PATHS = {
+    "list": f"{BASE}/{{part}}/submissions/",
+    "detail": f"{BASE}/{{part}}/submissions/{{id}}/",
+    "rerun": f"{BASE}/{{part}}/submissions/{{id}}/rerun/",
+    "part_rerun": f"{BASE}/{{part}}/rerun/",
+    "part_runs": f"{BASE}/{{part}}/runs/",
+    "run": f"{BASE}/runs/{{id}}/",
+}
+
+
+def token_client(user) -> Client:
+    token, _ = Token.objects.get_or_create(user=user)
+    return Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+
+
+@pytest.fixture(scope="module")
+def schema(django_db_blocker) -> dict:
+    with django_db_blocker.unblock():
+        return Client().get("/api/schema/", {"format": "json"}).json()
+
+
+def _strict(node):
+    """OpenAPI 3.0 -> JSON Schema: ``nullable`` becomes a null alternative; objects refuse undocumented keys."""
+    if isinstance(node, list):
+        return [_strict(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _strict(v) for k, v in node.items()}
+    if node.get("type") == "object" and "properties" in node:
+        node.setdefault("additionalProperties", False)
+    if node.pop("nullable", False):
+        node = {"anyOf": [node, {"type": "null"}]}
+    return node
+
+
+def check(schema: dict, path: str, method: str, response) -> dict:
+    """Validate ``response`` against the schema of ``path``/``method`` for its status code; return its JSON."""
+    operation = schema["paths"][path][method]
+    documented = operation["responses"].get(str(response.status_code))
+    assert documented, f"{method.upper()} {path} answered {response.status_code}, which is not documented"
+    body = response.json()
+    shape = documented["content"]["application/json"]["schema"]
+    validator = Draft7Validator(_strict({**shape, "components": schema["components"]}))
+    errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
+    return body
+
+
+def test_generating_the_schema_warns_about_nothing_in_projects():
+    GENERATOR_STATS.reset()
+    SchemaGenerator().get_schema(request=None, public=True)
+    noise = [m for m in [*GENERATOR_STATS._warn_cache, *GENERATOR_STATS._error_cache] if "projects" in m]
+    assert noise == []
+
+
+def test_every_operation_has_its_own_id_and_a_documented_payload(schema):
+    ids = {}
+    for path in PATHS.values():
+        for method, operation in schema["paths"][path].items():
+            if method == "parameters":
+                continue
+            ids[(path, method)] = operation["operationId"]
+            ok = [c for c in operation["responses"] if c.startswith("2")]
+            assert ok, (path, method)
+            for code in ok:
+                assert "$ref" in operation["responses"][code]["content"]["application/json"]["schema"], (path, code)
+            assert {"403", "404"} <= set(operation["responses"]), (path, method)
+    assert len(set(ids.values())) == len(ids) == 7
+    assert ids[(PATHS["list"], "get")] == "projects_submissions_list"
+    assert ids[(PATHS["run"], "get")] == "projects_run_retrieve"
+    upload_body = schema["paths"][PATHS["list"]]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in upload_body
+
+
+def test_student_payloads_match_the_schema(schema, echo_part, student, django_capture_on_commit_callbacks):
+    client = token_client(student)
+    with django_capture_on_commit_callbacks(execute=True):
+        created = check(schema, PATHS["list"], "post",
+                        client.post(f"/api/courses/{CODE}/projects/echo/submissions/", {"file": upload("partial")}))
+    assert created["run"]["status"] == "queued" and "worker_host" not in created["run"]
+    detail = check(schema, PATHS["detail"], "get", client.get(created["status_url"]))
+    assert detail["run"]["predict"]["status"] == "ok" and detail["tests"]
+    listed = check(schema, PATHS["list"], "get", client.get(f"/api/courses/{CODE}/projects/echo/submissions/"))
+    assert listed["count"] == 1
+    run_id = detail["run"]["id"]
+    refused = check(schema, PATHS["run"], "get", client.get(f"/api/courses/{CODE}/projects/runs/{run_id}/"))
+    assert refused["detail"]
+
+
+def test_refusals_match_the_schema(schema, echo_part, student, outsider):
+    echo_part.project.daily_submission_limit = 1
+    echo_part.project.save()
+    url = f"/api/courses/{CODE}/projects/echo/submissions/"
+    check(schema, PATHS["list"], "post", token_client(student).post(url, {"file": upload()}))
+    body = check(schema, PATHS["list"], "post", token_client(student).post(url, {"file": upload()}))
+    assert "used all 1 submissions" in body["detail"]
+    assert "multipart field" in check(schema, PATHS["list"], "post", token_client(student).post(url, {}))["file"][0]
+    assert check(schema, PATHS["list"], "get", token_client(outsider).get(url))["detail"]
+
+
+def test_staff_payloads_match_the_schema(schema, echo_part, student, ta, instructor,
+                                         django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        sub = services.submission_create(part=echo_part, user=student, uploads=[upload("crash")])
+    run = sub.runs.get()
+    staff = token_client(ta)
+    detail = check(schema, PATHS["detail"], "get",
+                   staff.get(f"/api/courses/{CODE}/projects/echo/submissions/{sub.pk}/"))
+    assert detail["run"]["status"] == "failed" and detail["run"]["worker_host"]
+    runs = check(schema, PATHS["part_runs"], "get", staff.get(f"/api/courses/{CODE}/projects/echo/runs/"))
+    assert runs["results"][0]["team"] == "Attention Seekers"
+    one = check(schema, PATHS["run"], "get", staff.get(f"/api/courses/{CODE}/projects/runs/{run.pk}/"))
+    assert "shape mismatch" in one["stderr"]
+    boss = token_client(instructor)
+    with django_capture_on_commit_callbacks(execute=False):
+        rerun = check(schema, PATHS["rerun"], "post",
+                      boss.post(f"/api/courses/{CODE}/projects/echo/submissions/{sub.pk}/rerun/"))
+        assert rerun["queue"] == "rerun" and rerun["status"] == "queued"
+        everything = check(schema, PATHS["part_rerun"], "post", boss.post(f"/api/courses/{CODE}/projects/echo/rerun/"))
+    assert everything == {"queued": 1, "queue": "rerun"}
+    assert check(schema, PATHS["rerun"], "post",
+                 staff.post(f"/api/courses/{CODE}/projects/echo/submissions/{sub.pk}/rerun/"))["detail"]
