@@ -8,13 +8,14 @@ statements after authentication (see services.answer_save).
 
 from __future__ import annotations
 
+import json
+
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
-from django.http import HttpResponse
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from rest_framework import exceptions, serializers, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -311,29 +312,40 @@ class AttemptDetailApi(QuizApi):
         return Response(selectors.attempt_payload(attempt=attempt, viewer_is_staff=staff))
 
 
-class _FastTokenAuthentication(TokenAuthentication):
-    """DRF's token check in one raw query, for the answer-save hot path only.
+def _token_save(request: HttpRequest, code: str, attempt_id: int, slot_id: int) -> HttpResponse | None:
+    """The answer-save hot path for token clients, as a plain Django view: one SQL statement.
 
-    Same rule as TokenAuthentication (the key must exist and its user be active) but
-    without building a full User: answer_save needs only the id. The ORM's query
-    compilation is a noticeable share of a 2 ms request.
+    Handles only a PUT carrying `Authorization: Token <key>` and a JSON object
+    body, and only when the save is written (services.answer_save_by_token checks
+    token, owner, membership, deadline and seq in the statement that writes; it
+    has committed when it returns). Anything else (session users, who need the
+    CSRF check; refusals; stale saves; bad bodies) returns None and goes through
+    the DRF view, which authenticates, explains and formats errors as the rest
+    of the API does. A declined save wrote nothing, so answering it again there
+    is safe.
     """
+    if request.method != "PUT":
+        return None
+    credentials = request.META.get("HTTP_AUTHORIZATION", "").split()
+    if len(credentials) != 2 or credentials[0].lower() != "token":
+        return None
+    try:
+        data = json.loads(request.body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    result = services.answer_save_by_token(
+        token=credentials[1], attempt_id=attempt_id, course_code=code, slot_id=slot_id,
+        value=data.get("value"), seq=data.get("seq"),
+    )
+    if result is None:
+        return None
+    return HttpResponse(json.dumps(_saved_body(result), separators=(",", ":")), content_type="application/json")
 
-    def authenticate_credentials(self, key):
-        from courseapp.models import User
 
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT u.id FROM authtoken_token t JOIN {User._meta.db_table} u ON u.id = t.user_id "
-                "WHERE t.key = %s AND u.is_active",
-                [key],
-            )
-            row = cursor.fetchone()
-        if row is None:
-            raise exceptions.AuthenticationFailed("Invalid token.")
-        user = User(id=row[0], is_active=True)
-        user._state.adding = False
-        return user, key
+def _saved_body(result: services.SaveResult) -> dict:
+    return {"slot": result.slot, "seq": result.seq, "saved_at": result.saved_at.isoformat(), "stale": result.stale}
 
 
 class AnswerSaveApi(QuizApi):
@@ -342,6 +354,9 @@ class AnswerSaveApi(QuizApi):
     A save whose seq is not above the stored one changes nothing (stale: true) and
     reports the stored seq, so a retried or out-of-order save never overwrites a
     newer answer. Refusals: 404 (not your attempt), 409 (submitted, time is up), 400.
+
+    Token clients' saves that succeed are answered by _token_save before DRF is
+    involved (see as_view); this class answers the rest with the same service.
     """
 
     def put(self, request: Request, code: str, attempt_id: int, slot_id: int) -> Response:
@@ -352,10 +367,20 @@ class AnswerSaveApi(QuizApi):
             attempt_id=attempt_id, student=request.user, course_code=code, slot_id=slot_id,
             value=data.get("value"), seq=data.get("seq"),
         )
-        return Response({"slot": result.slot, "seq": result.seq, "saved_at": result.saved_at.isoformat(),
-                         "stale": result.stale})
+        return Response(_saved_body(result))
 
-    authentication_classes = [_FastTokenAuthentication, SessionAuthentication]
+    @classmethod
+    def as_view(cls, **initkwargs):
+        """The DRF view behind the token fast path; keeps `cls`/`initkwargs` so the schema still documents it."""
+        drf_view = super().as_view(**initkwargs)
+
+        def view(request: HttpRequest, **kwargs) -> HttpResponse:
+            return _token_save(request, **kwargs) or drf_view(request, **kwargs)
+
+        view.__dict__.update(drf_view.__dict__)  # cls, initkwargs, csrf_exempt (DRF checks CSRF itself)
+        view.__name__ = view.__qualname__ = drf_view.__name__
+        view.__doc__ = cls.__doc__
+        return view
 
 
 class AttemptSubmitApi(QuizApi):

@@ -19,8 +19,9 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
-from courseapp.models import Course, User
+from courseapp.models import Course, Membership, User
 from grading.models import Category, GradeItem
 
 from . import calculations as calc
@@ -507,6 +508,7 @@ class _AttemptFacts:
     """What never changes about an attempt once started: whose it is, where, and its questions."""
 
     student_id: int
+    course_id: int
     course_code: str
     slots: dict[int, dict]
     started_at: dt.datetime  # with the id, identifies the row even if a test database reuses ids
@@ -521,33 +523,47 @@ def _attempt_facts(attempt_id: int) -> _AttemptFacts | None:
     facts = _FACTS.get(attempt_id)
     if facts is None:
         row = Attempt.objects.filter(pk=attempt_id).values_list(
-            "student_id", "quiz__course__code", "layout", "started_at").first()
+            "student_id", "quiz__course_id", "quiz__course__code", "layout", "started_at").first()
         if row is None:
             return None
         if len(_FACTS) >= _FACTS_MAX:
             _FACTS.clear()
         facts = _FACTS[attempt_id] = _AttemptFacts(
-            student_id=row[0], course_code=row[1], slots={e["slot"]: e for e in row[2]}, started_at=row[3]
+            student_id=row[0], course_id=row[1], course_code=row[2], slots={e["slot"]: e for e in row[3]},
+            started_at=row[4],
         )
     return facts
 
 
-def _upsert_sql() -> str:
-    """One statement: lock the attempt if it still takes answers, then insert or update the answer.
+def _upsert_sql(*, by_token: bool) -> str:
+    """One statement: check who asks and that the attempt still takes answers, lock it, upsert the answer.
 
+    The attempt must be the asker's (by_token: the user owning the API token
+    passed, who must be active; else the student id passed), its student still
+    an active member of the course, in progress and not past deadline + grace.
     The attempt row is locked (FOR NO KEY UPDATE) so a concurrent submit waits for
     this save to commit, or this save sees the submitted state and inserts nothing.
     The update only happens when the client's sequence number is higher than the
     stored one; RETURNING gives no row when nothing was written.
+    Parameters: course id, attempt id, started_at, token key or student id, now,
+    then slot, value (JSON text), seq, now, needs_manual.
     """
     postgres = connection.vendor == "postgresql"
-    lock = "FOR NO KEY UPDATE" if postgres else ""
+    lock = "FOR NO KEY UPDATE OF a" if postgres else ""
     json_value, stamp = ("%s::jsonb", "%s::timestamptz") if postgres else ("%s", "%s")
+    if by_token:
+        who = (f"JOIN {Token._meta.db_table} t ON t.user_id = a.student_id "
+               f"JOIN {User._meta.db_table} u ON u.id = a.student_id")
+        asker = "t.key = %s AND u.is_active"
+    else:
+        who, asker = "", "a.student_id = %s"
     return f"""
 WITH live AS (
-    SELECT id FROM quizzes_attempt
-     WHERE id = %s AND started_at = {stamp} AND student_id = %s AND state = 'in_progress'
-       AND accept_until >= {stamp}
+    SELECT a.id FROM quizzes_attempt a
+      JOIN {Membership._meta.db_table} m ON m.user_id = a.student_id AND m.course_id = %s AND m.is_active
+      {who}
+     WHERE a.id = %s AND a.started_at = {stamp} AND {asker}
+       AND a.state = 'in_progress' AND a.accept_until >= {stamp}
      {lock}
 )
 INSERT INTO quizzes_response (attempt_id, slot_id, value, client_seq, saved_at, needs_manual, comment)
@@ -557,6 +573,60 @@ ON CONFLICT (attempt_id, slot_id) DO UPDATE
  WHERE quizzes_response.client_seq < excluded.client_seq
 RETURNING client_seq
 """
+
+
+_UPSERT_SQL: dict[tuple[str, bool], str] = {}
+
+
+def _upsert(*, facts: _AttemptFacts, attempt_id: int, asker: int | str, by_token: bool, slot_id: int, value,
+            seq: int, now: dt.datetime) -> int | None:
+    """Run the upsert statement (in autocommit it is its own transaction); the stored seq, or None if nothing written."""
+    key = (connection.vendor, by_token)
+    sql = _UPSERT_SQL.get(key) or _UPSERT_SQL.setdefault(key, _upsert_sql(by_token=by_token))
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [
+            facts.course_id, attempt_id, connection.ops.adapt_datetimefield_value(facts.started_at), asker, stamp,
+            slot_id, json.dumps(value), seq, stamp, False,
+        ])
+        stored = cursor.fetchone()
+    return None if stored is None else stored[0]
+
+
+def _check_seq(seq) -> None:
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1 or seq >= 2**62:
+        raise AnswerRefused("Send a positive whole sequence number (seq) with each answer.", code="bad_seq",
+                            status=400)
+
+
+def answer_save_by_token(
+    *, token: str, attempt_id: int, course_code: str, slot_id: int, value, seq, now: dt.datetime | None = None,
+) -> SaveResult | None:
+    """The hot path for API clients: authenticate by token and save, in one SQL statement.
+
+    The same rules as answer_save (the token's user must be active and own the
+    attempt, still be an active member of the course; the attempt in progress
+    and within deadline + grace; the value valid for the question; the seq above
+    the stored one), checked by the database in the statement that writes. It
+    commits before returning (autocommit; a caller inside a transaction gets the
+    caller's transaction, as with answer_save), so a returned result is durable.
+
+    Returns None when it wrote nothing for any reason (unknown token, another
+    student's attempt, refused value, stale seq, past the deadline …): it never
+    explains; the caller then authenticates the ordinary way and calls
+    answer_save, which refuses with the reason or reports the stale seq.
+    """
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq < 2**62:
+        return None
+    facts = _attempt_facts(attempt_id)
+    if facts is None or facts.course_code != course_code or slot_id not in facts.slots:
+        return None
+    if calc.validate_value(facts.slots[slot_id], value):
+        return None
+    now = now or timezone.now()
+    stored = _upsert(facts=facts, attempt_id=attempt_id, asker=token, by_token=True, slot_id=slot_id, value=value,
+                     seq=seq, now=now)
+    return None if stored is None else SaveResult(slot=slot_id, seq=stored, saved_at=now, stale=False)
 
 
 def answer_save(
@@ -569,12 +639,11 @@ def answer_save(
     in this process, which also reads the attempt's question layout). It commits
     before this function returns, so an acknowledged answer is durable. A save
     with a sequence number not above the stored one changes nothing (stale).
-    Raises AnswerRefused (404 no such attempt of this student; 409 submitted or
-    past the deadline + grace; 400 bad value or sequence number).
+    Raises AnswerRefused (404 no such attempt of this student; 403 no longer a
+    member of the course; 409 submitted or past the deadline + grace; 400 bad
+    value or sequence number).
     """
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1 or seq >= 2**62:
-        raise AnswerRefused("Send a positive whole sequence number (seq) with each answer.", code="bad_seq",
-                            status=400)
+    _check_seq(seq)
     now = now or timezone.now()
     for fresh in (False, True):  # a refusal based on cached facts is checked once more against the database
         if fresh:
@@ -591,16 +660,11 @@ def answer_save(
             break
     if refusal is not None:
         raise refusal
-    stamp = connection.ops.adapt_datetimefield_value(now)
-    with connection.cursor() as cursor:
-        cursor.execute(_upsert_sql(), [
-            attempt_id, connection.ops.adapt_datetimefield_value(facts.started_at), student.id, stamp,
-            slot_id, json.dumps(value), seq, stamp, False,
-        ])
-        stored = cursor.fetchone()
+    stored = _upsert(facts=facts, attempt_id=attempt_id, asker=student.id, by_token=False, slot_id=slot_id,
+                     value=value, seq=seq, now=now)
     if stored is not None:
-        return SaveResult(slot=slot_id, seq=stored[0], saved_at=now, stale=False)
-    # Nothing written: the attempt no longer takes answers, or a newer answer is stored.
+        return SaveResult(slot=slot_id, seq=stored, saved_at=now, stale=False)
+    # Nothing written: the attempt no longer takes answers, its student left the course, or a newer answer is stored.
     row = Attempt.objects.filter(pk=attempt_id).values_list("state", "deadline", "accept_until", "started_at").first()
     if row is None or row[3] != facts.started_at:  # the cached facts were of another row with this id
         _FACTS.pop(attempt_id, None)
@@ -613,6 +677,9 @@ def answer_save(
         raise AnswerRefused("This attempt has been submitted; answers can no longer change.", code="submitted")
     if accept_until < now:
         raise AnswerRefused(_deadline_message(deadline), code="deadline_passed")
+    if not Membership.objects.filter(course_id=facts.course_id, user_id=student.id, is_active=True).exists():
+        raise AnswerRefused("You are no longer a member of this course, so answers are not accepted; "
+                            "ask the instructor.", code="not_member", status=403)
     stored_seq = Response.objects.filter(attempt_id=attempt_id, slot_id=slot_id).values_list("client_seq", flat=True).get()
     return SaveResult(slot=slot_id, seq=stored_seq, saved_at=now, stale=True)
 
