@@ -263,11 +263,12 @@ def _hundredths(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """round_half_up(10000·num/den) as int64, -1 where den == 0. Exact: integer arithmetic."""
     num = np.asarray(num)
     den = np.asarray(den)
-    try:  # Python ints that fit int64 convert in C; the bound keeps 20000·num exact in int64
+    try:  # Python ints that fit int64 convert in C; the bound keeps 20000·num + den exact in int64
         small = num.astype(np.int64), den.astype(np.int64)
     except OverflowError:
         small = None
-    if small is not None and (not num.size or max(int(np.abs(small[0]).max()), int(np.abs(small[1]).max())) < 2**40):
+    if small is not None and (not num.size or 20000 * int(np.abs(small[0]).max()) + 2 * int(np.abs(small[1]).max())
+                              < _INT64_SAFE):
         num, den = small
     else:
         num, den = num.astype(object), den.astype(object)
@@ -453,12 +454,23 @@ def _weighted_total(cat_num: np.ndarray, cat_den: np.ndarray, weights: list[int]
     """Σ w_c·N_c/D_c / Σ w_c over categories with a score, as one exact fraction per student."""
     s, c = cat_num.shape
     has = cat_den != 0
-    dens = np.where(has, cat_den, 1).astype(object)
-    common = np.ones(s, dtype=object)
+    # int64 when a bound proves nothing overflows (each term w·N_k·Π_{j≠k} D_j, and the sum);
+    # exact Python ints (object arrays) otherwise. Same integers either way.
+    max_num = [max(abs(int(cat_num[:, k].max(initial=0))), abs(int(cat_num[:, k].min(initial=0))))
+               for k in range(c)]
+    max_den = [max(int(cat_den[:, k].max(initial=0)), 1) for k in range(c)]
+    product = math.prod(max_den)
+    w_sum = sum(abs(w) for w in weights)
+    bound = max(product, w_sum * product + w_sum * sum(n * (product // d) for n, d in zip(max_num, max_den,
+                                                                                        strict=True)))
+    dtype = np.int64 if bound < _INT64_SAFE else object
+    cat_num = cat_num.astype(dtype)
+    dens = np.where(has, cat_den, 1).astype(dtype)
+    common = np.ones(s, dtype=dtype)
     for k in range(c):
         common = common * dens[:, k]
-    num = np.zeros(s, dtype=object)
-    wsum = np.zeros(s, dtype=object)
+    num = np.zeros(s, dtype=dtype)
+    wsum = np.zeros(s, dtype=dtype)
     for k in range(c):
         w = weights[k]
         if not w:

@@ -140,3 +140,48 @@ def test_category_scores_match_a_brute_force_search(book):
                 [Fraction(1) if w is None or pd.isna(w) else Fraction(w) for w in sub["weight"]],
             )
             assert exact.loc[s, cat_id] == expected, (cat.to_dict(), values)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_weighted_total_is_exact_on_small_and_huge_numbers(data):
+    """_weighted_total takes int64 when a bound allows and Python ints otherwise; both give the
+    exact Σ w·N/D ÷ Σ w over the categories with a score."""
+    import numpy as np
+
+    from grading.calculations import _weighted_total
+
+    n_cats = data.draw(st.integers(1, 4))
+    size = data.draw(st.sampled_from([10**3, 10**6, 10**12]))  # the last forces exact Python ints
+    students = data.draw(st.integers(1, 4))
+    num = np.empty((students, n_cats), dtype=object)
+    den = np.empty((students, n_cats), dtype=object)
+    for s in range(students):
+        for k in range(n_cats):
+            d = data.draw(st.sampled_from([0, data.draw(st.integers(1, size))]))
+            num[s, k], den[s, k] = (data.draw(st.integers(0, 2 * d)) if d else 0), d
+    weights = [data.draw(st.integers(0, 100_000)) for _ in range(n_cats)]
+    total_num, total_den = _weighted_total(num, den, weights)
+    for s in range(students):
+        counted = [k for k in range(n_cats) if den[s, k] and weights[k]]
+        if not counted:
+            assert total_den[s] == 0
+            continue
+        expected = sum(Fraction(weights[k] * num[s, k], den[s, k]) for k in counted) / sum(weights[k] for k in counted)
+        assert Fraction(int(total_num[s]), int(total_den[s])) == expected
+
+
+@given(st.lists(st.tuples(st.integers(0, 10**30), st.integers(0, 10**30)), min_size=1, max_size=6),
+       st.sampled_from([10**3, 10**13, 10**30]))
+def test_hundredths_round_half_up_exactly_at_any_size(pairs, scale):
+    import numpy as np
+
+    from grading.calculations import _hundredths
+
+    den = np.array([d % scale for _, d in pairs], dtype=object)
+    # numerators up to 1000 × the denominator: percentages up to 100,000% (extra credit), as in a gradebook
+    num = np.array([n % (1000 * d + 1) for (n, _), d in zip(pairs, den, strict=True)], dtype=object)
+    got = _hundredths(num, den).tolist()
+    for g, n, d in zip(got, num, den, strict=True):
+        expected = -1 if d == 0 else int(Fraction(10000 * n, d) + Fraction(1, 2))  # floor(x + ½): half up
+        assert g == expected
