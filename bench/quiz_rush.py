@@ -17,8 +17,10 @@ What it does (a measurement, not a test):
    measured per request from send to response; each student has its own keep-alive connection. Reports p50/p95/p99 per
    operation, errors, and answers lost: every answer the server acknowledged (HTTP 200) is compared
    with what PostgreSQL holds afterwards (value and sequence number).
-4. The ceiling (closed loop): 32 connections hammer /quizzes/_ping for --seconds, then 32 students
-   hammer the save endpoint for as long; the save throughput is reported as a ratio of the ping's.
+4. The ceiling (closed loop): 32 connections hammer /quizzes/_ping, then 32 students hammer the save
+   endpoint for as long, taking turns --rounds times (--seconds in all for each side), so that load
+   from elsewhere on a shared machine falls on both alike; the save throughput is reported as a
+   ratio of the ping's, with the ratio of each turn.
 
 Everything (gunicorn, PostgreSQL, this load generator) shares the same machine's cores.
 """
@@ -305,7 +307,7 @@ async def closed_loop(connections: list[Http], seconds: float, make_request) -> 
     return done, failed
 
 
-async def ceiling(host: str, port: int, setup_data: dict, seconds: float) -> dict:
+async def ceiling(host: str, port: int, setup_data: dict, seconds: float, rounds: int) -> dict:
     code, quiz = setup_data["code"], setup_data["quiz"]
     tokens = setup_data["throughput_tokens"]
     students = [Http(host, port, token) for token in tokens]
@@ -315,7 +317,7 @@ async def ceiling(host: str, port: int, setup_data: dict, seconds: float) -> dic
         assert status in (200, 201), (status, attempt)
         attempts.append(attempt)
     pingers = [Http(host, port) for _ in tokens]
-    seq_base = 1000  # above anything saved before
+    seqs = [1000] * len(students)  # per connection, above anything saved before and rising across turns
 
     async def ping(http, index, n):
         return (await http.request("GET", "/quizzes/_ping"))[0]
@@ -325,15 +327,28 @@ async def ceiling(host: str, port: int, setup_data: dict, seconds: float) -> dic
         question = attempt["questions"][n % len(attempt["questions"])]
         value = answer_for(question, random.Random(n))
         path = f"/api/courses/{code}/quiz-attempts/{attempt['id']}/answers/{question['slot']}/"
-        return (await http.request("PUT", path, {"value": value, "seq": seq_base + n}))[0]
+        seqs[index] += 1
+        status, body = await http.request("PUT", path, {"value": value, "seq": seqs[index]})
+        return status if status != 200 or body["stale"] is False else 599  # a stale save would be a bench bug
 
     await closed_loop(pingers, 2, ping)  # warm every worker and connection
-    ping_done, ping_failed = await closed_loop(pingers, seconds, ping)
-    save_done, save_failed = await closed_loop(students, seconds, save)
+    await closed_loop(students, 2, save)
+    # Take turns, so that load from elsewhere on a shared machine hits both sides alike.
+    totals = {"ping": [0, 0], "save": [0, 0]}
+    ratios = []
+    for _ in range(rounds):
+        ping_done, ping_failed = await closed_loop(pingers, seconds / rounds, ping)
+        save_done, save_failed = await closed_loop(students, seconds / rounds, save)
+        totals["ping"][0] += ping_done
+        totals["ping"][1] += ping_failed
+        totals["save"][0] += save_done
+        totals["save"][1] += save_failed
+        ratios.append(save_done / ping_done if ping_done else float("nan"))
     for http in students + pingers:
         await http.close()
-    return {"ping_rps": ping_done / seconds, "ping_failed": ping_failed,
-            "save_rps": save_done / seconds, "save_failed": save_failed}
+    return {"ping_rps": totals["ping"][0] / seconds, "ping_failed": totals["ping"][1],
+            "save_rps": totals["save"][0] / seconds, "save_failed": totals["save"][1],
+            "round_ratios": ratios}
 
 
 def lost_answers(setup_data: dict, rec: Recorder) -> tuple[int, dict]:
@@ -382,7 +397,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--students", type=int, default=500)
     parser.add_argument("--ramp", type=float, default=60, help="seconds over which students start")
-    parser.add_argument("--seconds", type=float, default=15, help="length of each closed-loop throughput run")
+    parser.add_argument("--seconds", type=float, default=15, help="closed-loop time for each of ping and save")
+    parser.add_argument("--rounds", type=int, default=5, help="ping and save take turns this many times")
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--port", type=int, default=8765)
@@ -420,8 +436,9 @@ def main() -> None:
         t0 = time.perf_counter()
         rec = asyncio.run(rush(host, args.port, setup_data, args.ramp, args.seed))
         wall = time.perf_counter() - t0
-        print(f"Throughput: {THROUGHPUT_STUDENTS} connections, {args.seconds:.0f} s each …", flush=True)
-        tput = asyncio.run(ceiling(host, args.port, setup_data, args.seconds))
+        print(f"Throughput: {THROUGHPUT_STUDENTS} connections, {args.seconds:.0f} s each for ping and save "
+              f"in {args.rounds} turns …", flush=True)
+        tput = asyncio.run(ceiling(host, args.port, setup_data, args.seconds, args.rounds))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -439,7 +456,8 @@ def main() -> None:
     print(f"attempts by state: {states}")
     ratio = tput["save_rps"] / tput["ping_rps"] if tput["ping_rps"] else float("nan")
     print(f"ceiling /quizzes/_ping: {tput['ping_rps']:.0f} req/s (failed {tput['ping_failed']}); "
-          f"save: {tput['save_rps']:.0f} req/s (failed {tput['save_failed']}); ratio {ratio:.2f}")
+          f"save: {tput['save_rps']:.0f} req/s (failed {tput['save_failed']}); ratio {ratio:.2f} "
+          f"(per round: {', '.join(f'{r:.2f}' for r in tput['round_ratios'])})")
     goals = {
         "zero errors": not rec.errors and not tput["ping_failed"] and not tput["save_failed"],
         "zero lost answers": lost == 0,

@@ -576,19 +576,49 @@ RETURNING client_seq
 
 
 _UPSERT_SQL: dict[tuple[str, bool], str] = {}
+# PostgreSQL parameter types of _upsert_sql's placeholders, in order (the asker is a token key or a student id).
+_UPSERT_TYPES = ("bigint", "bigint", "timestamptz", "{asker}", "timestamptz", "bigint", "jsonb", "bigint",
+                 "timestamptz", "boolean")
+
+
+def _prepared_upsert(cursor, *, by_token: bool) -> str:
+    """The name of the upsert as a prepared statement on this PostgreSQL connection, preparing it once.
+
+    Planning the statement costs the database several times what running it
+    does, and the save path runs it thousands of times a minute at the end of a
+    quiz. A prepared statement lives as long as the connection (a rollback does
+    not remove it), so the mark is kept per raw connection: a reconnect prepares again.
+    """
+    name = "quizzes_answer_save_token" if by_token else "quizzes_answer_save_student"
+    raw = connection.connection
+    mark = getattr(connection, "_quizzes_prepared", None)
+    if mark is None or mark[0] is not raw:
+        mark = (raw, set())
+        connection._quizzes_prepared = mark
+    if name not in mark[1]:
+        sql = _upsert_sql(by_token=by_token)
+        parts = sql.split("%s")
+        numbered = parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
+        types = ", ".join(_UPSERT_TYPES).format(asker="text" if by_token else "bigint")
+        cursor.execute(f"PREPARE {name} ({types}) AS {numbered}")
+        mark[1].add(name)
+    return name
 
 
 def _upsert(*, facts: _AttemptFacts, attempt_id: int, asker: int | str, by_token: bool, slot_id: int, value,
             seq: int, now: dt.datetime) -> int | None:
     """Run the upsert statement (in autocommit it is its own transaction); the stored seq, or None if nothing written."""
-    key = (connection.vendor, by_token)
-    sql = _UPSERT_SQL.get(key) or _UPSERT_SQL.setdefault(key, _upsert_sql(by_token=by_token))
     stamp = connection.ops.adapt_datetimefield_value(now)
+    params = [facts.course_id, attempt_id, connection.ops.adapt_datetimefield_value(facts.started_at), asker, stamp,
+              slot_id, json.dumps(value), seq, stamp, False]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [
-            facts.course_id, attempt_id, connection.ops.adapt_datetimefield_value(facts.started_at), asker, stamp,
-            slot_id, json.dumps(value), seq, stamp, False,
-        ])
+        if connection.vendor == "postgresql":
+            name = _prepared_upsert(cursor, by_token=by_token)
+            cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})", params)
+        else:
+            key = (connection.vendor, by_token)
+            sql = _UPSERT_SQL.get(key) or _UPSERT_SQL.setdefault(key, _upsert_sql(by_token=by_token))
+            cursor.execute(sql, params)
         stored = cursor.fetchone()
     return None if stored is None else stored[0]
 
