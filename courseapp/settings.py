@@ -298,9 +298,6 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "ceng501-noreply@localhost")
 
-# Django 6 treats scheme-less URLs as https; opt in now (silences the deprecation).
-FORMS_URLFIELD_ASSUME_HTTPS = True
-
 # --- Logging ------------------------------------------------------------------
 LOGGING = {
     "version": 1,
