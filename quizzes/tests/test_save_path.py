@@ -1,0 +1,200 @@
+"""The answer-save hot path: token clients in one statement, everyone else through DRF, same rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from freezegun import freeze_time
+from rest_framework.authtoken.models import Token
+
+from courseapp.models import Membership
+from quizzes.models import Response
+
+from . import factories as f
+
+pytestmark = pytest.mark.django_db
+
+CODE = "ceng501-2024f"
+
+
+def token_client(user) -> Client:
+    return Client(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+
+
+def start(client, quiz):
+    return client.post(reverse("quizzes:api-attempts", args=[quiz.course.code, quiz.id]))
+
+
+def save(client, attempt_id, slot, value, seq, code=CODE):
+    return client.put(reverse("quizzes:api-answer", args=[code, attempt_id, slot]),
+                      data=json.dumps({"value": value, "seq": seq}), content_type="application/json")
+
+
+def data_queries(ctx) -> list[str]:
+    return [q["sql"] for q in ctx.captured_queries
+            if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT"))]
+
+
+@pytest.fixture
+def short_quiz(course):
+    return f.quiz(course, questions=[f.question(course, "short"), f.question(course, "truefalse")],
+                  title="Short", time_limit=dt.timedelta(minutes=10), grace_seconds=5)
+
+
+@pytest.fixture
+def taking(student, short_quiz):
+    client = token_client(student)
+    payload = start(client, short_quiz).json()
+    return client, payload["id"], f.slot_of(payload, "short")["slot"]
+
+
+def test_a_token_save_is_one_statement_that_checks_token_owner_and_attempt(taking, student):
+    client, attempt, slot = taking
+    assert save(client, attempt, slot, "warm", 1).status_code == 200
+    with CaptureQueriesContext(connection) as ctx:
+        saved = save(client, attempt, slot, "backprop", 2)
+    assert saved.status_code == 200
+    body = saved.json()
+    assert (body["slot"], body["seq"], body["stale"]) == (slot, 2, False) and body["saved_at"]
+    sql = data_queries(ctx)
+    assert len(sql) == 1, sql
+    if connection.vendor == "postgresql":  # the same statement, prepared once per connection
+        assert sql[0].startswith("EXECUTE quizzes_answer_save_token")
+    else:
+        assert "authtoken_token" in sql[0] and "courseapp_membership" in sql[0]
+    assert Response.objects.get(attempt_id=attempt, slot_id=slot).value == "backprop"
+
+
+def test_a_stale_token_save_is_acknowledged_with_the_stored_seq_and_changes_nothing(taking):
+    client, attempt, slot = taking
+    save(client, attempt, slot, "newer", 5)
+    stale = save(client, attempt, slot, "older", 4)
+    assert stale.status_code == 200 and stale.json()["stale"] is True and stale.json()["seq"] == 5
+    assert Response.objects.get(attempt_id=attempt, slot_id=slot).value == "newer"
+
+
+def test_another_students_token_gets_404_and_writes_nothing(taking, other_student):
+    _, attempt, slot = taking
+    refused = save(token_client(other_student), attempt, slot, "hijack", 9)
+    assert refused.status_code == 404 and refused.json()["detail"] == "No such attempt."
+    assert not Response.objects.filter(attempt_id=attempt).exists()
+
+
+def test_an_unknown_token_gets_401(taking):
+    _, attempt, slot = taking
+    refused = save(Client(HTTP_AUTHORIZATION="Token " + "0" * 40), attempt, slot, "x", 1)
+    assert refused.status_code == 401 and refused.json()["detail"] == "Invalid token."
+    assert not Response.objects.filter(attempt_id=attempt).exists()
+
+
+def test_no_credentials_get_401(taking):
+    _, attempt, slot = taking
+    assert save(Client(), attempt, slot, "x", 1).status_code == 401
+
+
+def test_an_inactive_users_token_gets_401(taking, student):
+    client, attempt, slot = taking
+    student.is_active = False
+    student.save(update_fields=["is_active"])
+    refused = save(client, attempt, slot, "x", 1)
+    assert refused.status_code == 401
+    assert not Response.objects.filter(attempt_id=attempt).exists()
+
+
+@pytest.mark.parametrize("by_token", [True, False])
+def test_a_student_dropped_from_the_course_mid_quiz_can_no_longer_save(by_token, student, short_quiz, client_for):
+    client = token_client(student) if by_token else client_for(student)
+    payload = start(client, short_quiz).json()
+    slot = f.slot_of(payload, "short")["slot"]
+    assert save(client, payload["id"], slot, "before", 1).status_code == 200
+    Membership.objects.filter(user=student, course=short_quiz.course).update(is_active=False)
+    refused = save(client, payload["id"], slot, "after", 2)
+    assert refused.status_code == 403 and "no longer a member" in refused.json()["detail"]
+    assert Response.objects.get(attempt_id=payload["id"], slot_id=slot).value == "before"
+
+
+def test_the_session_path_explains_a_dropped_student(student, short_quiz, client_for):
+    client = client_for(student)
+    payload = start(client, short_quiz).json()
+    slot = f.slot_of(payload, "short")["slot"]
+    Membership.objects.filter(user=student, course=short_quiz.course).update(is_active=False)
+    refused = save(client, payload["id"], slot, "after", 1)
+    assert refused.status_code == 403
+    assert refused.json()["detail"].startswith("You are no longer a member of this course")
+
+
+def test_a_token_save_after_deadline_and_grace_gets_409_with_the_deadline(student, course):
+    with freeze_time("2024-10-09 10:00:00+03:00") as clock:
+        quiz = f.quiz(course, questions=[f.question(course, "short")], time_limit=dt.timedelta(minutes=10),
+                      grace_seconds=5)
+        client = token_client(student)
+        payload = start(client, quiz).json()
+        slot = payload["questions"][0]["slot"]
+        clock.tick(dt.timedelta(minutes=10, seconds=4))
+        assert save(client, payload["id"], slot, "in grace", 1).status_code == 200
+        clock.tick(dt.timedelta(seconds=2))
+        late = save(client, payload["id"], slot, "late", 2)
+    assert late.status_code == 409 and late.json()["detail"].startswith("Time is up: this attempt's deadline was 10:10:00")
+    assert Response.objects.get(attempt_id=payload["id"]).value == "in grace"
+
+
+def test_a_token_save_to_a_submitted_attempt_gets_409(taking):
+    client, attempt, slot = taking
+    assert client.post(reverse("quizzes:api-submit", args=[CODE, attempt])).status_code == 200
+    late = save(client, attempt, slot, "after submit", 3)
+    assert late.status_code == 409 and late.json()["code"] == "submitted"
+
+
+def test_a_token_save_with_a_bad_value_or_body_gets_400_with_what_to_send(taking):
+    client, attempt, slot = taking
+    wrong_course = save(client, attempt, slot, "x", 1, code="other-course")
+    assert wrong_course.status_code == 404
+    no_seq = client.put(reverse("quizzes:api-answer", args=[CODE, attempt, slot]), data=json.dumps({"value": "x"}),
+                        content_type="application/json")
+    assert no_seq.status_code == 400 and "seq" in no_seq.json()["detail"]
+    not_json = client.put(reverse("quizzes:api-answer", args=[CODE, attempt, slot]), data="{oops",
+                          content_type="application/json")
+    assert not_json.status_code == 400
+    bool_seq = save(client, attempt, slot, "x", True)
+    assert bool_seq.status_code == 400 and "sequence number" in bool_seq.json()["detail"]
+    other_slot = save(client, attempt, 987654, "x", 1)
+    assert other_slot.status_code == 400 and other_slot.json()["detail"] == "That question is not part of this attempt."
+    assert not Response.objects.filter(attempt_id=attempt).exists()
+
+
+def test_session_saves_still_need_the_csrf_token(student, short_quiz):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(student)
+    lenient = Client()
+    lenient.force_login(student)
+    payload = start(lenient, short_quiz).json()
+    slot = f.slot_of(payload, "short")["slot"]
+    refused = save(client, payload["id"], slot, "x", 1)
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    assert not Response.objects.filter(attempt_id=payload["id"]).exists()
+
+
+def test_other_methods_are_answered_by_drf(taking):
+    client, attempt, slot = taking
+    refused = client.post(reverse("quizzes:api-answer", args=[CODE, attempt, slot]), data="{}",
+                          content_type="application/json")
+    assert refused.status_code == 405 and "PUT" in refused["Allow"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_the_statement_is_prepared_once_per_connection(taking):
+    client, attempt, slot = taking
+    assert save(client, attempt, slot, "one", 1).status_code == 200
+    with CaptureQueriesContext(connection) as ctx:
+        assert save(client, attempt, slot, "two", 2).status_code == 200
+    assert [q for q in data_queries(ctx) if q.startswith("PREPARE")] == []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = 'quizzes_answer_save_token'")
+        assert cursor.fetchone()[0] == 1
+    assert Response.objects.get(attempt_id=attempt, slot_id=slot).value == "two"
