@@ -29,6 +29,7 @@ drops to the step's uid inside.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import resource
@@ -45,15 +46,19 @@ from pathlib import Path
 
 from . import cgroups, seccomp_filter
 from .sandbox import (
+    DRAIN_S,
     WORKDIR,
     Limits,
     Mount,
     StepResult,
+    _await_eof,
     _Capture,
     _classify,
     _rlimits,
     _SandboxError,
 )
+
+log = logging.getLogger(__name__)
 
 UID_BASE = int(os.environ.get("SANDBOX_UID_BASE", "200000"))
 UID_SPAN = 60000
@@ -456,8 +461,10 @@ def run_jail(
         # The namespace is gone with its PID 1; the cgroup kill is the second line
         # (and catches anything that escaped into the groups some other way).
         groups.kill()
-        out.thread.join()
-        err.thread.join()
+        if not _await_eof((out, err), DRAIN_S):
+            log.warning("jail: a process outside the step's namespace held its output pipes; stopped reading")
+        out.stop()
+        err.stop()
     finally:
         if proc is not None and proc.returncode is None:
             groups.kill()

@@ -54,6 +54,7 @@ import logging
 import math
 import os
 import resource
+import secrets
 import select
 import signal
 import threading
@@ -123,6 +124,8 @@ class StepResult:
 # ---------------------------------------------------------------------------
 
 _PIPE_CHUNK = 1 << 16
+_POLL_S = 0.1
+DRAIN_S = 1.0  # after the step ended and was killed: how long its output may still arrive
 
 
 class _Capture:
@@ -130,7 +133,9 @@ class _Capture:
 
     When the step writes past the cap, ``overflow`` is set and ``on_overflow``
     is called once (the caller kills the step: printing forever must not keep a
-    worker busy until the wall limit).
+    worker busy until the wall limit).  ``finish`` bounds how long the caller
+    waits for end-of-file: a process that escaped every kill and still holds
+    the pipe's write end must not hang the worker.
     """
 
     def __init__(self, fd: int, cap: int, on_overflow) -> None:
@@ -139,31 +144,56 @@ class _Capture:
         self.buf = bytearray()
         self.overflow = False
         self._on_overflow = on_overflow
+        self._stop = threading.Event()
+        os.set_blocking(fd, False)
         self.thread = threading.Thread(target=self._drain, daemon=True)
         self.thread.start()
 
+    def _take(self, chunk: bytes) -> None:
+        room = self.cap - len(self.buf)
+        if room > 0:
+            self.buf += chunk[:room]
+        if len(chunk) > room and not self.overflow:
+            self.overflow = True
+            self._on_overflow()
+
     def _drain(self) -> None:
+        last_reads = 16  # once stopped: what is buffered, but never a live writer's endless stream
         try:
-            while True:
+            while last_reads > 0:
+                if self._stop.is_set():
+                    last_reads -= 1
+                else:
+                    select.select([self.fd], [], [], _POLL_S)
                 try:
                     chunk = os.read(self.fd, _PIPE_CHUNK)
-                except InterruptedError:
+                except (BlockingIOError, InterruptedError):
+                    if self._stop.is_set():
+                        break
                     continue
                 except OSError:
                     break
                 if not chunk:
                     break
-                room = self.cap - len(self.buf)
-                if room > 0:
-                    self.buf += chunk[:room]
-                if len(chunk) > room and not self.overflow:
-                    self.overflow = True
-                    self._on_overflow()
+                self._take(chunk)
         finally:
             os.close(self.fd)
 
     def text(self) -> str:
         return self.buf.decode("utf-8", errors="replace")
+
+    def stop(self) -> None:
+        """Stop reading (after what is already buffered) and close the pipe."""
+        self._stop.set()
+        self.thread.join()
+
+
+def _await_eof(captures: Sequence[_Capture], timeout: float) -> bool:
+    """Wait up to ``timeout`` s for every capture to reach end-of-file; True if all did."""
+    deadline = time.monotonic() + timeout
+    for capture in captures:
+        capture.thread.join(max(0.0, deadline - time.monotonic()))
+    return not any(c.thread.is_alive() for c in captures)
 
 
 def _rlimits(limits: Limits) -> list[tuple[int, int, int]]:
@@ -208,13 +238,6 @@ def _wait(pid: int, deadline: float, kill) -> tuple[int, resource.struct_rusage 
         os.close(pidfd)
     _, status, usage = os.wait4(pid, 0)
     return status, usage, timed_out
-
-
-def _killpg(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _classify(
@@ -270,6 +293,94 @@ def _classify(
 # process backend: a plain subprocess.  Not a security boundary.
 # ---------------------------------------------------------------------------
 
+# Without namespaces nothing makes the kernel end a step's processes for us, and
+# a setsid() child leaves the step's session and process group.  So the backend
+# finds them itself: the step's session and group, every descendant (by parent
+# pid), every process still carrying the step's marker in its environment (a
+# double-forked daemon is re-parented to init but keeps it), and, when the
+# output pipes do not close, every process holding them.
+
+STEP_MARKER = "SANDBOX_STEP"  # environment variable the process backend adds to each step
+_KILL_ROUNDS = 8
+
+
+def _proc_table() -> dict[int, tuple[int, int, int]]:
+    """Live (non-zombie) host processes: pid -> (ppid, pgid, sid)."""
+    table = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] in (b"Z", b"X"):
+            continue
+        table[int(entry.name)] = (int(fields[1]), int(fields[2]), int(fields[3]))
+    return table
+
+
+def _carries(pid: int, token: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return token in fh.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def _holds(pid: int, links: set[str]) -> bool:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in links:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _step_processes(leader: int, marker: str, pipes: Sequence[int] = ()) -> set[int]:
+    """Host pids that belong to the step started as ``leader`` (see above)."""
+    me = os.getpid()
+    table = _proc_table()
+    ours = {me}
+    pid = me
+    while pid in table and pid not in (0, 1):  # never this worker or its ancestors
+        pid = table[pid][0]
+        ours.add(pid)
+    token = f"{STEP_MARKER}={marker}".encode()
+    links = {f"pipe:[{inode}]" for inode in pipes}
+    found = {
+        pid for pid, (_, pgid, sid) in table.items()
+        if pid not in ours and (pid == leader or leader in (pgid, sid) or _carries(pid, token)
+                                or (links and _holds(pid, links)))
+    }
+    grew = True
+    while grew:
+        more = {pid for pid, (ppid, _, _) in table.items() if ppid in found and pid not in ours} - found
+        found |= more
+        grew = bool(more)
+    return found - {1}
+
+
+def _kill_step(leader: int, marker: str, pipes: Sequence[int] = ()) -> None:
+    """SIGKILL every process of the step, again until none is found (a fork may race a round)."""
+    for _ in range(_KILL_ROUNDS):
+        pids = _step_processes(leader, marker, pipes)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.01)
+    log.warning("process backend: step %s still has processes after %d kill rounds", leader, _KILL_ROUNDS)
+
 
 def _process_links(root: Path, binds: Sequence[Mount]) -> list[Path]:
     links: list[Path] = []
@@ -319,11 +430,15 @@ def _run_process(
             resource.setrlimit(res, (soft, hard))
 
     links = _process_links(root, binds)
+    marker = secrets.token_hex(12)
+    step_env[STEP_MARKER] = marker
     started = time.monotonic()
     pid = None
+    captures: list[_Capture] = []
     try:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        pipes = (os.fstat(out_r).st_ino, os.fstat(err_r).st_ino)
         try:
             import subprocess
 
@@ -346,23 +461,30 @@ def _run_process(
             os.close(out_w)
             os.close(err_w)
         pid = proc.pid
-        kill = lambda: _killpg(pid)  # noqa: E731
+        kill = lambda: _kill_step(proc.pid, marker)  # noqa: E731
         out = _Capture(out_r, limits.output_bytes, kill)
+        captures.append(out)
         err = _Capture(err_r, limits.output_bytes, kill)
+        captures.append(err)
         wait_status, usage, timed_out = _wait(pid, started + limits.wall_s, kill)
         proc.returncode = os.waitstatus_to_exitcode(wait_status)
         pid = None
-        # The session may hold children that kept the pipes open.
-        _killpg(proc.pid)
-        out.thread.join()
-        err.thread.join()
+        # The main process is gone; whatever it started goes too, then the pipes
+        # get a short drain.  A process that escaped the search but still holds
+        # a pipe is found through the pipe itself.
+        _kill_step(proc.pid, marker)
+        if not _await_eof(captures, DRAIN_S):
+            _kill_step(proc.pid, marker, pipes)
+            _await_eof(captures, DRAIN_S)
     finally:
         if pid is not None:
-            _killpg(pid)
+            _kill_step(pid, marker)
             try:
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
+        for capture in captures:
+            capture.stop()
         for link in links:
             link.unlink(missing_ok=True)
     wall = time.monotonic() - started
