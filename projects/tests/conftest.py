@@ -40,6 +40,11 @@ def project(course, roots) -> Project:
 @pytest.fixture
 def echo_part(project, instructor) -> ProjectPart:
     """An autograded part (8 points) with the fast echo harness (4 tests of 1 point)."""
+    return make_echo_part(project, instructor)
+
+
+def make_echo_part(project: Project, instructor) -> ProjectPart:
+    """The echo part of ``project`` (also for module-scoped fixtures, which cannot use ``echo_part``)."""
     category = Category.objects.get(course=project.course, name="Project")
     item = GradeItem.objects.create(course=project.course, category=category, name="Echo exercise",
                                     points_possible=Decimal("8"), due_at=None)
