@@ -15,12 +15,16 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import access, selectors, services
+from . import serializers as out
+from .calculations import plain_decimal
 from .models import REVIEW_PARTS, GradingMethod, KeyChange, Question, QuestionType, Quiz
 
 
@@ -33,6 +37,14 @@ class QuizApi(APIView):
         if isinstance(exc, services.AnswerRefused):
             return Response({"detail": exc.message, "code": exc.code}, status=exc.status)
         return super().handle_exception(exc)
+
+
+_REFUSED = {
+    401: OpenApiResponse(out.QuizErrorSerializer, description="No or bad credentials"),
+    403: OpenApiResponse(out.QuizErrorSerializer, description="A member whose role does not allow this (or the reason)"),
+    404: OpenApiResponse(out.QuizErrorSerializer, description="Not a member of the course, or no such object"),
+}
+_BAD = {400: OpenApiResponse(out.QuizErrorSerializer, description="What to fix, in `detail`")}
 
 
 def _detail_errors(serializer: serializers.Serializer) -> Response:
@@ -99,11 +111,17 @@ class QuizInput(serializers.Serializer):
 class QuizListApi(QuizApi):
     """GET: the course's quizzes (students: published only). POST: create one (instructor)."""
 
+    @extend_schema(operation_id="quizzes_list", summary="Quizzes of the course",
+                   description="Students see published quizzes, without the staff-only settings.",
+                   responses={200: out.QuizSerializer(many=True), **_REFUSED})
     def get(self, request: Request, code: str) -> Response:
         course, role = access.access_quizzes(request.user, code)
         staff = role in access.STAFF
         return Response([quiz_data(q, staff=staff) for q in selectors.quizzes_for(course=course, staff=staff)])
 
+    @extend_schema(operation_id="quizzes_create", summary="Create a quiz (instructor)",
+                   description="Needs title, opens_at and closes_at; creates the quiz's gradebook item.",
+                   request=QuizInput, responses={201: out.QuizSerializer, **_BAD, **_REFUSED})
     def post(self, request: Request, code: str) -> Response:
         course = access.access_bank(request.user, code, edit=True)
         serializer = QuizInput(data=request.data)
@@ -120,18 +138,18 @@ class QuizListApi(QuizApi):
 class QuizDetailApi(QuizApi):
     """GET: one quiz (staff also get its questions). PATCH: change settings (instructor)."""
 
+    @extend_schema(operation_id="quizzes_retrieve", summary="One quiz (staff also get its questions)",
+                   responses={200: out.QuizDetailSerializer, **_REFUSED})
     def get(self, request: Request, code: str, quiz_id: int) -> Response:
         quiz, role = access.access_quiz(request.user, code, quiz_id)
         staff = role in access.STAFF
         data = quiz_data(quiz, staff=staff)
         if staff:
-            data["slots"] = [
-                {"id": s.id, "question": s.question_id, "title": s.question.title, "type": s.question.qtype,
-                 "points": str(s.points), "position": s.position}
-                for s in selectors.slots_of(quiz)
-            ]
+            data["slots"] = [slot_data(s) for s in selectors.slots_of(quiz)]
         return Response(data)
 
+    @extend_schema(operation_id="quizzes_partial_update", summary="Change a quiz's settings (instructor)",
+                   request=QuizInput, responses={200: out.QuizSerializer, **_BAD, **_REFUSED})
     def patch(self, request: Request, code: str, quiz_id: int) -> Response:
         quiz = access.access_quiz_as_instructor(request.user, code, quiz_id)
         serializer = QuizInput(data=request.data, partial=True)
@@ -144,6 +162,8 @@ class QuizDetailApi(QuizApi):
 class SlotListApi(QuizApi):
     """POST {question, points?}: add a bank question to the quiz (instructor)."""
 
+    @extend_schema(operation_id="quizzes_slots_create", summary="Add a bank question to the quiz (instructor)",
+                   request=out.QuizSlotInputSerializer, responses={201: out.QuizSlotCreatedSerializer, **_BAD, **_REFUSED})
     def post(self, request: Request, code: str, quiz_id: int) -> Response:
         quiz = access.access_quiz_as_instructor(request.user, code, quiz_id)
         question = Question.objects.filter(pk=request.data.get("question"), course=quiz.course).first()
@@ -155,11 +175,35 @@ class SlotListApi(QuizApi):
 
 
 class SlotDetailApi(QuizApi):
+    @extend_schema(operation_id="quizzes_slots_destroy", summary="Remove a question from the quiz (instructor)",
+                   description="Refused (400) once students have attempted the quiz.",
+                   responses={204: OpenApiResponse(description="Removed"), **_BAD, **_REFUSED})
     def delete(self, request: Request, code: str, quiz_id: int, slot_id: int) -> Response:
         quiz = access.access_quiz_as_instructor(request.user, code, quiz_id)
         slot = get_object_or_404(quiz.slots, pk=slot_id)
         services.slot_remove(slot=slot, by=request.user)
         return Response(status=204)
+
+
+class SlotOrderApi(QuizApi):
+    """PUT {slots: [id, …]}: the quiz's questions in a new order (instructor); attempts already started keep theirs."""
+
+    @extend_schema(operation_id="quizzes_slots_reorder", summary="Reorder the quiz's questions (instructor)",
+                   description="Send every slot id of the quiz once, in the new order. Attempts already "
+                               "started keep the order they were started with.",
+                   request=out.QuizSlotOrderSerializer,
+                   responses={200: out.QuizSlotSerializer(many=True), **_BAD, **_REFUSED})
+    def put(self, request: Request, code: str, quiz_id: int) -> Response:
+        quiz = access.access_quiz_as_instructor(request.user, code, quiz_id)
+        data = request.data
+        order = data.get("slots") if isinstance(data, dict) else None
+        slots = services.slots_reorder(quiz=quiz, order=order, by=request.user)
+        return Response([slot_data(s) for s in selectors.with_questions(slots)])
+
+
+def slot_data(slot) -> dict:
+    return {"id": slot.id, "question": slot.question_id, "title": slot.question.title, "type": slot.question.qtype,
+            "points": str(slot.points), "position": slot.position}
 
 
 # --- Question bank ------------------------------------------------------------------
@@ -174,15 +218,15 @@ def question_data(question: Question) -> dict:
         "use_regex": question.use_regex, "manual_review": question.manual_review, "rubric": question.rubric,
         "general_feedback": question.general_feedback, "key_version": question.key_version,
         "answers": [
-            {"id": a.id, "text": a.text, "fraction": str(a.fraction.normalize()), "feedback": a.feedback,
-             "value": None if a.value is None else str(a.value.normalize()),
-             "tolerance": str(a.tolerance.normalize())}
+            {"id": a.id, "text": a.text, "fraction": plain_decimal(a.fraction), "feedback": a.feedback,
+             "value": None if a.value is None else plain_decimal(a.value),
+             "tolerance": plain_decimal(a.tolerance)}
             for a in question.answers.all()
         ],
     }
 
 
-class QuestionInput(serializers.Serializer):
+class QuizQuestionInput(serializers.Serializer):
     category = serializers.CharField(max_length=200, required=False, allow_blank=True)
     title = serializers.CharField(max_length=200, required=False, allow_blank=True)
     text = serializers.CharField(required=False)
@@ -196,19 +240,23 @@ class QuestionInput(serializers.Serializer):
     manual_review = serializers.BooleanField(required=False)
     rubric = serializers.CharField(required=False, allow_blank=True)
     general_feedback = serializers.CharField(required=False, allow_blank=True)
-    answers = serializers.ListField(child=serializers.DictField(), required=False)
+    answers = serializers.ListField(child=out.QuizAnswerItemField(), required=False)
 
 
 class QuestionListApi(QuizApi):
     """GET: the bank (staff). POST: a new question (instructor)."""
 
+    @extend_schema(operation_id="quizzes_questions_list", summary="The question bank with answer keys (staff)",
+                   responses={200: out.QuizQuestionSerializer(many=True), **_REFUSED})
     def get(self, request: Request, code: str) -> Response:
         course = access.access_bank(request.user, code, edit=False)
         return Response([question_data(q) for q in selectors.bank(course=course)])
 
+    @extend_schema(operation_id="quizzes_questions_create", summary="Add a question to the bank (instructor)",
+                   request=QuizQuestionInput, responses={201: out.QuizQuestionSerializer, **_BAD, **_REFUSED})
     def post(self, request: Request, code: str) -> Response:
         course = access.access_bank(request.user, code, edit=True)
-        serializer = QuestionInput(data=request.data)
+        serializer = QuizQuestionInput(data=request.data)
         if not serializer.is_valid():
             return _detail_errors(serializer)
         data = dict(serializer.validated_data)
@@ -220,12 +268,17 @@ class QuestionListApi(QuizApi):
 class QuestionDetailApi(QuizApi):
     """GET: one question with its key (staff). PATCH: edit (instructor); a key change after attempts offers a regrade."""
 
+    @extend_schema(operation_id="quizzes_questions_retrieve", summary="One bank question with its key (staff)",
+                   responses={200: out.QuizQuestionSerializer, **_REFUSED})
     def get(self, request: Request, code: str, question_id: int) -> Response:
         return Response(question_data(access.access_question(request.user, code, question_id, edit=False)))
 
+    @extend_schema(operation_id="quizzes_questions_partial_update", summary="Edit a bank question (instructor)",
+                   description="`answers`, when sent, is the full new list; items with an `id` keep that answer.",
+                   request=QuizQuestionInput, responses={200: out.QuizQuestionUpdatedSerializer, **_BAD, **_REFUSED})
     def patch(self, request: Request, code: str, question_id: int) -> Response:
         question = access.access_question(request.user, code, question_id, edit=True)
-        serializer = QuestionInput(data=request.data, partial=True)
+        serializer = QuizQuestionInput(data=request.data, partial=True)
         if not serializer.is_valid():
             return _detail_errors(serializer)
         data = dict(serializer.validated_data)
@@ -244,6 +297,9 @@ class QuestionDetailApi(QuizApi):
 class GiftApi(QuizApi):
     """GET: the bank as GIFT text (staff). POST {text, category?}: import GIFT questions (instructor)."""
 
+    @extend_schema(operation_id="quizzes_questions_gift_export", summary="The bank as Moodle GIFT text (staff)",
+                   responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="GIFT text"),
+                              **_REFUSED})
     def get(self, request: Request, code: str) -> HttpResponse:
         course = access.access_bank(request.user, code, edit=False)
         from .gift import dump
@@ -253,6 +309,9 @@ class GiftApi(QuizApi):
         response["Content-Disposition"] = f'attachment; filename="{course.code}-questions.gift.txt"'
         return response
 
+    @extend_schema(operation_id="quizzes_questions_gift_import", summary="Import GIFT questions (instructor)",
+                   description="All or none: the first question that cannot be read is named with its line.",
+                   request=out.QuizGiftImportInputSerializer, responses={201: out.QuizGiftImportedSerializer, **_BAD, **_REFUSED})
     def post(self, request: Request, code: str) -> Response:
         course = access.access_bank(request.user, code, edit=True)
         text = request.data.get("text")
@@ -266,6 +325,8 @@ class GiftApi(QuizApi):
 class RegradeApi(QuizApi):
     """POST: run the regrade a key change offered (instructor). Records old → new per attempt."""
 
+    @extend_schema(operation_id="quizzes_key_changes_regrade", summary="Regrade after an answer-key change (instructor)",
+                   request=None, responses={200: out.QuizRegradeSerializer, **_REFUSED})
     def post(self, request: Request, code: str, key_change_id: int) -> Response:
         course = access.access_bank(request.user, code, edit=True)
         key_change = get_object_or_404(KeyChange, pk=key_change_id, question__course=course)
@@ -286,6 +347,8 @@ class RegradeApi(QuizApi):
 class AttemptListApi(QuizApi):
     """GET: my attempts at the quiz. POST: start an attempt (or get back my open one)."""
 
+    @extend_schema(operation_id="quizzes_attempts_list", summary="My attempts at the quiz",
+                   responses={200: out.QuizAttemptSummarySerializer(many=True), **_REFUSED})
     def get(self, request: Request, code: str, quiz_id: int) -> Response:
         quiz, _ = access.access_quiz(request.user, code, quiz_id)
         now = timezone.now()
@@ -294,6 +357,10 @@ class AttemptListApi(QuizApi):
             for a in selectors.attempts_of(quiz=quiz, student=request.user)
         ])
 
+    @extend_schema(operation_id="quizzes_attempts_start", summary="Start an attempt, or get back my open one",
+                   description="201 for a new attempt, 200 for the open one. Refusals (403) say why: not open yet, "
+                               "closed, no attempts left, staff.",
+                   request=None, responses={201: out.QuizAttemptSerializer, 200: out.QuizAttemptSerializer, **_REFUSED})
     def post(self, request: Request, code: str, quiz_id: int) -> Response:
         quiz, role = access.access_quiz(request.user, code, quiz_id)
         if role in access.STAFF:
@@ -307,6 +374,9 @@ class AttemptListApi(QuizApi):
 class AttemptDetailApi(QuizApi):
     """GET: an attempt — to take it (questions and my saved answers) or to review it (as the policy allows)."""
 
+    @extend_schema(operation_id="quizzes_attempts_retrieve", summary="An attempt to take or to review",
+                   description="What a student sees of a submitted attempt follows the quiz's review policy.",
+                   responses={200: out.QuizAttemptSerializer, **_REFUSED})
     def get(self, request: Request, code: str, attempt_id: int) -> Response:
         attempt, staff = access.access_attempt(request.user, code, attempt_id)
         return Response(selectors.attempt_payload(attempt=attempt, viewer_is_staff=staff))
@@ -359,6 +429,14 @@ class AnswerSaveApi(QuizApi):
     involved (see as_view); this class answers the rest with the same service.
     """
 
+    @extend_schema(
+        operation_id="quizzes_answers_save", summary="Save one answer",
+        description="Acknowledged (200) only after the answer is committed. A save whose seq is not above the "
+                    "stored one changes nothing and answers `stale: true` with the stored seq.",
+        request=out.QuizAnswerSaveInputSerializer,
+        responses={200: out.QuizAnswerSavedSerializer, **_BAD, **_REFUSED,
+                   409: OpenApiResponse(out.QuizErrorSerializer, description="Submitted, or time is up (deadline + grace)")},
+    )
     def put(self, request: Request, code: str, attempt_id: int, slot_id: int) -> Response:
         data = request.data
         if not isinstance(data, dict) or "seq" not in data:
@@ -386,6 +464,9 @@ class AnswerSaveApi(QuizApi):
 class AttemptSubmitApi(QuizApi):
     """POST: submit the attempt. Submitting again (another tab, a retry) has no further effect."""
 
+    @extend_schema(operation_id="quizzes_attempts_submit", summary="Submit the attempt",
+                   description="Submitting again (another tab, a retry) changes nothing: `already_submitted: true`.",
+                   request=None, responses={200: out.QuizAttemptSubmittedSerializer, **_REFUSED})
     def post(self, request: Request, code: str, attempt_id: int) -> Response:
         attempt, staff = access.access_attempt(request.user, code, attempt_id)
         if attempt.student_id != request.user.id:
@@ -403,6 +484,8 @@ class AttemptSubmitApi(QuizApi):
 class ResultsApi(QuizApi):
     """GET: every attempt with its student and score (staff)."""
 
+    @extend_schema(operation_id="quizzes_results", summary="Every attempt with its student and score (staff)",
+                   responses={200: out.QuizResultsSerializer, **_REFUSED})
     def get(self, request: Request, code: str, quiz_id: int) -> Response:
         quiz, _ = access.access_quiz_as_staff(request.user, code, quiz_id)
         return Response({"quiz": quiz.id, "attempts": selectors.quiz_results(quiz=quiz)})
@@ -411,6 +494,8 @@ class ResultsApi(QuizApi):
 class StatisticsApi(QuizApi):
     """GET: score distribution and facility/discrimination per question over first attempts (staff)."""
 
+    @extend_schema(operation_id="quizzes_statistics", summary="Score distribution, facility and discrimination (staff)",
+                   responses={200: out.QuizStatisticsSerializer, **_REFUSED})
     def get(self, request: Request, code: str, quiz_id: int) -> Response:
         quiz, _ = access.access_quiz_as_staff(request.user, code, quiz_id)
         return Response(selectors.statistics(quiz=quiz))
@@ -419,6 +504,8 @@ class StatisticsApi(QuizApi):
 class GradingQueueApi(QuizApi):
     """GET: questions with answers waiting for a grader (staff)."""
 
+    @extend_schema(operation_id="quizzes_grading_queue", summary="Questions with answers waiting for a grader (staff)",
+                   responses={200: out.QuizGradingQueueRowSerializer(many=True), **_REFUSED})
     def get(self, request: Request, code: str, quiz_id: int) -> Response:
         quiz, _ = access.access_quiz_as_staff(request.user, code, quiz_id)
         return Response(selectors.grading_queue(quiz=quiz))
@@ -427,6 +514,8 @@ class GradingQueueApi(QuizApi):
 class GradingSlotApi(QuizApi):
     """GET: one question's answers across all students, with the rubric (staff)."""
 
+    @extend_schema(operation_id="quizzes_grading_slot", summary="One question's answers across students (staff)",
+                   responses={200: out.QuizGradingSlotSerializer, **_REFUSED})
     def get(self, request: Request, code: str, quiz_id: int, slot_id: int) -> Response:
         slot = access.access_slot_for_grading(request.user, code, quiz_id, slot_id)
         return Response({
@@ -445,6 +534,8 @@ class GradingSlotApi(QuizApi):
 class ResponseGradeApi(QuizApi):
     """POST {points, comment}: grade one answer from the manual queue (staff)."""
 
+    @extend_schema(operation_id="quizzes_responses_grade", summary="Grade one answer from the manual queue (staff)",
+                   request=out.QuizResponseGradeInputSerializer, responses={200: out.QuizResponseGradedSerializer, **_BAD, **_REFUSED})
     def post(self, request: Request, code: str, response_id: int) -> Response:
         response = access.access_response_for_grading(request.user, code, response_id)
         with transaction.atomic():

@@ -278,6 +278,14 @@ def build_layout(
     return layout
 
 
+def moved(order: Sequence[int], item: int, offset: int) -> list[int]:
+    """`order` with `item` moved `offset` places (negative: earlier), stopping at either end."""
+    result = list(order)
+    index = result.index(item)
+    result.insert(max(0, min(len(result) - 1, index + offset)), result.pop(index))
+    return result
+
+
 def validate_value(entry: dict, value) -> str | None:
     """Why `value` cannot be saved for the layout entry, or None when it can.
 
@@ -373,6 +381,11 @@ def score_distribution(percentages: Iterable[float], *, bins: int = 10) -> list[
     ]
 
 
+def plain_decimal(value: Decimal) -> str:
+    """A Decimal as plain digits without trailing zeros: 100, 0.5, -1, 3.14 (never 1E+2, which str(normalize()) gives)."""
+    return format(value.normalize(), "f")
+
+
 def key_summary(key: Key) -> dict:
     """The answer key as plain JSON, to record what a change did (KeyChange.before/after)."""
     return {
@@ -382,9 +395,9 @@ def key_summary(key: Key) -> dict:
         "use_regex": key.use_regex,
         "manual_review": key.manual_review,
         "answers": [
-            {"text": a.text, "fraction": str(a.fraction.normalize()) if a.fraction else "0",
-             "value": None if a.value is None else str(a.value.normalize()),
-             "tolerance": str(a.tolerance.normalize()) if a.tolerance else "0"}
+            {"text": a.text, "fraction": plain_decimal(a.fraction) if a.fraction else "0",
+             "value": None if a.value is None else plain_decimal(a.value),
+             "tolerance": plain_decimal(a.tolerance) if a.tolerance else "0"}
             for a in key.answers
         ],
     }

@@ -46,6 +46,14 @@ def slots_of(quiz: Quiz) -> list[QuizSlot]:
     )
 
 
+def with_questions(slots: list[QuizSlot]) -> list[QuizSlot]:
+    """The same slots, in the same order, with their questions loaded (1 query)."""
+    questions = Question.objects.in_bulk([s.question_id for s in slots])
+    for slot in slots:
+        slot.question = questions[slot.question_id]
+    return slots
+
+
 def quizzes_for(*, course: Course, staff: bool) -> QuerySet[Quiz]:
     """The course's quizzes; students see only published ones."""
     qs = Quiz.objects.filter(course=course).select_related("lecture").annotate(
@@ -65,7 +73,7 @@ def open_attempt(*, quiz: Quiz, student: User) -> Attempt | None:
 def _choice_payload(answer: Answer, *, show_key: bool, show_feedback: bool) -> dict:
     item = {"id": answer.id, "text": answer.text}
     if show_key:
-        item["fraction"] = str(answer.fraction.normalize())
+        item["fraction"] = calc.plain_decimal(answer.fraction)
     if show_feedback and answer.feedback:
         item["feedback"] = answer.feedback
     return item
@@ -81,7 +89,7 @@ def _correct_answer(question: Question, answers: list[Answer]) -> object:
     if question.qtype == calc.TRUEFALSE:
         return question.correct_bool
     if question.qtype == calc.NUMERIC:
-        return [{"value": str(a.value.normalize()), "tolerance": str(a.tolerance.normalize())}
+        return [{"value": calc.plain_decimal(a.value), "tolerance": calc.plain_decimal(a.tolerance)}
                 for a in answers if a.fraction == 1 and a.value is not None]
     if question.qtype == calc.SHORT:
         return [a.text for a in answers if a.fraction == 1]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -195,6 +195,34 @@ def slot_remove(*, slot: QuizSlot, by: User | None) -> None:
     quiz = slot.quiz
     slot.delete()
     _sync_grade_item(quiz)
+
+
+@transaction.atomic
+def slots_reorder(*, quiz: Quiz, order: list[int], by: User | None) -> list[QuizSlot]:
+    """Put the quiz's questions in `order` (every slot id of the quiz, once each); returns the slots in order.
+
+    Allowed after attempts exist: an attempt keeps the order it was started
+    with (its stored layout), so only attempts started later see the new one.
+    The quiz row is locked so two editors' orders do not interleave.
+    """
+    Quiz.objects.select_for_update().filter(pk=quiz.pk).first()
+    slots = {s.id: s for s in QuizSlot.objects.filter(quiz=quiz)}
+    if (
+        not isinstance(order, list) or any(isinstance(i, bool) or not isinstance(i, int) for i in order)
+        or sorted(order) != sorted(slots)
+    ):
+        raise ValidationError(
+            f"Send every question of the quiz exactly once, as the list of its {len(slots)} slot ids in the new "
+            "order (reload the page if someone else changed the questions)."
+        )
+    changed = []
+    for position, slot_id in enumerate(order, start=1):
+        slot = slots[slot_id]
+        if slot.position != position:
+            slot.position = position
+            changed.append(slot)
+    QuizSlot.objects.bulk_update(changed, ["position"])
+    return [slots[i] for i in order]
 
 
 # --- Authoring: the question bank --------------------------------------------------
@@ -607,14 +635,38 @@ def _prepared_upsert(cursor, *, by_token: bool) -> str:
 
 def _upsert(*, facts: _AttemptFacts, attempt_id: int, asker: int | str, by_token: bool, slot_id: int, value,
             seq: int, now: dt.datetime) -> int | None:
-    """Run the upsert statement (in autocommit it is its own transaction); the stored seq, or None if nothing written."""
+    """Run the upsert statement (in autocommit it is its own transaction); the stored seq, or None if nothing written.
+
+    On a persistent PostgreSQL connection outside a transaction, Django would
+    first spend a round trip checking that the connection is alive
+    (CONN_HEALTH_CHECKS: SELECT 1 before the first query of each request). This
+    statement is safe to repeat (a repeat of a save that did commit writes
+    nothing, and the caller then reports it stale with the same seq, which the
+    client counts as saved), so it runs at once and, only if the connection
+    turns out dead, reconnects and runs once more.
+    """
     stamp = connection.ops.adapt_datetimefield_value(now)
     params = [facts.course_id, attempt_id, connection.ops.adapt_datetimefield_value(facts.started_at), asker, stamp,
               slot_id, json.dumps(value), seq, stamp, False]
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return _execute_upsert(params, by_token=by_token)
+    connection.health_check_done = True
+    try:
+        return _execute_upsert(params, by_token=by_token)
+    except (InterfaceError, OperationalError):
+        if connection.connection is not None and connection.is_usable():
+            raise  # the connection is fine: a real error
+        connection.close()
+        return _execute_upsert(params, by_token=by_token)
+
+
+_EXECUTE = "EXECUTE {name} (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+
+
+def _execute_upsert(params: list, *, by_token: bool) -> int | None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            name = _prepared_upsert(cursor, by_token=by_token)
-            cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})", params)
+            cursor.execute(_EXECUTE.format(name=_prepared_upsert(cursor, by_token=by_token)), params)
         else:
             key = (connection.vendor, by_token)
             sql = _UPSERT_SQL.get(key) or _UPSERT_SQL.setdefault(key, _upsert_sql(by_token=by_token))

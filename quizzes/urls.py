@@ -30,6 +30,7 @@ urlpatterns = [
     path(A + "quizzes/", apis.QuizListApi.as_view(), name="api-quizzes"),
     path(A + "quizzes/<int:quiz_id>/", apis.QuizDetailApi.as_view(), name="api-quiz"),
     path(A + "quizzes/<int:quiz_id>/slots/", apis.SlotListApi.as_view(), name="api-slots"),
+    path(A + "quizzes/<int:quiz_id>/slots/order/", apis.SlotOrderApi.as_view(), name="api-slot-order"),
     path(A + "quizzes/<int:quiz_id>/slots/<int:slot_id>/", apis.SlotDetailApi.as_view(), name="api-slot"),
     path(A + "questions/", apis.QuestionListApi.as_view(), name="api-questions"),
     path(A + "questions/gift/", apis.GiftApi.as_view(), name="api-gift"),

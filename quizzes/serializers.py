@@ -1,0 +1,334 @@
+"""The quiz API's payloads, described for the OpenAPI schema (and request bodies, validated).
+
+Response payloads are built by apis.quiz_data / question_data and
+selectors.attempt_payload & co. (which apply the review policy); the response
+serializers below only document them. tests/test_api_schema.py validates real
+responses of every role against the served schema, refusing undocumented keys,
+so the two cannot drift apart. Points are decimal strings ("2.50"); times are
+ISO 8601 with offset.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field, inline_serializer
+from rest_framework import serializers
+
+from .models import REVIEW_PARTS, AttemptState, GradingMethod, QuestionType
+
+
+def _points(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=8, decimal_places=2, coerce_to_string=True, **kwargs)
+
+
+def _decimal_text(help_text: str, **kwargs) -> serializers.CharField:
+    return serializers.CharField(help_text=help_text, **kwargs)
+
+
+class QuizErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong and what to do about it")
+    code = serializers.CharField(required=False, help_text="Taking refusals: a stable code (e.g. deadline_passed)")
+    errors = serializers.DictField(required=False, help_text="Per-field messages of a refused body")
+
+
+# --- Quizzes -----------------------------------------------------------------------
+
+
+class QuizSerializer(serializers.Serializer):
+    """A quiz; the keys after grace_seconds are for staff only."""
+
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    lecture = serializers.IntegerField(allow_null=True, help_text="Lecture id in the schedule, or null")
+    opens_at = serializers.DateTimeField()
+    closes_at = serializers.DateTimeField()
+    time_limit_minutes = serializers.FloatField(allow_null=True, help_text="null: until the quiz closes")
+    max_attempts = serializers.IntegerField(help_text="0: unlimited")
+    grading_method = serializers.ChoiceField(choices=GradingMethod.values)
+    grace_seconds = serializers.IntegerField()
+    published = serializers.BooleanField(required=False)
+    shuffle_questions = serializers.BooleanField(required=False)
+    shuffle_choices = serializers.BooleanField(required=False)
+    review_after_submit = serializers.ListField(child=serializers.ChoiceField(choices=REVIEW_PARTS), required=False)
+    review_after_close = serializers.ListField(child=serializers.ChoiceField(choices=REVIEW_PARTS), required=False)
+    grade_item = serializers.IntegerField(allow_null=True, required=False, help_text="Gradebook item id")
+
+
+class QuizSlotSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    question = serializers.IntegerField(help_text="Bank question id")
+    title = serializers.CharField()
+    type = serializers.ChoiceField(choices=QuestionType.values)
+    points = _points()
+    position = serializers.IntegerField(help_text="1, 2, … in the quiz's order")
+
+
+class QuizDetailSerializer(QuizSerializer):
+    slots = QuizSlotSerializer(many=True, required=False, help_text="Staff only: the questions in order")
+
+
+class QuizSlotInputSerializer(serializers.Serializer):
+    question = serializers.IntegerField(help_text="Bank question id")
+    points = _points(required=False, help_text="Default: the question's default points")
+
+
+class QuizSlotCreatedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    question = serializers.IntegerField()
+    points = _points()
+    position = serializers.IntegerField()
+
+
+class QuizSlotOrderSerializer(serializers.Serializer):
+    slots = serializers.ListField(child=serializers.IntegerField(), help_text="Every slot id of the quiz, in the new order")
+
+
+# --- Question bank -------------------------------------------------------------------
+
+
+class QuizAnswerKeySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField(allow_blank=True)
+    fraction = _decimal_text("Share of the question's points, -1..1 (e.g. \"0.5\")")
+    feedback = serializers.CharField(allow_blank=True)
+    value = _decimal_text("Numeric questions: the accepted number", allow_null=True)
+    tolerance = _decimal_text("Numeric questions: ± tolerance")
+
+
+class QuizAnswerInputSerializer(serializers.Serializer):
+    id = serializers.IntegerField(required=False, help_text="Keep this existing answer (students' choices point at it)")
+    text = serializers.CharField(required=False, allow_blank=True)
+    fraction = serializers.DecimalField(max_digits=8, decimal_places=7, required=False)
+    feedback = serializers.CharField(required=False, allow_blank=True)
+    value = serializers.DecimalField(max_digits=20, decimal_places=8, required=False, allow_null=True)
+    tolerance = serializers.DecimalField(max_digits=20, decimal_places=8, required=False)
+
+
+@extend_schema_field(QuizAnswerInputSerializer)
+class QuizAnswerItemField(serializers.DictField):
+    """One answer of a question body: checked by the service, which says what to fix."""
+
+
+class QuizQuestionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    category = serializers.CharField(allow_blank=True)
+    title = serializers.CharField()
+    text = serializers.CharField()
+    type = serializers.ChoiceField(choices=QuestionType.values)
+    default_points = _points()
+    correct_bool = serializers.BooleanField(allow_null=True, help_text="True/false questions")
+    true_feedback = serializers.CharField(allow_blank=True)
+    false_feedback = serializers.CharField(allow_blank=True)
+    case_sensitive = serializers.BooleanField()
+    use_regex = serializers.BooleanField()
+    manual_review = serializers.BooleanField()
+    rubric = serializers.CharField(allow_blank=True)
+    general_feedback = serializers.CharField(allow_blank=True)
+    key_version = serializers.IntegerField(help_text="Counts answer-key changes")
+    answers = QuizAnswerKeySerializer(many=True)
+
+
+class QuizRegradeOfferSerializer(serializers.Serializer):
+    key_change = serializers.IntegerField()
+    affected_attempts = serializers.IntegerField()
+    before = serializers.JSONField(help_text="The answer key before the change")
+    after = serializers.JSONField(help_text="The answer key after the change")
+    regrade_url = serializers.CharField(help_text="POST here to regrade")
+
+
+class QuizQuestionUpdatedSerializer(QuizQuestionSerializer):
+    regrade_offer = QuizRegradeOfferSerializer(required=False,
+                                           help_text="Present when the key changed after attempts were graded")
+
+
+class QuizGiftImportInputSerializer(serializers.Serializer):
+    text = serializers.CharField(help_text="Moodle GIFT text; questions separated by a blank line")
+    category = serializers.CharField(required=False, allow_blank=True,
+                                     help_text="Bank folder for questions the text puts in none")
+
+
+class QuizGiftImportedSerializer(serializers.Serializer):
+    created = QuizQuestionSerializer(many=True)
+
+
+class QuizRegradeEntrySerializer(serializers.Serializer):
+    attempt = serializers.IntegerField()
+    old_score = _points(allow_null=True)
+    new_score = _points(allow_null=True)
+
+
+class QuizRegradeSerializer(serializers.Serializer):
+    key_change = serializers.IntegerField()
+    attempts = serializers.IntegerField(help_text="Finished attempts regraded")
+    changed = serializers.IntegerField(help_text="Attempts whose score moved")
+    entries = QuizRegradeEntrySerializer(many=True)
+
+
+# --- Taking ----------------------------------------------------------------------------
+
+
+class QuizAttemptSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=AttemptState.values)
+    started_at = serializers.DateTimeField()
+    deadline = serializers.DateTimeField()
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    auto_submitted = serializers.BooleanField()
+    score = _points(allow_null=True, required=False, help_text="When the review policy shows scores; null while "
+                                                               "answers wait for a grader")
+    max_score = _points(required=False)
+
+
+class QuizChoiceSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="Send this id as the answer")
+    text = serializers.CharField(allow_blank=True)
+    fraction = _decimal_text("Review with correct answers only", required=False)
+    feedback = serializers.CharField(required=False, help_text="Review with feedback only")
+
+
+class QuizAttemptQuestionSerializer(serializers.Serializer):
+    slot = serializers.IntegerField(help_text="Save answers to …/answers/<slot>/")
+    number = serializers.IntegerField()
+    type = serializers.ChoiceField(choices=QuestionType.values)
+    text = serializers.CharField()
+    points = _points()
+    choices = QuizChoiceSerializer(many=True, required=False, help_text="Choice questions, in this attempt's order")
+    answer = serializers.JSONField(required=False, allow_null=True,
+                                   help_text="The saved answer (while open, or when the review shows answers)")
+    seq = serializers.IntegerField(required=False, help_text="Sequence number of the saved answer (0: none)")
+    earned = _points(required=False, allow_null=True)
+    awaiting_grader = serializers.BooleanField(required=False)
+    correct = serializers.JSONField(required=False, allow_null=True,
+                                    help_text="The right answer, in the shape a student sends one")
+    feedback = serializers.ListField(child=serializers.CharField(), required=False)
+    general_feedback = serializers.CharField(required=False)
+    grader_comment = serializers.CharField(required=False)
+
+
+class QuizPersonSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class QuizAttemptSerializer(serializers.Serializer):
+    """An attempt to take (questions, saved answers) or to review, as far as the review policy allows."""
+
+    id = serializers.IntegerField()
+    quiz = serializers.IntegerField()
+    quiz_title = serializers.CharField()
+    number = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=AttemptState.values)
+    started_at = serializers.DateTimeField()
+    deadline = serializers.DateTimeField(help_text="Saves are accepted until this plus the quiz's grace period")
+    server_now = serializers.DateTimeField(help_text="For a countdown that does not trust the client's clock")
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    auto_submitted = serializers.BooleanField()
+    review = serializers.ListField(child=serializers.ChoiceField(choices=REVIEW_PARTS),
+                                   help_text="What this viewer may see now")
+    questions = QuizAttemptQuestionSerializer(many=True)
+    score = _points(required=False, allow_null=True)
+    max_score = _points(required=False)
+    student = QuizPersonSerializer(required=False, help_text="Staff only")
+    preview = serializers.BooleanField(required=False, help_text="A staff preview: never graded or posted")
+
+
+class QuizAttemptSubmittedSerializer(QuizAttemptSerializer):
+    already_submitted = serializers.BooleanField(help_text="true: an earlier submit (another tab, a retry) did it")
+
+
+class QuizAnswerSaveInputSerializer(serializers.Serializer):
+    value = serializers.JSONField(
+        allow_null=True,
+        help_text="Single choice: a choice id; multiple: a list of ids; true/false: a boolean; "
+                  "numeric, short and essay: text",
+    )
+    seq = serializers.IntegerField(min_value=1, help_text="Rises with each change of this answer; a save whose seq "
+                                                          "is not above the stored one changes nothing")
+
+
+class QuizAnswerSavedSerializer(serializers.Serializer):
+    slot = serializers.IntegerField()
+    seq = serializers.IntegerField(help_text="The stored sequence number: the answer with this seq is saved")
+    saved_at = serializers.DateTimeField()
+    stale = serializers.BooleanField(help_text="true: a newer (or the same) answer was already stored")
+
+
+# --- Results -----------------------------------------------------------------------------
+
+
+class QuizStudentRowSerializer(QuizPersonSerializer):
+    student_number = serializers.CharField(allow_blank=True, allow_null=True)
+
+
+class QuizResultRowSerializer(QuizAttemptSummarySerializer):
+    student = QuizStudentRowSerializer()
+
+
+class QuizResultsSerializer(serializers.Serializer):
+    quiz = serializers.IntegerField()
+    attempts = QuizResultRowSerializer(many=True)
+
+
+class QuizQuestionStatisticsSerializer(serializers.Serializer):
+    slot = serializers.IntegerField()
+    title = serializers.CharField()
+    type = serializers.ChoiceField(choices=QuestionType.values)
+    max_points = serializers.FloatField()
+    n = serializers.IntegerField(help_text="Graded first attempts counted")
+    mean = serializers.FloatField(allow_null=True, help_text="Mean points")
+    sd = serializers.FloatField(allow_null=True)
+    facility = serializers.FloatField(allow_null=True, help_text="Percent: 100 × mean / max")
+    discrimination = serializers.FloatField(allow_null=True,
+                                            help_text="Percent: 100 × r(question score, rest of the test)")
+
+
+class QuizStatisticsSerializer(serializers.Serializer):
+    attempts = serializers.IntegerField(help_text="Graded first attempts")
+    mean_percent = serializers.FloatField(allow_null=True)
+    distribution = inline_serializer(
+        name="QuizScoreBin", many=True,
+        fields={"from": serializers.FloatField(help_text="Percent, inclusive"),
+                "to": serializers.FloatField(help_text="Percent"), "count": serializers.IntegerField()},
+    )
+    questions = QuizQuestionStatisticsSerializer(many=True)
+
+
+class QuizGradingQueueRowSerializer(serializers.Serializer):
+    slot = serializers.IntegerField()
+    title = serializers.CharField()
+    type = serializers.ChoiceField(choices=QuestionType.values)
+    pending = serializers.IntegerField(help_text="Answers waiting for a grader")
+    graded = serializers.IntegerField(help_text="Answers graded by hand")
+
+
+class QuizResponseToGradeSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="POST a grade to …/quiz-responses/<id>/grade/")
+    attempt = serializers.IntegerField()
+    student = serializers.CharField()
+    answer = serializers.JSONField(allow_null=True)
+    suggested_points = _points(allow_null=True, help_text="The automatic grade, before a person grades it")
+    points = _points(allow_null=True, help_text="The grader's points")
+    comment = serializers.CharField(allow_blank=True)
+    graded_by = serializers.CharField(allow_null=True)
+
+
+class QuizGradingSlotSerializer(serializers.Serializer):
+    slot = serializers.IntegerField()
+    title = serializers.CharField()
+    text = serializers.CharField()
+    rubric = serializers.CharField(allow_blank=True)
+    points = _points()
+    responses = QuizResponseToGradeSerializer(many=True)
+
+
+class QuizResponseGradeInputSerializer(serializers.Serializer):
+    points = _points(help_text="0 … the question's points, at most two decimals")
+    comment = serializers.CharField(required=False, allow_blank=True)
+
+
+class QuizResponseGradedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    points = _points()
+    comment = serializers.CharField(allow_blank=True)
+    attempt_state = serializers.ChoiceField(choices=AttemptState.values)
