@@ -198,3 +198,26 @@ def test_the_statement_is_prepared_once_per_connection(taking):
         cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = 'quizzes_answer_save_token'")
         assert cursor.fetchone()[0] == 1
     assert Response.objects.get(attempt_id=attempt, slot_id=slot).value == "two"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a server-side disconnect is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_save_on_a_connection_the_server_dropped_reconnects_and_is_saved(student, short_quiz):
+    import psycopg2
+
+    client = token_client(student)
+    payload = start(client, short_quiz).json()
+    slot = f.slot_of(payload, "short")["slot"]
+    assert save(client, payload["id"], slot, "before", 1).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    params = connection.get_connection_params()
+    killer = psycopg2.connect(**{k: v for k, v in params.items() if k in ("host", "port", "user", "password", "dbname")})
+    killer.autocommit = True
+    with killer.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    killer.close()
+    saved = save(client, payload["id"], slot, "after", 2)
+    assert saved.status_code == 200 and saved.json()["stale"] is False
+    assert Response.objects.get(attempt_id=payload["id"], slot_id=slot).value == "after"
