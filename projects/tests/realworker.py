@@ -121,7 +121,7 @@ class Worker:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    def wait_ready(self, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if " ready." in self.log():
@@ -131,11 +131,23 @@ class Worker:
             time.sleep(0.1)
         raise RuntimeError(f"the worker did not start in {timeout} s:\n{self.log()[-4000:]}")
 
-    def kill(self) -> None:
-        """SIGKILL the worker and its pool (its whole process group): no warm shutdown, no ack."""
+    def freeze(self) -> None:
+        """SIGSTOP the worker and its pool: from now on it can neither record a run nor beat its heart.
+
+        The sandboxed step runs in a session of its own and goes on; it dies with the pool
+        process on kill() (bubblewrap's --die-with-parent)."""
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def kill(self, timeout: float = 60) -> None:
+        """SIGKILL the worker and its pool (its whole process group): no warm shutdown, no ack.
+
+        Returns once no process of the group is left running (zombies count as gone), so a
+        check of the pool's pid right after (the sweep's) sees it dead."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
+        self.proc.wait(timeout=timeout)
+        wait_for(lambda: not group_members(self.proc.pid), timeout=timeout, interval=0.05,
+                 what=f"the processes of worker {self.name} to end")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -148,7 +160,24 @@ class Worker:
         self.log_file.close()
 
 
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of process group ``pgid``."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            pids.append(int(stat.parent.name))
+    return pids
+
+
 def wait_for(predicate, *, timeout: float, interval: float = 0.1, what: str = "the condition"):
+    """Poll ``predicate`` until it returns something truthy (returned), for at most ``timeout`` s.
+
+    Worker tests wait on database state this way, never with a bare sleep: the bound is
+    generous (a loaded 2-core CI machine) and a fast machine returns as soon as it is done."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

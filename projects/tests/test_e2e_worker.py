@@ -7,7 +7,6 @@ down, failed instead under REQUIRE_SERVICES=1 (CI).
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 import pytest
@@ -38,7 +37,13 @@ def submit_over_http(user, sample: str) -> dict:
     return response.json()
 
 
-def wait_terminal(run_ids, timeout=90):
+# Bounds for polling the database: generous, since CI is a loaded 2-core machine (an idle one
+# needs a tenth of them); a bound that is hit fails with the runs' ids, never a bare sleep.
+RUNS_TIMEOUT_S = 300
+START_TIMEOUT_S = 120
+
+
+def wait_terminal(run_ids, timeout=RUNS_TIMEOUT_S):
     def done():
         runs = list(GradingRun.objects.filter(pk__in=run_ids))
         return runs if all(r.status in TERMINAL_STATUSES for r in runs) else None
@@ -82,15 +87,18 @@ def test_worker_killed_mid_run_still_completes_exactly_once(echo_part, start_wor
     student = team_members(echo_part.project, "Attention Seekers")[0]
     run_id = submit_over_http(student, "slow")["run"]["id"]  # sleeps 3 s in the predict step
     realworker.wait_for(lambda: GradingRun.objects.get(pk=run_id).status == RunStatus.RUNNING,
-                        timeout=60, what="the run to start")
-    time.sleep(0.5)
-    first.kill()
+                        timeout=START_TIMEOUT_S, interval=0.05, what="the run to start")
+    # Stopped at once, so it cannot finish the 3 s job first however slow this machine is;
+    # then killed, and gone before the sweep looks at its pid.
+    first.freeze()
     run = GradingRun.objects.get(pk=run_id)
-    assert run.status == RunStatus.RUNNING and run.attempts == 1  # the dead worker left it running
+    assert run.status == RunStatus.RUNNING and run.attempts == 1, (run.status, first.log()[-3000:])
+    first.kill()
+    assert GradingRun.objects.get(pk=run_id).status == RunStatus.RUNNING  # the dead worker left it running
     second = start_worker(name="rescuer")
     report = services.sweep_stuck_runs()  # beat runs this every 60 s; the dead pid makes it immediate here
     assert report.requeued == [run_id]
-    run = wait_terminal([run_id], timeout=60)[run_id]
+    run = wait_terminal([run_id])[run_id]
     assert run.status == RunStatus.SUCCEEDED, (run.error, second.log()[-3000:])
     assert run.attempts == 2 and run.worker_host.startswith(second.name)
     for user in team_members(echo_part.project, "Attention Seekers"):
@@ -109,7 +117,10 @@ def test_rerun_queue_is_served_by_its_own_worker(echo_part, start_worker, instru
     wait_terminal([run_id])
     submission = GradingRun.objects.get(pk=run_id).submission
     rerun = services.submission_rerun(submission=submission, by=instructor)
-    time.sleep(2)
+    # A student's job sent after the rerun: once the students' worker has graded it, it has
+    # passed over the rerun (no sleep that a slow machine could outlast).
+    later = submit_over_http(team_members(echo_part.project, "Batch Normies")[0], "partial")["run"]["id"]
+    assert wait_terminal([later])[later].status == RunStatus.SUCCEEDED
     assert GradingRun.objects.get(pk=rerun.pk).status == RunStatus.QUEUED  # no rerun worker yet
     start_worker(name="reruns", queues="rerun")
     done = wait_terminal([rerun.pk])[rerun.pk]
