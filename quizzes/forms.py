@@ -65,3 +65,26 @@ class GradeResponseForm(forms.Form):
     response = forms.IntegerField()
     points = forms.DecimalField(max_digits=6, decimal_places=2, min_value=0)
     comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+def preview_answers(data, layout: list[dict]) -> dict[int, object]:
+    """The preview form's inputs (slot-<id>) as answers in the API's shapes; anything malformed counts as blank.
+
+    data: the POST QueryDict; layout: the preview's layout (calculations.build_layout).
+    """
+    from .calculations import validate_value
+
+    answers: dict[int, object] = {}
+    for entry in layout:
+        name, qtype = f"slot-{entry['slot']}", entry["type"]
+        if qtype == "single":
+            raw = data.get(name, "")
+            value = int(raw) if raw.isdigit() else None
+        elif qtype == "multi":
+            value = [int(v) for v in data.getlist(name) if v.isdigit()] or None
+        elif qtype == "truefalse":
+            value = {"true": True, "false": False}.get(data.get(name))
+        else:
+            value = data.get(name) or None
+        answers[entry["slot"]] = None if validate_value(entry, value) else value
+    return answers

@@ -96,6 +96,61 @@ def _correct_answer(question: Question, answers: list[Answer]) -> object:
     return None
 
 
+def _questions_payload(
+    *, layout: list[dict], slots: dict[int, QuizSlot], responses: dict[int, Response], finished: bool,
+    show_answers: bool, show_key: bool, show_feedback: bool, show_score: bool,
+) -> list[dict]:
+    """The questions of one attempt (stored, or a preview's in memory) in its layout's order, as far as allowed."""
+    questions = []
+    for number, entry in enumerate(layout, start=1):
+        slot = slots.get(entry["slot"])
+        if slot is None:  # removed from the quiz after this attempt started
+            continue
+        question = slot.question
+        answers = {a.id: a for a in question.answers.all()}
+        item: dict = {
+            "slot": slot.id, "number": number, "type": question.qtype, "text": question.text,
+            "points": str(slot.points),
+        }
+        response = responses.get(slot.id)
+        if question.qtype in calc.CHOICE_TYPES:
+            item["choices"] = [
+                _choice_payload(answers[cid], show_key=show_key, show_feedback=show_feedback)
+                for cid in entry["choices"] if cid in answers
+            ]
+            if finished and show_answers and response is not None:
+                picked = response.value if isinstance(response.value, list) else [response.value]
+                for choice in item["choices"]:
+                    if choice["id"] in picked:
+                        choice["chosen"] = True
+        if show_answers:
+            item["answer"] = response.value if response else None
+            item["seq"] = response.client_seq if response else 0
+        if finished and show_score and response is not None:
+            item["earned"] = None if response.points is None else str(response.points)
+            if response.needs_manual and response.graded_at is None:
+                item["awaiting_grader"] = True
+        elif finished and show_score:
+            item["earned"] = "0.00"
+        if show_key:
+            item["correct"] = _correct_answer(question, list(answers.values()))
+        if show_feedback:
+            outcome_feedback: list[str] = []
+            if response is not None and question.qtype not in calc.CHOICE_TYPES:
+                outcome_feedback = list(calc.grade_answer(key_of(question), response.value).feedback)
+            if question.qtype == calc.SINGLE or question.qtype == calc.MULTI:
+                chosen = response.value if response else None
+                chosen_ids = set(chosen if isinstance(chosen, list) else [chosen])
+                outcome_feedback = [answers[c].feedback for c in chosen_ids if c in answers and answers[c].feedback]
+            item["feedback"] = outcome_feedback
+            if question.general_feedback:
+                item["general_feedback"] = question.general_feedback
+            if response is not None and response.comment:
+                item["grader_comment"] = response.comment
+        questions.append(item)
+    return questions
+
+
 def attempt_payload(*, attempt: Attempt, viewer_is_staff: bool, now: dt.datetime | None = None) -> dict:
     """What the viewer may see of one attempt, as JSON-ready data.
 
@@ -122,48 +177,10 @@ def attempt_payload(*, attempt: Attempt, viewer_is_staff: bool, now: dt.datetime
 
     slots = {s.id: s for s in slots_of(quiz)}
     responses = {r.slot_id: r for r in Response.objects.filter(attempt=attempt)}
-    questions = []
-    for number, entry in enumerate(attempt.layout, start=1):
-        slot = slots.get(entry["slot"])
-        if slot is None:  # removed from the quiz after this attempt started
-            continue
-        question = slot.question
-        answers = {a.id: a for a in question.answers.all()}
-        item: dict = {
-            "slot": slot.id, "number": number, "type": question.qtype, "text": question.text,
-            "points": str(slot.points),
-        }
-        if question.qtype in calc.CHOICE_TYPES:
-            item["choices"] = [
-                _choice_payload(answers[cid], show_key=show_key, show_feedback=show_feedback)
-                for cid in entry["choices"] if cid in answers
-            ]
-        response = responses.get(slot.id)
-        if show_answers:
-            item["answer"] = response.value if response else None
-            item["seq"] = response.client_seq if response else 0
-        if finished and show_score and response is not None:
-            item["earned"] = None if response.points is None else str(response.points)
-            if response.needs_manual and response.graded_at is None:
-                item["awaiting_grader"] = True
-        elif finished and show_score:
-            item["earned"] = "0.00"
-        if show_key:
-            item["correct"] = _correct_answer(question, list(answers.values()))
-        if show_feedback:
-            outcome_feedback: list[str] = []
-            if response is not None and question.qtype not in calc.CHOICE_TYPES:
-                outcome_feedback = list(calc.grade_answer(key_of(question), response.value).feedback)
-            if question.qtype == calc.SINGLE or question.qtype == calc.MULTI:
-                chosen = response.value if response else None
-                chosen_ids = set(chosen if isinstance(chosen, list) else [chosen])
-                outcome_feedback = [answers[c].feedback for c in chosen_ids if c in answers and answers[c].feedback]
-            item["feedback"] = outcome_feedback
-            if question.general_feedback:
-                item["general_feedback"] = question.general_feedback
-            if response is not None and response.comment:
-                item["grader_comment"] = response.comment
-        questions.append(item)
+    questions = _questions_payload(
+        layout=attempt.layout, slots=slots, responses=responses, finished=finished, show_answers=show_answers,
+        show_key=show_key, show_feedback=show_feedback, show_score=show_score,
+    )
 
     payload = {
         "id": attempt.id, "quiz": quiz.id, "quiz_title": quiz.title, "number": attempt.number,
@@ -179,6 +196,44 @@ def attempt_payload(*, attempt: Attempt, viewer_is_staff: bool, now: dt.datetime
         payload["max_score"] = str(attempt.max_score)
     if viewer_is_staff:
         payload["student"] = {"id": attempt.student_id, "name": str(attempt.student)}
+    return payload
+
+
+def preview_payload(*, quiz: Quiz, seed: str, answers: dict[int, object] | None = None) -> dict:
+    """The quiz as a student would get a new attempt of it, built in memory for staff to try out.
+
+    Nothing is stored: no attempt, no answers, no grade. seed fixes the
+    shuffled order (the same seed gives the same layout). answers None: the
+    questions to answer. answers {slot id: value, in the API's shapes}: those
+    answers graded as a submission would be, with score, right answers and
+    feedback shown; essays (and questions sent to review) count as waiting for a grader.
+    """
+    slots = {s.id: s for s in slots_of(quiz)}
+    layout = calc.build_layout(
+        slots=[(s.id, s.question.qtype, [a.id for a in s.question.answers.all()]) for s in slots.values()],
+        shuffle_questions=quiz.shuffle_questions, shuffle_choices=quiz.shuffle_choices, seed=seed,
+    )
+    checked = answers is not None
+    responses: dict[int, Response] = {}
+    for slot in slots.values() if checked else ():
+        value = answers.get(slot.id)
+        outcome = calc.grade_answer(key_of(slot.question), value)
+        responses[slot.id] = Response(
+            slot_id=slot.id, value=value, client_seq=0, fraction=outcome.fraction, needs_manual=outcome.needs_manual,
+            points=None if outcome.needs_manual else calc.points_for(outcome.fraction, slot.points), comment="",
+        )
+    questions = _questions_payload(
+        layout=layout, slots=slots, responses=responses, finished=checked, show_answers=checked,
+        show_key=checked, show_feedback=checked, show_score=checked,
+    )
+    payload = {
+        "preview": True, "quiz": quiz.id, "quiz_title": quiz.title, "seed": seed, "layout": layout,
+        "review": sorted(REVIEW_PARTS) if checked else [], "questions": questions,
+        "max_score": str(sum((s.points for s in slots.values()), Decimal("0"))),
+    }
+    if checked:
+        payload["score"] = str(sum((r.points for r in responses.values() if r.points is not None), Decimal("0")))
+        payload["waiting_for_grader"] = sum(1 for r in responses.values() if r.needs_manual)
     return payload
 
 

@@ -185,6 +185,7 @@ class QuizChoiceSerializer(serializers.Serializer):
     text = serializers.CharField(allow_blank=True)
     fraction = _decimal_text("Review with correct answers only", required=False)
     feedback = serializers.CharField(required=False, help_text="Review with feedback only")
+    chosen = serializers.BooleanField(required=False, help_text="Review with answers: this choice was picked")
 
 
 class QuizAttemptQuestionSerializer(serializers.Serializer):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import secrets
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,7 +16,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from . import access, gift, selectors, services
-from .forms import AddSlotForm, GiftImportForm, GradeResponseForm, QuestionEditForm, QuizForm
+from . import calculations as calc
+from .forms import AddSlotForm, GiftImportForm, GradeResponseForm, QuestionEditForm, QuizForm, preview_answers
 from .models import AttemptState, KeyChange, Question
 
 
@@ -69,6 +72,52 @@ def quiz_detail(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
             is_open=quiz.opens_at <= now < quiz.closes_at,
         )
     return render(request, "quizzes/quiz_detail.html", context)
+
+
+@login_required
+def quiz_questions(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
+    """Arrange a quiz's questions (instructor): move one up or down, or remove it."""
+    quiz = access.access_quiz_as_instructor(request.user, code, quiz_id)
+    if request.method == "POST":
+        order = list(quiz.slots.order_by("position", "id").values_list("id", flat=True))
+        try:
+            if "remove" in request.POST:
+                slot = get_object_or_404(quiz.slots, pk=request.POST["remove"])
+                services.slot_remove(slot=slot, by=request.user)
+                messages.success(request, "Removed the question from the quiz.")
+            else:
+                slot_id, direction = request.POST.get("move", ""), request.POST.get("direction")
+                if not slot_id.isdigit() or int(slot_id) not in order or direction not in ("up", "down"):
+                    raise ValidationError("That question is no longer in this quiz; reload the page.")
+                services.slots_reorder(quiz=quiz, by=request.user,
+                                       order=calc.moved(order, int(slot_id), -1 if direction == "up" else 1))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect(reverse("quizzes:questions", args=[code, quiz.id]) + f"#slot-{request.POST.get('move', '')}")
+    role = access.role_in(request.user, quiz.course)
+    started = quiz.attempts.count()
+    return render(request, "quizzes/quiz_questions.html",
+                  _ctx(quiz.course, role, quiz=quiz, slots=selectors.slots_of(quiz), started=started))
+
+
+@login_required
+def quiz_preview(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
+    """Staff try the quiz as a student would, in memory: no attempt is created and nothing reaches the gradebook.
+
+    GET shows the questions (a new shuffle each time, unless ?seed= is given);
+    POST grades the answers given with the same seed and shows score, right answers and feedback.
+    """
+    quiz, role = access.access_quiz(request.user, code, quiz_id)
+    if role not in access.STAFF:
+        raise PermissionDenied("Only the quiz's staff preview it; start an attempt instead.")
+    seed = request.POST.get("seed") or request.GET.get("seed") or secrets.token_hex(8)
+    if not re.fullmatch(r"[0-9a-f]{1,32}", seed):
+        seed = secrets.token_hex(8)
+    payload = selectors.preview_payload(quiz=quiz, seed=seed)
+    if request.method == "POST":
+        payload = selectors.preview_payload(quiz=quiz, seed=seed, answers=preview_answers(request.POST, payload["layout"]))
+    return render(request, "quizzes/preview.html",
+                  _ctx(quiz.course, role, quiz=quiz, payload=payload, checked=request.method == "POST"))
 
 
 @login_required

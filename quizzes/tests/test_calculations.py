@@ -264,3 +264,16 @@ def test_discrimination_undefined_without_variance():
 def test_score_distribution_bins_including_full_marks():
     bins = calc.score_distribution([0, 9.9, 10, 55, 100, 100])
     assert [b["count"] for b in bins] == [2, 1, 0, 0, 0, 1, 0, 0, 0, 2]
+
+
+def test_moving_a_question_shifts_it_and_stops_at_either_end():
+    assert calc.moved([1, 2, 3], 3, -1) == [1, 3, 2]
+    assert calc.moved([1, 2, 3], 1, 1) == [2, 1, 3]
+    assert calc.moved([1, 2, 3], 1, -1) == [1, 2, 3]
+    assert calc.moved([1, 2, 3], 3, 5) == [1, 2, 3]
+    assert calc.moved([7], 7, 1) == [7]
+
+
+def test_decimals_print_as_plain_digits():
+    assert [calc.plain_decimal(D(t)) for t in ("100.00000000", "0.5000000", "-1.0000000", "0E-7", "3.14")] == [
+        "100", "0.5", "-1", "0", "3.14"]
