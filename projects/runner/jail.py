@@ -259,13 +259,21 @@ def build_args(
             a += ["--symlink", os.readlink(host), f"/{name}"]
         elif host.is_dir():
             a += ["--ro-bind", str(host), f"/{name}"]
+    # The private /proc, /dev, /tmp and /dev/shm come first: bwrap applies its
+    # operations in order, so a Python environment that lives under /tmp (a CI
+    # clone in /tmp, say) is bound on top of the fresh tmpfs instead of hidden by it.
+    a += ["--proc", "/proc", "--dev", "/dev"]
+    tmp_bytes = str(limits.tmp_mb << 20)
+    a += ["--perms", "1777", "--size", tmp_bytes, "--tmpfs", "/tmp"]
+    a += ["--perms", "1777", "--size", tmp_bytes, "--tmpfs", "/dev/shm"]
     # bwrap (privileged) creates missing parents 0700, which the step's uid
     # could not traverse: create every parent outside /job explicitly.
     parents: list[str] = []
     for dst in ["/etc/x", *(f"{p}/x" for p in python_prefixes()), *(m.dst for m in binds)]:
         for parent in reversed(Path(os.path.normpath(dst)).parents):
             text = str(parent)
-            if text != "/" and text not in parents and not _under(text, WORKDIR):
+            if text not in ("/", "/tmp", "/dev", "/dev/shm", "/proc") and text not in parents \
+                    and not _under(text, WORKDIR):
                 parents.append(text)
     for parent in parents:
         a += ["--perms", "0755", "--dir", parent]
@@ -275,10 +283,6 @@ def build_args(
     a += ["--perms", "0644", "--ro-bind-data", str(fds["group"]), "/etc/group"]
     for prefix in python_prefixes():
         a += ["--ro-bind", prefix, prefix]
-    a += ["--proc", "/proc", "--dev", "/dev"]
-    tmp_bytes = str(limits.tmp_mb << 20)
-    a += ["--perms", "1777", "--size", tmp_bytes, "--tmpfs", "/tmp"]
-    a += ["--perms", "1777", "--size", tmp_bytes, "--tmpfs", "/dev/shm"]
     a += ["--bind", str(root), WORKDIR]
     for mount in binds:
         dst = os.path.normpath(mount.dst)
