@@ -1,4 +1,9 @@
-"""Gradebook API (DRF): one small view per operation. Access through grading.access."""
+"""Gradebook API (DRF): one small view per operation. Access through grading.access.
+
+Each operation is documented with extend_schema (operation ids prefixed "grading_"); the
+payload serializers live in grading.serializers, and tests/test_api_schema.py holds real
+responses of every role to the served schema.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
-from rest_framework import serializers, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,7 +21,19 @@ from rest_framework.views import APIView
 from courseapp.models import Role
 
 from . import access, calculations, exports, forms, presenters, selectors, services
+from . import serializers as out
 from .models import Category, GradeItem, GradeState
+
+_REFUSED = {
+    401: OpenApiResponse(out.GradingErrorSerializer, description="No or bad credentials (`detail`)"),
+    403: OpenApiResponse(out.GradingErrorSerializer, description="A member whose role does not allow this "
+                                                                 "(`detail` says why)"),
+    404: OpenApiResponse(out.GradingErrorSerializer, description="Not a member of the course, or no such object"),
+}
+_BAD = {400: OpenApiResponse(out.GradingErrorSerializer, description="What to fix, in `errors`")}
+_SETUP_BAD = {400: OpenApiResponse(out.GradingErrorSerializer,
+                                   description="What to fix: every message in `errors`, by field in `fields`")}
+_DELETED = {204: OpenApiResponse(description="Deleted")}
 
 
 def _dec(value):
@@ -25,12 +44,13 @@ def _error(exc: ValidationError) -> Response:
     return Response({"errors": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
 
 
-class ItemOut(serializers.ModelSerializer):
-    class Meta:
-        model = GradeItem
-        fields = ["id", "name", "short_name", "category", "points_possible", "weight", "due_at", "extra_credit",
-                  "never_drop", "released", "ta_editable", "late_penalty_percent", "late_penalty_unit",
-                  "late_penalty_floor_percent"]
+def _student_id(value) -> int:
+    """A student id sent by a client; ValidationError saying what to send when it is not a whole number."""
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValidationError(f"student must be a student's id (a whole number); “{value}” is not.") from None
+
 
 
 class ItemListApi(APIView):
@@ -39,41 +59,46 @@ class ItemListApi(APIView):
     extra_credit, never_drop, released, ta_editable, late_penalty_percent, late_penalty_unit,
     late_penalty_floor_percent, position}; due_at in ISO 8601 (without an offset: course time)."""
 
+    @extend_schema(operation_id="grading_items_list", summary="Grade items (students: released items only)",
+                   responses={200: out.GradeItemSerializer(many=True), **_REFUSED})
     def get(self, request, code):
         course, role = access.access_my_grades(request.user, code)
         items = GradeItem.objects.filter(course=course).select_related("category")
         if role == Role.STUDENT:
             items = items.filter(released=True)
-        return Response(ItemOut(items, many=True).data)
+        return Response(out.GradeItemSerializer(items, many=True).data)
 
+    @extend_schema(operation_id="grading_items_create", summary="Add a grade item (instructor)",
+                   request=out.GradeItemInputSerializer,
+                   responses={201: out.GradeItemSetupSerializer, **_SETUP_BAD, **_REFUSED})
     def post(self, request, code):
         course = access.access_setup(request.user, code)
         try:
             item = services.item_create(course=course, by=request.user, **_item_values(request.data, course))
         except ValidationError as exc:
             return _setup_error(exc)
-        return Response(ItemSetupOut(item).data, status=status.HTTP_201_CREATED)
+        return Response(out.GradeItemSetupSerializer(item).data, status=status.HTTP_201_CREATED)
 
 
 class GradeListApi(APIView):
     """GET: grades. Staff: every student (?student=<id> for one); students: their own, released items only.
     POST (staff): set one grade {item, student, points | null, state, comment, reason}."""
 
-    class SetIn(serializers.Serializer):
-        item = serializers.IntegerField()
-        student = serializers.IntegerField()
-        points = serializers.CharField(allow_null=True, allow_blank=True, required=False)
-        state = serializers.ChoiceField(choices=GradeState.values, default=GradeState.GRADED)
-        comment = serializers.CharField(allow_blank=True, required=False, allow_null=True, default=None)
-        reason = serializers.CharField(allow_blank=True, required=False, default="")
-
+    @extend_schema(operation_id="grading_grades_list",
+                   summary="Stored grades (staff: every student; students: their own on released items)",
+                   parameters=[OpenApiParameter("student", OpenApiTypes.INT, required=False,
+                                                description="Staff: only this student's grades")],
+                   responses={200: out.GradeRowSerializer(many=True), **_BAD, **_REFUSED})
     def get(self, request, code):
         course, role = access.access_my_grades(request.user, code)
         if role == Role.STUDENT:
             students, released_only = [request.user], True
         else:
             student = request.query_params.get("student")
-            students = [access.access_student(request.user, course, int(student))] if student else None
+            try:
+                students = [access.access_student(request.user, course, _student_id(student))] if student else None
+            except ValidationError as exc:
+                return _error(exc)
             released_only = False
         frame = selectors.gradebook_frame(course=course, students=students, released_only=released_only,
                                           with_details=True)
@@ -86,8 +111,16 @@ class GradeListApi(APIView):
         ] if d is not None else []
         return Response(rows)
 
+    @extend_schema(operation_id="grading_grades_set",
+                   summary="Set one grade (instructor; TA on items opened to TAs); returns the new totals",
+                   request=out.GradeSetInputSerializer,
+                   responses={200: out.GradeSetResultSerializer,
+                              400: OpenApiResponse(out.GRADE_SET_ERRORS,
+                                                   description="What to fix: `errors`, or messages by field for a "
+                                                               "malformed body"),
+                              **_REFUSED})
     def post(self, request, code):
-        data = self.SetIn(data=request.data)
+        data = out.GradeSetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         item = access.access_item(request.user, code, v["item"], for_edit=True)
@@ -115,6 +148,8 @@ class GradeListApi(APIView):
 class GradeHistoryApi(APIView):
     """GET: the history of one student's grade on one item (staff)."""
 
+    @extend_schema(operation_id="grading_grade_history", summary="Change history of one grade, newest first (staff)",
+                   responses={200: out.GradeHistoryEntrySerializer(many=True), **_REFUSED})
     def get(self, request, code, item_id, student_id):
         item = access.access_item(request.user, code, item_id)
         student = access.access_student(request.user, item.course, student_id)
@@ -133,6 +168,13 @@ def _upload(request) -> bytes | str:
     return request.data.get("csv", "")
 
 
+_IMPORT_BODY = {
+    "multipart/form-data": out.GradeImportFileSerializer,
+    "application/json": out.GradeImportTextSerializer,
+    "application/x-www-form-urlencoded": out.GradeImportTextSerializer,
+}
+
+
 def _plan_out(plan) -> dict:
     return {"ok": plan.ok, "errors": plan.errors, "items": plan.items, "unchanged": plan.unchanged,
             "changes": [{"line": c.line, "student_number": c.student_number, "student": c.student_name,
@@ -144,6 +186,13 @@ class ImportPreviewApi(APIView):
 
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
+    @extend_schema(operation_id="grading_import_preview", summary="What a CSV import would change (staff); "
+                                                                  "writes nothing",
+                   request=_IMPORT_BODY,
+                   responses={200: out.GradeImportPlanSerializer,
+                              400: OpenApiResponse(out.IMPORT_ERRORS, description="The plan with every bad line "
+                                                   "(ok false), or `errors` for a file that cannot be read"),
+                              **_REFUSED})
     def post(self, request, code):
         course, _ = access.access_gradebook(request.user, code)
         try:
@@ -158,6 +207,12 @@ class ImportApplyApi(APIView):
 
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
+    @extend_schema(operation_id="grading_import_apply", summary="Apply a CSV import, all of it or nothing (staff)",
+                   request=_IMPORT_BODY,
+                   responses={200: out.GradeImportPlanSerializer,
+                              400: OpenApiResponse(out.GradingErrorSerializer,
+                                                   description="Every bad line in `errors`; nothing changed"),
+                              **_REFUSED})
     def post(self, request, code):
         course, _ = access.access_gradebook(request.user, code)
         try:
@@ -167,9 +222,24 @@ class ImportApplyApi(APIView):
         return Response(_plan_out(plan))
 
 
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_EXPORT_FILE = "The file, as an attachment: CSV for fmt=csv and fmt=moodle, an Excel workbook for fmt=xlsx"
+
+
 class ExportApi(APIView):
     """GET ?fmt=csv|xlsx|moodle: the full gradebook file (staff). (DRF reserves ?format=.)"""
 
+    @extend_schema(
+        operation_id="grading_export", summary="The gradebook as a file (staff)",
+        parameters=[OpenApiParameter("fmt", OpenApiTypes.STR, enum=["csv", "xlsx", "moodle"], default="csv",
+                                     description="csv: the gradebook; xlsx: the same as Excel; moodle: Moodle's "
+                                                 "grade import CSV")],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=_EXPORT_FILE),
+            (200, _XLSX): OpenApiResponse(OpenApiTypes.BINARY, description=_EXPORT_FILE),
+            **_BAD, **_REFUSED,
+        },
+    )
     def get(self, request, code):
         course, _ = access.access_gradebook(request.user, code)
         fmt = request.query_params.get("fmt", "csv")
@@ -181,7 +251,7 @@ class ExportApi(APIView):
         else:
             result = frame.compute()
             table = exports.gradebook_table(frame, result, selectors.letters(frame, result))
-            body, ctype = ((exports.to_xlsx(table), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+            body, ctype = ((exports.to_xlsx(table), _XLSX)
                            if fmt == "xlsx" else (exports.to_csv(table), "text/csv; charset=utf-8"))
         response = HttpResponse(body, content_type=ctype)
         ext = "xlsx" if fmt == "xlsx" else "csv"
@@ -192,6 +262,10 @@ class ExportApi(APIView):
 class SummaryApi(APIView):
     """GET: per student category percentages, totals and letter. Students: their own (released items only)."""
 
+    @extend_schema(operation_id="grading_summary",
+                   summary="Categories, totals, letter, drops and late penalties per student "
+                           "(staff: every student; students: their own)",
+                   responses={200: out.GradeReportSerializer(many=True), **_REFUSED})
     def get(self, request, code):
         course, role = access.access_my_grades(request.user, code)
         student = request.user if role == Role.STUDENT else None
@@ -225,9 +299,15 @@ class WhatIfApi(APIView):
     Runs the same calculation as the real totals; nothing is stored. Students ask about
     themselves (released items); staff may pass "student"."""
 
+    @extend_schema(operation_id="grading_what_if", summary="Totals if these grades were in; nothing is saved",
+                   request=out.GradeWhatIfInputSerializer,
+                   responses={200: out.GradeReportSerializer, **_BAD, **_REFUSED})
     def post(self, request, code):
         course, role = access.access_my_grades(request.user, code)
-        student_id = request.user.pk if role == Role.STUDENT else int(request.data.get("student") or 0)
+        try:
+            student_id = request.user.pk if role == Role.STUDENT else _student_id(request.data.get("student") or 0)
+        except ValidationError as exc:
+            return _error(exc)
         student = access.access_student(request.user, course, student_id)
         frame = selectors.gradebook_frame(course=course, students=[student], released_only=True,
                                           with_details=True)
@@ -269,6 +349,9 @@ class WhatIfApi(APIView):
 class StatisticsApi(APIView):
     """GET: count, mean, median, standard deviation per item and for the final total (staff)."""
 
+    @extend_schema(operation_id="grading_statistics",
+                   summary="Per item and for the final total: counts, mean, median, sd (staff)",
+                   responses={200: out.GradeStatisticsRowSerializer(many=True), **_REFUSED})
     def get(self, request, code):
         course, _ = access.access_gradebook(request.user, code)
         frame = selectors.gradebook_frame(course=course)
@@ -280,38 +363,42 @@ class StatisticsApi(APIView):
 class ReleaseApi(APIView):
     """POST {"released": true|false}: show or hide an item's grades (instructor)."""
 
+    @extend_schema(operation_id="grading_items_release", summary="Show or hide an item's grades (instructor)",
+                   request=out.GradeReleaseInputSerializer,
+                   responses={200: out.GradeReleaseSerializer, **_BAD, **_REFUSED})
     def post(self, request, code, item_id):
         item = access.access_item(request.user, code, item_id)
-        services.item_release(item=item, released=bool(request.data.get("released")), by=request.user)
+        body = out.GradeReleaseInputSerializer(data=request.data)
+        if not body.is_valid():
+            return _error(ValidationError("released must be true or false."))
+        services.item_release(item=item, released=body.validated_data["released"], by=request.user)
         return Response({"id": item.pk, "released": item.released})
 
 
 class LetterOverrideApi(APIView):
     """POST {"student", "letter" ("" clears), "reason"}: override a final letter (instructor)."""
 
+    @extend_schema(operation_id="grading_letter_overrides_create",
+                   summary="Override a student's final letter, or clear the override (instructor)",
+                   request=out.GradeLetterOverrideInputSerializer,
+                   responses={201: out.GradeLetterOverrideSerializer, **_BAD, **_REFUSED})
     def post(self, request, code):
         course = access.access_gradebook_as_instructor(request.user, code)
-        student = access.access_student(request.user, course, int(request.data.get("student") or 0))
         try:
-            row = services.letter_override_set(course=course, student=student, letter=request.data.get("letter", ""),
-                                               reason=request.data.get("reason", ""), by=request.user)
+            student_id = _student_id(request.data.get("student") or 0)
+        except ValidationError as exc:
+            return _error(exc)
+        student = access.access_student(request.user, course, student_id)
+        try:
+            row = services.letter_override_set(course=course, student=student,
+                                               letter=str(request.data.get("letter") or ""),
+                                               reason=str(request.data.get("reason") or ""), by=request.user)
         except ValidationError as exc:
             return _error(exc)
         return Response({"student": student.pk, "letter": row.letter, "reason": row.reason}, status=201)
 
 
 # --- gradebook set-up (categories and items) -----------------------------------------------------
-
-
-class CategoryOut(serializers.ModelSerializer):
-    class Meta:
-        model = Category
-        fields = ["id", "name", "weight", "aggregation", "drop_lowest", "drop_highest", "position", "description"]
-
-
-class ItemSetupOut(ItemOut):
-    class Meta(ItemOut.Meta):
-        fields = [*ItemOut.Meta.fields, "position"]
 
 
 def _setup_error(exc: ValidationError) -> Response:
@@ -330,8 +417,9 @@ def _item_values(data, course) -> dict:
     """Request data → item_update/item_create values; the due date read like the pages do (see forms.parse_due)."""
     values = _fields(data, services.ITEM_FIELDS)
     if "due_at" in values:
+        due = values["due_at"]
         try:
-            values["due_at"] = forms.parse_due(values["due_at"], time_zone=course.time_zone)
+            values["due_at"] = forms.parse_due(None if due is None else str(due), time_zone=course.time_zone)
         except ValueError as exc:
             raise ValidationError({"due_at": [str(exc)]}) from None
     return values
@@ -341,12 +429,18 @@ class CategoryListApi(APIView):
     """GET: the course's categories (members), with "weight_warning" when the weights do not add up to 100.
     POST (instructor): add one {name, weight, aggregation, drop_lowest, drop_highest, position, description}."""
 
+    @extend_schema(operation_id="grading_categories_list", summary="The course's grade categories, with the weight "
+                                                                   "warning",
+                   responses={200: out.GradeCategoryListSerializer, **_REFUSED})
     def get(self, request, code):
         course, _ = access.access_my_grades(request.user, code)
         categories = Category.objects.filter(course=course)
-        return Response({"categories": CategoryOut(categories, many=True).data,
+        return Response({"categories": out.GradeCategorySerializer(categories, many=True).data,
                          "weight_warning": selectors.weight_warning(course=course)})
 
+    @extend_schema(operation_id="grading_categories_create", summary="Add a grade category (instructor)",
+                   request=out.GradeCategoryInputSerializer,
+                   responses={201: out.GradeCategoryChangedSerializer, **_SETUP_BAD, **_REFUSED})
     def post(self, request, code):
         course = access.access_setup(request.user, code)
         try:
@@ -354,16 +448,22 @@ class CategoryListApi(APIView):
                                                 **_fields(request.data, services.CATEGORY_FIELDS))
         except ValidationError as exc:
             return _setup_error(exc)
-        return Response({**CategoryOut(category).data, "weight_warning": selectors.weight_warning(course=course)},
+        return Response({**out.GradeCategorySerializer(category).data, "weight_warning": selectors.weight_warning(course=course)},
                         status=status.HTTP_201_CREATED)
 
 
 class CategoryDetailApi(APIView):
     """GET (members) one category; PATCH (instructor) some of its fields; DELETE (instructor) an empty one."""
 
+    @extend_schema(operation_id="grading_categories_retrieve", summary="One grade category",
+                   responses={200: out.GradeCategorySerializer, **_REFUSED})
     def get(self, request, code, category_id):
-        return Response(CategoryOut(access.access_category(request.user, code, category_id)).data)
+        return Response(out.GradeCategorySerializer(access.access_category(request.user, code, category_id)).data)
 
+    @extend_schema(operation_id="grading_categories_partial_update",
+                   summary="Change some of a category's settings (instructor)",
+                   request=out.GradeCategoryInputSerializer,
+                   responses={200: out.GradeCategoryChangedSerializer, **_SETUP_BAD, **_REFUSED})
     def patch(self, request, code, category_id):
         category = access.access_category(request.user, code, category_id, for_setup=True)
         try:
@@ -371,9 +471,11 @@ class CategoryDetailApi(APIView):
                                                 **_fields(request.data, services.CATEGORY_FIELDS))
         except ValidationError as exc:
             return _setup_error(exc)
-        return Response({**CategoryOut(category).data,
+        return Response({**out.GradeCategorySerializer(category).data,
                          "weight_warning": selectors.weight_warning(course=category.course)})
 
+    @extend_schema(operation_id="grading_categories_destroy", summary="Delete an empty category (instructor)",
+                   responses={**_DELETED, **_SETUP_BAD, **_REFUSED})
     def delete(self, request, code, category_id):
         category = access.access_category(request.user, code, category_id, for_setup=True)
         try:
@@ -388,6 +490,8 @@ class ItemDetailApi(APIView):
     optional "reason" for the history of grades a new due date or late policy changes; DELETE
     (instructor) an item without grades."""
 
+    @extend_schema(operation_id="grading_items_retrieve", summary="One grade item (students: released items only)",
+                   responses={200: out.GradeItemSetupSerializer, **_REFUSED})
     def get(self, request, code, item_id):
         course, role = access.access_my_grades(request.user, code)
         item = GradeItem.objects.filter(course=course, pk=item_id)
@@ -396,8 +500,12 @@ class ItemDetailApi(APIView):
         item = item.first()
         if item is None:
             return Response({"errors": ["No such grade item."]}, status=404)
-        return Response(ItemSetupOut(item).data)
+        return Response(out.GradeItemSetupSerializer(item).data)
 
+    @extend_schema(operation_id="grading_items_partial_update",
+                   summary="Change some of an item's settings (instructor); new due dates re-apply late policies",
+                   request=out.GradeItemChangeSerializer,
+                   responses={200: out.GradeItemSetupSerializer, **_SETUP_BAD, **_REFUSED})
     def patch(self, request, code, item_id):
         item = access.access_item_for_setup(request.user, code, item_id)
         try:
@@ -405,8 +513,10 @@ class ItemDetailApi(APIView):
                                         **_item_values(request.data, item.course))
         except ValidationError as exc:
             return _setup_error(exc)
-        return Response(ItemSetupOut(item).data)
+        return Response(out.GradeItemSetupSerializer(item).data)
 
+    @extend_schema(operation_id="grading_items_destroy", summary="Delete an item without grades (instructor)",
+                   responses={**_DELETED, **_SETUP_BAD, **_REFUSED})
     def delete(self, request, code, item_id):
         item = access.access_item_for_setup(request.user, code, item_id)
         try:
