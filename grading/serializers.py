@@ -247,10 +247,10 @@ class GradeHistoryEntrySerializer(serializers.Serializer):
 
     changed_at = serializers.DateTimeField()
     changed_by = serializers.CharField(help_text="The person's name, or \"system\"")
-    old_state = _history_state("Empty: there was no grade")
-    new_state = _history_state("Empty: the grade was removed")
+    old_state = _history_state("Empty: there was no grade before")
+    new_state = _grade_state()
     old_points = _points(allow_null=True)
-    new_points = _points(allow_null=True)
+    new_points = _points("null: excused, or cleared (missing again)", allow_null=True)
     late_penalty_points = _points("The late penalty included in new_points")
     old_comment = serializers.CharField(allow_blank=True)
     new_comment = serializers.CharField(allow_blank=True)

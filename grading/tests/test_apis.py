@@ -179,3 +179,46 @@ def test_statistics_count_graded_excused_and_missing_per_item(book, ta, instruct
     assert (untouched["graded"], untouched["excused"], untouched["missing"]) == (0, 0, students)
     html = client_for(ta).get(reverse("grading-gradebook", kwargs={"code": book.code})).content.decode()
     assert f"{students - 2} graded · 1 excused · 1 missing" in html
+
+
+# --- input a client can get wrong: a message saying what to send, never a server error -------------------
+
+
+def test_a_student_id_that_is_not_a_number_gets_a_message(book, instructor, ta, client_for):
+    grades = client_for(ta).get(api("grading-api-grades", book), {"student": "elif"})
+    what_if = client_for(ta).post(api("grading-api-what-if", book), {"student": "elif", "grades": {}},
+                                  content_type="application/json")
+    override = client_for(instructor).post(api("grading-api-letter-override", book),
+                                           {"student": "elif", "letter": "AA", "reason": "r"},
+                                           content_type="application/json")
+    for response in (grades, what_if, override):
+        assert response.status_code == 400
+        assert response.json()["errors"] == ["student must be a student's id (a whole number); “elif” is not."]
+
+
+def test_a_letter_override_with_null_fields_asks_for_a_reason(book, instructor, student, client_for):
+    response = client_for(instructor).post(api("grading-api-letter-override", book),
+                                           {"student": student.pk, "letter": None, "reason": None},
+                                           content_type="application/json")
+    assert response.status_code == 400 and "Give a reason" in response.json()["errors"][0]
+
+
+def test_release_reads_form_booleans_and_refuses_a_missing_value(book, instructor, item, client_for):
+    quiz = item("Quiz 1")
+    client = client_for(instructor)
+    path = api("grading-api-release", book, item_id=quiz.pk)
+    assert client.post(path, {"released": "false"}).json() == {"id": quiz.pk, "released": False}
+    quiz.refresh_from_db()
+    assert quiz.released is False
+    response = client.post(path, {}, content_type="application/json")
+    assert response.status_code == 400 and response.json()["errors"] == ["released must be true or false."]
+    quiz.refresh_from_db()
+    assert quiz.released is False
+
+
+def test_a_due_date_sent_as_a_number_gets_a_message(book, instructor, item, client_for):
+    response = client_for(instructor).patch(api("grading-api-item", book, item_id=item("Quiz 1").pk),
+                                            {"due_at": 5}, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["fields"]["due_at"] == ["“5” is not a date and time; enter it like 2024-11-06 23:59 "
+                                                   "(course time)."]
