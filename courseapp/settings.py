@@ -217,6 +217,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # One enum name per choice set that several fields share (state/attempt_state;
+    # review/review_after_submit/review_after_close).
+    "ENUM_NAME_OVERRIDES": {
+        "AttemptStateEnum": "quizzes.models.AttemptState.values",
+        "ReviewPartEnum": "quizzes.models.REVIEW_PARTS",
+    },
 }
 
 # --- Celery -------------------------------------------------------------------
