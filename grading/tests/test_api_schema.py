@@ -12,58 +12,21 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from drf_spectacular.drainage import GENERATOR_STATS
-from drf_spectacular.generators import SchemaGenerator
-from jsonschema import Draft7Validator
 
+from courseapp.tests.openapi import check, generated_schema, served_schema
 from grading.models import Category, GradeItem
 
 pytestmark = pytest.mark.django_db
-
-A = "/api/courses/{code}"
-JSON = "application/json"
 
 
 @pytest.fixture(scope="module")
 def schema(django_db_blocker) -> dict:
     with django_db_blocker.unblock():
-        return Client().get("/api/schema/", {"format": "json"}).json()
+        return served_schema()
 
 
-def _strict(node):
-    """OpenAPI 3.0 -> JSON Schema: `nullable` becomes a null alternative; objects refuse undocumented keys."""
-    if isinstance(node, list):
-        return [_strict(v) for v in node]
-    if not isinstance(node, dict):
-        return node
-    node = {k: _strict(v) for k, v in node.items()}
-    if node.get("type") == "object" and "properties" in node:
-        node.setdefault("additionalProperties", False)
-    if node.pop("nullable", False):
-        node = {"anyOf": [node, {"type": "null"}]}
-    return node
-
-
-def check(schema: dict, path: str, method: str, response):
-    """Validate `response` against the schema of `path`/`method` for its status code.
-
-    Returns the JSON body, the raw bytes of a file response, or None for an empty one."""
-    operation = schema["paths"][path][method]
-    documented = operation["responses"].get(str(response.status_code))
-    assert documented, f"{method.upper()} {path} answered {response.status_code}, which is not documented"
-    if "content" not in documented:
-        assert not response.content
-        return None
-    media = response["Content-Type"].split(";")[0].strip()
-    assert media in documented["content"], f"{method.upper()} {path} sent {media}, documented {documented['content']}"
-    if media != JSON:
-        return response.content
-    body = response.json()
-    shape = documented["content"][JSON]["schema"]
-    validator = Draft7Validator(_strict({**shape, "components": schema["components"]}))
-    errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
-    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
-    return body
+A = "/api/courses/{code}"
+JSON = "application/json"
 
 
 def _grading_operations(schema: dict):
@@ -84,12 +47,10 @@ def _enum_names(node) -> set[str]:
 
 
 def test_generating_the_schema_warns_about_nothing_in_grading():
-    GENERATOR_STATS.reset()
-    generated = SchemaGenerator().get_schema(request=None, public=True)
+    generated, messages = generated_schema()
     ours = {name: c for name, c in generated["components"]["schemas"].items() if name.startswith(("Grade", "Grading"))}
     enums = _enum_names(list(ours.values()))
     assert {"GradeStateEnum", "GradeCellStateEnum", "AggregationEnum", "LatePenaltyUnitEnum"} <= enums
-    messages = [*GENERATOR_STATS._warn_cache, *GENERATOR_STATS._error_cache]
     noise = [m for m in messages if "grading" in m or any(f"({name})" in m or f'"{name}"' in m for name in enums)]
     assert noise == []
 

@@ -12,68 +12,27 @@ import json
 
 import pytest
 from django.test import Client
-from drf_spectacular.drainage import GENERATOR_STATS
-from drf_spectacular.generators import SchemaGenerator
-from jsonschema import Draft7Validator
-from rest_framework.authtoken.models import Token
 
+from courseapp.tests.openapi import check, schema_messages, served_schema, token_client
 from quizzes.models import Question
 
 from . import factories as f
 
 pytestmark = pytest.mark.django_db
 
-CODE = "ceng501-2024f"
-A = "/api/courses/{code}"
-
-
-def token_client(user) -> Client:
-    return Client(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
-
 
 @pytest.fixture(scope="module")
 def schema(django_db_blocker) -> dict:
     with django_db_blocker.unblock():
-        return Client().get("/api/schema/", {"format": "json"}).json()
+        return served_schema()
 
 
-def _strict(node):
-    """OpenAPI 3.0 -> JSON Schema: `nullable` becomes a null alternative; objects refuse undocumented keys."""
-    if isinstance(node, list):
-        return [_strict(v) for v in node]
-    if not isinstance(node, dict):
-        return node
-    node = {k: _strict(v) for k, v in node.items()}
-    if node.get("type") == "object" and "properties" in node:
-        node.setdefault("additionalProperties", False)
-    if node.pop("nullable", False):
-        node = {"anyOf": [node, {"type": "null"}]}
-    return node
-
-
-def check(schema: dict, path: str, method: str, response):
-    """Validate `response` against the schema of `path`/`method` for its status code; return its JSON."""
-    operation = schema["paths"][path][method]
-    documented = operation["responses"].get(str(response.status_code))
-    assert documented, f"{method.upper()} {path} answered {response.status_code}, which is not documented"
-    if "content" not in documented:
-        assert not response.content
-        return None
-    if "text/plain" in documented["content"]:
-        assert response["Content-Type"].startswith("text/plain")
-        return response.content.decode()
-    body = response.json()
-    shape = documented["content"]["application/json"]["schema"]
-    validator = Draft7Validator(_strict({**shape, "components": schema["components"]}))
-    errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
-    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
-    return body
+CODE = "ceng501-2024f"
+A = "/api/courses/{code}"
 
 
 def test_generating_the_schema_warns_about_nothing_in_quizzes():
-    GENERATOR_STATS.reset()
-    SchemaGenerator().get_schema(request=None, public=True)
-    noise = [m for m in [*GENERATOR_STATS._warn_cache, *GENERATOR_STATS._error_cache] if "quizzes" in m]
+    noise = [m for m in schema_messages() if "quizzes" in m]
     assert noise == []
 
 
