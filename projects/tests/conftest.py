@@ -56,31 +56,32 @@ def make_echo_part(project: Project, instructor) -> ProjectPart:
 
 
 @pytest.fixture
-def broker_url():
-    """(url, key prefix) of real Redis for @pytest.mark.worker tests (skipped without it; CI fails instead)."""
-    from conftest import skip_or_fail
+def worker_broker(tmp_path):
+    """The broker of this test's real workers (realworker.choose_broker), sent to while the test runs.
 
+    Redis with a key prefix when CELERY_BROKER_URL is Redis or local Redis answers,
+    else kombu's filesystem transport in a folder of this test's own; skipped when a
+    configured Redis is down, failed instead under REQUIRE_SERVICES=1 (CI tests Redis).
+    """
     from . import realworker
 
-    url = realworker.redis_url()
-    if not realworker.redis_available(url):
-        skip_or_fail(f"Redis is not reachable at {url}")
-    prefix = realworker.new_prefix()
-    with realworker.broker(url, prefix):
-        yield url, prefix
-    realworker.forget(url, prefix)
+    broker = realworker.choose_broker(tmp_path)
+    try:
+        with realworker.sending_to(broker):
+            yield broker
+    finally:
+        realworker.forget(broker)
 
 
 @pytest.fixture
-def start_worker(broker_url, tmp_path):
+def start_worker(worker_broker, tmp_path):
     """start_worker(name=..., queues=...) -> a running realworker.Worker; all are stopped afterwards."""
     from . import realworker
 
     workers = []
 
     def start(**kwargs):
-        url, prefix = broker_url
-        worker = realworker.Worker(broker_url=url, prefix=prefix, log_dir=tmp_path, **kwargs)
+        worker = realworker.Worker(broker=worker_broker, log_dir=tmp_path, **kwargs)
         workers.append(worker)
         worker.wait_ready()
         return worker

@@ -1,16 +1,29 @@
-"""A real Celery worker process on real Redis, sharing the test's database (for @pytest.mark.worker tests).
+"""A real Celery worker process on a real broker, sharing the test's database (for @pytest.mark.worker tests).
 
 The worker is a subprocess in its own session (so a test can SIGKILL the whole
 tree), started with DATABASE_URL pointing at the test database (the SQLite test
 file, or PostgreSQL's test_<name>), the test's SUBMISSIONS_ROOT/HARNESS_ROOT,
-and CELERY_BROKER_URL on a Redis database of its own.  The test process sends
-jobs to the same broker (the Celery app is switched off eager mode meanwhile).
+and a broker of its own (``choose_broker``):
+
+- Redis when CELERY_BROKER_URL is a redis:// URL (CI; skipped when it is down,
+  failed under REQUIRE_SERVICES=1) or when local Redis answers: a per-test key
+  prefix (kombu's ``global_keyprefix``) on database 13;
+- otherwise kombu's ``filesystem://`` transport (what ``make run`` uses with no
+  server) in a folder of the test's own, so ``make test`` runs these tests on a
+  laptop with no servers, and overlapping runs never share queues.  Under
+  REQUIRE_SERVICES=1 a missing Redis is a failure instead: CI must test Redis.
+
+The test process sends jobs to the same broker (the Celery app is switched off
+eager mode meanwhile).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,14 +40,18 @@ ROOT = Path(__file__).resolve().parents[2]
 REDIS_HOST = os.environ.get("PROJECTS_TEST_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("PROJECTS_TEST_REDIS_PORT", "6379"))
 REDIS_DB = int(os.environ.get("PROJECTS_TEST_REDIS_DB", "13"))  # kept apart from other apps' tests
+POLLING_INTERVAL_S = 0.05  # the filesystem transport's poll, as in settings (make run)
+
+
+def configured_redis() -> str:
+    """CELERY_BROKER_URL when it is a Redis URL (CI), else ''."""
+    configured = os.environ.get("CELERY_BROKER_URL", "")
+    return configured if configured.startswith(("redis://", "rediss://")) else ""
 
 
 def redis_url() -> str:
-    """The broker URL for worker tests: CELERY_BROKER_URL when it is Redis, else local Redis db 13."""
-    configured = os.environ.get("CELERY_BROKER_URL", "")
-    if configured.startswith("redis://"):
-        return configured
-    return f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+    """The Redis URL for worker tests: CELERY_BROKER_URL when it is Redis, else local Redis db 13."""
+    return configured_redis() or f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
 
 
 def redis_available(url: str) -> bool:
@@ -51,11 +68,56 @@ def new_prefix() -> str:
     return f"projects-test-{os.getpid()}-{uuid.uuid4().hex[:8]}:"
 
 
-def forget(url: str, prefix: str) -> None:
-    """Delete this test's broker keys (and only those)."""
+@dataclasses.dataclass(frozen=True)
+class Broker:
+    """The broker of one test (or one module): where jobs go, for the sender and the worker alike.
+
+    ``transport_options`` replace the settings' ones in both processes: a key
+    prefix on Redis, private queue/processed/control folders on the filesystem.
+    """
+
+    kind: str  # "redis" or "filesystem"
+    url: str
+    transport_options: dict
+    folder: Path | None = None  # the filesystem broker's folder (None on Redis)
+
+    def describe(self) -> str:
+        return f"{self.url} in {self.folder}" if self.folder else self.url
+
+
+def choose_broker(tmp: Path) -> Broker:
+    """Redis when configured or reachable, else a filesystem broker under ``tmp`` (see the module doc).
+
+    Skips (fails under REQUIRE_SERVICES=1) when the configured Redis is down, and
+    fails under REQUIRE_SERVICES=1 when no Redis answers at all.
+    """
+    from conftest import REQUIRE_SERVICES, skip_or_fail
+
+    url = redis_url()
+    if redis_available(url):
+        return Broker(kind="redis", url=url,
+                      transport_options={"visibility_timeout": 3600, "global_keyprefix": new_prefix()})
+    if configured_redis() or REQUIRE_SERVICES:
+        skip_or_fail(f"Redis is not reachable at {url}")
+    folder = tmp / f"broker-{uuid.uuid4().hex[:8]}"
+    for sub in ("queue", "processed", "control"):
+        (folder / sub).mkdir(parents=True)
+    return Broker(kind="filesystem", url="filesystem://", folder=folder, transport_options={
+        "data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),
+        "processed_folder": str(folder / "processed"), "control_folder": str(folder / "control"),
+        "store_processed": False, "polling_interval": POLLING_INTERVAL_S,
+    })
+
+
+def forget(broker: Broker) -> None:
+    """Delete this test's broker keys or folder (and only those)."""
+    if broker.kind == "filesystem":
+        shutil.rmtree(broker.folder, ignore_errors=True)
+        return
     import redis
 
-    client = redis.Redis.from_url(url)
+    prefix = broker.transport_options["global_keyprefix"]
+    client = redis.Redis.from_url(broker.url)
     for key in client.scan_iter(match=f"{prefix}*", count=1000):
         client.delete(key)
 
@@ -72,8 +134,8 @@ def database_url() -> str:
 
 
 @contextlib.contextmanager
-def broker(url: str, prefix: str):
-    """Send tasks from this process to ``url`` (keys prefixed) for real, not eagerly, while the block runs."""
+def sending_to(broker: Broker):
+    """Send tasks from this process to ``broker`` for real, not eagerly, while the block runs."""
     from courseapp.celery import app
 
     saved = {k: app.conf[k] for k in ("broker_url", "task_always_eager", "broker_transport_options")}
@@ -82,8 +144,8 @@ def broker(url: str, prefix: str):
         app._pool = None
         app.amqp._producer_pool = None
 
-    app.conf.update(broker_url=url, task_always_eager=False,
-                    broker_transport_options={"visibility_timeout": 3600, "global_keyprefix": prefix})
+    app.conf.update(broker_url=broker.url, task_always_eager=False,
+                    broker_transport_options=dict(broker.transport_options))
     reset_pools()
     try:
         yield app
@@ -95,14 +157,15 @@ def broker(url: str, prefix: str):
 class Worker:
     """``celery -A courseapp worker`` for the queues the tests use, concurrency 1, prefetch 1."""
 
-    def __init__(self, *, broker_url: str, prefix: str, log_dir: Path, name: str = "e2e",
+    def __init__(self, *, broker: Broker, log_dir: Path, name: str = "e2e",
                  queues: str = "cpu,gpu,rerun,default", extra_env: dict[str, str] | None = None) -> None:
         self.name = f"{name}-{os.getpid()}-{time.monotonic_ns() % 100000}"
+        self.broker = broker
         self.log_path = log_dir / f"{self.name}.log"
         env = {
             **os.environ,
             "DATABASE_URL": database_url(),
-            "CELERY_BROKER_URL": broker_url,
+            "CELERY_BROKER_URL": broker.url,
             "CELERY_TASK_ALWAYS_EAGER": "0",
             "SUBMISSIONS_ROOT": str(settings.SUBMISSIONS_ROOT),
             "HARNESS_ROOT": str(settings.HARNESS_ROOT),
@@ -112,7 +175,8 @@ class Worker:
         }
         self.log_file = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "projects.tests.worker_entry", prefix, "--loglevel=INFO",
+            [sys.executable, "-m", "projects.tests.worker_entry",
+             json.dumps(broker.transport_options), "--loglevel=INFO",
              f"--queues={queues}", "--concurrency=1", "--prefetch-multiplier=1", "--pool=prefork",
              "--without-gossip", "--without-mingle", f"--hostname={self.name}@{socket.gethostname()}"],
             cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT, start_new_session=True,
@@ -150,7 +214,12 @@ class Worker:
                  what=f"the processes of worker {self.name} to end")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
+        """Shut the worker down once its test is over: a warm shutdown on Redis; SIGKILL on the
+        filesystem transport, whose shutdown (warm or cold) takes ~5 s per worker and which has
+        nothing left to finish or acknowledge (its folder is deleted right after)."""
+        if self.proc.poll() is None and self.broker.kind == "filesystem":
+            self.kill()
+        elif self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
             try:

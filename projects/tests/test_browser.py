@@ -1,4 +1,4 @@
-"""A student's whole journey in Chromium, graded by a real worker on Redis.
+"""A student's whole journey in Chromium, graded by a real worker (Redis, else the filesystem broker).
 
 Drop a zip on the upload page, see the progress bar finish, land on the status
 page, watch the status change from queued/running to succeeded while the page

@@ -1,4 +1,4 @@
-"""The attack suite through a real worker (issue 6): HTTP -> database -> Redis -> worker -> jail -> gradebook.
+"""The attack suite through a real worker (issue 6): HTTP -> database -> broker -> worker -> jail -> gradebook.
 
 ONE Celery worker grades the whole batch (starting a worker per attack would
 cost more than the attacks).  A module fixture submits every hostile submission,
@@ -11,8 +11,9 @@ unaffected, the worker still grading normally.
 
 The runner-level suite (test_sandbox_attacks.py) holds every attack against
 ``run_step`` directly; test_runner_command.py runs some through
-``manage.py grade_submission``.  Needs Redis (else skipped, failed under
-REQUIRE_SERVICES=1) and the jail (else skipped, failed under SANDBOX_REQUIRED=1).
+``manage.py grade_submission``.  Runs on Redis when it is configured or
+reachable, else on kombu's filesystem transport (realworker.choose_broker); needs
+the jail (else skipped, failed under SANDBOX_REQUIRED=1).
 """
 
 from __future__ import annotations
@@ -142,8 +143,7 @@ class _Quiet(SimpleHTTPRequestHandler):
         pass
 
 
-def _run_batch(tmp: Path) -> dict:
-    url = realworker.redis_url()
+def _run_batch(tmp: Path, broker: realworker.Broker) -> dict:
     course = course_demo.load_course().course
     project = project_demo.load(course=course)
     project.daily_submission_limit = 20
@@ -158,7 +158,7 @@ def _run_batch(tmp: Path) -> dict:
         services.team_create(project=project, name=f"Team {label}", by=user)
         return user
 
-    # Targets that are really there, as the worker sees them: a web server, Redis (the broker),
+    # Targets that are really there, as the worker sees them: a web server, Redis (when it runs here),
     # PostgreSQL when it runs here, an abstract Unix socket.
     web = ThreadingHTTPServer(("127.0.0.1", 0), _Quiet)
     threading.Thread(target=web.serve_forever, daemon=True).start()
@@ -169,12 +169,11 @@ def _run_batch(tmp: Path) -> dict:
         pass
     targets = {"web_port": web.server_address[1], "abstract": f"projects-e2e-{os.getpid()}"}
 
-    prefix = realworker.new_prefix()
     runs: dict[str, int] = {}
     worker = None
     try:
-        with realworker.broker(url, prefix):
-            worker = realworker.Worker(broker_url=url, prefix=prefix, log_dir=tmp, name="attacks",
+        with realworker.sending_to(broker):
+            worker = realworker.Worker(broker=broker, log_dir=tmp, name="attacks",
                                        extra_env={"PROJECTS_TEST_CANARY": CANARY})
             worker.wait_ready()
             runs["fork_bomb"] = _post(student("fork bomb"), wrap("fork_bomb.py"))
@@ -213,31 +212,27 @@ def _run_batch(tmp: Path) -> dict:
     finally:
         if worker is not None:
             worker.stop()
-        realworker.forget(url, prefix)
+        realworker.forget(broker)
         web.shutdown()
         abstract.close()
 
 
 @pytest.fixture(scope="module")
 def batch(django_db_setup, django_db_blocker, tmp_path_factory) -> dict:
-    from conftest import skip_or_fail
-
     why = _jail_missing()
     if why:
         if os.environ.get("SANDBOX_REQUIRED") == "1":
             pytest.fail(f"SANDBOX_REQUIRED=1 but the jail is unavailable: {why}")
         pytest.skip(f"the jail is unavailable here: {why}")
-    url = realworker.redis_url()
-    if not realworker.redis_available(url):
-        skip_or_fail(f"Redis is not reachable at {url}")
     tmp = tmp_path_factory.mktemp("attacks")
+    broker = realworker.choose_broker(tmp)  # Redis, else the filesystem transport (skip/fail as documented)
     with django_db_blocker.unblock():
         names = [Path(str(connections[alias].settings_dict["NAME"])).name for alias in connections]
         if not all(name.startswith("test") for name in names):  # never write to (or flush) a real database
             pytest.fail(f"the test database is not set up ({names}); run this module through pytest-django")
         try:
             with override_settings(SUBMISSIONS_ROOT=tmp / "submissions", HARNESS_ROOT=tmp / "harnesses"):
-                return _run_batch(tmp)
+                return _run_batch(tmp, broker)
         finally:
             # What transactional tests do after each test: leave the test database empty.
             for alias in connections:

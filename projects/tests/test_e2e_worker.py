@@ -1,8 +1,10 @@
-"""End to end with a real Celery worker process and real Redis (see realworker.py).
+"""End to end with a real Celery worker process on a real broker (see realworker.py).
 
-HTTP request -> database -> Redis -> worker -> jail -> gradebook, with the
-worker in another process sharing the test's database.  Skipped when Redis is
-down, failed instead under REQUIRE_SERVICES=1 (CI).
+HTTP request -> database -> broker -> worker -> jail -> gradebook, with the
+worker in another process sharing the test's database.  The broker is Redis when
+CELERY_BROKER_URL is Redis or local Redis answers (skipped when a configured Redis
+is down), else kombu's filesystem transport in the test's own folder; under
+REQUIRE_SERVICES=1 (CI) a missing Redis fails instead.
 """
 
 from __future__ import annotations
@@ -104,7 +106,8 @@ def test_worker_killed_mid_run_still_completes_exactly_once(echo_part, start_wor
     for user in team_members(echo_part.project, "Attention Seekers"):
         assert Grade.objects.get(item=echo_part.grade_item, student=user).points == Decimal("8.00")
         assert GradeChange.objects.filter(item=echo_part.grade_item, student=user).count() == 1
-    # A late redelivery of the dead worker's job (Redis restores it after the visibility timeout) is a no-op.
+    # A late redelivery of the dead worker's job is a no-op (Redis restores it after the visibility
+    # timeout; the filesystem transport dropped it when it was taken, so only the sweep brings it back).
     assert services.run_execute(run_id=run_id, worker=services.WorkerInfo(
         host="late@elsewhere", pid=1, gpu_index=None, gpu_name=""), threaded=False).status is None
     assert GradeChange.objects.filter(item=echo_part.grade_item).count() == 2
