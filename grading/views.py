@@ -219,24 +219,32 @@ def category_edit(request: HttpRequest, code: str, category_id: int | None = Non
     })
 
 
+def _confirm_delete(request: HttpRequest, *, course, delete, what: str, done: str, back: str, back_id: int):
+    """The shared ask-then-delete page: GET asks; POST calls `delete()` (a service), which may refuse."""
+    errors: list[str] = []
+    if request.method == "POST":
+        try:
+            delete()
+        except ValidationError as exc:
+            errors = exc.messages
+        else:
+            messages.success(request, done)
+            return redirect("grading-setup", code=course.code)
+    return render(request, "grading/confirm_delete.html", {
+        "course": course, "role": Role.INSTRUCTOR, "what": what, "errors": errors, "back": back, "back_id": back_id,
+    })
+
+
 @login_required
 def category_delete(request: HttpRequest, code: str, category_id: int) -> HttpResponse:
     """Ask, then delete an empty category (POST)."""
     course = access.access_setup(request.user, code)
     category = access.access_category(request.user, code, category_id, for_setup=True)
-    errors: list[str] = []
-    if request.method == "POST":
-        try:
-            services.category_delete(category=category, by=request.user)
-        except ValidationError as exc:
-            errors = exc.messages
-        else:
-            messages.success(request, f"Category {category.name} deleted.")
-            return redirect("grading-setup", code=code)
-    return render(request, "grading/confirm_delete.html", {
-        "course": course, "role": Role.INSTRUCTOR, "what": f"the category {category.name}", "errors": errors,
-        "back": "grading-category-edit", "back_id": category.pk,
-    })
+    return _confirm_delete(
+        request, course=course, delete=lambda: services.category_delete(category=category, by=request.user),
+        what=f"the category {category.name}", done=f"Category {category.name} deleted.",
+        back="grading-category-edit", back_id=category.pk,
+    )
 
 
 @login_required
@@ -277,16 +285,7 @@ def item_delete(request: HttpRequest, code: str, item_id: int) -> HttpResponse:
     """Ask, then delete an item that has no grades (POST). Items with grades are refused."""
     course = access.access_setup(request.user, code)
     item = access.access_item_for_setup(request.user, code, item_id)
-    errors: list[str] = []
-    if request.method == "POST":
-        try:
-            services.item_delete(item=item, by=request.user)
-        except ValidationError as exc:
-            errors = exc.messages
-        else:
-            messages.success(request, f"{item.name} deleted.")
-            return redirect("grading-setup", code=code)
-    return render(request, "grading/confirm_delete.html", {
-        "course": course, "role": Role.INSTRUCTOR, "what": f"the item {item.name}", "errors": errors,
-        "back": "grading-item-edit", "back_id": item.pk,
-    })
+    return _confirm_delete(
+        request, course=course, delete=lambda: services.item_delete(item=item, by=request.user),
+        what=f"the item {item.name}", done=f"{item.name} deleted.", back="grading-item-edit", back_id=item.pk,
+    )
