@@ -2,8 +2,9 @@
 
 One small class per operation. Access is decided by quizzes.access; payloads
 that a student receives are built by selectors.attempt_payload, which applies
-the review policy. The answer-save view is the hot path: no serializer, two SQL
-statements after authentication (see services.answer_save).
+the review policy. The answer-save view is the hot path: no serializer, one SQL
+statement after authentication (see services.answer_save); token clients'
+saves are answered even earlier, by quizzes.middleware.AnswerSaveFastPath.
 """
 
 from __future__ import annotations
@@ -382,42 +383,6 @@ class AttemptDetailApi(QuizApi):
         return Response(selectors.attempt_payload(attempt=attempt, viewer_is_staff=staff))
 
 
-def _token_save(request: HttpRequest, code: str, attempt_id: int, slot_id: int) -> HttpResponse | None:
-    """The answer-save hot path for token clients, as a plain Django view: one SQL statement.
-
-    Handles only a PUT carrying `Authorization: Token <key>` and a JSON object
-    body, and only when the save is written (services.answer_save_by_token checks
-    token, owner, membership, deadline and seq in the statement that writes; it
-    has committed when it returns). Anything else (session users, who need the
-    CSRF check; refusals; stale saves; bad bodies) returns None and goes through
-    the DRF view, which authenticates, explains and formats errors as the rest
-    of the API does. A declined save wrote nothing, so answering it again there
-    is safe.
-    """
-    if request.method != "PUT":
-        return None
-    credentials = request.META.get("HTTP_AUTHORIZATION", "").split()
-    if len(credentials) != 2 or credentials[0].lower() != "token":
-        return None
-    try:
-        data = json.loads(request.body)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    result = services.answer_save_by_token(
-        token=credentials[1], attempt_id=attempt_id, course_code=code, slot_id=slot_id,
-        value=data.get("value"), seq=data.get("seq"),
-    )
-    if result is None:
-        return None
-    return HttpResponse(json.dumps(_saved_body(result), separators=(",", ":")), content_type="application/json")
-
-
-def _saved_body(result: services.SaveResult) -> dict:
-    return {"slot": result.slot, "seq": result.seq, "saved_at": result.saved_at.isoformat(), "stale": result.stale}
-
-
 class AnswerSaveApi(QuizApi):
     """PUT {value, seq}: save one answer. 200 {slot, seq, saved_at, stale} is sent only after commit.
 
@@ -425,8 +390,8 @@ class AnswerSaveApi(QuizApi):
     reports the stored seq, so a retried or out-of-order save never overwrites a
     newer answer. Refusals: 404 (not your attempt), 409 (submitted, time is up), 400.
 
-    Token clients' saves that succeed are answered by _token_save before DRF is
-    involved (see as_view); this class answers the rest with the same service.
+    Token clients' saves that succeed are answered by quizzes.middleware.AnswerSaveFastPath
+    before the rest of the stack; this view answers everything else with the same rules.
     """
 
     @extend_schema(
@@ -445,20 +410,7 @@ class AnswerSaveApi(QuizApi):
             attempt_id=attempt_id, student=request.user, course_code=code, slot_id=slot_id,
             value=data.get("value"), seq=data.get("seq"),
         )
-        return Response(_saved_body(result))
-
-    @classmethod
-    def as_view(cls, **initkwargs):
-        """The DRF view behind the token fast path; keeps `cls`/`initkwargs` so the schema still documents it."""
-        drf_view = super().as_view(**initkwargs)
-
-        def view(request: HttpRequest, **kwargs) -> HttpResponse:
-            return _token_save(request, **kwargs) or drf_view(request, **kwargs)
-
-        view.__dict__.update(drf_view.__dict__)  # cls, initkwargs, csrf_exempt (DRF checks CSRF itself)
-        view.__name__ = view.__qualname__ = drf_view.__name__
-        view.__doc__ = cls.__doc__
-        return view
+        return Response(result.as_json())
 
 
 class AttemptSubmitApi(QuizApi):

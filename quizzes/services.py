@@ -530,6 +530,10 @@ class SaveResult:
     saved_at: dt.datetime
     stale: bool
 
+    def as_json(self) -> dict:
+        """The body of the save's 200 answer (the same from the fast path and from the DRF view)."""
+        return {"slot": self.slot, "seq": self.seq, "saved_at": self.saved_at.isoformat(), "stale": self.stale}
+
 
 @dataclass(frozen=True)
 class _AttemptFacts:

@@ -11,6 +11,10 @@ app_name = "quizzes"
 P = "courses/<slug:code>/quizzes/"
 A = "api/courses/<slug:code>/"
 
+# The hottest route of the site; quizzes.middleware.AnswerSaveFastPath matches requests against this same pattern.
+answer_save = path(A + "quiz-attempts/<int:attempt_id>/answers/<int:slot_id>/", apis.AnswerSaveApi.as_view(),
+                   name="api-answer")
+
 urlpatterns = [
     # Pages
     path(P, views.quiz_list, name="list"),
@@ -41,7 +45,7 @@ urlpatterns = [
     # API: taking
     path(A + "quizzes/<int:quiz_id>/attempts/", apis.AttemptListApi.as_view(), name="api-attempts"),
     path(A + "quiz-attempts/<int:attempt_id>/", apis.AttemptDetailApi.as_view(), name="api-attempt"),
-    path(A + "quiz-attempts/<int:attempt_id>/answers/<int:slot_id>/", apis.AnswerSaveApi.as_view(), name="api-answer"),
+    answer_save,
     path(A + "quiz-attempts/<int:attempt_id>/submit/", apis.AttemptSubmitApi.as_view(), name="api-submit"),
     # API: results and grading
     path(A + "quizzes/<int:quiz_id>/results/", apis.ResultsApi.as_view(), name="api-results"),

@@ -10,3 +10,12 @@ def _urls_loaded_before_freezegun():
     pandas imported under freezegun crawls."""
     get_resolver().url_patterns  # noqa: B018
 
+
+
+@pytest.fixture(autouse=True)
+def _fresh_attempt_facts():
+    """Forget the per-process cache of attempt facts: a rolled-back test's attempt id is reused by the next test
+    on SQLite, and a fast-path save on stale facts declines (correctly, but then it is not the fast path tested)."""
+    from quizzes import services
+
+    services._FACTS.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -14,6 +15,8 @@ from freezegun import freeze_time
 from rest_framework.authtoken.models import Token
 
 from courseapp.models import Membership
+from quizzes.apis import AnswerSaveApi
+from quizzes.middleware import AnswerSaveFastPath
 from quizzes.models import Response
 
 from . import factories as f
@@ -221,3 +224,38 @@ def test_a_save_on_a_connection_the_server_dropped_reconnects_and_is_saved(stude
     saved = save(client, payload["id"], slot, "after", 2)
     assert saved.status_code == 200 and saved.json()["stale"] is False
     assert Response.objects.get(attempt_id=payload["id"], slot_id=slot).value == "after"
+
+
+def test_token_saves_are_answered_by_the_fast_path_without_the_drf_view(taking):
+    client, attempt, slot = taking
+    with mock.patch.object(AnswerSaveApi, "put", side_effect=AssertionError("the DRF view was called")):
+        saved = save(client, attempt, slot, "fast", 1)
+    assert saved.status_code == 200 and saved.json()["stale"] is False
+    assert saved["X-Content-Type-Options"] == "nosniff"  # SecurityMiddleware, ahead of the fast path, still applies
+    assert Response.objects.get(attempt_id=attempt, slot_id=slot).value == "fast"
+
+
+def test_the_fast_path_matches_the_route_urls_py_declares(taking):
+    _, attempt, slot = taking
+    route = AnswerSaveFastPath(lambda request: None).route
+    match = route.resolve(reverse("quizzes:api-answer", args=[CODE, attempt, slot])[1:])
+    assert match is not None and match.kwargs == {"code": CODE, "attempt_id": attempt, "slot_id": slot}
+
+
+def test_a_fast_path_save_for_a_host_not_allowed_gets_400_and_writes_nothing(taking):
+    client, attempt, slot = taking
+    refused = client.put(reverse("quizzes:api-answer", args=[CODE, attempt, slot]),
+                         data=json.dumps({"value": "x", "seq": 1}), content_type="application/json",
+                         HTTP_HOST="evil.example")
+    assert refused.status_code == 400
+    assert not Response.objects.filter(attempt_id=attempt).exists()
+
+
+def test_a_token_save_that_is_not_json_is_left_to_drf_which_explains(taking):
+    client, attempt, slot = taking
+    url = reverse("quizzes:api-answer", args=[CODE, attempt, slot])
+    plain = client.put(url, data=json.dumps({"value": "x", "seq": 1}), content_type="text/plain")
+    assert plain.status_code == 415 and "Unsupported media type" in plain.json()["detail"]
+    form = client.put(url, data="value=x&seq=1", content_type="application/x-www-form-urlencoded")
+    assert form.status_code == 400 and "sequence number" in form.json()["detail"]
+    assert not Response.objects.filter(attempt_id=attempt).exists()

@@ -1,0 +1,67 @@
+"""The answer-save fast path: token clients' saves answered before the rest of the middleware stack.
+
+At the end of a quiz, every student's client saves answers at once, and the
+save is the site's hottest request. A save by an API client carrying
+`Authorization: Token <key>` needs none of what the rest of the stack does for a
+browser: no session, no CSRF check (the token is not an ambient credential; DRF's
+TokenAuthentication does not check CSRF either), no messages, no URL resolution
+beyond this one route. So this middleware, placed right after SecurityMiddleware
+(HTTPS redirect and security headers still apply), recognises that one route and
+answers a save that services.answer_save_by_token writes: that service checks the
+token, its user being active, the attempt being theirs, the course membership,
+the deadline + grace and the sequence number in the one SQL statement that writes,
+and has committed when it returns.
+
+Anything else goes on down the stack unchanged: other routes and methods, session
+users, bodies that are not a JSON object, and every save the statement declined
+(wrong token, another student's attempt, past the deadline, stale seq, bad value).
+A declined save wrote nothing, so the DRF view (AnswerSaveApi) answers it again
+from scratch, with the reason and the same error format as the rest of the API.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from . import services
+
+
+class AnswerSaveFastPath:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        from .urls import answer_save  # the route as urls.py declares it, so the two cannot drift apart
+
+        self.get_response = get_response
+        self.route = answer_save
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "PUT" and request.path_info.startswith("/api/"):
+            match = self.route.resolve(request.path_info[1:])
+            if match is not None:
+                response = token_save(request, **match.kwargs)
+                if response is not None:
+                    return response
+        return self.get_response(request)
+
+
+def token_save(request: HttpRequest, code: str, attempt_id: int, slot_id: int) -> HttpResponse | None:
+    """Save by token in one SQL statement; None when this is not such a save or nothing was written."""
+    credentials = request.META.get("HTTP_AUTHORIZATION", "").split()
+    if len(credentials) != 2 or credentials[0].lower() != "token" or request.content_type != "application/json":
+        return None
+    request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware would check it (DisallowedHost becomes a 400)
+    try:
+        data = json.loads(request.body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    result = services.answer_save_by_token(
+        token=credentials[1], attempt_id=attempt_id, course_code=code, slot_id=slot_id,
+        value=data.get("value"), seq=data.get("seq"),
+    )
+    if result is None:
+        return None
+    return HttpResponse(json.dumps(result.as_json(), separators=(",", ":")), content_type="application/json")
