@@ -11,7 +11,6 @@ def _urls_loaded_before_freezegun():
     get_resolver().url_patterns  # noqa: B018
 
 
-
 @pytest.fixture(autouse=True)
 def _fresh_attempt_facts():
     """Forget the per-process cache of attempt facts: a rolled-back test's attempt id is reused by the next test
