@@ -1,5 +1,6 @@
 """Admin for the instructor: projects, parts, rubric criteria and read-only run records."""
 
+from django import forms
 from django.contrib import admin
 
 from .models import (
@@ -13,17 +14,57 @@ from .models import (
     TeamMembership,
 )
 
+PART_FIELDS = ["slug", "name", "position", "grade_item", "mode", "autograde_points", "closes_at", "results_published"]
+
+
+class PartInlineForm(forms.ModelForm):
+    """A part added inline belongs to the project's course; its slug is unique in that course.
+
+    ``course`` is not on the form, so Django would skip the (course, slug) constraint during
+    validation and the database would raise instead: the form checks it with a message.
+    """
+
+    class Meta:
+        model = ProjectPart
+        fields = PART_FIELDS
+
+    def __init__(self, *args, parent: Project | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if parent is not None and parent.pk is not None:
+            self.instance.project = parent
+            self.instance.course_id = parent.course_id
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        course_id = self.instance.course_id
+        if course_id is not None:
+            taken = ProjectPart.objects.filter(course_id=course_id, slug=slug).exclude(pk=self.instance.pk)
+            if taken.exists():
+                raise forms.ValidationError(f"Another part of this course already uses the URL name {slug}: choose another.")
+        return slug
+
+
+class PartInlineFormSet(forms.BaseInlineFormSet):
+    def get_form_kwargs(self, index):
+        return {**super().get_form_kwargs(index), "parent": self.instance}
+
 
 class PartInline(admin.TabularInline):
     model = ProjectPart
+    form = PartInlineForm
+    formset = PartInlineFormSet
     extra = 0
-    fields = ["slug", "name", "position", "grade_item", "mode", "autograde_points", "closes_at", "results_published"]
+    fields = PART_FIELDS
 
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
     list_display = ["name", "course", "team_size", "counting", "daily_submission_limit", "teams_locked"]
     inlines = [PartInline]
+
+    def get_inlines(self, request, obj):
+        # A part needs the project's course, which a project being added does not have yet.
+        return self.inlines if obj is not None else []
 
 
 class CriterionInline(admin.TabularInline):
