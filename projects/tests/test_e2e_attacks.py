@@ -67,7 +67,7 @@ def wrap(script: str, *args: str) -> dict[str, str]:
 
 SNOOP_MAIN = """\
 import contextlib, io, json, runpy, sys
-sys.argv = ["snoop.py", {paths!r}]
+sys.argv = ["snoop.py", {paths!r}, {tops!r}]
 buffer = io.StringIO()
 with contextlib.redirect_stdout(buffer):
     runpy.run_path("submission/snoop.py", run_name="__main__")
@@ -183,10 +183,12 @@ def _run_batch(tmp: Path, broker: realworker.Broker) -> dict:
             secrets_paths = [
                 str(storage.submission_abspath(other.path)), str(storage.submissions_root()),
                 str(storage.harness_abspath(part.harness.path)), str(settings.HARNESS_ROOT),
-                str(ROOT / "courseapp" / "settings.py"), str(ECHO_HARNESS / "hidden" / "expected.json"),
+                str(ROOT / "courseapp" / "settings.py"), str(ROOT / "manage.py"), str(ROOT / ".env"),
+                str(ECHO_HARNESS / "hidden" / "expected.json"),
             ]
             runs["snoop"] = _post(student("snoop"), {
-                "main.py": SNOOP_MAIN.format(paths=json.dumps(secrets_paths), canary=CANARY),
+                "main.py": SNOOP_MAIN.format(paths=json.dumps(secrets_paths), tops=json.dumps([str(ROOT)]),
+                                             canary=CANARY),
                 "snoop.py": (ATTACKS / "snoop.py").read_text()})
             runs["sleep"] = _post(student("sleep"), sample_zip("sleep"))
             runs["lurker"] = _post(student("lurker"), wrap("lurker.py", json.dumps(PERFECT)))
@@ -275,7 +277,7 @@ def test_another_submission_the_harness_and_the_settings_are_unreadable(batch):
     run = outcome(batch, "snoop")
     found = run["printed"]
     assert found, run["stdout"][-2000:]
-    secret = [*batch["secret_paths"], "/work/main/.env", "/etc/shadow", "/root/.ssh", "/var/run/postgresql"]
+    secret = [*batch["secret_paths"], "/etc/shadow", "/root/.ssh", "/var/run/postgresql"]
     assert not set(secret) & set(found["read"]), set(secret) & set(found["read"])
     assert set(batch["secret_paths"]) <= set(found["errors"])  # each was tried
     assert "/proc/1/environ" in found["errors"]

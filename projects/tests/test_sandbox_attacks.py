@@ -27,6 +27,7 @@ from projects.runner import cgroups, jail, sandbox
 from projects.runner.sandbox import Limits, Mount, Status
 
 ATTACKS = Path(__file__).parent / "attacks"
+ROOT = Path(__file__).resolve().parents[2]  # this checkout, wherever it lies
 PY = sys.executable
 FAST = Limits(wall_s=20, memory_mb=512, pids=64, output_bytes=1 << 20)
 
@@ -198,16 +199,18 @@ def test_secrets_and_other_jobs_are_invisible(job, tmp_path):
     hidden = tmp_path / "hidden"
     hidden.mkdir()
     (hidden / "reference.csv").write_text(f"{CANARY}\n")
-    settings = Path("/work/main/courseapp/settings.py")
-    paths = [str(other), str(other / "submission.py"), str(hidden / "reference.csv"), str(tmp_path)]
+    # The checkout's own files, wherever this checkout lies (CI clones elsewhere than a developer).
+    source = [str(ROOT / "courseapp" / "settings.py"), str(ROOT / "manage.py"), str(ROOT / "projects")]
+    paths = [str(other), str(other / "submission.py"), str(hidden / "reference.csv"), str(tmp_path), *source]
 
-    result = run(job, "snoop.py", json.dumps(paths))
+    result = run(job, "snoop.py", json.dumps(paths), json.dumps([str(ROOT)]))
     out = probes(result)
 
     assert CANARY not in result.stdout + result.stderr
     assert not any(CANARY in p.read_text(errors="replace") for p in job.rglob("*") if p.is_file())
-    for path in paths + [str(settings), "/work/main/manage.py", "/etc/shadow", "/root/.ssh"]:
+    for path in paths + ["/etc/shadow", "/root/.ssh"]:
         assert path not in out["read"], path
+    assert set(source) <= set(out["errors"])  # each was tried, and refused
     assert "/proc/1/environ" in out["errors"]  # bubblewrap's PID 1 is root's, not the step's
     assert set(out["environ"]) <= {
         "PATH",
@@ -223,7 +226,7 @@ def test_secrets_and_other_jobs_are_invisible(job, tmp_path):
     # Only the job's own files are there to find: no project source, no earlier job.
     allowed = ("/job/", "/etc/", *(p + "/" for p in jail.python_prefixes()))
     assert not [f for f in out["files"] if not f.startswith(allowed)]
-    assert not [f for f in out["files"] if f.startswith("/work/main/") and "/.venv/" not in f]
+    assert not [f for f in out["files"] if f.startswith(f"{ROOT}/") and "/.venv/" not in f]
 
 
 def test_cmdline_of_pid1_does_not_reveal_host_paths(job, tmp_path):
@@ -249,7 +252,8 @@ def test_writes_outside_the_job_and_kernel_calls_fail(job, tmp_path):
     harness.mkdir()
     (harness / "score.py").write_text("print('honest')\n")
     venv_before = sorted(os.listdir(sys.prefix))
-    targets = {"write": ["/job/harness/score.py", "/job/harness/new.py", "/tmp/../usr/y"]}
+    targets = {"write": ["/job/harness/score.py", "/job/harness/new.py", "/tmp/../usr/y",
+                         str(Path(sys.prefix) / "pwned.pth"), str(ROOT / "pwned.py")]}
 
     out = probes(run(job, "escape.py", json.dumps(targets), binds=[Mount(harness, "/job/harness")]))
 

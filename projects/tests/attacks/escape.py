@@ -23,7 +23,6 @@ for path in targets["write"] + [
     "/x",
     "/usr/x",
     "/etc/passwd",
-    "/work/main/.venv/pwned.pth",
     "/proc/sys/kernel/hostname",
     "/proc/sys/vm/drop_caches",
     "/proc/sysrq-trigger",

@@ -1,5 +1,7 @@
 """Look for secrets: settings, other jobs, hidden data, the worker's environment.
 
+argv[1] is a JSON list of paths to try (the test passes the checkout's own settings and
+manage.py wherever the checkout lies, so the probe never depends on one machine's layout).
 Prints {"read": {path: first bytes}, "errors": {path: error}, "environ": ...}.
 """
 
@@ -9,9 +11,6 @@ import os
 import sys
 
 paths = json.loads(sys.argv[1]) + [
-    "/work/main/courseapp/settings.py",
-    "/work/main/.env",
-    "/work/main/manage.py",
     "/proc/1/environ",
     "/proc/1/cmdline",
     "/proc/self/environ",
@@ -32,7 +31,8 @@ for path in paths:
     except OSError as exc:
         errors[path] = f"{exc.errno}:{exc.strerror}"
 found = []
-for top in ("/tmp", "/dev/shm", "/job", "/work", "/root", "/etc"):
+tops = ["/tmp", "/dev/shm", "/job", "/root", "/etc", *json.loads(sys.argv[2] if len(sys.argv) > 2 else "[]")]
+for top in tops:
     for dirpath, _dirnames, filenames in os.walk(top):
         found += [os.path.join(dirpath, f) for f in filenames if "site-packages" not in dirpath]
 print(json.dumps({"read": read, "errors": errors, "environ": dict(os.environ), "files": found[:500]}))
