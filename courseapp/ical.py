@@ -37,6 +37,14 @@ def escape_text(value: str) -> str:
     return value.replace("\r\n", "\\n").replace("\r", "\\n").replace("\n", "\\n")
 
 
+def _utcoffset(moment: dt.datetime) -> dt.timedelta:
+    """The offset of an aware datetime (a ZoneInfo always gives one)."""
+    offset = moment.utcoffset()
+    if offset is None:
+        raise ValueError(f"{moment!r} has no time zone")
+    return offset
+
+
 def fold(line: str) -> str:
     """Fold a content line so no physical line exceeds 75 octets (RFC 5545 §3.1).
 
@@ -44,7 +52,8 @@ def fold(line: str) -> str:
     A UTF-8 character is never split across lines.
     """
     out: list[str] = []
-    current, size, limit = [], 0, MAX_OCTETS
+    current: list[str] = []
+    size, limit = 0, MAX_OCTETS
     for char in line:
         width = len(char.encode("utf-8"))
         if size + width > limit:
@@ -101,7 +110,7 @@ def vtimezone(tz: ZoneInfo, start: dt.datetime, end: dt.datetime) -> list[str]:
     end = end.astimezone(dt.UTC) + dt.timedelta(days=1)
     lines = ["BEGIN:VTIMEZONE", f"TZID:{tz.key}"]
     edges = [start, *_transitions(tz, start, end)]
-    previous = (start - dt.timedelta(days=1)).astimezone(tz).utcoffset()
+    previous = _utcoffset((start - dt.timedelta(days=1)).astimezone(tz))
     for edge in edges:
         local = edge.astimezone(tz)
         kind = "DAYLIGHT" if local.dst() else "STANDARD"
@@ -109,11 +118,11 @@ def vtimezone(tz: ZoneInfo, start: dt.datetime, end: dt.datetime) -> list[str]:
             f"BEGIN:{kind}",
             f"DTSTART:{(edge + previous).replace(tzinfo=None).strftime('%Y%m%dT%H%M%S')}",
             f"TZOFFSETFROM:{_offset(previous)}",
-            f"TZOFFSETTO:{_offset(local.utcoffset())}",
+            f"TZOFFSETTO:{_offset(_utcoffset(local))}",
             f"TZNAME:{local.tzname()}",
             f"END:{kind}",
         ]
-        previous = local.utcoffset()
+        previous = _utcoffset(local)
     lines.append("END:VTIMEZONE")
     return lines
 

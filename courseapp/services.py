@@ -232,8 +232,8 @@ def _plan(course: Course, rows: list[RosterRow]) -> list[RosterError]:
         u.username: u for u in User.objects.filter(username__in=[username_for(n) for n in numbers])
     }
     by_email: dict[str, list[User]] = {}
-    for user in User.objects.filter(email__in=[row.email for row in rows]):
-        by_email.setdefault(user.email.lower(), []).append(user)
+    for account in User.objects.filter(email__in=[row.email for row in rows]):
+        by_email.setdefault(account.email.lower(), []).append(account)
     memberships = {m.user_id: m for m in Membership.objects.filter(course=course)}
 
     errors = []
@@ -348,7 +348,9 @@ def _write(course: Course, preview: RosterPreview) -> None:
     if changed:
         User.objects.bulk_update(changed, ["first_name", "last_name", "email"])
 
-    enroll = [created[u.username] for u in new_users] + [r.user for r in preview.with_action(Action.ENROLL)]
+    enroll = [created[u.username] for u in new_users] + [
+        r.user for r in preview.with_action(Action.ENROLL) if r.user is not None  # ENROLL rows have an account
+    ]
     reactivate = Membership.objects.filter(course=course, user__in=enroll, is_active=False)
     reactivated = set(reactivate.values_list("user_id", flat=True))
     reactivate.update(is_active=True)
