@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import Course, Lecture, Membership
+from .models import Course, Lecture, Membership, Role
 
 
 class CourseSerializer(serializers.ModelSerializer):
@@ -16,7 +16,7 @@ class CourseSerializer(serializers.ModelSerializer):
         fields = ["code", "number", "title", "term", "my_role"]
 
     def get_my_role(self, course: Course) -> str:
-        return self.context["roles"].get(course.pk, "instructor")
+        return self.context["roles"].get(course.pk, Role.INSTRUCTOR)
 
 
 class StaffSerializer(serializers.Serializer):

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from . import access, selectors, services
 from .forms import RosterUploadForm
-from .models import Course
+from .models import Course, Role
 
 
 @login_required
@@ -77,7 +77,7 @@ def roster(request: HttpRequest, code: str) -> HttpResponse:
         "course": course,
         "role": access.role_in(request.user, course),
         "memberships": memberships,
-        "students": sum(1 for m in memberships if m.role == "student"),
+        "students": sum(1 for m in memberships if m.role == Role.STUDENT),
     })
 
 

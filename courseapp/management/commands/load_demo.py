@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from courseapp import demo
+from courseapp.models import Role
 
 # Apps that add their own part of the demo (grade items, quizzes, project parts).
 DEMO_APPS = ("grading", "quizzes", "projects")
@@ -30,5 +31,5 @@ class Command(BaseCommand):
         self.stdout.write("Demo logins (all share the same password):")
         for role, username, password in result.logins:
             self.stdout.write(f"  {role:<10} {username:<14} {password}")
-        self.stdout.write(f"  (and {course.memberships.filter(role='student').count()} students "
+        self.stdout.write(f"  (and {course.memberships.filter(role=Role.STUDENT).count()} students "
                           f"e2380001 … with the same password)")
