@@ -663,12 +663,12 @@ def validate_scale(rows: list[tuple[str, Decimal, Decimal]]) -> list[str]:
 # --- gradebook set-up rules ----------------------------------------------------------------
 
 
-def weight_warning(weights: list[Decimal]) -> str | None:
+def weight_warning(weights: list[Decimal], weighting: str = NORMALISED) -> str | None:
     """What an instructor should know about a course's category weights (percent), or None.
 
-    Weights that do not add up to 100 are a warning, not an error: the engine divides by
-    the sum of the weights of the categories with a score, so totals stay right in
-    proportion, and refusing would make re-weighting impossible one category at a time.
+    Weights that do not add up to 100 are a warning, not an error: refusing would make
+    re-weighting impossible one category at a time. Normalised weights count in proportion to
+    their sum; absolute weights above 100 in all let totals pass 100% (a bonus category).
     """
     if not weights:
         return None
@@ -678,6 +678,13 @@ def weight_warning(weights: list[Decimal]) -> str | None:
     if total == 0:
         return ("Every category weighs 0%, so each counts by its points possible. To weigh them as the "
                 "syllabus says, give them weights that add up to 100%.")
+    if weighting == ABSOLUTE and total > 100:
+        return (f"Category weights add up to {fmt_points(total)}% and are absolute, so a student with full marks "
+                f"everywhere gets {fmt_points(total)}%. If that is not meant as a bonus, check the weights against "
+                "the syllabus.")
+    if weighting == ABSOLUTE:
+        return (f"Category weights add up to {fmt_points(total)}%, not 100%. With every category scored, totals are "
+                "divided by that sum (weights below 100% are scaled up), but check the weights against the syllabus.")
     return (f"Category weights add up to {fmt_points(total)}%, not 100%. Totals are still computed (each "
             "weight counts in proportion to their sum), but check the weights against the syllabus.")
 
