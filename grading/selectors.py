@@ -257,3 +257,31 @@ def weight_warning(*, course: Course) -> str | None:
     """calc.weight_warning for the course's categories and weighting (two queries)."""
     return calc.weight_warning(list(Category.objects.filter(course=course).values_list("weight", flat=True)),
                                weighting=gradebook_options(course=course).weighting)
+
+
+def unreleased_item_names(*, course: Course) -> list[str]:
+    """Names of the course's items that students cannot see yet, in gradebook order (one query)."""
+    return list(GradeItem.objects.filter(course=course, released=False)
+                .order_by("category__position", "position", "id").values_list("name", flat=True))
+
+
+def my_grades_report(*, course: Course, student: User) -> dict:
+    """"My grades" as `student` sees it: released items only, the items not counted yet, and the
+    letter once the instructor released letters: then the letter of the whole gradebook (as the
+    grid and the exports show it, override included), not one computed from released items only."""
+    from . import presenters
+
+    frame = gradebook_frame(course=course, students=[student], released_only=True, with_details=True)
+    result = frame.compute()
+    hidden = unreleased_item_names(course=course)
+    official = None
+    if frame.options is not None and frame.options.letters_released:
+        if hidden:
+            whole = gradebook_frame(course=course, students=[student])
+            table = letters(whole, whole.compute())
+        else:
+            table = letters(frame, result)
+        row = table.loc[student.pk]
+        official = {"letter": row["letter"], "overridden": bool(row["override"])}
+    return presenters.student_report(frame, result, letters(frame, result), student.pk, for_student=True,
+                                     not_released=hidden, official=official)

@@ -50,7 +50,8 @@ def test_generating_the_schema_warns_about_nothing_in_grading():
     generated, messages = generated_schema()
     ours = {name: c for name, c in generated["components"]["schemas"].items() if name.startswith(("Grade", "Grading"))}
     enums = _enum_names(list(ours.values()))
-    assert {"GradeStateEnum", "GradeCellStateEnum", "AggregationEnum", "LatePenaltyUnitEnum"} <= enums
+    assert {"GradeStateEnum", "GradeCellStateEnum", "AggregationEnum", "LatePenaltyUnitEnum", "LatePenaltyBaseEnum",
+            "ItemLatePenaltyBaseEnum", "GradeWeightingEnum"} <= enums
     noise = [m for m in messages if "grading" in m or any(f"({name})" in m or f'"{name}"' in m for name in enums)]
     assert noise == []
 
@@ -62,7 +63,7 @@ def test_every_grading_operation_has_its_own_id_and_a_documented_success(schema)
         assert operation["operationId"].startswith("grading_"), (path, method)
         assert [c for c in operation["responses"] if c.startswith("2")], (path, method)
         assert {"401", "403", "404"} <= set(operation["responses"]), (path, method)
-    assert len(ids) == len(set(ids)) == 21
+    assert len(ids) == len(set(ids)) == 23
 
 
 def test_setup_payloads_match_the_schema(schema, book, instructor, ta, student, outsider, client_for):
