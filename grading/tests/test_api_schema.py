@@ -232,3 +232,25 @@ def test_import_payloads_match_the_schema(schema, book, ta, student, other_stude
     refused = check(schema, apply, "post", assistant.post(apply.format(code=code),
                                                           {"csv": "Student number,Quiz 4\n999,7\n"}, content_type=JSON))
     assert set(refused) == {"errors"}
+
+
+def test_options_payloads_match_the_schema(schema, book, instructor, ta, student, outsider, client_for):
+    teacher, assistant, learner = client_for(instructor), client_for(ta), client_for(student)
+    path = f"{A}/grades/options/"
+    url = path.format(code=book.code)
+    read = check(schema, path, "get", learner.get(url))
+    assert read["weighting"] == "normalised" and read["missing_percent"] is None and not read["letters_released"]
+    check(schema, path, "get", Client().get(url))  # 401
+    check(schema, path, "get", client_for(outsider).get(url))  # 404
+    changed = check(schema, path, "patch", teacher.patch(url, {"weighting": "absolute", "missing_percent": "50",
+                                                               "letters_released": True, "reason": "syllabus"},
+                                                         content_type=JSON))
+    assert changed["missing_percent"] == "50.00" and changed["letters_released"]
+    off = check(schema, path, "patch", teacher.patch(url, {"missing_percent": None}, content_type=JSON))
+    assert off["missing_percent"] is None and off["missing_text"] == ""
+    refused = check(schema, path, "patch", teacher.patch(url, {"weighting": "sum"}, content_type=JSON))  # 400
+    assert set(refused["fields"]) == {"weighting"}
+    check(schema, path, "patch", assistant.patch(url, {"letters_released": False}, content_type=JSON))  # 403
+    summary = f"{A}/grades/summary/"
+    mine = check(schema, summary, "get", learner.get(summary.format(code=book.code)))
+    assert mine[0]["letters_released"] and mine[0]["letter"]
