@@ -8,7 +8,16 @@ from decimal import Decimal as D
 import pytest
 from django.urls import reverse
 
-from grading.models import Category, Grade, GradeChange, GradeItem, LetterCutoff, LetterOverride
+from grading.models import (
+    Category,
+    Grade,
+    GradebookOptions,
+    GradebookOptionsChange,
+    GradeChange,
+    GradeItem,
+    LetterCutoff,
+    LetterOverride,
+)
 
 
 @pytest.fixture
@@ -18,7 +27,8 @@ def superuser_client(client, django_user_model):
     return client
 
 
-@pytest.mark.parametrize("model", [Category, GradeItem, Grade, GradeChange, LetterCutoff, LetterOverride])
+@pytest.mark.parametrize("model", [Category, GradeItem, Grade, GradeChange, LetterCutoff, LetterOverride,
+                                   GradebookOptions, GradebookOptionsChange])
 def test_every_grading_model_has_an_admin_list(book, superuser_client, model):
     url = reverse(f"admin:grading_{model._meta.model_name}_changelist")
     assert superuser_client.get(url).status_code == 200
