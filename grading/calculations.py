@@ -371,6 +371,12 @@ def _past_due(items: pd.DataFrame, item_ids: pd.Index, now: dt.datetime) -> tupl
     return passed, no_due
 
 
+def missing_policy_cents(points_possible: Decimal, percent: Decimal) -> int:
+    """What the missing-work policy gives an item, in hundredths of a point: `percent` of its points
+    possible, rounded half up to the hundredth (50% of 0.15 → 0.08 → 8)."""
+    return int(round_half_up(Decimal(to_cents(points_possible)) * percent / HUNDRED, 0))
+
+
 def _missing_policy(
     grades: GradeMatrix, items: pd.DataFrame, now: dt.datetime, options: GradingOptions
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -380,10 +386,8 @@ def _missing_policy(
         return np.zeros(shape, dtype=bool), np.zeros(shape, dtype=np.int64)
     passed, _ = _past_due(items, grades.items, now)
     ec = items["extra_credit"].reindex(grades.items).to_numpy(bool)
-    per_item = np.array([
-        int(round_half_up(Decimal(to_cents(p)) * options.missing_percent / HUNDRED, 0))
-        for p in items["points_possible"].reindex(grades.items)
-    ], dtype=np.int64)
+    per_item = np.array([missing_policy_cents(p, options.missing_percent)
+                         for p in items["points_possible"].reindex(grades.items)], dtype=np.int64)
     mask = ~grades.graded & ~grades.excused & (passed & ~ec)[None, :]
     return mask, np.where(mask, per_item[None, :], 0)
 

@@ -24,9 +24,8 @@ def _policy_points(frame, result: calc.Result, s: int, j: int) -> Decimal | None
     """What the missing-work policy gives student row s on item column j (None: it does not apply)."""
     if result.missing_policy is None or not result.missing_policy[s, j]:
         return None
-    opts = frame.engine_options
-    cents = calc.to_cents(frame.items.iloc[j]["points_possible"])
-    return calc.round_half_up(Decimal(cents) * opts.missing_percent / 100, 0).scaleb(-2)
+    return calc.cents_to_decimal(calc.missing_policy_cents(frame.items.iloc[j]["points_possible"],
+                                                           frame.engine_options.missing_percent))
 
 
 def student_report(

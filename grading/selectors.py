@@ -1,7 +1,7 @@
 """Reads: load a course's gradebook into frames in a constant number of queries.
 
 `gradebook_frame` serves one student's page (students=[one]) and a 10,000-student
-export alike: six queries whatever the number of students or items.
+export alike: seven queries whatever the number of students or items.
 """
 
 from __future__ import annotations
