@@ -462,13 +462,15 @@ class CategoryDetailApi(APIView):
         return Response(out.GradeCategorySerializer(access.access_category(request.user, code, category_id)).data)
 
     @extend_schema(operation_id="grading_categories_partial_update",
-                   summary="Change some of a category's settings (instructor)",
-                   request=out.GradeCategoryInputSerializer,
+                   summary="Change some of a category's settings (instructor); a new late penalty base re-applies "
+                           "its items' late policies",
+                   request=out.GradeCategoryChangeSerializer,
                    responses={200: out.GradeCategoryChangedSerializer, **_SETUP_BAD, **_REFUSED})
     def patch(self, request, code, category_id):
         category = access.access_category(request.user, code, category_id, for_setup=True)
         try:
             category = services.category_update(category=category, by=request.user,
+                                                reason=str(request.data.get("reason") or ""),
                                                 **_fields(request.data, services.CATEGORY_FIELDS))
         except ValidationError as exc:
             return _setup_error(exc)

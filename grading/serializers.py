@@ -172,6 +172,11 @@ class GradeCategoryInputSerializer(serializers.Serializer):
     late_penalty_base = _category_late_base(required=False)
 
 
+class GradeCategoryChangeSerializer(GradeCategoryInputSerializer):
+    reason = serializers.CharField(allow_blank=True, required=False,
+                                   help_text="For the history of grades a new late penalty base changes")
+
+
 class GradeItemSerializer(serializers.ModelSerializer):
     late_penalty_base = _item_late_base()
 

@@ -38,6 +38,11 @@ def gradebook(request: HttpRequest, code: str) -> HttpResponse:
     if as_students and not letters_released:
         for row in rows:
             row["letter"], row["overridden"] = "", False
+    elif as_students:  # released letters come from the whole gradebook, as each student's page shows them
+        whole = selectors.gradebook_frame(course=course)
+        official = selectors.letters(whole, whole.compute())
+        for row in rows:
+            row["letter"], row["overridden"] = official.loc[row["id"], "letter"], bool(official.loc[row["id"], "override"])
     return render(request, "grading/gradebook.html", {
         "course": course, "role": role, "items": items, "categories": frame.categories.reset_index().to_dict("records"),
         "rows": rows, "stats": presenters.statistics_table(frame, result),
@@ -217,7 +222,8 @@ def category_edit(request: HttpRequest, code: str, category_id: int | None = Non
                     category = services.category_create(course=course, by=request.user, **form.cleaned_data)
                     messages.success(request, f"Category {category.name} added.")
                 else:
-                    services.category_update(category=category, by=request.user, **form.cleaned_data)
+                    services.category_update(category=category, by=request.user,
+                                             reason=request.POST.get("reason", "").strip(), **form.cleaned_data)
                     messages.success(request, f"Category {category.name} saved.")
                 return redirect("grading-setup", code=code)
             except ValidationError as exc:

@@ -200,10 +200,10 @@ def test_items_follow_their_categorys_base_and_a_new_base_is_reapplied(small, st
     services.grade_post(item=item, student=student, raw_points=D("6"), submitted_at=late, source="quiz")
     # of the score: 6 − 20%·6 = 4.80
     assert Grade.objects.get(item=item).points == D("4.80")
-    services.category_update(category=c1, by=instructor, late_penalty_base="possible")
+    services.category_update(category=c1, by=instructor, late_penalty_base="possible", reason="syllabus")
     # of points possible: 6 − 20%·10 = 4.00, with a history row
     assert Grade.objects.get(item=item).points == D("4.00")
-    assert GradeChange.objects.filter(item=item, source="late policy").count() == 1
+    assert GradeChange.objects.filter(item=item, source="late policy", reason="syllabus").count() == 1
     # an item's own base wins over its category's
     services.item_update(item=item, by=instructor, late_penalty_base="score", reason="back to the score")
     assert Grade.objects.get(item=item).points == D("4.80")
@@ -274,6 +274,8 @@ def test_student_figures_are_provisional_and_the_letter_waits_for_release(split,
     assert summary["final"] == "60.00" and summary["provisional"]
     assert summary["not_counted"] == [{"name": "Hidden", "why": "not released yet"}]
     assert (summary["letter"], summary["current_letter"], summary["letters_released"]) == ("", "", False)
+    what_if = learner.post(f"/api/courses/{split.code}/grades/what-if/", {"grades": {}}, content_type=JSON).json()
+    assert (what_if["letter"], what_if["letters_released"]) == ("", False)
     html = learner.get(url("grading-mine", split)).content.decode()
     assert "Final total (provisional)" in html and "Letters are not released yet" in html
     assert "from the final total" not in html
@@ -281,6 +283,10 @@ def test_student_figures_are_provisional_and_the_letter_waits_for_release(split,
     # released: the grid's letter (40.00 → FF), said to come from every item, not the 60.00 shown
     summary = _summary(learner, split)
     assert summary["letter"] == "FF" and summary["letters_released"]
+    as_students = client_for(instructor).get(url("grading-gradebook", split) + "?view=students").content.decode()
+    # the grid as students see it shows the same letter as the student's page: the whole gradebook's (FF),
+    # not DD, which the 60.00 of the released items alone would earn
+    assert "Letters are released" in as_students and ">FF<" in as_students and ">DD<" not in as_students
     assert "including 1 not released to you yet" in summary["letter_note"]
 
 
