@@ -374,7 +374,7 @@ def _past_due(items: pd.DataFrame, item_ids: pd.Index, now: dt.datetime) -> tupl
 def missing_policy_cents(points_possible: Decimal, percent: Decimal) -> int:
     """What the missing-work policy gives an item, in hundredths of a point: `percent` of its points
     possible, rounded half up to the hundredth (50% of 0.15 → 0.08 → 8)."""
-    return int(round_half_up(Decimal(to_cents(points_possible)) * percent / HUNDRED, 0))
+    return int(round_half_up(Decimal(to_cents(points_possible) or 0) * percent / HUNDRED, 0))
 
 
 def _missing_policy(
@@ -529,14 +529,14 @@ def compute(
         counted, cents = _counted(grades, items, mode, now, options)
         cat_num = np.zeros((s, len(cat_ids)), dtype=object)
         cat_den = np.zeros((s, len(cat_ids)), dtype=object)
-        weights = np.zeros((s, len(cat_ids)), dtype=np.int64) if points_mode else cat_weights
+        point_weights = np.zeros((s, len(cat_ids)), dtype=np.int64)  # points mode: per student and category
         dropped = np.zeros(counted.shape, dtype=bool)
         for k, (cat_id, cat) in enumerate(categories.iterrows()):
             cols = np.flatnonzero(item_cat == cat_id)
             if len(cols) == 0:
                 continue
             if points_mode:
-                weights[:, k] = (counted[:, cols] * possible[cols][None, :]).sum(axis=1)
+                point_weights[:, k] = (counted[:, cols] * possible[cols][None, :]).sum(axis=1)
             sub = items.iloc[cols]
             alpha, beta = _category_coefficients(sub, cat["aggregation"])
             bound = (max(alpha) or 1) * (int(cents[:, cols].max(initial=0)) + 1) * len(cols) * (sum(beta) + 1)
@@ -554,7 +554,8 @@ def compute(
             cat_den[:, k] = np.where(has, d, 0).astype(object)
             dropped[:, cols] = drop
         cap = None if points_mode or options.weighting == NORMALISED else 100 * 1000
-        total_num, total_den = _weighted_total(cat_num, cat_den, weights, cap=cap)
+        total_num, total_den = _weighted_total(cat_num, cat_den, point_weights if points_mode else cat_weights,
+                                               cap=cap)
         result.cat_num[mode], result.cat_den[mode] = cat_num, cat_den
         result.total_num[mode], result.total_den[mode] = total_num, total_den
         result.dropped[mode] = dropped
@@ -563,7 +564,7 @@ def compute(
 
 
 def _weighted_total(
-    cat_num: np.ndarray, cat_den: np.ndarray, weights, cap: int | None = None
+    cat_num: np.ndarray, cat_den: np.ndarray, weights: list[int] | np.ndarray, cap: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Σ w_c·N_c/D_c ÷ W over categories with a score, as one exact fraction per student.
 
