@@ -125,6 +125,7 @@ def student_report(
         "letter_overridden": overridden if show_letter else False,
         "letter_note": letter_note,
         "current_letter": calc.letter_for(current, frame.scale) if show_letter else "",
+        "points_mode": bool(weights) and not any(weights),
         "weighting": policies.weighting_text(weighting=options.weighting, weight_total=sum(weights, Decimal(0)),
                                              points_mode=bool(weights) and not any(weights)),
         "missing_policy": policies.missing_policy_text(options.missing_percent),

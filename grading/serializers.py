@@ -352,6 +352,7 @@ class GradeReportSerializer(serializers.Serializer):
     letter_note = serializers.CharField(help_text="Where the letter comes from, or why there is none")
     current_letter = serializers.CharField(allow_blank=True, help_text="The letter the current total would earn "
                                                                        "(students: empty until letters are released)")
+    points_mode = serializers.BooleanField(help_text="Every category weighs 0%: the course counts by points")
     weighting = serializers.CharField(help_text="How category weights combine, in words")
     missing_policy = serializers.CharField(allow_blank=True, help_text="The missing-work policy in words; empty: off")
 

@@ -57,6 +57,8 @@ def test_points_mode_excused_item_gives_canvass_87_50_on_the_student_page(small,
     # (5 + 30)/(10 + 30) = 87.50 in both totals (the excused 100 points weigh nothing)
     summary = _summary(client_for(student), course)
     assert (summary["current"], summary["final"]) == ("87.50", "87.50")
+    assert summary["points_mode"] and "counts by points" in summary["weighting"]
+    assert "counts by its points" in client_for(student).get(url("grading-mine", course)).content.decode()
     excused = next(i for c in summary["categories"] for i in c["items"] if i["name"] == "Big")
     assert excused["note"] == "Excused: left out of both totals, as if the item did not exist."
 

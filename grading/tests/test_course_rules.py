@@ -216,3 +216,24 @@ def test_late_penalty_base_is_checked():
     with pytest.raises(ValueError):
         late_penalty(raw_points=D("6"), due_at=DUE, submitted_at=TWO_DAYS_LATE, percent_per_unit=D("10"),
                      unit="day", floor_percent=D("0"), base="possible")
+
+
+def test_missing_policy_starts_at_the_due_instant_itself():
+    # due exactly now: past due (as for the final total's zeros), so the policy's 50% counts: 5/10 = 50.00;
+    # a second later it is not due yet: nothing counts
+    at_now = run(ONE_CAT, items((1, 1, 10, {"due_at": NOW})), {1: {1: None}}, missing_percent=D("50"))
+    assert (pct(at_now), pct(at_now, mode=FINAL)) == (D("50.00"), D("50.00"))
+    later = run(ONE_CAT, items((1, 1, 10, {"due_at": NOW + dt.timedelta(seconds=1)})), {1: {1: None}},
+                missing_percent=D("50"))
+    assert (pct(later), pct(later, mode=FINAL)) == (None, None)
+
+
+def test_late_penalty_in_another_time_zone_counts_started_days_from_the_same_instant():
+    # due 23:59 in Istanbul (20:59 UTC); handed in 00:30 the next day in Istanbul = 31 minutes late: 1 started day
+    from zoneinfo import ZoneInfo
+
+    due = dt.datetime(2024, 11, 6, 23, 59, tzinfo=ZoneInfo("Europe/Istanbul"))
+    handed_in = dt.datetime(2024, 11, 6, 21, 30, tzinfo=UTC)
+    penalty = late_penalty(raw_points=D("6"), due_at=due, submitted_at=handed_in, percent_per_unit=D("10"),
+                           unit="day", floor_percent=D("0"), base="possible", points_possible=D("10"))
+    assert (penalty.units_late, penalty.points) == (1, D("1.00"))
