@@ -16,7 +16,16 @@ from django.utils.html import format_html, format_html_join
 
 from . import services
 from .calculations import fmt_points
-from .models import Category, Grade, GradeChange, GradeItem, LetterCutoff, LetterOverride
+from .models import (
+    Category,
+    Grade,
+    GradebookOptions,
+    GradebookOptionsChange,
+    GradeChange,
+    GradeItem,
+    LetterCutoff,
+    LetterOverride,
+)
 
 
 class _DryRun(Exception):
@@ -219,3 +228,18 @@ class LetterOverrideAdmin(ReadOnlyAdmin):
     list_filter = ("course", "letter")
     list_select_related = ("course", "student", "created_by")
     search_fields = ("student__username", "student__student_number", "reason")
+
+
+@admin.register(GradebookOptions)
+class GradebookOptionsAdmin(ReadOnlyAdmin):
+    """Change the options on the course's "Gradebook options" page (set-up), which keeps their history."""
+
+    list_display = ("course", "weighting", "missing_percent", "letters_released", "updated_at")
+    list_select_related = ("course",)
+
+
+@admin.register(GradebookOptionsChange)
+class GradebookOptionsChangeAdmin(ReadOnlyAdmin):
+    list_display = ("changed_at", "course", "setting", "old_value", "new_value", "changed_by", "reason")
+    list_filter = ("course", "setting")
+    list_select_related = ("course", "changed_by")

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from courseapp.models import Role
 
-from . import access, calculations, exports, forms, presenters, selectors, services
+from . import access, calculations, exports, forms, options, presenters, selectors, services
 from . import serializers as out
 from .models import Category, GradeItem, GradeState
 
@@ -268,9 +268,9 @@ class SummaryApi(APIView):
                    responses={200: out.GradeReportSerializer(many=True), **_REFUSED})
     def get(self, request, code):
         course, role = access.access_my_grades(request.user, code)
-        student = request.user if role == Role.STUDENT else None
-        frame = selectors.gradebook_frame(course=course, students=[student] if student else None,
-                                          released_only=role == Role.STUDENT, with_details=True)
+        if role == Role.STUDENT:
+            return Response([_report_out(selectors.my_grades_report(course=course, student=request.user))])
+        frame = selectors.gradebook_frame(course=course, with_details=True)
         result = frame.compute()
         letters = selectors.letters(frame, result)
         return Response([
@@ -342,7 +342,8 @@ class WhatIfApi(APIView):
             return Response({"errors": errors}, status=400)
         result = frame.compute(grades)
         frame.grades = grades
-        report = presenters.student_report(frame, result, selectors.letters(frame, result), student.pk)
+        report = presenters.student_report(frame, result, selectors.letters(frame, result), student.pk,
+                                           for_student=True, not_released=selectors.unreleased_item_names(course=course))
         return Response(_report_out(report))
 
 
@@ -461,13 +462,15 @@ class CategoryDetailApi(APIView):
         return Response(out.GradeCategorySerializer(access.access_category(request.user, code, category_id)).data)
 
     @extend_schema(operation_id="grading_categories_partial_update",
-                   summary="Change some of a category's settings (instructor)",
-                   request=out.GradeCategoryInputSerializer,
+                   summary="Change some of a category's settings (instructor); a new late penalty base re-applies "
+                           "its items' late policies",
+                   request=out.GradeCategoryChangeSerializer,
                    responses={200: out.GradeCategoryChangedSerializer, **_SETUP_BAD, **_REFUSED})
     def patch(self, request, code, category_id):
         category = access.access_category(request.user, code, category_id, for_setup=True)
         try:
             category = services.category_update(category=category, by=request.user,
+                                                reason=str(request.data.get("reason") or ""),
                                                 **_fields(request.data, services.CATEGORY_FIELDS))
         except ValidationError as exc:
             return _setup_error(exc)
@@ -524,3 +527,36 @@ class ItemDetailApi(APIView):
         except ValidationError as exc:
             return _setup_error(exc)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _options_out(course) -> dict:
+    overview = selectors.setup_overview(course=course)
+    opts = overview["options"]
+    return {"weighting": opts.weighting, "missing_percent": _dec(opts.missing_percent),
+            "letters_released": opts.letters_released, "weighting_text": overview["weighting_text"],
+            "missing_text": overview["missing_text"], "weight_warning": overview["weight_warning"]}
+
+
+class OptionsApi(APIView):
+    """GET (members): the gradebook-wide options and the weighting in force, in words.
+    PATCH (instructor): change some of {weighting, missing_percent, letters_released}, with a "reason" for the history."""
+
+    @extend_schema(operation_id="grading_options_retrieve",
+                   summary="The gradebook's options: weighting, missing-work policy, letters released",
+                   responses={200: out.GradeOptionsSerializer, **_REFUSED})
+    def get(self, request, code):
+        course, _ = access.access_my_grades(request.user, code)
+        return Response(_options_out(course))
+
+    @extend_schema(operation_id="grading_options_partial_update",
+                   summary="Change some of the gradebook's options (instructor); each change is kept in the history",
+                   request=out.GradeOptionsInputSerializer,
+                   responses={200: out.GradeOptionsSerializer, **_SETUP_BAD, **_REFUSED})
+    def patch(self, request, code):
+        course = access.access_setup(request.user, code)
+        try:
+            options.gradebook_options_update(course=course, by=request.user, reason=str(request.data.get("reason") or ""),
+                                             **_fields(request.data, options.OPTION_FIELDS))
+        except ValidationError as exc:
+            return _setup_error(exc)
+        return Response(_options_out(course))

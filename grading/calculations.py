@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
 HUNDREDTH = Decimal("0.01")
@@ -30,18 +30,26 @@ def fmt_points(value: Decimal | None) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+SCORE_BASE = "score"
+POSSIBLE_BASE = "possible"
+LATE_BASES = (SCORE_BASE, POSSIBLE_BASE)
+
+
 @dataclass(frozen=True)
 class LatePenalty:
     """What a late policy takes off one score.
 
     units_late: started days (or hours) past the due date, 0 if on time.
-    percent: percent of the raw score taken off (already capped by the floor).
-    points: points taken off, rounded half up to hundredths.
+    percent: percent of the base taken off before the floor caps it in points (base "score": of the
+    raw score, already capped by the floor; base "possible": of points possible, up to 100).
+    points: points taken off, rounded half up to hundredths (the floor applied).
+    base: "score" or "possible".
     """
 
     units_late: int
     percent: Decimal
     points: Decimal
+    base: str = SCORE_BASE
 
 
 NO_PENALTY = LatePenalty(units_late=0, percent=Decimal("0"), points=Decimal("0.00"))
@@ -55,26 +63,47 @@ def late_penalty(
     percent_per_unit: Decimal,
     unit: str,
     floor_percent: Decimal,
+    base: str = SCORE_BASE,
+    points_possible: Decimal | None = None,
 ) -> LatePenalty:
     """The penalty for work submitted at `submitted_at` against `due_at`.
 
     Each started `unit` ("day" = 24 hours, "hour") past the due date takes
-    `percent_per_unit` percent of the raw score off, but never takes the score below
-    `floor_percent` percent of itself (so the cap on the penalty is 100 - floor).
+    `percent_per_unit` percent of the base off, and the floor is a percent of the same base:
+
+    * base "score" (the default, this gradebook's original rule): percent of the raw score,
+      never taking the score below `floor_percent` percent of itself (the cap on the penalty
+      is 100 - floor): 6/10 two days late at 10 %/day → 6 − 1.2 = 4.80.
+    * base "possible" (Canvas's rule): percent of `points_possible`, never taking the score
+      below `floor_percent` percent of points possible (a score already below the floor loses
+      nothing): 6/10 two days late at 10 %/day → 6 − 2 = 4.00.
+
     No due date, no submission time, or a zero rate means no penalty. Both datetimes
-    must be timezone-aware.
+    must be timezone-aware. Raises ValueError for an unknown base, or base "possible"
+    without points_possible.
     """
+    if base not in LATE_BASES:
+        raise ValueError(f"unknown late penalty base {base!r}")
     if due_at is None or submitted_at is None or percent_per_unit <= 0 or raw_points <= 0:
-        return NO_PENALTY
+        return replace(NO_PENALTY, base=base)
     late_by = submitted_at - due_at
     if late_by <= dt.timedelta(0):
-        return NO_PENALTY
+        return replace(NO_PENALTY, base=base)
     seconds = {"day": 86400, "hour": 3600}[unit]
     units = math.ceil(late_by.total_seconds() / seconds)
+    if base == POSSIBLE_BASE:
+        if points_possible is None:
+            raise ValueError("a late penalty of points possible needs points_possible")
+        if points_possible <= 0:
+            return replace(NO_PENALTY, units_late=units, base=base)
+        percent = min(percent_per_unit * units, HUNDRED)
+        room = max(Decimal("0"), raw_points - points_possible * floor_percent / HUNDRED)
+        points = round_half_up(min(points_possible * percent / HUNDRED, room))
+        return LatePenalty(units_late=units, percent=percent, points=points, base=base)
     cap = max(Decimal("0"), HUNDRED - floor_percent)
     percent = min(percent_per_unit * units, cap)
     points = round_half_up(raw_points * percent / HUNDRED)
-    return LatePenalty(units_late=units, percent=percent, points=points)
+    return LatePenalty(units_late=units, percent=percent, points=points, base=base)
 
 
 # --------------------------------------------------------------------------------------------
@@ -101,6 +130,39 @@ CURRENT = "current"
 FINAL = "final"
 MODES = (CURRENT, FINAL)
 _INT64_SAFE = 2**62
+NORMALISED = "normalised"
+ABSOLUTE = "absolute"
+WEIGHTINGS = (NORMALISED, ABSOLUTE)
+
+
+@dataclass(frozen=True)
+class GradingOptions:
+    """Course-wide rules of the engine (stored per course as grading.models.GradebookOptions).
+
+    weighting: how category weights combine when they do not add up to 100.
+      "normalised" (default): Σ w·score ÷ Σ w over the categories with a score, so weights that add
+      up to 110 are read in proportion and a total cannot pass 100% without extra credit.
+      "absolute" (Canvas): weights are percent of the course as given; the sum is divided by 100,
+      or by Σ w when the categories with a score weigh less than 100 (a category with nothing
+      counted still drops out), so a bonus category can take the total above 100%.
+      Ignored when every category weighs 0 (points mode).
+    missing_percent: None (default) = off. Otherwise missing work on an item whose due date has
+      passed counts as this percent of its points possible (rounded half up to hundredths of a
+      point) in both totals, like a grade (Canvas's missing-submission policy). Extra-credit items
+      and items without a due date are left to the ordinary rules.
+    """
+
+    weighting: str = NORMALISED
+    missing_percent: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"unknown weighting {self.weighting!r}")
+        if self.missing_percent is not None and not (0 <= self.missing_percent <= 100):
+            raise ValueError("missing_percent must be between 0 and 100")
+
+
+DEFAULT_OPTIONS = GradingOptions()
 
 
 def to_cents(value: Decimal | int | str | None) -> int | None:
@@ -212,6 +274,8 @@ class Result:
     Per mode (CURRENT, FINAL): cat_num/cat_den (S×C) give each category's percentage as
     100·num/den; total_num/total_den (S) the course total the same way; dropped (S×I)
     marks the items the drop rules removed; counted (S×I) the items that entered the total.
+    missing_policy (S×I): missing work that the missing-work policy scored (same in both modes).
+    points_mode: every category weighs 0, so categories weigh their points possible.
     """
 
     students: pd.Index
@@ -223,6 +287,8 @@ class Result:
     total_den: dict
     dropped: dict
     counted: dict
+    missing_policy: np.ndarray | None = None
+    points_mode: bool = False
 
     def category_percent(self, mode: str = CURRENT) -> pd.DataFrame:
         """Category percentages, rounded half up to hundredths (Decimal; None = no score)."""
@@ -297,14 +363,50 @@ def _int(value: Decimal, scale: int) -> int:
     return int((Decimal(value) * scale).to_integral_value(rounding=ROUND_HALF_UP))
 
 
-def _counted(grades: GradeMatrix, items: pd.DataFrame, mode: str, now: dt.datetime) -> tuple[np.ndarray, np.ndarray]:
-    """(counted mask, cents) for a mode. FINAL adds missing work past due (or with no due date) as 0."""
-    counted = grades.graded & ~grades.excused
+def _past_due(items: pd.DataFrame, item_ids: pd.Index, now: dt.datetime) -> tuple[np.ndarray, np.ndarray]:
+    """(has a due date that has passed, has no due date) per item."""
+    due = items["due_at"].reindex(item_ids).to_numpy(dtype=object)
+    no_due = np.array([bool(pd.isna(d)) for d in due], dtype=bool)
+    passed = np.array([not n and d <= now for d, n in zip(due, no_due, strict=True)], dtype=bool)
+    return passed, no_due
+
+
+def missing_policy_cents(points_possible: Decimal, percent: Decimal) -> int:
+    """What the missing-work policy gives an item, in hundredths of a point: `percent` of its points
+    possible, rounded half up to the hundredth (50% of 0.15 → 0.08 → 8)."""
+    return int(round_half_up(Decimal(to_cents(points_possible) or 0) * percent / HUNDRED, 0))
+
+
+def _missing_policy(
+    grades: GradeMatrix, items: pd.DataFrame, now: dt.datetime, options: GradingOptions
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mask, cents) of missing work the missing-work policy scores: past due, not extra credit."""
+    shape = grades.cents.shape
+    if options.missing_percent is None:
+        return np.zeros(shape, dtype=bool), np.zeros(shape, dtype=np.int64)
+    passed, _ = _past_due(items, grades.items, now)
+    ec = items["extra_credit"].reindex(grades.items).to_numpy(bool)
+    per_item = np.array([missing_policy_cents(p, options.missing_percent)
+                         for p in items["points_possible"].reindex(grades.items)], dtype=np.int64)
+    mask = ~grades.graded & ~grades.excused & (passed & ~ec)[None, :]
+    return mask, np.where(mask, per_item[None, :], 0)
+
+
+def _counted(
+    grades: GradeMatrix, items: pd.DataFrame, mode: str, now: dt.datetime, options: GradingOptions = DEFAULT_OPTIONS
+) -> tuple[np.ndarray, np.ndarray]:
+    """(counted mask, cents) for a mode, before drops. Excused work never counts.
+
+    CURRENT: graded work, plus missing work the missing-work policy scores (past due).
+    FINAL: also missing work past due (or with no due date) as 0 where the policy does not score it.
+    """
+    policy, policy_cents = _missing_policy(grades, items, now, options)
+    counted = (grades.graded & ~grades.excused) | policy
+    cents = np.where(grades.graded & ~grades.excused, grades.cents, policy_cents)
     if mode == FINAL:
-        due = items["due_at"].reindex(grades.items).to_numpy(dtype=object)
-        past_due = np.array([bool(pd.isna(d)) or d <= now for d in due], dtype=bool)
-        counted = counted | (~grades.graded & ~grades.excused & past_due[None, :])
-    return counted, np.where(counted, grades.cents, 0)
+        passed, no_due = _past_due(items, grades.items, now)
+        counted = counted | (~grades.graded & ~grades.excused & (passed | no_due)[None, :])
+    return counted, np.where(counted, cents, 0)
 
 
 def _category_coefficients(items: pd.DataFrame, aggregation: str) -> tuple[list, list]:
@@ -390,42 +492,51 @@ def _best_drops(
 
 
 def compute(
-    *, categories: pd.DataFrame, items: pd.DataFrame, grades: GradeMatrix, now: dt.datetime
+    *, categories: pd.DataFrame, items: pd.DataFrame, grades: GradeMatrix, now: dt.datetime,
+    options: GradingOptions = DEFAULT_OPTIONS,
 ) -> Result:
     """Category percentages, course totals and drops for every student, in both modes.
 
     CURRENT counts graded work only: excused and missing items leave numerator and
     denominator; a category with nothing counted has no score and the remaining
-    category weights are scaled up to 100. FINAL also counts missing work as 0 once
-    its due date has passed (`now`, aware) or when it has no due date. Extra-credit
-    items add their points (or percentage) to the numerator and nothing to the
-    denominator and are never dropped. Category weights are percent of the course;
-    if every category weighs 0, each category weighs its points possible instead.
+    category weights are scaled up (see GradingOptions.weighting). FINAL also counts
+    missing work as 0 once its due date has passed (`now`, aware) or when it has no due
+    date. With a missing-work policy (options.missing_percent), missing work past due
+    counts as that percent of its points in both modes. Extra-credit items add their
+    points (or percentage) to the numerator and nothing to the denominator and are never
+    dropped. Category weights are percent of the course.
+
+    Points mode (every category weighs 0): each category weighs the points possible of
+    the student's items that count in that mode before drops (graded, or scored as missing),
+    so with no drops the total is points earned over points possible, as in Canvas's
+    points mode, and an excused item weighs nothing, exactly as if it did not exist.
+    The weights do not depend on the grade values (nor on the drops), so raising any
+    grade never lowers a total.
     """
     item_ids = grades.items
     items = items.reindex(item_ids)
     cat_ids = pd.Index(categories.index)
     s = len(grades.students)
-    result = Result(grades.students, item_ids, cat_ids, {}, {}, {}, {}, {}, {})
+    policy_mask, _ = _missing_policy(grades, items, now, options)
+    result = Result(grades.students, item_ids, cat_ids, {}, {}, {}, {}, {}, {}, missing_policy=policy_mask)
     cat_weights = [_int(w, 1000) for w in categories["weight"]]
-    if not any(cat_weights):
-        # An unweighted course weighs each category by its points possible (non-extra-credit items):
-        # with no drops and nothing missing that is total points over points possible, and fixed
-        # weights keep the total monotone (weights taken from what was kept would not).
-        cat_weights = [
-            sum(to_cents(p) for p, ec, c in zip(items["points_possible"], items["extra_credit"], items["category"],
-                                                strict=True) if c == cat_id and not ec)
-            for cat_id in categories.index
-        ]
+    points_mode = not any(cat_weights)
+    result.points_mode = points_mode
+    item_cat = items["category"].to_numpy(dtype=object)
+    possible = np.array([0 if ec else to_cents(p) for p, ec in zip(items["points_possible"], items["extra_credit"],
+                                                                   strict=True)], dtype=np.int64)
     for mode in MODES:
-        counted, cents = _counted(grades, items, mode, now)
+        counted, cents = _counted(grades, items, mode, now, options)
         cat_num = np.zeros((s, len(cat_ids)), dtype=object)
         cat_den = np.zeros((s, len(cat_ids)), dtype=object)
+        point_weights = np.zeros((s, len(cat_ids)), dtype=np.int64)  # points mode: per student and category
         dropped = np.zeros(counted.shape, dtype=bool)
         for k, (cat_id, cat) in enumerate(categories.iterrows()):
-            cols = np.flatnonzero((items["category"] == cat_id).to_numpy())
+            cols = np.flatnonzero(item_cat == cat_id)
             if len(cols) == 0:
                 continue
+            if points_mode:
+                point_weights[:, k] = (counted[:, cols] * possible[cols][None, :]).sum(axis=1)
             sub = items.iloc[cols]
             alpha, beta = _category_coefficients(sub, cat["aggregation"])
             bound = (max(alpha) or 1) * (int(cents[:, cols].max(initial=0)) + 1) * len(cols) * (sum(beta) + 1)
@@ -442,7 +553,9 @@ def compute(
             cat_num[:, k] = np.where(has, n, 0).astype(object)
             cat_den[:, k] = np.where(has, d, 0).astype(object)
             dropped[:, cols] = drop
-        total_num, total_den = _weighted_total(cat_num, cat_den, cat_weights)
+        cap = None if points_mode or options.weighting == NORMALISED else 100 * 1000
+        total_num, total_den = _weighted_total(cat_num, cat_den, point_weights if points_mode else cat_weights,
+                                               cap=cap)
         result.cat_num[mode], result.cat_den[mode] = cat_num, cat_den
         result.total_num[mode], result.total_den[mode] = total_num, total_den
         result.dropped[mode] = dropped
@@ -450,21 +563,31 @@ def compute(
     return result
 
 
-def _weighted_total(cat_num: np.ndarray, cat_den: np.ndarray, weights: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Σ w_c·N_c/D_c / Σ w_c over categories with a score, as one exact fraction per student."""
+def _weighted_total(
+    cat_num: np.ndarray, cat_den: np.ndarray, weights: list[int] | np.ndarray, cap: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Σ w_c·N_c/D_c ÷ W over categories with a score, as one exact fraction per student.
+
+    weights: one per category (a list), or one per student and category (an S×C array).
+    W = Σ w_c over the categories with a score; with `cap` (absolute weights: 100% in the
+    weights' units), W = min(Σ w_c, cap), so weights above 100 in all take the total above 100%.
+    """
     s, c = cat_num.shape
     has = cat_den != 0
+    w_given = np.asarray(weights, dtype=object)
+    w_rows = np.broadcast_to(w_given if w_given.ndim == 2 else w_given.reshape(1, c), (s, c))
     # int64 when a bound proves nothing overflows (each term w·N_k·Π_{j≠k} D_j, and the sum);
     # exact Python ints (object arrays) otherwise. Same integers either way.
     max_num = [max(abs(int(cat_num[:, k].max(initial=0))), abs(int(cat_num[:, k].min(initial=0))))
                for k in range(c)]
     max_den = [max(int(cat_den[:, k].max(initial=0)), 1) for k in range(c)]
     product = math.prod(max_den)
-    w_sum = sum(abs(w) for w in weights)
+    w_sum = int(np.abs(w_rows[:1] if w_given.ndim == 1 else w_rows).sum(axis=1).max(initial=0)) if s else 0
     bound = max(product, w_sum * product + w_sum * sum(n * (product // d) for n, d in zip(max_num, max_den,
                                                                                         strict=True)))
     dtype = np.int64 if bound < _INT64_SAFE else object
     cat_num = cat_num.astype(dtype)
+    w_arr = np.asarray(w_rows).astype(dtype)
     dens = np.where(has, cat_den, 1).astype(dtype)
     common = np.ones(s, dtype=dtype)
     for k in range(c):
@@ -472,11 +595,12 @@ def _weighted_total(cat_num: np.ndarray, cat_den: np.ndarray, weights: list[int]
     num = np.zeros(s, dtype=dtype)
     wsum = np.zeros(s, dtype=dtype)
     for k in range(c):
-        w = weights[k]
-        if not w:
-            continue
-        num = num + np.where(has[:, k], w * cat_num[:, k] * (common // dens[:, k]), 0)
-        wsum = wsum + np.where(has[:, k], w, 0)
+        w = w_arr[:, k]
+        use = has[:, k] & (w != 0)
+        num = num + np.where(use, w * cat_num[:, k] * (common // dens[:, k]), 0)
+        wsum = wsum + np.where(use, w, 0)
+    if cap is not None:
+        wsum = np.where(wsum > cap, cap, wsum)
     den = np.where(wsum != 0, wsum * common, 0)
     return num, den
 
@@ -544,12 +668,12 @@ def validate_scale(rows: list[tuple[str, Decimal, Decimal]]) -> list[str]:
 # --- gradebook set-up rules ----------------------------------------------------------------
 
 
-def weight_warning(weights: list[Decimal]) -> str | None:
+def weight_warning(weights: list[Decimal], weighting: str = NORMALISED) -> str | None:
     """What an instructor should know about a course's category weights (percent), or None.
 
-    Weights that do not add up to 100 are a warning, not an error: the engine divides by
-    the sum of the weights of the categories with a score, so totals stay right in
-    proportion, and refusing would make re-weighting impossible one category at a time.
+    Weights that do not add up to 100 are a warning, not an error: refusing would make
+    re-weighting impossible one category at a time. Normalised weights count in proportion to
+    their sum; absolute weights above 100 in all let totals pass 100% (a bonus category).
     """
     if not weights:
         return None
@@ -559,6 +683,13 @@ def weight_warning(weights: list[Decimal]) -> str | None:
     if total == 0:
         return ("Every category weighs 0%, so each counts by its points possible. To weigh them as the "
                 "syllabus says, give them weights that add up to 100%.")
+    if weighting == ABSOLUTE and total > 100:
+        return (f"Category weights add up to {fmt_points(total)}% and are absolute, so a student with full marks "
+                f"everywhere gets {fmt_points(total)}%. If that is not meant as a bonus, check the weights against "
+                "the syllabus.")
+    if weighting == ABSOLUTE:
+        return (f"Category weights add up to {fmt_points(total)}%, not 100%. With every category scored, totals are "
+                "divided by that sum (weights below 100% are scaled up), but check the weights against the syllabus.")
     return (f"Category weights add up to {fmt_points(total)}%, not 100%. Totals are still computed (each "
             "weight counts in proportion to their sum), but check the weights against the syllabus.")
 

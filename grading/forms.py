@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 
-from .models import Aggregation, Category, LateUnit
+from .models import ITEM_LATE_BASE_CHOICES, Aggregation, Category, LateBase, LateUnit, Weighting
 
 DUE_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S")
 
@@ -55,6 +55,10 @@ class CategoryForm(forms.Form):
     drop_highest = _number("Drop highest (items)")
     position = _number("Position")
     description = forms.CharField(required=False, max_length=400)
+    late_penalty_base = forms.ChoiceField(
+        choices=LateBase.choices, initial=LateBase.SCORE, required=False, label="Late penalties of its items are a percent",
+        help_text="of the score (6/10 two days late at 10%/day → 4.80), or of points possible, as Canvas "
+                  "(→ 4.00); the floor is a percent of the same. Items may choose their own.")
 
 
 class ItemForm(forms.Form):
@@ -71,7 +75,9 @@ class ItemForm(forms.Form):
     ta_editable = forms.BooleanField(required=False, label="TAs may enter grades")
     late_penalty_percent = _number("Late penalty (% per started unit)")
     late_penalty_unit = forms.ChoiceField(choices=LateUnit.choices, initial=LateUnit.DAY)
-    late_penalty_floor_percent = _number("Floor (% of the score it keeps at least)")
+    late_penalty_floor_percent = _number("Floor (% of the same base: the penalty never takes the score below it)")
+    late_penalty_base = forms.ChoiceField(choices=ITEM_LATE_BASE_CHOICES, required=False, initial="",
+                                          label="Late penalty and floor are a percent")
     position = _number("Position within the category")
 
     def __init__(self, *args, course, **kwargs):
@@ -85,3 +91,11 @@ class ItemForm(forms.Form):
             return parse_due(self.cleaned_data.get("due_at"), time_zone=self.course.time_zone)
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
+
+
+class OptionsForm(forms.Form):
+    weighting = forms.ChoiceField(choices=Weighting.choices, initial=Weighting.NORMALISED, label="Category weights",
+                                  widget=forms.RadioSelect)
+    missing_percent = _number("Grade for missing work after its due date (% of its points; empty: off)")
+    letters_released = forms.BooleanField(required=False, label="Letters released: students see their letter")
+    reason = forms.CharField(required=False, max_length=400, label="Reason (kept in the history)")

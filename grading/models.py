@@ -19,6 +19,16 @@ class Aggregation(models.TextChoices):
     WEIGHTED_MEAN = "weighted_mean", "Weighted mean of percentages"
 
 
+class LateBase(models.TextChoices):
+    """What a late penalty (and its floor) is a percent of."""
+
+    SCORE = "score", "of the score"
+    POSSIBLE = "possible", "of points possible"
+
+
+ITEM_LATE_BASE_CHOICES = [("", "as its category"), *LateBase.choices]
+
+
 class Category(models.Model):
     """A weighted part of the final grade, e.g. Quizzes 20%."""
 
@@ -30,6 +40,10 @@ class Category(models.Model):
     drop_highest = models.PositiveSmallIntegerField(default=0)
     position = models.PositiveSmallIntegerField(default=0)
     description = models.CharField(max_length=200, blank=True)
+    late_penalty_base = models.CharField(
+        max_length=10, choices=LateBase.choices, default=LateBase.SCORE,
+        help_text="What its items' late penalties are a percent of, unless an item says otherwise",
+    )
 
     class Meta:
         ordering = ["course", "position", "id"]
@@ -64,7 +78,12 @@ class GradeItem(models.Model):
     late_penalty_percent = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("0"))
     late_penalty_unit = models.CharField(max_length=10, choices=LateUnit.choices, default=LateUnit.DAY)
     late_penalty_floor_percent = models.DecimalField(
-        max_digits=5, decimal_places=2, default=Decimal("0"), help_text="Lowest the penalty can take a score, in % of it"
+        max_digits=5, decimal_places=2, default=Decimal("0"),
+        help_text="Lowest the penalty can take a score, in % of the same base as the penalty",
+    )
+    late_penalty_base = models.CharField(
+        max_length=10, choices=ITEM_LATE_BASE_CHOICES, default="", blank=True,
+        help_text="What the late penalty and its floor are a percent of; empty: as its category",
     )
     position = models.PositiveSmallIntegerField(default=0)
 
@@ -172,3 +191,50 @@ class LetterOverride(models.Model):
 
     def __str__(self) -> str:
         return f"{self.student}: {self.letter or '(cleared)'}"
+
+
+class Weighting(models.TextChoices):
+    NORMALISED = "normalised", "Normalised: weights count in proportion to their sum"
+    ABSOLUTE = "absolute", "Absolute: weights are percent of the course (may add up to more than 100)"
+
+
+class GradebookOptions(models.Model):
+    """A course's gradebook-wide rules. No row: the defaults (normalised weights, no missing-work
+    policy, letters not released)."""
+
+    course = models.OneToOneField(Course, on_delete=models.CASCADE, related_name="gradebook_options")
+    weighting = models.CharField(max_length=12, choices=Weighting.choices, default=Weighting.NORMALISED)
+    missing_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True,
+        help_text="Missing work past its due date counts as this percent of its points; empty: off",
+    )
+    letters_released = models.BooleanField(default=False, help_text="Students see their letter")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "gradebook options"
+        verbose_name_plural = "gradebook options"
+
+    def __str__(self) -> str:
+        return f"Gradebook options of {self.course}"
+
+
+class GradebookOptionsChange(models.Model):
+    """Append-only history of a course's gradebook options (who, when, which setting, old → new, why)."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="gradebook_option_changes")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+    setting = models.CharField(max_length=30)
+    old_value = models.CharField(max_length=40, blank=True)
+    new_value = models.CharField(max_length=40, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [models.Index(fields=["course", "changed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.course}: {self.setting} {self.old_value} → {self.new_value}"

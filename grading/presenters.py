@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from . import calculations as calc
+from . import policies
 
 
 def _item_state(frame, s: int, j: int) -> str:
@@ -19,9 +20,27 @@ def _item_state(frame, s: int, j: int) -> str:
     return "graded" if frame.grades.graded[s, j] else "missing"
 
 
-def student_report(frame, result: calc.Result, letters: pd.DataFrame, student_id: int) -> dict:
-    """Everything "my grades" shows: items by category with state, points, late penalty, comment,
-    whether (and why) dropped; category percentages and totals (current and final); the letter."""
+def _policy_points(frame, result: calc.Result, s: int, j: int) -> Decimal | None:
+    """What the missing-work policy gives student row s on item column j (None: it does not apply)."""
+    if result.missing_policy is None or not result.missing_policy[s, j]:
+        return None
+    return calc.cents_to_decimal(calc.missing_policy_cents(frame.items.iloc[j]["points_possible"],
+                                                           frame.engine_options.missing_percent))
+
+
+def student_report(
+    frame, result: calc.Result, letters: pd.DataFrame, student_id: int, *, for_student: bool = False,
+    not_released: list[str] | None = None, official: dict | None = None,
+) -> dict:
+    """Everything "my grades" shows: items by category with state, points, late penalty and its
+    policy in words, comment, whether dropped, and each row's one-line reason (excused, missing,
+    dropped); each category's drop rule explained once; category percentages and totals (current
+    and final); which items are not counted yet (provisional); the letter.
+
+    for_student: what the student may see. The letter (and current_letter) is shown only once
+    the instructor released letters (frame.options.letters_released); then it is `official`
+    ({"letter", "overridden"}, from the whole gradebook, as the grid shows it) when given, else
+    this frame's. not_released: names of the items the student cannot see yet."""
     s = frame.students.index.get_loc(student_id)
     details = {}
     if frame.details is not None:
@@ -29,9 +48,12 @@ def student_report(frame, result: calc.Result, letters: pd.DataFrame, student_id
             details[row.item_id] = row
     cats_cur = result.category_percent(calc.CURRENT).iloc[s]
     cats_fin = result.category_percent(calc.FINAL).iloc[s]
+    counted_current = result.counted[calc.CURRENT][s] | result.dropped[calc.CURRENT][s]
+    not_counted = [{"name": name, "why": "not released yet"} for name in (not_released or [])]
     categories = []
     for cat_id, cat in frame.categories.iterrows():
         rows = []
+        base = cat.get("late_penalty_base") or calc.SCORE_BASE
         for j, item_id in enumerate(frame.items.index):
             item = frame.items.loc[item_id]
             if item["category"] != cat_id:
@@ -40,41 +62,73 @@ def student_report(frame, result: calc.Result, letters: pd.DataFrame, student_id
             state = _item_state(frame, s, j)
             dropped_current = bool(result.dropped[calc.CURRENT][s, j])
             dropped_final = bool(result.dropped[calc.FINAL][s, j])
-            why = ""
-            if dropped_current or dropped_final:
-                rule = []
-                if cat["drop_lowest"]:
-                    rule.append(f"drop lowest {cat['drop_lowest']}")
-                if cat["drop_highest"]:
-                    rule.append(f"drop highest {cat['drop_highest']}")
-                why = (f"Dropped by {cat['name']}'s rule ({', '.join(rule)}): of all the choices the rule allows, "
-                       "leaving this item out gives the category score shown.")
-                if dropped_current != dropped_final:
-                    why += " (Only in the " + ("current" if dropped_current else "final") + " total.)"
+            note = policies.row_note(
+                state=state, due_at=item["due_at"], now=frame.now, extra_credit=bool(item["extra_credit"]),
+                dropped_current=dropped_current, dropped_final=dropped_final,
+                policy_points=_policy_points(frame, result, s, j),
+            )
+            if state == "missing" and not counted_current[j] and not item["extra_credit"]:
+                not_counted.append({"name": item["name"], "why": "not graded yet"})
             rows.append({
                 "id": int(item_id), "name": item["name"], "points_possible": item["points_possible"],
                 "due_at": item["due_at"], "extra_credit": bool(item["extra_credit"]), "state": state,
                 "points": calc.cents_to_decimal(frame.grades.cents[s, j]) if state == "graded" else None,
                 "raw_points": getattr(detail, "raw_points", None),
                 "late_penalty": getattr(detail, "late_penalty_points", None) or None,
+                "late_policy": policies.late_policy_text(
+                    percent=item.get("late_penalty_percent") or Decimal(0), unit=item.get("late_penalty_unit") or "day",
+                    floor=item.get("late_penalty_floor_percent") or Decimal(0),
+                    base=policies.effective_late_base(item.get("late_penalty_base"), base)),
                 "comment": getattr(detail, "comment", "") or "",
-                "dropped": dropped_current or dropped_final, "dropped_why": why,
+                "dropped": dropped_current or dropped_final,
+                "dropped_why": note if dropped_current or dropped_final else "",
+                "note": note,
             })
         categories.append({
             "id": int(cat_id), "name": cat["name"], "weight": cat["weight"],
             "aggregation": cat["aggregation"], "drop_lowest": int(cat["drop_lowest"]),
             "drop_highest": int(cat["drop_highest"]),
+            "drop_rule": policies.drop_rule_text(name=cat["name"], drop_lowest=int(cat["drop_lowest"]),
+                                                 drop_highest=int(cat["drop_highest"])),
             "current": cats_cur[cat_id], "final": cats_fin[cat_id], "items": rows,
         })
     letter_row = letters.loc[student_id]
+    released = bool(frame.options.letters_released) if frame.options is not None else False
+    final = result.total_percent(calc.FINAL).iloc[s]
+    current = result.total_percent(calc.CURRENT).iloc[s]
+    letter, overridden = letter_row["letter"], bool(letter_row["override"])
+    if official is not None:
+        letter, overridden = official["letter"], official["overridden"]
+    show_letter = released or not for_student
+    if not show_letter:
+        letter_note = "Letters are not released yet: the instructor releases them when the grades are final."
+    elif overridden:
+        letter_note = "Set by the instructor."
+    elif not letter:
+        letter_note = "No letter yet: nothing counts in the final total."
+    elif not_released:
+        letter_note = (f"From the course's final total of every item, including {len(not_released)} not released to "
+                       "you yet, so it may differ from the final total shown here.")
+    else:
+        letter_note = "From the final total (rounded to hundredths, then the letter scale)."
+    weights = list(frame.categories["weight"])
+    options = frame.engine_options
     return {
         "student_id": int(student_id),
         "categories": categories,
-        "current": result.total_percent(calc.CURRENT).iloc[s],
-        "final": result.total_percent(calc.FINAL).iloc[s],
-        "letter": letter_row["letter"],
-        "letter_overridden": bool(letter_row["override"]),
-        "current_letter": calc.letter_for(result.total_percent(calc.CURRENT).iloc[s], frame.scale),
+        "current": current,
+        "final": final,
+        "provisional": bool(not_counted),
+        "not_counted": not_counted,
+        "letters_released": released,
+        "letter": letter if show_letter else "",
+        "letter_overridden": overridden if show_letter else False,
+        "letter_note": letter_note,
+        "current_letter": calc.letter_for(current, frame.scale) if show_letter else "",
+        "points_mode": bool(weights) and not any(weights),
+        "weighting": policies.weighting_text(weighting=options.weighting, weight_total=sum(weights, Decimal(0)),
+                                             points_mode=bool(weights) and not any(weights)),
+        "missing_policy": policies.missing_policy_text(options.missing_percent),
     }
 
 

@@ -1,7 +1,7 @@
 """Reads: load a course's gradebook into frames in a constant number of queries.
 
 `gradebook_frame` serves one student's page (students=[one]) and a 10,000-student
-export alike: six queries whatever the number of students or items.
+export alike: seven queries whatever the number of students or items.
 """
 
 from __future__ import annotations
@@ -23,15 +23,28 @@ from django.utils import timezone
 from courseapp.models import Course, Membership, Role, User
 
 from . import calculations as calc
-from .models import Category, Grade, GradeChange, GradeItem, GradeState, LetterCutoff, LetterOverride
+from . import policies
+from .models import (
+    Category,
+    Grade,
+    GradebookOptions,
+    GradeChange,
+    GradeItem,
+    GradeState,
+    LetterCutoff,
+    LetterOverride,
+)
+from .options import engine_options, gradebook_options
 
 MISSING_CODE = -1
 EXCUSED_CODE = -2
 ITEM_FIELDS = [
     "id", "category_id", "name", "short_name", "points_possible", "weight", "due_at", "extra_credit",
     "never_drop", "released", "ta_editable", "late_penalty_percent", "late_penalty_unit",
-    "late_penalty_floor_percent", "position",
+    "late_penalty_floor_percent", "late_penalty_base", "position",
 ]
+CATEGORY_FIELDS = ["id", "name", "weight", "aggregation", "drop_lowest", "drop_highest", "position",
+                   "late_penalty_base"]
 
 
 @dataclass
@@ -42,6 +55,7 @@ class GradebookFrame:
     details: long form, one row per stored grade (only with with_details=True): student, item,
     state, raw_points, late_penalty_points, points, comment, submitted_at, source.
     overrides: student id → (letter, reason) for letter overrides in force.
+    options: the course's GradebookOptions (weighting, missing-work policy, letters released).
     """
 
     course: Course
@@ -53,10 +67,16 @@ class GradebookFrame:
     overrides: dict = field(default_factory=dict)
     details: pd.DataFrame | None = None
     now: dt.datetime | None = None
+    options: GradebookOptions | None = None
+
+    @property
+    def engine_options(self) -> calc.GradingOptions:
+        return calc.DEFAULT_OPTIONS if self.options is None else engine_options(self.options)
 
     def compute(self, grades: calc.GradeMatrix | None = None) -> calc.Result:
         return calc.compute(
-            categories=self.categories, items=self.items, grades=grades or self.grades, now=self.now
+            categories=self.categories, items=self.items, grades=grades or self.grades, now=self.now,
+            options=self.engine_options,
         )
 
 
@@ -128,9 +148,7 @@ def gradebook_frame(
     grades then neither show nor count). now: the instant FINAL totals are computed at.
     """
     categories = pd.DataFrame.from_records(
-        list(Category.objects.filter(course=course).values(
-            "id", "name", "weight", "aggregation", "drop_lowest", "drop_highest", "position")),
-        columns=["id", "name", "weight", "aggregation", "drop_lowest", "drop_highest", "position"],
+        list(Category.objects.filter(course=course).values(*CATEGORY_FIELDS)), columns=CATEGORY_FIELDS,
     ).set_index("id")
     item_qs = GradeItem.objects.filter(course=course)
     if released_only:
@@ -180,6 +198,7 @@ def gradebook_frame(
     return GradebookFrame(
         course=course, categories=categories, items=items, students=student_frame, grades=matrix,
         scale=letter_scale(course), overrides=overrides, details=details, now=now or timezone.now(),
+        options=gradebook_options(course=course),
     )
 
 
@@ -210,7 +229,7 @@ def letter_override_history(*, course: Course, student_id: int) -> list[LetterOv
 def setup_overview(*, course: Course) -> dict:
     """What the set-up page shows: categories in order, each with its items (and how many grades
     each item has), the sum of the category weights and the warning about it (calc.weight_warning).
-    Three queries whatever the size of the course."""
+    Four queries whatever the size of the course."""
     from django.db.models import Count
 
     categories = list(Category.objects.filter(course=course))
@@ -219,13 +238,50 @@ def setup_overview(*, course: Course) -> dict:
     for item in items:
         by_category.setdefault(item.category_id, []).append(item)
     weights = [c.weight for c in categories]
+    options = gradebook_options(course=course)
+    total = sum(weights, Decimal(0))
     return {
-        "categories": [{"category": c, "items": by_category[c.pk]} for c in categories],
-        "weight_total": sum(weights, Decimal(0)),
-        "weight_warning": calc.weight_warning(weights),
+        "categories": [{"category": c, "items": by_category[c.pk],
+                        "drop_rule": policies.drop_rule_text(name=c.name, drop_lowest=c.drop_lowest,
+                                                             drop_highest=c.drop_highest)} for c in categories],
+        "weight_total": total,
+        "weight_warning": calc.weight_warning(weights, weighting=options.weighting),
+        "options": options,
+        "weighting_text": policies.weighting_text(weighting=options.weighting, weight_total=total,
+                                                  points_mode=bool(weights) and not any(weights)),
+        "missing_text": policies.missing_policy_text(options.missing_percent),
     }
 
 
 def weight_warning(*, course: Course) -> str | None:
-    """calc.weight_warning for the course's categories (one query)."""
-    return calc.weight_warning(list(Category.objects.filter(course=course).values_list("weight", flat=True)))
+    """calc.weight_warning for the course's categories and weighting (two queries)."""
+    return calc.weight_warning(list(Category.objects.filter(course=course).values_list("weight", flat=True)),
+                               weighting=gradebook_options(course=course).weighting)
+
+
+def unreleased_item_names(*, course: Course) -> list[str]:
+    """Names of the course's items that students cannot see yet, in gradebook order (one query)."""
+    return list(GradeItem.objects.filter(course=course, released=False)
+                .order_by("category__position", "position", "id").values_list("name", flat=True))
+
+
+def my_grades_report(*, course: Course, student: User) -> dict:
+    """"My grades" as `student` sees it: released items only, the items not counted yet, and the
+    letter once the instructor released letters: then the letter of the whole gradebook (as the
+    grid and the exports show it, override included), not one computed from released items only."""
+    from . import presenters
+
+    frame = gradebook_frame(course=course, students=[student], released_only=True, with_details=True)
+    result = frame.compute()
+    hidden = unreleased_item_names(course=course)
+    official = None
+    if frame.options is not None and frame.options.letters_released:
+        if hidden:
+            whole = gradebook_frame(course=course, students=[student])
+            table = letters(whole, whole.compute())
+        else:
+            table = letters(frame, result)
+        row = table.loc[student.pk]
+        official = {"letter": row["letter"], "overridden": bool(row["override"])}
+    return presenters.student_report(frame, result, letters(frame, result), student.pk, for_student=True,
+                                     not_released=hidden, official=official)

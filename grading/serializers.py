@@ -20,7 +20,16 @@ from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 
-from .models import Aggregation, Category, GradeItem, GradeState, LateUnit
+from .models import (
+    ITEM_LATE_BASE_CHOICES,
+    Aggregation,
+    Category,
+    GradeItem,
+    GradeState,
+    LateBase,
+    LateUnit,
+    Weighting,
+)
 
 
 class NamedChoiceField(serializers.ChoiceField):
@@ -75,6 +84,20 @@ def _history_state(help_text: str) -> NamedChoiceField:
                             help_text=help_text)
 
 
+def _category_late_base(**kwargs) -> NamedChoiceField:
+    return NamedChoiceField(enum_name="LatePenaltyBaseEnum", choices=LateBase.values,
+                            help_text="What its items' late penalties and floors are a percent of: score (of the "
+                                      "student's score, the default) or possible (of points possible, as Canvas)",
+                            **kwargs)
+
+
+def _item_late_base(**kwargs) -> NamedChoiceField:
+    return NamedChoiceField(enum_name="ItemLatePenaltyBaseEnum", choices=[c[0] for c in ITEM_LATE_BASE_CHOICES],
+                            allow_blank=True,
+                            help_text="What the late penalty and its floor are a percent of: score, possible (points "
+                                      "possible), or empty: as its category", **kwargs)
+
+
 # --- errors ---------------------------------------------------------------------------------------
 
 
@@ -110,9 +133,12 @@ GRADE_SET_ERRORS = PolymorphicProxySerializer(
 
 
 class GradeCategorySerializer(serializers.ModelSerializer):
+    late_penalty_base = _category_late_base()
+
     class Meta:
         model = Category
-        fields = ["id", "name", "weight", "aggregation", "drop_lowest", "drop_highest", "position", "description"]
+        fields = ["id", "name", "weight", "aggregation", "drop_lowest", "drop_highest", "position", "description",
+                  "late_penalty_base"]
 
 
 class GradeCategoryChangedSerializer(GradeCategorySerializer):
@@ -143,14 +169,22 @@ class GradeCategoryInputSerializer(serializers.Serializer):
     position = serializers.IntegerField(min_value=0, max_value=32767, allow_null=True, required=False,
                                         help_text="null or absent: after the others")
     description = serializers.CharField(max_length=200, allow_blank=True, required=False)
+    late_penalty_base = _category_late_base(required=False)
+
+
+class GradeCategoryChangeSerializer(GradeCategoryInputSerializer):
+    reason = serializers.CharField(allow_blank=True, required=False,
+                                   help_text="For the history of grades a new late penalty base changes")
 
 
 class GradeItemSerializer(serializers.ModelSerializer):
+    late_penalty_base = _item_late_base()
+
     class Meta:
         model = GradeItem
         fields = ["id", "name", "short_name", "category", "points_possible", "weight", "due_at", "extra_credit",
                   "never_drop", "released", "ta_editable", "late_penalty_percent", "late_penalty_unit",
-                  "late_penalty_floor_percent"]
+                  "late_penalty_floor_percent", "late_penalty_base"]
 
 
 class GradeItemSetupSerializer(GradeItemSerializer):
@@ -176,11 +210,14 @@ class GradeItemInputSerializer(serializers.Serializer):
     released = serializers.BooleanField(required=False, help_text="Students see its grades")
     ta_editable = serializers.BooleanField(required=False, help_text="TAs may enter its grades")
     late_penalty_percent = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100,
-                                                    required=False, help_text="Percent off per started unit")
+                                                    required=False, help_text="Percent of the base off per started "
+                                                                              "unit")
     late_penalty_unit = serializers.ChoiceField(choices=LateUnit.choices, required=False)
     late_penalty_floor_percent = serializers.DecimalField(
         max_digits=5, decimal_places=2, min_value=0, max_value=100, required=False,
-        help_text="The penalty never takes a score below this percent of itself")
+        help_text="The penalty never takes a score below this percent of the same base (the score, or points "
+                  "possible)")
+    late_penalty_base = _item_late_base(required=False)
     position = serializers.IntegerField(min_value=0, max_value=32767, allow_null=True, required=False,
                                         help_text="null or absent: last in its category")
 
@@ -271,9 +308,13 @@ class GradeReportItemSerializer(serializers.Serializer):
     points = _points("Counted points; null unless graded", allow_null=True)
     raw_points = _points("Stored points before the late penalty (what-if: the stored ones)", allow_null=True)
     late_penalty = _points("Points taken off for lateness; null: none", allow_null=True)
+    late_policy = serializers.CharField(allow_blank=True, help_text="The item's late policy in words, with its "
+                                                                    "floor; empty: none")
     comment = serializers.CharField(allow_blank=True)
     dropped = serializers.BooleanField(help_text="Left out by the category's drop rule")
-    dropped_why = serializers.CharField(allow_blank=True)
+    dropped_why = serializers.CharField(allow_blank=True, help_text="The note, for dropped rows; empty otherwise")
+    note = serializers.CharField(allow_blank=True, help_text="One line on why the row counts as it does (excused, "
+                                                             "missing, dropped); empty for plain graded work")
 
 
 class GradeReportCategorySerializer(serializers.Serializer):
@@ -283,9 +324,15 @@ class GradeReportCategorySerializer(serializers.Serializer):
     aggregation = serializers.ChoiceField(choices=Aggregation.choices)
     drop_lowest = serializers.IntegerField()
     drop_highest = serializers.IntegerField()
+    drop_rule = serializers.CharField(allow_blank=True, help_text="The drop rule explained once; empty: none")
     current = _percent("Graded work only; null: nothing graded", allow_null=True)
     final = _percent("Missing work past due counts 0; null: nothing counted", allow_null=True)
     items = GradeReportItemSerializer(many=True)
+
+
+class GradeNotCountedSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    why = serializers.CharField(help_text="not released yet, or not graded yet")
 
 
 class GradeReportSerializer(serializers.Serializer):
@@ -295,9 +342,19 @@ class GradeReportSerializer(serializers.Serializer):
     categories = GradeReportCategorySerializer(many=True)
     current = _percent("Current course total; null: nothing counted yet", allow_null=True)
     final = _percent("Final course total; null: nothing counted yet", allow_null=True)
-    letter = serializers.CharField(allow_blank=True, help_text="From the final total, or the override")
+    provisional = serializers.BooleanField(help_text="Some items are not counted yet (see not_counted)")
+    not_counted = GradeNotCountedSerializer(many=True, help_text="Items hidden from the student or not graded yet")
+    letters_released = serializers.BooleanField(help_text="The instructor released letters to students")
+    letter = serializers.CharField(
+        allow_blank=True, help_text="Staff: from the final total, or the override. Students: empty until letters are "
+                                    "released, then the letter of the whole gradebook (as the grid shows it)")
     letter_overridden = serializers.BooleanField()
-    current_letter = serializers.CharField(allow_blank=True, help_text="The letter the current total would earn")
+    letter_note = serializers.CharField(help_text="Where the letter comes from, or why there is none")
+    current_letter = serializers.CharField(allow_blank=True, help_text="The letter the current total would earn "
+                                                                       "(students: empty until letters are released)")
+    points_mode = serializers.BooleanField(help_text="Every category weighs 0%: the course counts by points")
+    weighting = serializers.CharField(help_text="How category weights combine, in words")
+    missing_policy = serializers.CharField(allow_blank=True, help_text="The missing-work policy in words; empty: off")
 
 
 class GradeWhatIfInputSerializer(serializers.Serializer):
@@ -375,3 +432,31 @@ class GradeLetterOverrideSerializer(serializers.Serializer):
     student = serializers.IntegerField()
     letter = serializers.CharField(allow_blank=True, help_text="Empty: cleared (the computed letter counts)")
     reason = serializers.CharField()
+
+
+# --- gradebook options ----------------------------------------------------------------------------------
+
+
+class GradeOptionsSerializer(serializers.Serializer):
+    """The course's gradebook-wide options, with the weighting in force in words."""
+
+    weighting = NamedChoiceField(enum_name="GradeWeightingEnum", choices=Weighting.values,
+                                 help_text="normalised: weights count in proportion to their sum; absolute: percent of "
+                                           "the course as given (totals may pass 100%)")
+    missing_percent = _percent("Missing work past its due date counts as this percent of its points; null: off",
+                               allow_null=True)
+    letters_released = serializers.BooleanField(help_text="Students see their letter")
+    weighting_text = serializers.CharField(help_text="The weighting in force, in words (as the set-up page says)")
+    missing_text = serializers.CharField(allow_blank=True, help_text="The missing-work policy in words; empty: off")
+    weight_warning = serializers.CharField(allow_null=True, help_text="null when the weights add up to 100")
+
+
+class GradeOptionsInputSerializer(serializers.Serializer):
+    """Some of the options (checked by options.gradebook_options_update)."""
+
+    weighting = NamedChoiceField(enum_name="GradeWeightingEnum", choices=Weighting.values, required=False)
+    missing_percent = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100,
+                                               allow_null=True, required=False,
+                                               help_text="0–100, at most two decimals; null turns the policy off")
+    letters_released = serializers.BooleanField(required=False)
+    reason = serializers.CharField(allow_blank=True, required=False, help_text="Kept in the options' history")

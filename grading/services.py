@@ -22,10 +22,23 @@ from django.db import IntegrityError, transaction
 from courseapp.models import User
 
 from .access import can_edit_item
-from .calculations import fmt_points, late_penalty
-from .models import Grade, GradeChange, GradeItem, GradeState
+from .calculations import LatePenalty, fmt_points, late_penalty
+from .models import Grade, GradeChange, GradeItem, GradeState, LateBase
+from .policies import effective_late_base
 
 _UNSET = object()
+
+
+def item_late_penalty(*, item: GradeItem, raw_points: Decimal, submitted_at: dt.datetime | None) -> LatePenalty:
+    """The late penalty of `item`'s policy on a score handed in at `submitted_at`: its rate, unit and
+    floor, with the base (score or points possible) of the item, else of its category."""
+    return late_penalty(
+        raw_points=raw_points, due_at=item.due_at, submitted_at=submitted_at,
+        percent_per_unit=item.late_penalty_percent, unit=item.late_penalty_unit,
+        floor_percent=item.late_penalty_floor_percent,
+        base=effective_late_base(item.late_penalty_base, item.category.late_penalty_base),
+        points_possible=item.points_possible,
+    )
 
 
 def _as_points(value: Decimal | int | str, *, item: GradeItem) -> Decimal:
@@ -134,14 +147,7 @@ def grade_post(
     """
     raw = _as_points(raw_points, item=item).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
     validate_points(raw, item=item)
-    penalty = late_penalty(
-        raw_points=raw,
-        due_at=item.due_at,
-        submitted_at=submitted_at,
-        percent_per_unit=item.late_penalty_percent,
-        unit=item.late_penalty_unit,
-        floor_percent=item.late_penalty_floor_percent,
-    )
+    penalty = item_late_penalty(item=item, raw_points=raw, submitted_at=submitted_at)
     grade, created = _lock_grade(item=item, student=student)
     old = _snapshot(grade)
     grade.state = GradeState.GRADED
@@ -153,7 +159,10 @@ def grade_post(
     grade.updated_by = by
     if penalty.units_late and not reason:
         unit = item.get_late_penalty_unit_display().replace("per started ", "")
-        reason = f"late by {penalty.units_late} {unit}(s): −{penalty.percent}% ({penalty.points} points)"
+        of = "of points possible" if penalty.base == LateBase.POSSIBLE else "of the score"
+        floor = (f", never below {fmt_points(item.late_penalty_floor_percent)}%"
+                 if item.late_penalty_floor_percent else "")
+        reason = f"late by {penalty.units_late} {unit}(s): −{penalty.percent}% {of}{floor} ({penalty.points} points)"
     _record(grade=grade, old=old, by=by, source=source, reason=reason, created=created)
     return grade
 
@@ -448,20 +457,24 @@ from django.utils import timezone  # noqa: E402
 from .calculations import drop_problems  # noqa: E402
 from .models import Aggregation, Category, LateUnit  # noqa: E402
 
-CATEGORY_FIELDS = ("name", "weight", "aggregation", "drop_lowest", "drop_highest", "position", "description")
+CATEGORY_FIELDS = ("name", "weight", "aggregation", "drop_lowest", "drop_highest", "position", "description",
+                   "late_penalty_base")
 ITEM_FIELDS = (
     "name", "short_name", "category", "points_possible", "weight", "due_at", "extra_credit", "never_drop",
-    "released", "ta_editable", "late_penalty_percent", "late_penalty_unit", "late_penalty_floor_percent", "position",
+    "released", "ta_editable", "late_penalty_percent", "late_penalty_unit", "late_penalty_floor_percent",
+    "late_penalty_base", "position",
 )
 CATEGORY_DEFAULTS: dict[str, Any] = {
     "aggregation": Aggregation.TOTAL_POINTS, "drop_lowest": 0, "drop_highest": 0, "position": None, "description": "",
+    "late_penalty_base": LateBase.SCORE,
 }
 ITEM_DEFAULTS: dict[str, Any] = {
     "short_name": "", "weight": None, "due_at": None, "extra_credit": False, "never_drop": False, "released": False,
     "ta_editable": False, "late_penalty_percent": Decimal("0"), "late_penalty_unit": LateUnit.DAY,
-    "late_penalty_floor_percent": Decimal("0"), "position": None,
+    "late_penalty_floor_percent": Decimal("0"), "late_penalty_base": "", "position": None,
 }
-POLICY_FIELDS = ("due_at", "late_penalty_percent", "late_penalty_unit", "late_penalty_floor_percent")
+POLICY_FIELDS = ("due_at", "late_penalty_percent", "late_penalty_unit", "late_penalty_floor_percent",
+                 "late_penalty_base")
 REPOSTED_SOURCES_EXCLUDED = ("manual", "import")  # manual entry already replaced any penalty
 
 
@@ -576,7 +589,11 @@ def _clean_category(*, course: Course, values: dict, category: Category | None) 
         "drop_highest": _count(values, "drop_highest", "drop highest", errors),
         "position": _position(values, errors),
         "description": _text(values, "description", "description", errors, required=False, max_length=200),
+        "late_penalty_base": values.get("late_penalty_base") or LateBase.SCORE,
     }
+    if clean["late_penalty_base"] not in LateBase.values:
+        errors.add("late_penalty_base", f"Unknown late penalty base “{clean['late_penalty_base']}”; use score (a "
+                                        "percent of the student's score) or possible (of points possible).")
     if clean["aggregation"] not in Aggregation.values:
         errors.add("aggregation", f"Unknown aggregation “{clean['aggregation']}”; use one of "
                                   f"{', '.join(Aggregation.values)}.")
@@ -615,8 +632,11 @@ def category_create(*, course: Course, by: User, **values: Any) -> Category:
 
 
 @transaction.atomic
-def category_update(*, category: Category, by: User, **changes: Any) -> Category:
+def category_update(*, category: Category, by: User, reason: str = "", **changes: Any) -> Category:
     """Change some of a category's fields (those in CATEGORY_FIELDS); the rest stay. Instructor only.
+
+    A new late_penalty_base re-applies the late policy of the items that follow the category
+    (item base empty) to scores posted by quizzes or the autograder, like item_update does.
 
     Drop counts are checked against the category's items. Totals are computed, never stored,
     so new weights or rules apply to every student at once; grades and history are untouched.
@@ -635,6 +655,10 @@ def category_update(*, category: Category, by: User, **changes: Any) -> Category
         setattr(category, f, clean[f])
     if changed:
         category.save(update_fields=changed)
+    if "late_penalty_base" in changed:  # its items that follow it re-apply their late policies
+        for item in category.items.filter(late_penalty_base="").select_related("course"):
+            item.category = category
+            _reapply_late_policy(item=item, by=by, reason=reason or "late penalty base of the category changed")
     return category
 
 
@@ -679,8 +703,13 @@ def _clean_item(*, course: Course, values: dict, item: GradeItem | None) -> dict
         "late_penalty_unit": values.get("late_penalty_unit") or LateUnit.DAY,
         "late_penalty_floor_percent": _number(values, "late_penalty_floor_percent", "late penalty floor", errors,
                                               places=2, maximum=Decimal("100")),
+        "late_penalty_base": values.get("late_penalty_base") or "",
         "position": _position(values, errors),
     }
+    if clean["late_penalty_base"] not in ("", *LateBase.values):
+        errors.add("late_penalty_base", f"Unknown late penalty base “{clean['late_penalty_base']}”; use score (a "
+                                        "percent of the student's score), possible (of points possible), or empty "
+                                        "(as its category).")
     due = clean["due_at"]
     if due is not None and (not hasattr(due, "utcoffset") or timezone.is_naive(due)):
         errors.add("due_at", "Give the due date with its time zone (the pages use the course's, Europe/Istanbul).")
@@ -785,7 +814,8 @@ def item_update(*, item: GradeItem, by: User, reason: str = "", **changes: Any) 
     errors.raise_if_any()
     if changed:
         item.save(update_fields=changed)
-    if set(changed) & set(POLICY_FIELDS):
+    possible_base = effective_late_base(item.late_penalty_base, item.category.late_penalty_base) == LateBase.POSSIBLE
+    if set(changed) & set(POLICY_FIELDS) or ("points_possible" in changed and possible_base):
         _reapply_late_policy(item=item, by=by, reason=reason or "due date or late policy changed")
     return item
 
@@ -796,11 +826,7 @@ def _reapply_late_policy(*, item: GradeItem, by: User, reason: str) -> int:
     grades = (Grade.objects.select_for_update().filter(item=item, state=GradeState.GRADED, raw_points__isnull=False)
               .exclude(source__in=REPOSTED_SOURCES_EXCLUDED).select_related("student"))
     for grade in grades:
-        penalty = late_penalty(
-            raw_points=grade.raw_points, due_at=item.due_at, submitted_at=grade.submitted_at,
-            percent_per_unit=item.late_penalty_percent, unit=item.late_penalty_unit,
-            floor_percent=item.late_penalty_floor_percent,
-        )
+        penalty = item_late_penalty(item=item, raw_points=grade.raw_points, submitted_at=grade.submitted_at)
         if penalty.points == grade.late_penalty_points:
             continue
         old = _snapshot(grade)

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from courseapp.models import Role, User
 
-from . import access, exports, forms, presenters, selectors, services
+from . import access, exports, forms, options, presenters, selectors, services
 from . import calculations as calc
 from .calculations import METU_SCALE
 
@@ -24,18 +24,31 @@ def gradebook(request: HttpRequest, code: str) -> HttpResponse:
     course, role = access.access_my_grades(request.user, code)
     if role == Role.STUDENT:
         return redirect("grading-mine", code=code)
-    frame = selectors.gradebook_frame(course=course, with_details=True)
+    as_students = request.GET.get("view") == "students"
+    frame = selectors.gradebook_frame(course=course, with_details=True, released_only=as_students)
     result = frame.compute()
     letters = selectors.letters(frame, result)
+    letters_released = bool(frame.options.letters_released)
     items = [
-        {**row.to_dict(), "id": int(item_id), "editable": access.role_may_edit(role, bool(row["ta_editable"]))}
+        {**row.to_dict(), "id": int(item_id),
+         "editable": not as_students and access.role_may_edit(role, bool(row["ta_editable"]))}
         for item_id, row in frame.items.iterrows()
     ]
+    rows = presenters.grid_rows(frame, result, letters, {i["id"] for i in items if i["editable"]})
+    if as_students and not letters_released:
+        for row in rows:
+            row["letter"], row["overridden"] = "", False
+    elif as_students:  # released letters come from the whole gradebook, as each student's page shows them
+        whole = selectors.gradebook_frame(course=course)
+        official = selectors.letters(whole, whole.compute())
+        for row in rows:
+            row["letter"], row["overridden"] = official.loc[row["id"], "letter"], bool(official.loc[row["id"], "override"])
     return render(request, "grading/gradebook.html", {
         "course": course, "role": role, "items": items, "categories": frame.categories.reset_index().to_dict("records"),
-        "rows": presenters.grid_rows(frame, result, letters, {i["id"] for i in items if i["editable"]}),
-        "stats": presenters.statistics_table(frame, result),
-        "weight_warning": calc.weight_warning(list(frame.categories["weight"])),
+        "rows": rows, "stats": presenters.statistics_table(frame, result),
+        "weight_warning": calc.weight_warning(list(frame.categories["weight"]), weighting=frame.options.weighting),
+        "as_students": as_students, "letters_released": letters_released,
+        "hidden_items": selectors.unreleased_item_names(course=course) if as_students else [],
     })
 
 
@@ -49,9 +62,7 @@ def my_grades(request: HttpRequest, code: str) -> HttpResponse:
             return redirect("grading-gradebook", code=code)
         student_id = int(request.GET["student"]) if request.GET["student"].isdigit() else 0
     student = access.access_student(request.user, course, student_id)
-    frame = selectors.gradebook_frame(course=course, students=[student], released_only=True, with_details=True)
-    result = frame.compute()
-    report = presenters.student_report(frame, result, selectors.letters(frame, result), student.pk)
+    report = selectors.my_grades_report(course=course, student=student)
     return render(request, "grading/my_grades.html", {
         "course": course, "role": role, "student": student, "report": report,
     })
@@ -137,6 +148,12 @@ def letters(request: HttpRequest, code: str) -> HttpResponse:
                 ]
                 services.letter_scale_set(course=course, rows=rows, by=request.user)
                 messages.success(request, "Letter scale saved.")
+            elif request.POST.get("action") == "release":
+                released = request.POST.get("letters_released") == "1"
+                options.gradebook_options_update(course=course, by=request.user, letters_released=released,
+                                                 reason=request.POST.get("reason", ""))
+                messages.success(request, "Letters released to students." if released else "Letters hidden from "
+                                                                                            "students.")
             else:
                 student = get_object_or_404(User, pk=request.POST.get("student"))
                 services.letter_override_set(course=course, student=student, letter=request.POST.get("letter", ""),
@@ -156,7 +173,7 @@ def letters(request: HttpRequest, code: str) -> HttpResponse:
     ]
     return render(request, "grading/letters.html", {
         "course": course, "role": Role.INSTRUCTOR, "scale": frame.scale, "students": students, "errors": errors,
-        "default_scale": METU_SCALE,
+        "default_scale": METU_SCALE, "letters_released": frame.options.letters_released,
     })
 
 
@@ -205,7 +222,8 @@ def category_edit(request: HttpRequest, code: str, category_id: int | None = Non
                     category = services.category_create(course=course, by=request.user, **form.cleaned_data)
                     messages.success(request, f"Category {category.name} added.")
                 else:
-                    services.category_update(category=category, by=request.user, **form.cleaned_data)
+                    services.category_update(category=category, by=request.user,
+                                             reason=request.POST.get("reason", "").strip(), **form.cleaned_data)
                     messages.success(request, f"Category {category.name} saved.")
                 return redirect("grading-setup", code=code)
             except ValidationError as exc:
@@ -289,3 +307,29 @@ def item_delete(request: HttpRequest, code: str, item_id: int) -> HttpResponse:
         request, course=course, delete=lambda: services.item_delete(item=item, by=request.user),
         what=f"the item {item.name}", done=f"{item.name} deleted.", back="grading-item-edit", back_id=item.pk,
     )
+
+
+@login_required
+def options_edit(request: HttpRequest, code: str) -> HttpResponse:
+    """Instructor: the gradebook-wide options (weighting, missing-work policy, letters released), with their history."""
+    course = access.access_setup(request.user, code)
+    current = options.gradebook_options(course=course)
+    if request.method == "POST":
+        form = forms.OptionsForm(request.POST)
+        if form.is_valid():
+            values = dict(form.cleaned_data)
+            reason = values.pop("reason", "")
+            try:
+                options.gradebook_options_update(course=course, by=request.user, reason=reason, **values)
+                messages.success(request, "Gradebook options saved.")
+                return redirect("grading-setup", code=code)
+            except ValidationError as exc:
+                _form_errors(form, exc)
+    else:
+        form = forms.OptionsForm(initial={
+            "weighting": current.weighting, "letters_released": current.letters_released,
+            "missing_percent": "" if current.missing_percent is None else current.missing_percent,
+        })
+    return render(request, "grading/options_form.html", {
+        "course": course, "role": Role.INSTRUCTOR, "form": form, "history": options.options_history(course=course),
+    })

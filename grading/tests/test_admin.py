@@ -8,7 +8,16 @@ from decimal import Decimal as D
 import pytest
 from django.urls import reverse
 
-from grading.models import Category, Grade, GradeChange, GradeItem, LetterCutoff, LetterOverride
+from grading.models import (
+    Category,
+    Grade,
+    GradebookOptions,
+    GradebookOptionsChange,
+    GradeChange,
+    GradeItem,
+    LetterCutoff,
+    LetterOverride,
+)
 
 
 @pytest.fixture
@@ -18,7 +27,8 @@ def superuser_client(client, django_user_model):
     return client
 
 
-@pytest.mark.parametrize("model", [Category, GradeItem, Grade, GradeChange, LetterCutoff, LetterOverride])
+@pytest.mark.parametrize("model", [Category, GradeItem, Grade, GradeChange, LetterCutoff, LetterOverride,
+                                   GradebookOptions, GradebookOptionsChange])
 def test_every_grading_model_has_an_admin_list(book, superuser_client, model):
     url = reverse(f"admin:grading_{model._meta.model_name}_changelist")
     assert superuser_client.get(url).status_code == 200
@@ -41,7 +51,7 @@ def test_admin_category_change_goes_through_the_drop_rule(book, superuser_client
     url = reverse("admin:grading_category_change", args=[quizzes.pk])
     response = superuser_client.post(url, {"name": "Quizzes", "weight": "20", "aggregation": "total_points",
                                            "drop_lowest": "11", "drop_highest": "0", "position": "0",
-                                           "description": ""})
+                                           "description": "", "late_penalty_base": "score"})
     assert response.status_code == 200
     assert "Quizzes would drop 11 item(s) (drop lowest 11) but has only 10 that may be dropped" in \
         response.content.decode()
@@ -49,7 +59,7 @@ def test_admin_category_change_goes_through_the_drop_rule(book, superuser_client
     assert quizzes.drop_lowest == 0
     response = superuser_client.post(url, {"name": "Quizzes", "weight": "25", "aggregation": "total_points",
                                            "drop_lowest": "1", "drop_highest": "0", "position": "0",
-                                           "description": ""})
+                                           "description": "", "late_penalty_base": "score"})
     assert response.status_code == 302
     quizzes.refresh_from_db()
     assert (quizzes.weight, quizzes.drop_lowest) == (D("25"), 1)

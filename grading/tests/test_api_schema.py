@@ -50,7 +50,8 @@ def test_generating_the_schema_warns_about_nothing_in_grading():
     generated, messages = generated_schema()
     ours = {name: c for name, c in generated["components"]["schemas"].items() if name.startswith(("Grade", "Grading"))}
     enums = _enum_names(list(ours.values()))
-    assert {"GradeStateEnum", "GradeCellStateEnum", "AggregationEnum", "LatePenaltyUnitEnum"} <= enums
+    assert {"GradeStateEnum", "GradeCellStateEnum", "AggregationEnum", "LatePenaltyUnitEnum", "LatePenaltyBaseEnum",
+            "ItemLatePenaltyBaseEnum", "GradeWeightingEnum"} <= enums
     noise = [m for m in messages if "grading" in m or any(f"({name})" in m or f'"{name}"' in m for name in enums)]
     assert noise == []
 
@@ -62,7 +63,7 @@ def test_every_grading_operation_has_its_own_id_and_a_documented_success(schema)
         assert operation["operationId"].startswith("grading_"), (path, method)
         assert [c for c in operation["responses"] if c.startswith("2")], (path, method)
         assert {"401", "403", "404"} <= set(operation["responses"]), (path, method)
-    assert len(ids) == len(set(ids)) == 21
+    assert len(ids) == len(set(ids)) == 23
 
 
 def test_setup_payloads_match_the_schema(schema, book, instructor, ta, student, outsider, client_for):
@@ -231,3 +232,25 @@ def test_import_payloads_match_the_schema(schema, book, ta, student, other_stude
     refused = check(schema, apply, "post", assistant.post(apply.format(code=code),
                                                           {"csv": "Student number,Quiz 4\n999,7\n"}, content_type=JSON))
     assert set(refused) == {"errors"}
+
+
+def test_options_payloads_match_the_schema(schema, book, instructor, ta, student, outsider, client_for):
+    teacher, assistant, learner = client_for(instructor), client_for(ta), client_for(student)
+    path = f"{A}/grades/options/"
+    url = path.format(code=book.code)
+    read = check(schema, path, "get", learner.get(url))
+    assert read["weighting"] == "normalised" and read["missing_percent"] is None and not read["letters_released"]
+    check(schema, path, "get", Client().get(url))  # 401
+    check(schema, path, "get", client_for(outsider).get(url))  # 404
+    changed = check(schema, path, "patch", teacher.patch(url, {"weighting": "absolute", "missing_percent": "50",
+                                                               "letters_released": True, "reason": "syllabus"},
+                                                         content_type=JSON))
+    assert changed["missing_percent"] == "50.00" and changed["letters_released"]
+    off = check(schema, path, "patch", teacher.patch(url, {"missing_percent": None}, content_type=JSON))
+    assert off["missing_percent"] is None and off["missing_text"] == ""
+    refused = check(schema, path, "patch", teacher.patch(url, {"weighting": "sum"}, content_type=JSON))  # 400
+    assert set(refused["fields"]) == {"weighting"}
+    check(schema, path, "patch", assistant.patch(url, {"letters_released": False}, content_type=JSON))  # 403
+    summary = f"{A}/grades/summary/"
+    mine = check(schema, summary, "get", learner.get(summary.format(code=book.code)))
+    assert mine[0]["letters_released"] and mine[0]["letter"]

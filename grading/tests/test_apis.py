@@ -138,6 +138,12 @@ def test_letter_override_needs_a_reason_and_the_instructor(book, instructor, ta,
                                            content_type="application/json")
     assert response.status_code == 201
     summary = client_for(student).get(api("grading-api-summary", book)).json()[0]
+    assert summary["letter"] == "" and not summary["letters_released"]  # letters not released yet
+    assert "not released yet" in summary["letter_note"]
+    response = client_for(instructor).patch(api("grading-api-options", book), {"letters_released": True},
+                                            content_type="application/json")
+    assert response.status_code == 200
+    summary = client_for(student).get(api("grading-api-summary", book)).json()[0]
     assert summary["letter"] == "BA" and summary["letter_overridden"]
     assert LetterOverride.objects.filter(student=student).count() == 1
 

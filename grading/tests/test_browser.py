@@ -1,4 +1,5 @@
-"""Browser journey: the instructor enters a final-exam grade in the grid; the student sees the new total and letter."""
+"""Browser journey: the instructor enters a final-exam grade in the grid; the student sees the new total, and the
+letter once the instructor releases letters."""
 
 from __future__ import annotations
 
@@ -44,8 +45,15 @@ def test_instructor_enters_final_exam_grade_and_student_sees_total_and_letter(
     student_page.goto(f"{live_server.url}/courses/{book.code}/grades/mine/")
     assert student_page.locator("#mg-current").inner_text() == f"{current}%"
     assert student_page.locator("#mg-final").inner_text() == f"{final_total}%"
-    assert student_page.locator("#mg-letter").inner_text() == letter_for(final_total)
     assert student_page.locator(f'[data-points="{final.pk}"]').inner_text() == "95"
+    # no letter until the instructor releases letters (on the letters page)
+    assert student_page.locator("#mg-letter").inner_text() == "–"
+    assert "not released yet" in student_page.locator("#mg-letter-note").inner_text()
+    page.goto(f"{live_server.url}/courses/{book.code}/grades/letters/")
+    page.click("#letters-release button[type=submit]")
+    page.wait_for_selector("text=Letters released to students.")
+    student_page.reload()
+    assert student_page.locator("#mg-letter").inner_text() == letter_for(final_total)
 
     # and the what-if calculator answers through the API
     student_page.fill(f'input[data-item="{final.pk}"]', "100")

@@ -1,4 +1,8 @@
-"""Property tests (hypothesis): monotonicity, and drops agree with a brute-force search."""
+"""Property tests (hypothesis), in every mode of the engine (points and weighted courses,
+normalised and absolute weights, with and without a missing-work policy): raising a grade never
+lowers a total, drops and totals agree with a brute-force search, excused work is exactly as if
+the item did not exist, and shown percentages are the exact ones rounded half up. The late
+penalty (both bases) is checked for monotonicity and its floor."""
 
 from __future__ import annotations
 
@@ -11,7 +15,17 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from grading.calculations import CURRENT, FINAL, GradeMatrix, compute
+from grading.calculations import (
+    ABSOLUTE,
+    CURRENT,
+    FINAL,
+    MODES,
+    NORMALISED,
+    GradeMatrix,
+    GradingOptions,
+    compute,
+    late_penalty,
+)
 
 NOW = dt.datetime(2024, 12, 1, tzinfo=dt.UTC)
 PAST = dt.datetime(2024, 11, 1, tzinfo=dt.UTC)
@@ -22,10 +36,12 @@ AGGREGATIONS = ["total_points", "mean", "weighted_mean"]
 @st.composite
 def books(draw):
     n_cats = draw(st.integers(1, 3))
+    points_mode = draw(st.booleans()) and draw(st.booleans())  # every category weighs 0
     cat_rows = []
     for c in range(1, n_cats + 1):
         cat_rows.append({
-            "id": c, "name": f"C{c}", "weight": D(draw(st.sampled_from(["0", "20", "35", "45", "12.5"]))),
+            "id": c, "name": f"C{c}",
+            "weight": D("0") if points_mode else D(draw(st.sampled_from(["0", "20", "35", "45", "12.5", "80"]))),
             "aggregation": draw(st.sampled_from(AGGREGATIONS)),
             "drop_lowest": draw(st.integers(0, 2)), "drop_highest": draw(st.integers(0, 1)),
         })
@@ -56,6 +72,27 @@ def books(draw):
     return categories, items, frame
 
 
+options = st.builds(
+    GradingOptions, weighting=st.sampled_from([NORMALISED, ABSOLUTE]),
+    missing_percent=st.sampled_from([None, None, D("0"), D("50"), D("62.5"), D("100")]),
+)
+
+
+def _run(book, opts, frame=None):
+    categories, items, grades = book
+    return compute(categories=categories, items=items, grades=GradeMatrix.from_frame(grades if frame is None else frame),
+                   now=NOW, options=opts)
+
+
+def _policy_value(items, i, opts) -> D | None:
+    """What the missing-work policy gives a missing grade on item i (None: it does not apply)."""
+    due = items.loc[i, "due_at"]
+    if opts.missing_percent is None or pd.isna(due) or due > NOW or items.loc[i, "extra_credit"]:
+        return None
+    cents = (items.loc[i, "points_possible"] * 100 * opts.missing_percent / 100).quantize(D(1), "ROUND_HALF_UP")
+    return cents / 100
+
+
 def _all(result, mode):
     return list(result.total_exact(mode)), result.category_exact(mode).to_numpy().tolist()
 
@@ -65,32 +102,37 @@ def _not_lower(before, after):
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(books(), st.data())
-def test_raising_any_grade_never_lowers_any_total(book, data):
+@given(books(), options, st.data())
+def test_raising_any_grade_never_lowers_any_total(book, opts, data):
     categories, items, frame = book
-    base = compute(categories=categories, items=items, grades=GradeMatrix.from_frame(frame), now=NOW)
-    # pick a cell that counts in some mode: a number, or missing (counts as 0 in FINAL when due)
+    base = _run(book, opts)
+    # pick a cell that counts in some mode: a number, or missing (counts in FINAL when due, or by the policy)
     candidates = [(s, i) for s in frame.index for i in frame.columns if frame.loc[s, i] != "E"]
     if not candidates:
         return
     s, i = data.draw(st.sampled_from(candidates))
     old = frame.loc[s, i]
     top = items.loc[i, "points_possible"] * (2 if items.loc[i, "extra_credit"] else 1)
-    low = old if old is not None else D(0)
+    policy = _policy_value(items, i, opts)
+    due = items.loc[i, "due_at"]
+    if old is not None:
+        low, modes = old, [CURRENT, FINAL]
+    elif policy is not None:
+        low, modes = policy, [CURRENT, FINAL]  # the policy counted it in both modes
+    elif pd.isna(due) or due <= NOW:
+        low, modes = D(0), [FINAL]  # only FINAL had it, as a 0
+    else:
+        return  # missing and not yet due: no mode counted it, so entering it is not a raise
     new = data.draw(st.integers(int(low * 100), int(max(low, top) * 100)).map(lambda c: D(c) / 100))
     raised = frame.copy()
     raised.loc[s, i] = new
-    after = compute(categories=categories, items=items, grades=GradeMatrix.from_frame(raised), now=NOW)
-    modes = [FINAL] if old is None else [CURRENT, FINAL]  # from missing, only FINAL had it as a 0
-    due = items.loc[i, "due_at"]
-    if old is None and not (pd.isna(due) or due <= NOW):
-        return  # missing and not yet due: no mode counted it, so entering it is not a raise
+    after = _run(book, opts, raised)
     for mode in modes:
         totals_before, cats_before = _all(base, mode)
         totals_after, cats_after = _all(after, mode)
-        assert _not_lower(totals_before, totals_after), (mode, s, i, old, new)
+        assert _not_lower(totals_before, totals_after), (mode, s, i, old, new, opts)
         for row_b, row_a in zip(cats_before, cats_after, strict=True):
-            assert _not_lower(row_b, row_a), (mode, s, i, old, new)
+            assert _not_lower(row_b, row_a), (mode, s, i, old, new, opts)
 
 
 def _brute_category(values, possible, ec, never, low, high, aggregation, weights):
@@ -124,22 +166,119 @@ def _brute_category(values, possible, ec, never, low, high, aggregation, weights
     return best
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(books())
-def test_category_scores_match_a_brute_force_search(book):
-    categories, items, frame = book
-    result = compute(categories=categories, items=items, grades=GradeMatrix.from_frame(frame), now=NOW)
-    exact = result.category_exact(CURRENT)
+def _counted_values(items, frame, s, mode, opts) -> dict:
+    """item → the points that count for student s in `mode` before drops (absent: not counted)."""
+    out = {}
+    for i in items.index:
+        value, due = frame.loc[s, i], items.loc[i, "due_at"]
+        if value == "E":
+            continue
+        if value is not None:
+            out[i] = Fraction(value)
+        elif _policy_value(items, i, opts) is not None:
+            out[i] = Fraction(_policy_value(items, i, opts))
+        elif mode == FINAL and (pd.isna(due) or due <= NOW):
+            out[i] = Fraction(0)
+    return out
+
+
+def _reference_total(categories, items, frame, s, mode, opts):
+    """The course total by brute force and the documented rules, in Fractions."""
+    counted = _counted_values(items, frame, s, mode, opts)
+    points_mode = all(w == 0 for w in categories["weight"])
+    weighted, weight_sum, cat_scores = Fraction(0), Fraction(0), {}
     for cat_id, cat in categories.iterrows():
         sub = items[items["category"] == cat_id]
+        score = _brute_category(
+            [counted.get(i) for i in sub.index], [Fraction(p) for p in sub["points_possible"]],
+            list(sub["extra_credit"]), list(sub["never_drop"]), int(cat["drop_lowest"]), int(cat["drop_highest"]),
+            cat["aggregation"], [Fraction(1) if w is None or pd.isna(w) else Fraction(w) for w in sub["weight"]],
+        )
+        cat_scores[cat_id] = score
+        if points_mode:  # the points possible of what counts before drops
+            weight = sum((Fraction(sub.loc[i, "points_possible"]) for i in sub.index
+                          if i in counted and not sub.loc[i, "extra_credit"]), Fraction(0))
+        else:
+            weight = Fraction(cat["weight"])
+        if score is not None and weight:
+            weighted += weight * score
+            weight_sum += weight
+    if not weight_sum:
+        return None, cat_scores
+    if not points_mode and opts.weighting == ABSOLUTE:
+        weight_sum = min(weight_sum, Fraction(100))
+    return weighted / weight_sum, cat_scores
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books(), options)
+def test_category_scores_and_totals_match_a_brute_force_search_in_every_mode(book, opts):
+    categories, items, frame = book
+    result = _run(book, opts)
+    for mode in MODES:
+        exact = result.category_exact(mode)
+        totals = result.total_exact(mode)
         for s in frame.index:
-            values = [None if frame.loc[s, i] in (None, "E") else Fraction(frame.loc[s, i]) for i in sub.index]
-            expected = _brute_category(
-                values, [Fraction(p) for p in sub["points_possible"]], list(sub["extra_credit"]),
-                list(sub["never_drop"]), int(cat["drop_lowest"]), int(cat["drop_highest"]), cat["aggregation"],
-                [Fraction(1) if w is None or pd.isna(w) else Fraction(w) for w in sub["weight"]],
-            )
-            assert exact.loc[s, cat_id] == expected, (cat.to_dict(), values)
+            total, cat_scores = _reference_total(categories, items, frame, s, mode, opts)
+            for cat_id, expected in cat_scores.items():
+                assert exact.loc[s, cat_id] == expected, (mode, opts, cat_id)
+            assert totals[s] == total, (mode, opts)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books(), options, st.data())
+def test_excused_work_is_exactly_as_if_the_item_did_not_exist(book, opts, data):
+    categories, items, frame = book
+    s = data.draw(st.sampled_from(list(frame.index)))
+    i = data.draw(st.sampled_from(list(items.index)))
+    excused = frame.copy()
+    excused.loc[s, i] = "E"
+    with_excused = _run(book, opts, excused)
+    without = compute(categories=categories, items=items.drop(index=i),
+                      grades=GradeMatrix.from_frame(frame.loc[[s]].drop(columns=i)), now=NOW, options=opts)
+    for mode in MODES:
+        assert with_excused.total_exact(mode)[s] == without.total_exact(mode)[s], (mode, opts)
+        assert (with_excused.category_exact(mode).loc[s].tolist()
+                == without.category_exact(mode).loc[s].tolist()), (mode, opts)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books(), options)
+def test_shown_percentages_are_the_exact_ones_rounded_half_up_in_every_mode(book, opts):
+    result = _run(book, opts)
+
+    def half_up(value):
+        return None if value is None else D(int(value * 100 + Fraction(1, 2))) / 100
+
+    for mode in MODES:
+        assert list(result.total_percent(mode)) == [half_up(v) for v in result.total_exact(mode)]
+        shown = result.category_percent(mode).to_numpy().tolist()
+        assert shown == [[half_up(v) for v in row] for row in result.category_exact(mode).to_numpy().tolist()]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["score", "possible"]), st.integers(1, 2000), st.integers(0, 2000), st.integers(0, 2000),
+       st.sampled_from([D("0"), D("5"), D("12.5"), D("50")]), st.sampled_from([D("0"), D("30"), D("50"), D("100")]),
+       st.integers(0, 240))
+def test_a_late_penalty_never_makes_a_better_score_worse_and_keeps_its_floor(
+        base, possible_cents, raw_a, raw_b, rate, floor, hours_late):
+    possible = D(possible_cents) / 100
+    low, high = sorted([min(raw_a, possible_cents), min(raw_b, possible_cents)])
+    due = dt.datetime(2024, 11, 6, 23, 59, tzinfo=dt.UTC)
+    submitted = due + dt.timedelta(hours=hours_late, seconds=1)
+
+    def after(cents):
+        raw = D(cents) / 100
+        penalty = late_penalty(raw_points=raw, due_at=due, submitted_at=submitted, percent_per_unit=rate,
+                               unit="day", floor_percent=floor, base=base, points_possible=possible)
+        assert D(0) <= penalty.points <= raw
+        kept = raw - penalty.points
+        floor_points = (raw if base == "score" else possible) * floor / 100
+        # never below the floor (to the hundredth it is rounded to), unless the raw score already was
+        assert kept >= min(raw, floor_points) - D("0.005")
+        return kept
+
+    assert after(low) <= after(high)
 
 
 @settings(max_examples=200, deadline=None)

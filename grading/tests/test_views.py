@@ -59,7 +59,9 @@ def test_student_page_shows_released_items_totals_and_letter(book, student, inst
     grade_set(item=quiz4, student=student, points=Decimal("3"), by=instructor)
     html = client_for(student).get(url("grading-mine", book)).content.decode()
     assert "Final exam" in html and "Quiz 1" in html
-    assert "Quiz 4" not in html  # not released: neither shown nor counted
+    # not released: its grade is neither shown nor counted, and the totals say it is not counted yet
+    assert f'data-points="{quiz4.pk}"' not in html and f'name="item-{quiz4.pk}"' not in html
+    assert "<strong>Provisional.</strong>" in html and "Quiz 4 <span class=\"muted\">(not released yet)</span>" in html
     assert 'id="mg-letter"' in html
 
 
@@ -91,7 +93,10 @@ def test_late_penalty_and_drop_are_explained_to_the_student(book, student, instr
                source="quiz")
     html = client_for(student).get(url("grading-mine", book)).content.decode()
     assert "late: −0.05 of 0.5" in html
-    assert "Dropped by Quizzes" in html
+    assert "Late policy: −10% of the score per started day" in html
+    # the rule is explained once, in the category's header; each dropped row has its one line
+    assert html.count("Quizzes drops the lowest one: of all the ways the rule allows") == 1
+    assert "Dropped by the category&#x27;s rule" in html
 
 
 def test_letters_page_is_instructor_only(book, ta, instructor, client_for):

@@ -27,7 +27,8 @@
     }
     out.className = "";
     const cats = data.categories.map((c) => `${c.name}: ${c.final ?? "–"}%`).join(" · ");
-    out.textContent = `Current ${data.current ?? "–"}% · final ${data.final ?? "–"}% · letter ${data.letter || "–"} (${cats})`;
+    const letter = data.letters_released ? ` · letter ${data.letter || "–"}` : "";
+    out.textContent = `Current ${data.current ?? "–"}% · final ${data.final ?? "–"}%${letter} (${cats})`;
   });
   form.addEventListener("reset", () => { out.textContent = ""; });
 })();
