@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from projects.runner.datasets import DatasetError, DatasetRef, tree_digest
-from projects.runner.runner import EXIT_CODES, GradeStatus, grade
+from projects.runner.runner import EXIT_CODES, GradeStatus, NodeStores, grade
 
 
 def build_parser(prog: str = "python -m projects.runner") -> argparse.ArgumentParser:
@@ -62,7 +62,7 @@ def _archive_digest(source: Path) -> str:
         return tree_digest(Path(tmp) / "d")
 
 
-def run(options: argparse.Namespace, stdout, stderr) -> tuple[int, str]:
+def run(options: argparse.Namespace, stdout, stderr, stores: NodeStores | None = None) -> tuple[int, str]:
     """Grade, write the JSON record to ``stdout`` (one write); return (exit status, reason).
 
     The reason is "" when grading completed.
@@ -77,6 +77,7 @@ def run(options: argparse.Namespace, stdout, stderr) -> tuple[int, str]:
         threads=options.threads,
         on_log=log,
         datasets=datasets_from(options.dataset),
+        stores=stores,
     )
     stdout.write(json.dumps(record.as_dict(), indent=2) + "\n")
     if record.status is GradeStatus.COMPLETED:
