@@ -58,6 +58,7 @@ BASE_PTH = "_worker_base_packages.pth"
 LAST_USED = ".last-used"
 BUILD_TIMEOUT_S = 3600
 LOG_TAIL_CHARS = 4000
+BUILDER_VERSION = 2  # part of every digest: a change in how environments are made rebuilds them
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -169,14 +170,29 @@ def base_site_packages() -> list[str]:
     return out
 
 
+_base_cache: dict[tuple, dict[str, str]] = {}
+
+
 def base_packages() -> dict[str, str]:
-    """name (normalised) -> version of what the worker has installed."""
+    """name (normalised) -> version of what the worker has installed.
+
+    Reading every package's metadata costs 70-100 ms, too much per job: the answer
+    is kept while the site-packages folders' modification times are unchanged
+    (installing or removing a package adds or removes a folder there).
+    """
+    paths = base_site_packages()
+    key = tuple((p, os.stat(p).st_mtime_ns) for p in paths)
+    cached = _base_cache.get(key)
+    if cached is not None:
+        return dict(cached)
     found: dict[str, str] = {}
-    for dist in metadata.distributions(path=base_site_packages()):
+    for dist in metadata.distributions(path=paths):
         name = dist.metadata.get("Name")
         if name:
             found.setdefault(_normalise(name), dist.version)
-    return found
+    _base_cache.clear()
+    _base_cache[key] = found
+    return dict(found)
 
 
 def _normalise(name: str) -> str:
@@ -195,6 +211,7 @@ def env_digest(spec: EnvSpec, *, python_version: str, flavour: str, base: dict[s
     layering, the worker's installed packages (another PyTorch is another env).
     """
     doc = {
+        "builder": BUILDER_VERSION,
         "requirements": spec.requirements,
         "python": python_version,
         "platform": platform_tag(),
@@ -443,7 +460,9 @@ def _build(
     log_path: Path,
 ) -> list[str]:
     """Create the venv in ``tmp`` and install the requirements; return 'name==version' lines."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "PIP_", "VIRTUAL_ENV", "PYTHON"))}
+    keep = ("UV_CACHE_DIR", "UV_LINK_MODE", "UV_HTTP_TIMEOUT", "UV_CONCURRENT_DOWNLOADS")
+    env = {k: v for k, v in os.environ.items()
+           if k in keep or not k.startswith(("UV_", "PIP_", "VIRTUAL_ENV", "PYTHON"))}
     env["UV_NO_CONFIG"] = "1"  # only the sources given here count, never a stray uv.toml
     src = sources.uv_args(flavour)
     req = tmp.with_name(tmp.name + ".requirements.txt")
@@ -458,7 +477,10 @@ def _build(
             if base is not None:
                 site = Path(subprocess.check_output(
                     [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
-                (site / BASE_PTH).write_text("".join(p + "\n" for p in base_site_packages()))
+                # addsitedir (not a bare path line) also runs the worker's own .pth files, as its
+                # interpreter does; the paths go after this environment's site-packages.
+                (site / BASE_PTH).write_text("".join(f"import site; site.addsitedir({p!r})\n"
+                                                     for p in base_site_packages()))
                 constraints = tmp.with_name(tmp.name + ".base.txt")
                 constraints.write_text("".join(f"{n}=={v}\n" for n, v in sorted(base.items())))
                 resolved = tmp.with_name(tmp.name + ".resolved.txt")
