@@ -44,7 +44,7 @@ def png(pixels: np.ndarray) -> bytes:
 def image(label: int, rng: np.random.Generator) -> np.ndarray:
     colour = np.array(COLOURS[CLASSES[label].split("-")[0]], dtype=float)
     vertical = CLASSES[label].endswith("vertical")
-    period = rng.integers(4, 8)
+    period = rng.integers(6, 11)
     phase = rng.integers(0, period)
     index = np.arange(32)
     stripes = ((index + phase) // (period // 2)) % 2  # 0/1 bands
@@ -54,7 +54,7 @@ def image(label: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(pixels, 0, 255).astype(np.uint8)
 
 
-def main(dest: Path) -> None:
+def main(dest: Path, labels_file: Path = HERE / "harness" / "hidden" / "test_labels.json") -> None:
     rng = np.random.default_rng(501)
     for label, name in enumerate(CLASSES):
         folder = dest / "train" / name
@@ -68,7 +68,7 @@ def main(dest: Path) -> None:
         (dest / "test" / f"{n:03d}.png").write_bytes(png(image(label, rng)))
         labels[f"{n:03d}.png"] = label
     (dest / "classes.txt").write_text("\n".join(CLASSES) + "\n")
-    (HERE / "harness" / "hidden" / "test_labels.json").write_text(json.dumps(labels, indent=0) + "\n")
+    labels_file.write_text(json.dumps(labels, indent=0) + "\n")
     print(f"wrote {len(CLASSES) * TRAIN_PER_CLASS} training and {TEST} test images to {dest}")
 
 

@@ -62,7 +62,7 @@ def main() -> int:
                 loss = torch.nn.functional.cross_entropy(model(images.to(device)), labels.to(device))
                 loss.backward()
                 optimiser.step()
-                losses.append(float(loss))
+                losses.append(float(loss.detach()))
     except Exception:
         log["errors"]["train"] = traceback.format_exc(limit=3)
         save_log()

@@ -2,8 +2,8 @@
 
 import torch.nn as nn
 
-EPOCHS = 3
-LR = 1e-2
+EPOCHS = 8
+LR = 5e-2
 
 
 def build_model(num_classes: int) -> nn.Module:
