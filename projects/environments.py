@@ -13,6 +13,7 @@ requirements line), and tells a worker whether a run can be graded now.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import threading
@@ -50,9 +51,17 @@ def node_stores() -> NodeStores:
 
 
 def bundle_harness(bundle: HarnessBundle) -> Harness | None:
-    """The bundle's parsed harness, or None if it cannot be read (grading then reports why)."""
+    """The bundle's parsed harness, or None if it cannot be read (grading then reports why).
+
+    Kept per process: a stored bundle's path names its digest, so its contents never change.
+    """
+    return _load_stored(str(storage.harness_abspath(bundle.path)))
+
+
+@functools.lru_cache(maxsize=64)
+def _load_stored(path: str) -> Harness | None:
     try:
-        return load_harness(storage.harness_abspath(bundle.path))
+        return load_harness(path)
     except HarnessError:
         return None
 
@@ -101,7 +110,10 @@ def environment_build(*, bundle: HarnessBundle, node: str | None = None, gpu: bo
     finally:
         stop.set()
         follower.join()
-    _record_ready(row, env.meta, envs.environment_state(digest, root=stores.env_root).log)
+    if env.digest != digest:  # the worker's packages changed during the build (a pip install on the node)
+        row = HarnessEnvironment.objects.filter(bundle=bundle, digest=env.digest, node=node).first() or row
+        HarnessEnvironment.objects.filter(pk=row.pk).update(digest=env.digest)
+    _record_ready(row, env.meta, envs.environment_state(env.digest, root=stores.env_root).log)
     removed = envs.collect_garbage(stores.env_root, max_bytes=int(settings.ENV_CACHE_GB * 1e9), keep={digest})
     if removed:
         log.info("environment GC on %s removed %s", node, ", ".join(d[:12] for d in removed))
