@@ -11,6 +11,7 @@ urlpatterns = [
     # Pages
     path(f"{P}/", views.projects_home, name="home"),
     path(f"{P}/token/", views.api_token, name="api-token"),
+    path(f"{P}/datasets/", views.datasets_page, name="datasets"),
     path(f"{P}/<slug:project>/team/", views.team_page, name="team"),
     path(f"{P}/parts/<slug:part>/", views.part_page, name="part"),
     path(f"{P}/parts/<slug:part>/harness/", views.harness_upload, name="harness-upload"),

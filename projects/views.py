@@ -21,7 +21,7 @@ from courseapp.access import access_course, is_instructor_of, is_staff_of, role_
 from courseapp.models import Role, User
 
 from . import access, datasets, environments, selectors, serializers, services
-from .models import EnvState, HarnessBundle, Project, ProjectPart, RubricCriterion, Team
+from .models import Dataset, EnvState, HarnessBundle, Project, ProjectPart, RubricCriterion, Team
 
 
 def _ctx(request: HttpRequest, course, **extra) -> dict:
@@ -197,6 +197,16 @@ def harness_page(request: HttpRequest, code: str, part: str, pk: int) -> HttpRes
         request, part_obj.course, part=part_obj, bundle=bundle, harness=harness, environments=rows,
         declared=declared, building=any(r.state == EnvState.BUILDING for r in rows),
     ))
+
+
+@login_required
+def datasets_page(request: HttpRequest, code: str) -> HttpResponse:
+    """The course's datasets (staff); the instructor uploads new ones here in chunks."""
+    course = access_course(request.user, code)
+    if not is_staff_of(request.user, course):
+        raise PermissionDenied("Only the course staff may see datasets.")
+    rows = list(Dataset.objects.filter(course=course).order_by("name", "-uploaded_at", "-id"))
+    return render(request, "projects/datasets.html", _ctx(request, course, datasets=rows))
 
 
 @login_required
