@@ -627,7 +627,7 @@ def run_execute(*, run_id: int, worker: WorkerInfo, task_id: str = "", threaded:
     pending = GradingRun.objects.select_related("harness", "submission__part").filter(
         pk=run_id, status=RunStatus.QUEUED).first()
     if pending is not None:  # its harness's environment is being built on this node: stay queued
-        wait = environments.run_wait_s(run=pending, gpu=worker.gpu_index is not None,
+        wait = environments.run_wait_s(run=pending, gpu=worker.gpu_index is not None and bool(pending.harness.gpus),
                                        threaded=threaded)
         if wait is not None:
             return Executed(run_id=run_id, status=RunStatus.QUEUED, retry_in=wait)

@@ -71,7 +71,7 @@ class EnvSpec:
     requirements: str  # the requirements file's text (pinned == lines, optionally --hash)
     requirements_path: str  # its path in the bundle, for messages ("env/requirements.txt")
     python: str | None = None  # "3.11"; None: the worker's interpreter
-    index: str | None = None  # "cpu" | "cuda"; None: cuda on GPU workers, cpu elsewhere
+    index: str | None = None  # "cpu" | "cuda"; None: cuda when the predict step gets a GPU, else cpu
     base: bool = True  # layer on the worker's installed packages (see module docstring)
 
     def flavour(self, *, gpu: bool) -> str:

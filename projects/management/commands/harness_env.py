@@ -25,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("harness", help="harness folder or zip, or an uploaded harness version's id")
         parser.add_argument("--check", action="store_true", help="report the state; build nothing")
         parser.add_argument("--force", action="store_true", help="rebuild after a failed build")
-        parser.add_argument("--gpu", action="store_true", help="build for a GPU node (index = cuda by default)")
+        parser.add_argument("--gpu", action="store_true", help="build as a GPU worker would (index = cuda by default when gpus = 1)")
 
     def handle(self, *args, **options) -> None:
         target = options["harness"]
@@ -47,7 +47,8 @@ class Command(BaseCommand):
             self.stdout.write(f"{harness.name}: no [environment]; steps run with the worker's interpreter.")
             return
         stores = node_stores()
-        digest = envs.spec_digest(harness.environment, gpu=options["gpu"])
+        gpu = options["gpu"] and bool(harness.gpus)  # what a GPU worker would build: cuda only for gpus = 1
+        digest = envs.spec_digest(harness.environment, gpu=gpu)
         state = envs.environment_state(digest, root=stores.env_root)
         if options["check"]:
             self._report(harness.name, state)
@@ -55,14 +56,14 @@ class Command(BaseCommand):
                 raise CommandError(f"environment {digest[:12]} is {state.state}", returncode=2)
             return
         if bundle is not None:
-            row = environment_build(bundle=bundle, gpu=options["gpu"], force=options["force"])
+            row = environment_build(bundle=bundle, gpu=gpu, force=options["force"])
             state = envs.environment_state(digest, root=stores.env_root)
             if row is not None and row.state == "failed":
                 raise CommandError(row.error, returncode=3)
         else:
             try:
                 envs.ensure_environment(harness.environment, root=stores.env_root, sources=stores.sources,
-                                        gpu=options["gpu"], force=options["force"],
+                                        gpu=gpu, force=options["force"],
                                         on_log=lambda line: self.stderr.write(line))
             except envs.EnvironmentError_ as exc:
                 raise CommandError(str(exc), returncode=3) from None
