@@ -329,3 +329,17 @@ PROJECTS_STALE_AFTER_S = env_int("PROJECTS_STALE_AFTER_S", 45)
 PROJECTS_RESEND_AFTER_S = env_int("PROJECTS_RESEND_AFTER_S", 300)
 PROJECTS_MAX_ATTEMPTS = env_int("PROJECTS_MAX_ATTEMPTS", 3)
 PROJECTS_WORK_ROOT = env_str("PROJECTS_WORK_ROOT")  # job folders; the system temp dir when unset
+# Per-harness Python environments and shared datasets (docs/harness.md, "Python environments"
+# and "Datasets"). Each node keeps its own ENV_ROOT (built with uv, garbage-collected by least
+# recent use above ENV_CACHE_GB), DATA_ROOT (datasets fetched from DATASET_ROOT and verified) and
+# HARNESS_CACHE (bundles unpacked once; public/ and hidden/ are bound read-only from there).
+# Package sources for builds come from the worker's environment with uv's own names:
+# UV_INDEX_URL, UV_EXTRA_INDEX_URL, UV_FIND_LINKS, UV_INDEX_STRATEGY, plus ENV_CPU_INDEX_URL /
+# ENV_CUDA_INDEX_URL (e.g. https://download.pytorch.org/whl/cu128 on a GPU node).
+DATASET_ROOT = Path(env_str("DATASET_ROOT", str(MEDIA_ROOT / "datasets")))
+GRADING_CACHE_ROOT = Path(env_str("GRADING_CACHE_ROOT", str(VAR_DIR / "grading")))
+ENV_ROOT = Path(env_str("ENV_ROOT", str(GRADING_CACHE_ROOT / "envs")))
+DATA_ROOT = Path(env_str("DATA_ROOT", str(GRADING_CACHE_ROOT / "data")))
+HARNESS_CACHE = Path(env_str("HARNESS_CACHE", str(GRADING_CACHE_ROOT / "harnesses")))
+ENV_CACHE_GB = float(env_str("ENV_CACHE_GB", "50"))
+DATASET_UPLOAD_CHUNK_MB = env_int("DATASET_UPLOAD_CHUNK_MB", 32)  # largest chunk one request may carry

@@ -4,8 +4,10 @@ from django import forms
 from django.contrib import admin
 
 from .models import (
+    Dataset,
     GradingRun,
     HarnessBundle,
+    HarnessEnvironment,
     Project,
     ProjectPart,
     RubricCriterion,
@@ -110,3 +112,31 @@ class GradingRunAdmin(admin.ModelAdmin):
     list_display = ["pk", "submission", "status", "queue", "attempts", "queued_at", "finished_at", "score"]
     list_filter = ["status", "queue"]
     readonly_fields = [f.name for f in GradingRun._meta.fields]
+
+
+@admin.register(HarnessEnvironment)
+class HarnessEnvironmentAdmin(admin.ModelAdmin):
+    """Read-only: the workers report these (manage.py harness_env rebuilds)."""
+
+    list_display = ["bundle", "node", "index", "state", "size_bytes", "build_s", "started_at"]
+    list_filter = ["state", "index"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    """Read-only: register versions with manage.py dataset_add or the upload API."""
+
+    list_display = ["name", "version", "course", "file_count", "size_bytes", "uploaded_at"]
+    list_filter = ["course"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

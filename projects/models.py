@@ -256,6 +256,8 @@ class GradingRun(models.Model):
     limit_hit = models.CharField(max_length=40, blank=True)
     harness_version = models.CharField(max_length=64, blank=True)
     submission_sha256 = models.CharField(max_length=64, blank=True, help_text="Runner's digest of the unpacked files")
+    env_digest = models.CharField(max_length=64, blank=True, help_text="The harness's [environment] digest, if any")
+    dataset_versions = models.JSONField(default=dict, blank=True, help_text="[data] mount -> {name, version}")
     score = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True, help_text="Harness points")
     max_score = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
     error = models.TextField(blank=True, help_text="Why it failed, as shown to the student")
@@ -316,3 +318,67 @@ class RubricMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.criterion_id}: {self.points}"
+
+
+class EnvState(models.TextChoices):
+    BUILDING = "building", "Building"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class HarnessEnvironment(models.Model):
+    """What one node reports about building a harness's [environment] (docs/harness.md).
+
+    The environment itself lives in the node's ENV_ROOT, keyed by ``digest``; a
+    GPU node (CUDA index) and a CPU node get different digests, hence one row
+    per (bundle, digest, node).
+    """
+
+    bundle = models.ForeignKey(HarnessBundle, on_delete=models.CASCADE, related_name="environments")
+    digest = models.CharField(max_length=64)
+    node = models.CharField(max_length=200, help_text="Host that built it")
+    index = models.CharField(max_length=10, help_text="cpu or cuda")
+    state = models.CharField(max_length=10, choices=EnvState.choices, default=EnvState.BUILDING)
+    log = models.TextField(blank=True, help_text="The installer's output (last 64 KB)")
+    error = models.TextField(blank=True, help_text="The resolver's or installer's message, with the line to fix")
+    python = models.CharField(max_length=20, blank=True)
+    packages = models.JSONField(default=list, blank=True, help_text="name==version lines")
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    build_s = models.FloatField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["bundle", "-started_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["bundle", "digest", "node"], name="one_env_row_per_node")]
+
+    def __str__(self) -> str:
+        return f"{self.bundle} env {self.digest[:12]} on {self.node} ({self.state})"
+
+
+class Dataset(models.Model):
+    """A named, content-addressed, read-only tree a harness mounts at /data/<name> (docs/harness.md).
+
+    ``version`` is the SHA-256 over its files (paths and contents); a new upload
+    with other files is a new version, and harnesses use the newest unless they
+    pin one (``name@<version prefix>``).  The files are kept as an archive under
+    DATASET_ROOT; workers fetch and verify it once per node.
+    """
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=64)
+    version = models.CharField(max_length=64)
+    path = models.CharField(max_length=300, help_text="Relative to DATASET_ROOT")
+    size_bytes = models.BigIntegerField(help_text="Unpacked")
+    file_count = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["course", "name", "-uploaded_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["course", "name", "version"], name="one_dataset_version")]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version[:12]}"

@@ -292,6 +292,11 @@ def harness_upload(*, part: ProjectPart, source, by: User | None, now: dt.dateti
             )
         part.harness = bundle
         part.save(update_fields=["harness"])
+        if harness.environment is not None:  # build it now, so the first submission need not wait
+            from .tasks import build_environment
+
+            queue, pk = ("gpu" if bundle.gpus else "cpu"), bundle.pk
+            transaction.on_commit(lambda: build_environment.apply_async(args=[pk, bool(bundle.gpus)], queue=queue))
         return bundle
     finally:
         storage.remove(staged)
@@ -616,8 +621,16 @@ def run_execute(*, run_id: int, worker: WorkerInfo, task_id: str = "", threaded:
     attempt as timed out.  ``threaded``: write the heartbeat from a background
     thread (real workers); False writes progress inline (eager tests).
     """
-    from projects.runner.runner import grade  # imported here: the runner pulls in the sandbox
+    from projects import datasets, environments  # imported here: they pull in the runner
+    from projects.runner.runner import grade
 
+    pending = GradingRun.objects.select_related("harness", "submission__part").filter(
+        pk=run_id, status=RunStatus.QUEUED).first()
+    if pending is not None:  # its harness's environment is being built on this node: stay queued
+        wait = environments.run_wait_s(run=pending, gpu=worker.gpu_index is not None and bool(pending.harness.gpus),
+                                       threaded=threaded)
+        if wait is not None:
+            return Executed(run_id=run_id, status=RunStatus.QUEUED, retry_in=wait)
     claim = run_claim(run_id=run_id, worker=worker, task_id=task_id)
     if claim.run is None:
         current = GradingRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
@@ -632,9 +645,12 @@ def run_execute(*, run_id: int, worker: WorkerInfo, task_id: str = "", threaded:
         progress.add(f"attempt {claim.attempt} on {worker.host}"
                      + (f", GPU {worker.gpu_index} ({worker.gpu_name})" if worker.gpu_index is not None else ""))
         try:
+            harness = environments.bundle_harness(run.harness)
             record = grade(
                 harness_path, submission_path, gpu=worker.gpu_index,
                 work_root=Path(work_root) if work_root else None, on_log=progress.add,
+                stores=environments.node_stores(),
+                datasets=datasets.datasets_for(course=run.submission.part.course, harness=harness) if harness else {},
             ).as_dict()
         except SoftTimeLimitExceeded:
             record = {"status": "soft_time_limit",
@@ -685,6 +701,8 @@ def run_record(*, run_id: int, attempt: int, record: dict, log: str = "",
         peak_memory_mb=max(peaks) if peaks else None, exit_code=predict.get("exit_code"),
         limit_hit=(predict.get("limit") or "")[:40], harness_version=record.get("harness_version", "")[:64],
         submission_sha256=record.get("submission_sha256", "")[:64],
+        env_digest=((record.get("environment") or {}).get("digest") or "")[:64],
+        dataset_versions=record.get("datasets") or {},
     )
     with transaction.atomic():
         held = GradingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, attempts=attempt)

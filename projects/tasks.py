@@ -35,3 +35,14 @@ def sweep_stuck_runs() -> dict:
     """Beat, every 60 s: requeue or end runs stuck because a worker died or a job was lost."""
     report = services.sweep_stuck_runs()
     return {"requeued": report.requeued, "failed": report.failed, "resent": report.resent}
+
+
+@shared_task(name="projects.build_environment", ignore_result=True, soft_time_limit=3700, time_limit=3800)
+def build_environment(bundle_id: int, gpu: bool = False) -> str | None:
+    """Sent when a harness with [environment] is uploaded: build it on the worker that takes this."""
+    from . import environments
+    from .models import HarnessBundle
+
+    bundle = HarnessBundle.objects.filter(pk=bundle_id).first()
+    row = environments.environment_build(bundle=bundle, gpu=gpu) if bundle is not None else None
+    return row.state if row is not None else None

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis, views
+from . import apis, dataset_apis, views
 
 app_name = "projects"
 
@@ -11,9 +11,11 @@ urlpatterns = [
     # Pages
     path(f"{P}/", views.projects_home, name="home"),
     path(f"{P}/token/", views.api_token, name="api-token"),
+    path(f"{P}/datasets/", views.datasets_page, name="datasets"),
     path(f"{P}/<slug:project>/team/", views.team_page, name="team"),
     path(f"{P}/parts/<slug:part>/", views.part_page, name="part"),
     path(f"{P}/parts/<slug:part>/harness/", views.harness_upload, name="harness-upload"),
+    path(f"{P}/parts/<slug:part>/harness/<int:pk>/", views.harness_page, name="harness"),
     path(f"{P}/parts/<slug:part>/rerun/", views.part_rerun, name="part-rerun"),
     path(f"{P}/parts/<slug:part>/runs/", views.part_runs, name="part-runs"),
     path(f"{P}/parts/<slug:part>/submissions/<int:pk>/", views.submission_page, name="submission"),
@@ -28,4 +30,11 @@ urlpatterns = [
          name="api-submission-rerun"),
     path(f"{A}/<slug:part>/rerun/", apis.PartRerunApi.as_view(), name="api-part-rerun"),
     path(f"{A}/<slug:part>/runs/", apis.PartRunsApi.as_view(), name="api-part-runs"),
+    path("api/courses/<slug:code>/datasets/", dataset_apis.DatasetListApi.as_view(), name="api-datasets"),
+    path("api/courses/<slug:code>/datasets/uploads/", dataset_apis.DatasetUploadStartApi.as_view(),
+         name="api-dataset-uploads"),
+    path("api/courses/<slug:code>/datasets/uploads/<str:upload>/", dataset_apis.DatasetUploadApi.as_view(),
+         name="api-dataset-upload"),
+    path("api/courses/<slug:code>/datasets/uploads/<str:upload>/finish/",
+         dataset_apis.DatasetUploadFinishApi.as_view(), name="api-dataset-upload-finish"),
 ]

@@ -13,15 +13,15 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from courseapp.access import access_course, is_instructor_of, is_staff_of, role_in
 from courseapp.models import Role, User
 
-from . import access, selectors, serializers, services
-from .models import Project, ProjectPart, RubricCriterion, Team
+from . import access, datasets, environments, selectors, serializers, services
+from .models import Dataset, EnvState, HarnessBundle, Project, ProjectPart, RubricCriterion, Team
 
 
 def _ctx(request: HttpRequest, course, **extra) -> dict:
@@ -124,6 +124,7 @@ def part_page(request: HttpRequest, code: str, part: str) -> HttpResponse:
     return render(request, "projects/part.html", _ctx(
         request, course, part=part_obj, project=part_obj.project, rows=rows, membership=membership,
         max_upload_mb=part_obj.project.max_upload_mb,
+        environments=environments.bundle_environments(part_obj.harness) if staff else [],
         api_url=f"/api/courses/{course.code}/projects/{part_obj.slug}/submissions/",
     ))
 
@@ -180,6 +181,32 @@ def harness_upload(request: HttpRequest, code: str, part: str) -> HttpResponse:
     except services.ProjectError as exc:
         messages.error(request, str(exc))
     return redirect("projects:part", code, part)
+
+
+@login_required
+def harness_page(request: HttpRequest, code: str, part: str, pk: int) -> HttpResponse:
+    """A harness version: its environment on each node (state, live log, packages) and its datasets."""
+    part_obj = access.access_part_as_staff(request.user, code, part)
+    bundle = get_object_or_404(HarnessBundle, pk=pk, part=part_obj)
+    harness = environments.bundle_harness(bundle)
+    rows = environments.bundle_environments(bundle)
+    refs = datasets.datasets_for(course=part_obj.course, harness=harness) if harness else {}
+    declared = [{"mount": mount, "wanted": wanted, "ref": refs.get(wanted.partition("@")[0])}
+                for mount, wanted in (harness.data if harness else ())]
+    return render(request, "projects/harness.html", _ctx(
+        request, part_obj.course, part=part_obj, bundle=bundle, harness=harness, environments=rows,
+        declared=declared, building=any(r.state == EnvState.BUILDING for r in rows),
+    ))
+
+
+@login_required
+def datasets_page(request: HttpRequest, code: str) -> HttpResponse:
+    """The course's datasets (staff); the instructor uploads new ones here in chunks."""
+    course = access_course(request.user, code)
+    if not is_staff_of(request.user, course):
+        raise PermissionDenied("Only the course staff may see datasets.")
+    rows = list(Dataset.objects.filter(course=course).order_by("name", "-uploaded_at", "-id"))
+    return render(request, "projects/datasets.html", _ctx(request, course, datasets=rows))
 
 
 @login_required

@@ -11,7 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from projects.runner.runner import EXIT_CODES, GradeStatus, grade
+from projects.runner.datasets import DatasetError, DatasetRef, tree_digest
+from projects.runner.runner import EXIT_CODES, GradeStatus, NodeStores, grade
 
 
 def build_parser(prog: str = "python -m projects.runner") -> argparse.ArgumentParser:
@@ -29,9 +30,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--python", default=None, help="interpreter for 'python' in harness commands")
     parser.add_argument("--threads", type=int, default=None, help="OMP/MKL threads per step")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--dataset", action="append", default=[], metavar="NAME=PATH",
+                        help="a dataset the harness's [data] may name (folder, zip or tar); repeatable")
 
 
-def run(options: argparse.Namespace, stdout, stderr) -> tuple[int, str]:
+def datasets_from(values: list[str]) -> dict[str, DatasetRef]:
+    """--dataset NAME=PATH options as refs (the version is computed from the files)."""
+    refs = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise SystemExit(f"--dataset {value!r}: write NAME=PATH, e.g. --dataset cifar10=data/cifar10")
+        source = Path(path)
+        if not source.exists():
+            raise SystemExit(f"--dataset {name}: {path} does not exist")
+        try:
+            version = tree_digest(source) if source.is_dir() else _archive_digest(source)
+        except DatasetError as exc:
+            raise SystemExit(f"--dataset {name}: {exc}") from None
+        refs[name] = DatasetRef(name=name, version=version, source=source)
+    return refs
+
+
+def _archive_digest(source: Path) -> str:
+    import tempfile
+
+    from projects.runner.datasets import unpack_dataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        unpack_dataset(source, Path(tmp) / "d")
+        return tree_digest(Path(tmp) / "d")
+
+
+def run(options: argparse.Namespace, stdout, stderr, stores: NodeStores | None = None) -> tuple[int, str]:
     """Grade, write the JSON record to ``stdout`` (one write); return (exit status, reason).
 
     The reason is "" when grading completed.
@@ -45,6 +76,8 @@ def run(options: argparse.Namespace, stdout, stderr) -> tuple[int, str]:
         python=options.python,
         threads=options.threads,
         on_log=log,
+        datasets=datasets_from(options.dataset),
+        stores=stores,
     )
     stdout.write(json.dumps(record.as_dict(), indent=2) + "\n")
     if record.status is GradeStatus.COMPLETED:

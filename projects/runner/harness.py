@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from projects.runner import archive
+from projects.runner.datasets import NAME_RE as DATASET_NAME_RE
+from projects.runner.environments import EnvSpec
 
 MANIFEST = "harness.toml"
 RESERVED = ("submission", "outputs", "predict_status.json", "results.json")
@@ -39,9 +41,11 @@ MAX_POINTS = 10_000
 
 _TOP_KEYS = {
     "name", "version", "description", "timeout_s", "memory_mb", "gpus", "points",
-    "extra_credit", "predict", "score",
+    "extra_credit", "predict", "score", "environment", "data",
 }  # fmt: skip
 _STEP_KEYS = {"command", "timeout_s", "memory_mb"}
+_ENV_KEYS = {"requirements", "python", "index", "base"}
+MAX_REQUIREMENTS_BYTES = 256 * 1024
 
 
 class HarnessError(Exception):
@@ -68,6 +72,8 @@ class Harness:
     score: StepSpec
     files: tuple[str, ...]  # relative paths of its regular files, sorted
     sha256: str
+    environment: EnvSpec | None = None  # [environment]; None: the worker's interpreter
+    data: tuple[tuple[str, str], ...] = ()  # [data]: (mount name under /data, dataset name[@version])
 
     @property
     def timeout_s(self) -> float:
@@ -77,11 +83,12 @@ class Harness:
     def memory_mb(self) -> int:
         return self.predict.memory_mb
 
-    def materialize(self, dest: Path, *, include_hidden: bool) -> None:
+    def materialize(self, dest: Path, *, include_hidden: bool, skip: tuple[str, ...] = ()) -> None:
         """Copy the bundle's files into the existing folder ``dest``.
 
         ``include_hidden=False`` leaves out ``hidden/`` entirely (the predict step);
-        its files are never written, not even temporarily.
+        its files are never written, not even temporarily.  ``skip`` names
+        top-level folders left out (``public``, ``hidden``: bound read-only instead).
         """
         source = _open(self.source)
         try:
@@ -89,6 +96,8 @@ class Harness:
             for entry in source.entries:
                 rel = _strip(entry.path, self.prefix)
                 if rel is None or (not include_hidden and _is_hidden(rel)):
+                    continue
+                if rel.split("/", 1)[0] in skip:
                     continue
                 entries.append(dataclasses.replace(entry, path=rel))
             archive.write_entries(entries, Path(dest), max_bytes=MAX_HARNESS_BYTES)
@@ -147,6 +156,7 @@ def load_harness(path: Path | str) -> Harness:
         if manifest.size > MAX_MANIFEST_BYTES:
             raise HarnessError(f"{MANIFEST} is larger than {MAX_MANIFEST_BYTES // 1024} KB.")
         config = _parse_manifest(b"".join(archive.iter_entry_bytes(manifest, MAX_MANIFEST_BYTES)))
+        environment = _environment(config.get("environment"), by_path, prefix)
         digest = _digest(source.entries, prefix)
     except archive.ArchiveError as exc:
         raise HarnessError(f"harness bundle {path.name}: {exc}") from None
@@ -192,7 +202,74 @@ def load_harness(path: Path | str) -> Harness:
         score=steps["score"],
         files=tuple(files),
         sha256=digest,
+        environment=environment,
+        data=_data(config.get("data")),
     )
+
+
+def _environment(table: Any, by_path: dict[str, archive.Entry], prefix: str) -> EnvSpec | None:
+    if table is None:
+        return None
+    example = 'add e.g.\n[environment]\nrequirements = "env/requirements.txt"'
+    if not isinstance(table, dict):
+        raise HarnessError(f"{MANIFEST}: [environment] must be a table; {example}")
+    _no_unknown(table, _ENV_KEYS, "[environment]")
+    rel = table.get("requirements")
+    if not isinstance(rel, str) or not rel:
+        raise HarnessError(f"{MANIFEST}: [environment] requirements must name a file of the bundle; {example}")
+    entry = by_path.get(f"{prefix}/{rel}" if prefix else rel)
+    if entry is None:
+        raise HarnessError(f"{MANIFEST}: [environment] requirements = {rel!r} is not in the bundle.")
+    if _is_hidden(rel) or rel == "public" or rel.startswith("public/"):
+        raise HarnessError(f"{MANIFEST}: keep [environment] requirements outside public/ and hidden/.")
+    raw = b"".join(archive.iter_entry_bytes(entry, MAX_REQUIREMENTS_BYTES))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HarnessError(f"{rel} is not UTF-8 text.") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.split("#", 1)[0].strip()
+        if not stripped or stripped.startswith("--hash") or stripped.endswith("\\"):
+            continue
+        if stripped.startswith("-"):
+            raise HarnessError(
+                f"{rel} line {number}: options such as {stripped.split()[0]} are not allowed; the node's "
+                "administrator sets where packages come from (docs/harness.md, Python environments)."
+            )
+        if "==" not in stripped:
+            raise HarnessError(f"{rel} line {number}: {stripped!r} must be pinned with ==, e.g. tqdm==4.67.1.")
+    python = table.get("python")
+    if python is not None and (not isinstance(python, str) or not python.replace(".", "").isdigit()):
+        raise HarnessError(f'{MANIFEST}: [environment] python must be a version such as "3.11", not {python!r}.')
+    index = table.get("index")
+    if index is not None and index not in ("cpu", "cuda"):
+        raise HarnessError(f'{MANIFEST}: [environment] index must be "cpu" or "cuda", not {index!r}.')
+    base = table.get("base", True)
+    if not isinstance(base, bool):
+        raise HarnessError(f"{MANIFEST}: [environment] base must be true or false, not {base!r}.")
+    return EnvSpec(requirements=text, requirements_path=rel, python=python, index=index, base=base)
+
+
+def _data(table: Any) -> tuple[tuple[str, str], ...]:
+    if table is None:
+        return ()
+    if not isinstance(table, dict):
+        raise HarnessError(f'{MANIFEST}: [data] must be a table, e.g.\n[data]\ncifar10 = "cifar10"')
+    out = []
+    for mount, value in sorted(table.items()):
+        if not DATASET_NAME_RE.match(mount):
+            raise HarnessError(
+                f"{MANIFEST}: [data] {mount!r}: use lowercase letters, digits, '-' or '_' "
+                "(it becomes the folder /data/<name>)."
+            )
+        name = value.split("@", 1)[0] if isinstance(value, str) else ""
+        if not DATASET_NAME_RE.match(name):
+            raise HarnessError(
+                f'{MANIFEST}: [data] {mount} must name a registered dataset, e.g. {mount} = "{mount}" '
+                f'(or "{mount}@<version prefix>" to pin one version), not {value!r}.'
+            )
+        out.append((mount, value))
+    return tuple(out)
 
 
 def _parse_manifest(raw: bytes) -> dict[str, Any]:

@@ -37,23 +37,34 @@ bound applies.  ``raw_score`` keeps the unclamped value.  Statuses other than
 "python"/"python3" as a command's first word means ``python`` (default: the
 interpreter running the runner, ``sys.executable``): inside the sandbox PATH is
 minimal.  Steps get a minimal environment, never the worker's.
+
+A harness with ``[environment]`` runs with that environment's interpreter instead,
+built (once per node, see environments.py) before the job and bound read-only
+into both steps.  Each ``[data]`` dataset is fetched once per node (datasets.py)
+and bound read-only at ``/data/<name>``; ``public/`` and ``hidden/`` are bound
+read-only from a per-node extracted copy of the bundle, never copied per job.
+Steps are offline: ``offline/sitecustomize.py`` turns a download attempt into an
+error that says which dataset to declare.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import enum
+import fcntl
 import hashlib
 import json
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from projects.runner import sandbox
+from projects.runner import datasets as datasets_mod
+from projects.runner import environments, sandbox
 from projects.runner.archive import ArchiveError, unpack_submission
 from projects.runner.harness import Harness, HarnessError, StepSpec, load_harness
 from projects.runner.results import ResultsError, read_results
@@ -64,6 +75,9 @@ RESULTS = "results.json"
 RECORD_TEXT_CHARS = 32 * 1024  # stdout/stderr kept in the record, from the end
 STATUS_TAIL_CHARS = 4 * 1024  # stdout/stderr tails handed to the score step
 STEP_PATH = "/usr/local/bin:/usr/bin:/bin"
+DATA_DIR = "/data"  # where [data] datasets are mounted in the jail
+OFFLINE_DIR = Path(__file__).resolve().parent / "offline"  # sitecustomize.py: the offline guard
+OFFLINE_MOUNT = "/opt/grading-offline"
 
 
 class GradeStatus(enum.StrEnum):
@@ -79,6 +93,26 @@ EXIT_CODES = {
     GradeStatus.SUBMISSION_ERROR: 4,
     GradeStatus.INFRASTRUCTURE_ERROR: 5,
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeStores:
+    """Where this node keeps what jobs share; None fields fall back to ``from_env``'s defaults."""
+
+    env_root: Path  # ENV_ROOT: built environments
+    data_root: Path  # DATA_ROOT: fetched datasets
+    harness_cache: Path  # extracted harness bundles (public/, hidden/ bound from here)
+    sources: environments.Sources = environments.Sources()
+
+    @classmethod
+    def from_env(cls, work_root: Path | None = None) -> NodeStores:
+        base = Path(os.environ.get("GRADING_CACHE_ROOT") or Path(tempfile.gettempdir()) / "ceng501-grading")
+        return cls(
+            env_root=Path(os.environ.get("ENV_ROOT") or base / "envs"),
+            data_root=Path(os.environ.get("DATA_ROOT") or base / "data"),
+            harness_cache=Path(os.environ.get("HARNESS_CACHE") or base / "harnesses"),
+            sources=environments.Sources.from_env(),
+        )
 
 
 @dataclasses.dataclass
@@ -102,6 +136,8 @@ class GradeRecord:
     gpu: int | None = None
     sandbox: dict = dataclasses.field(default_factory=dict)
     started_at: str = ""  # ISO 8601, UTC
+    environment: dict | None = None  # [environment]: digest, python, index, packages count, size
+    datasets: dict[str, dict] = dataclasses.field(default_factory=dict)  # mount -> {name, version}
 
     def as_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -118,6 +154,8 @@ def grade(
     on_log: Callable[[str], None] | None = None,
     python: str | None = None,
     threads: int | None = None,
+    stores: NodeStores | None = None,
+    datasets: Mapping[str, datasets_mod.DatasetRef] | None = None,
 ) -> GradeRecord:
     """Run ``harness`` on ``submission`` and return the record; never raises for bad input.
 
@@ -126,6 +164,9 @@ def grade(
     one).  ``work_root`` is where the temp job folder is made (default: the
     system temp folder).  ``on_log`` receives one line per stage.  ``threads``
     caps OMP/MKL threads in the steps (default: ``default_threads()``).
+    ``stores`` says where environments, datasets and extracted bundles live on
+    this node (default: ``NodeStores.from_env()``); ``datasets`` maps each
+    registered dataset name the harness may declare to its current version.
     """
     log = on_log or (lambda _line: None)
     started = time.monotonic()
@@ -141,8 +182,10 @@ def grade(
             gpu=gpu,
             work_root=work_root,
             log=log,
-            python=python or sys.executable,
+            python=python,
             threads=threads or default_threads(),
+            stores=stores or NodeStores.from_env(),
+            datasets=datasets or {},
         )
     except _Stop as stop:
         record.status = stop.status
@@ -184,8 +227,10 @@ def _grade(
     gpu: int | None,
     work_root: Path | None,
     log: Callable[[str], None],
-    python: str,
+    python: str | None,
     threads: int,
+    stores: NodeStores,
+    datasets: Mapping[str, datasets_mod.DatasetRef],
 ) -> None:
     clock = time.monotonic()
     try:
@@ -206,77 +251,228 @@ def _grade(
         )
     log(f"harness {harness.name} ({harness.sha256[:12]}), {harness.points:g} points")
 
-    with job_folder(work_root) as job:
-        # Fresh unguessable names: under the process backend a step could create
-        # a folder where the next one is to be made.
-        predict_root = Path(tempfile.mkdtemp(prefix="predict-", dir=job))
+    with contextlib.ExitStack() as stack:
+        env = _environment(harness, record, stores=stores, gpu=step_gpu is not None, log=log)
+        if env is not None:
+            stack.enter_context(environments.in_use(env))
+            python = env.python
+        mounts = _dataset_trees(harness, record, datasets, stores=stores, log=log)
+        tree = _bundle_tree(harness, stores.harness_cache)
+        job = stack.enter_context(job_folder(work_root))
+        _grade_job(record, harness, submission_path, job=job, tree=tree, env=env, data=mounts,
+                   python=python or sys.executable, threads=threads, gpu=step_gpu, log=log, clock=clock)
+
+
+def _environment(harness: Harness, record: GradeRecord, *, stores: NodeStores, gpu: bool,
+                 log: Callable[[str], None]) -> environments.Environment | None:
+    spec = harness.environment
+    if spec is None:
+        return None
+    try:
+        env = environments.ensure_environment(spec, root=stores.env_root, sources=stores.sources, gpu=gpu,
+                                              on_log=log)
+    except environments.EnvironmentError_ as exc:
+        record.environment = {"digest": environments.spec_digest(spec, gpu=gpu), "state": "failed"}
+        raise _Stop(GradeStatus.HARNESS_ERROR, f"the harness's Python environment could not be built: {exc}") \
+            from None
+    meta = env.meta
+    record.environment = {
+        "digest": env.digest, "python": meta.get("python"), "index": meta.get("index"),
+        "base": meta.get("base"), "packages": len(meta.get("packages", [])),
+        "size_bytes": meta.get("size_bytes"),
+    }
+    log(f"environment {env.digest[:12]} ({len(meta.get('packages', []))} packages)")
+    return env
+
+
+def _dataset_trees(harness: Harness, record: GradeRecord, registered: Mapping[str, datasets_mod.DatasetRef], *,
+                   stores: NodeStores, log: Callable[[str], None]) -> dict[str, Path]:
+    trees: dict[str, Path] = {}
+    for mount, wanted in harness.data:
+        name, _, pin = wanted.partition("@")
+        ref = registered.get(name)
+        if ref is None:
+            raise _Stop(GradeStatus.HARNESS_ERROR,
+                        f"harness.toml [data] {mount} = {wanted!r}: no dataset named {name!r} is registered; "
+                        f"upload it (manage.py dataset_add {name} PATH) or fix the name.")
+        if pin and not ref.version.startswith(pin):
+            raise _Stop(GradeStatus.HARNESS_ERROR,
+                        f"harness.toml [data] {mount} = {wanted!r}: dataset {name} has no version {pin}; "
+                        f"the registered one is {ref.version[:12]}.")
         try:
-            harness.materialize(predict_root, include_hidden=False)
+            trees[mount] = datasets_mod.ensure_dataset(ref, root=stores.data_root)
+        except datasets_mod.DatasetError as exc:
+            raise _Stop(GradeStatus.HARNESS_ERROR, str(exc)) from None
+        record.datasets[mount] = {"name": ref.name, "version": ref.version}
+        log(f"dataset {ref.name} ({ref.version[:12]}) at {DATA_DIR}/{mount}")
+    return trees
+
+
+def _bundle_tree(harness: Harness, cache: Path) -> Path:
+    """The bundle's files unpacked once per node under ``cache/<digest>`` (read-only), for binds."""
+    target = Path(cache) / harness.sha256
+    if (target / ".bundle-ok").exists():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    fd = os.open(cache / f"{harness.sha256}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if (target / ".bundle-ok").exists():
+            return target
+        tmp = Path(tempfile.mkdtemp(prefix=f".unpack-{harness.sha256[:12]}-", dir=cache))
+        try:
+            harness.materialize(tmp, include_hidden=True)
         except HarnessError as exc:
+            remove_tree(tmp)
             raise _Stop(GradeStatus.HARNESS_ERROR, str(exc)) from None
-        try:
-            summary = unpack_submission(submission_path, predict_root / "submission", flatten_single_dir=True)
-        except ArchiveError as exc:
-            raise _Stop(GradeStatus.SUBMISSION_ERROR, str(exc)) from None
-        record.submission_files = list(summary.paths)
-        record.submission_sha256 = _tree_digest(predict_root / "submission", summary.paths)
-        (predict_root / "outputs").mkdir()
-        record.durations["prepare_s"] = round(time.monotonic() - clock, 3)
+        (tmp / ".bundle-ok").touch()
+        for folder, _dirs, files in os.walk(tmp, topdown=False):
+            for name in files:
+                os.chmod(os.path.join(folder, name), 0o444)
+            os.chmod(folder, 0o555)
+        if target.exists():
+            remove_tree(target)
+        os.rename(tmp, target)
+    finally:
+        os.close(fd)
+    return target
 
-        log(f"predict step: {' '.join(harness.predict.command)}")
-        predict = _run(harness.predict, predict_root, python=python, threads=threads, gpu=step_gpu)
-        record.predict = _trimmed(predict)
-        record.durations["predict_s"] = predict.wall_s
-        predict_how = _describe(predict, harness.predict)
-        log(f"predict step ended: {predict_how}")
-        if predict.status is sandbox.Status.SANDBOX_ERROR:
-            raise _Stop(GradeStatus.INFRASTRUCTURE_ERROR, f"sandbox failed in predict: {predict.detail}")
-        if predict.status is not sandbox.Status.OK:
-            record.error = f"predict step {predict_how}"
 
-        clock = time.monotonic()
-        score_root = Path(tempfile.mkdtemp(prefix="score-", dir=job))
-        copied = copy_outputs(predict_root / "outputs", score_root / "outputs")
-        record.outputs = copied.as_dict()
-        remove_tree(predict_root)
-        try:
-            harness.materialize(score_root, include_hidden=True)
-        except HarnessError as exc:
-            raise _Stop(GradeStatus.HARNESS_ERROR, str(exc)) from None
-        status_doc = {
-            "status": predict.status.value,
-            "ok": predict.status is sandbox.Status.OK,
-            "timed_out": predict.status is sandbox.Status.TIMEOUT,
-            "limit": predict.limit,
-            "exit_code": predict.exit_code,
-            "signal": predict.signal,
-            "wall_s": predict.wall_s,
-            "timeout_s": harness.predict.timeout_s,
-            "message": "" if predict.status is sandbox.Status.OK else predict_how,
-            "stdout_tail": _tail(predict.stdout, STATUS_TAIL_CHARS),
-            "stderr_tail": _tail(predict.stderr, STATUS_TAIL_CHARS),
-            "outputs": copied.as_dict(),
-        }
-        (score_root / PREDICT_STATUS).write_text(json.dumps(status_doc, indent=2))
-        record.durations["copy_s"] = round(time.monotonic() - clock, 3)
+def _binds(*, tree: Path, env: environments.Environment | None, data: Mapping[str, Path], job: Path,
+           include_hidden: bool) -> tuple[list[sandbox.Mount], dict[str, str]]:
+    """Read-only binds and the extra environment variables of one step."""
+    jail = sandbox.backend_name() == "jail"
+    mounts = [sandbox.Mount(OFFLINE_DIR, OFFLINE_MOUNT if jail else str(OFFLINE_DIR))]
+    for folder in ("public", "hidden") if include_hidden else ("public",):
+        if (tree / folder).is_dir():
+            mounts.append(sandbox.Mount(tree / folder, f"{sandbox.WORKDIR}/{folder}"))
+    if env is not None:
+        mounts.append(sandbox.Mount(env.path, str(env.path)))
+        prefix = env.base_prefix
+        if prefix and jail and not any(prefix == p or prefix.startswith(p + "/") for p in _jail_prefixes()):
+            mounts.append(sandbox.Mount(Path(prefix), prefix))
+    if jail:
+        data_dir = DATA_DIR
+        mounts += [sandbox.Mount(path, f"{DATA_DIR}/{mount}") for mount, path in data.items()]
+        tmp = "/tmp"
+    else:  # no mount namespace: a folder of links stands in for /data, job-private
+        links = Path(tempfile.mkdtemp(prefix="data-", dir=job))
+        for mount, path in data.items():
+            (links / mount).symlink_to(path)
+        data_dir = str(links)
+        tmp = tempfile.mkdtemp(prefix="tmp-", dir=job)
+    extra = {
+        "PYTHONPATH": OFFLINE_MOUNT if jail else str(OFFLINE_DIR),
+        "DATA_DIR": data_dir,
+        # A cache declared as a dataset is used read-only; otherwise an empty one in the job's
+        # tmp, so that a download attempt reaches the offline guard and its clear message.
+        "TORCH_HOME": f"{data_dir}/torch" if "torch" in data else f"{tmp}/torch",
+        "HF_HOME": f"{data_dir}/huggingface" if "huggingface" in data else f"{tmp}/huggingface",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "WANDB_MODE": "offline",
+        "MPLCONFIGDIR": f"{tmp}/matplotlib",
+    }
+    return mounts, extra
 
-        log(f"score step: {' '.join(harness.score.command)}")
-        scored = _run(harness.score, score_root, python=python, threads=threads, gpu=None)
-        record.score_step = _trimmed(scored)
-        record.durations["score_s"] = scored.wall_s
-        log(f"score step ended: {_describe(scored, harness.score)}")
-        if scored.status is sandbox.Status.SANDBOX_ERROR:
-            raise _Stop(GradeStatus.INFRASTRUCTURE_ERROR, f"sandbox failed in score: {scored.detail}")
-        if scored.status is not sandbox.Status.OK:
-            raise _Stop(
-                GradeStatus.HARNESS_ERROR,
-                f"score step {_describe(scored, harness.score)}"
-                + (f"\n{_tail(scored.stderr, 2000)}" if scored.stderr.strip() else ""),
-            )
-        try:
-            results = read_results(score_root / RESULTS)
-        except ResultsError as exc:
-            raise _Stop(GradeStatus.HARNESS_ERROR, str(exc)) from None
+
+def _jail_prefixes() -> list[str]:
+    from projects.runner import jail
+
+    return jail.python_prefixes()
+
+
+def _grade_job(
+    record: GradeRecord,
+    harness: Harness,
+    submission_path: Path,
+    *,
+    job: Path,
+    tree: Path,
+    env: environments.Environment | None,
+    data: Mapping[str, Path],
+    python: str,
+    threads: int,
+    gpu: int | None,
+    log: Callable[[str], None],
+    clock: float,
+) -> None:
+    step_gpu = gpu
+    # Fresh unguessable names: under the process backend a step could create
+    # a folder where the next one is to be made.
+    predict_root = Path(tempfile.mkdtemp(prefix="predict-", dir=job))
+    try:
+        harness.materialize(predict_root, include_hidden=False, skip=("public", "hidden"))
+    except HarnessError as exc:
+        raise _Stop(GradeStatus.HARNESS_ERROR, str(exc)) from None
+    try:
+        summary = unpack_submission(submission_path, predict_root / "submission", flatten_single_dir=True)
+    except ArchiveError as exc:
+        raise _Stop(GradeStatus.SUBMISSION_ERROR, str(exc)) from None
+    record.submission_files = list(summary.paths)
+    record.submission_sha256 = _tree_digest(predict_root / "submission", summary.paths)
+    (predict_root / "outputs").mkdir()
+    record.durations["prepare_s"] = round(time.monotonic() - clock, 3)
+
+    log(f"predict step: {' '.join(harness.predict.command)}")
+    binds, extra = _binds(tree=tree, env=env, data=data, job=job, include_hidden=False)
+    predict = _run(harness.predict, predict_root, python=python, threads=threads, gpu=step_gpu,
+                   binds=binds, extra_env=extra)
+    record.predict = _trimmed(predict)
+    record.durations["predict_s"] = predict.wall_s
+    predict_how = _describe(predict, harness.predict)
+    log(f"predict step ended: {predict_how}")
+    if predict.status is sandbox.Status.SANDBOX_ERROR:
+        raise _Stop(GradeStatus.INFRASTRUCTURE_ERROR, f"sandbox failed in predict: {predict.detail}")
+    if predict.status is not sandbox.Status.OK:
+        record.error = f"predict step {predict_how}"
+
+    clock = time.monotonic()
+    score_root = Path(tempfile.mkdtemp(prefix="score-", dir=job))
+    copied = copy_outputs(predict_root / "outputs", score_root / "outputs")
+    record.outputs = copied.as_dict()
+    remove_tree(predict_root)
+    try:
+        harness.materialize(score_root, include_hidden=True, skip=("public", "hidden"))
+    except HarnessError as exc:
+        raise _Stop(GradeStatus.HARNESS_ERROR, str(exc)) from None
+    status_doc = {
+        "status": predict.status.value,
+        "ok": predict.status is sandbox.Status.OK,
+        "timed_out": predict.status is sandbox.Status.TIMEOUT,
+        "limit": predict.limit,
+        "exit_code": predict.exit_code,
+        "signal": predict.signal,
+        "wall_s": predict.wall_s,
+        "timeout_s": harness.predict.timeout_s,
+        "message": "" if predict.status is sandbox.Status.OK else predict_how,
+        "stdout_tail": _tail(predict.stdout, STATUS_TAIL_CHARS),
+        "stderr_tail": _tail(predict.stderr, STATUS_TAIL_CHARS),
+        "outputs": copied.as_dict(),
+    }
+    (score_root / PREDICT_STATUS).write_text(json.dumps(status_doc, indent=2))
+    record.durations["copy_s"] = round(time.monotonic() - clock, 3)
+
+    log(f"score step: {' '.join(harness.score.command)}")
+    binds, extra = _binds(tree=tree, env=env, data=data, job=job, include_hidden=True)
+    scored = _run(harness.score, score_root, python=python, threads=threads, gpu=None,
+                  binds=binds, extra_env=extra)
+    record.score_step = _trimmed(scored)
+    record.durations["score_s"] = scored.wall_s
+    log(f"score step ended: {_describe(scored, harness.score)}")
+    if scored.status is sandbox.Status.SANDBOX_ERROR:
+        raise _Stop(GradeStatus.INFRASTRUCTURE_ERROR, f"sandbox failed in score: {scored.detail}")
+    if scored.status is not sandbox.Status.OK:
+        raise _Stop(
+            GradeStatus.HARNESS_ERROR,
+            f"score step {_describe(scored, harness.score)}"
+            + (f"\n{_tail(scored.stderr, 2000)}" if scored.stderr.strip() else ""),
+        )
+    try:
+        results = read_results(score_root / RESULTS)
+    except ResultsError as exc:
+        raise _Stop(GradeStatus.HARNESS_ERROR, str(exc)) from None
 
     record.raw_score = results.score
     record.score = _clamp(results.score, harness)
@@ -319,12 +515,15 @@ def step_argv(command: tuple[str, ...], *, python: str) -> list[str]:
     return list(command)
 
 
-def _run(spec: StepSpec, root: Path, *, python: str, threads: int, gpu: int | None) -> sandbox.StepResult:
+def _run(spec: StepSpec, root: Path, *, python: str, threads: int, gpu: int | None,
+         binds: list[sandbox.Mount], extra_env: dict[str, str]) -> sandbox.StepResult:
+    env = step_env(python=python, threads=threads, gpu=gpu)
+    env.update(extra_env)
     return sandbox.run_step(
         step_argv(spec.command, python=python),
         root=root,
-        binds=(),
-        env=step_env(python=python, threads=threads, gpu=gpu),
+        binds=binds,
+        env=env,
         limits=sandbox.Limits(wall_s=spec.timeout_s, memory_mb=spec.memory_mb),
         gpu=gpu,
     )

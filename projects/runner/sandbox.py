@@ -386,6 +386,8 @@ def _process_links(root: Path, binds: Sequence[Mount]) -> list[Path]:
     links: list[Path] = []
     for mount in binds:
         dst = Path(mount.dst)
+        if os.path.normpath(mount.dst) == os.path.realpath(mount.src):
+            continue  # a host path seen at its own place (a Python environment): nothing to do
         try:
             rel = dst.relative_to(WORKDIR)
         except ValueError:
@@ -514,6 +516,11 @@ def _run_process(
 # ---------------------------------------------------------------------------
 # Entry points
 # ---------------------------------------------------------------------------
+
+
+def backend_name() -> str:
+    """``jail`` or ``process``: the backend ``run_step`` will use."""
+    return _backend_name()
 
 
 def _backend_name() -> str:

@@ -284,7 +284,10 @@ def test_another_submission_the_harness_and_the_settings_are_unreadable(batch):
     assert set(found["environ"]) <= {"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "JOB_DIR", "PWD",
                                      "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PYTHONNOUSERSITE",
                                      "PYTHONHASHSEED", "MPLBACKEND", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                     "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "CUDA_VISIBLE_DEVICES"}
+                                     "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "CUDA_VISIBLE_DEVICES",
+                                     # offline caches and the offline guard (docs/harness.md): no secrets
+                                     "PYTHONPATH", "DATA_DIR", "TORCH_HOME", "HF_HOME", "HF_HUB_OFFLINE",
+                                     "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "WANDB_MODE", "MPLCONFIGDIR"}
     assert found["foreign_files"] == []
     assert found["canary_seen"] is False and CANARY not in run["stdout"] + run["stderr"]
     zero_in_gradebook(run)

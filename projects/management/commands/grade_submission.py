@@ -10,6 +10,7 @@ import argparse
 
 from django.core.management.base import BaseCommand, CommandError
 
+from projects.environments import node_stores
 from projects.runner import __main__ as runner_cli
 
 
@@ -20,8 +21,8 @@ class Command(BaseCommand):
         runner_cli.add_arguments(parser)
 
     def handle(self, *args, **options) -> None:
-        keys = ("harness", "submission", "gpu", "work_root", "python", "threads", "quiet")
+        keys = ("harness", "submission", "gpu", "work_root", "python", "threads", "quiet", "dataset")
         namespace = argparse.Namespace(**{key: options[key] for key in keys})
-        code, reason = runner_cli.run(namespace, self.stdout, self.stderr)
+        code, reason = runner_cli.run(namespace, self.stdout, self.stderr, stores=node_stores())
         if code:
             raise CommandError(reason, returncode=code)
