@@ -10,7 +10,7 @@ from decimal import Decimal
 from django.db.models import Count, Prefetch, Q
 
 from courseapp.models import User
-from grading.calculations import late_penalty
+from grading.services import item_late_penalty
 
 from . import calculations
 from .models import (
@@ -119,11 +119,9 @@ def submission_scores(*, part: ProjectPart, submissions: list[Submission]) -> di
             raw = min(raw, item.points_possible)
         penalty = Decimal("0")
         if raw is not None:
-            penalty = late_penalty(
-                raw_points=raw, due_at=item.due_at, submitted_at=sub.submitted_at,
-                percent_per_unit=item.late_penalty_percent, unit=item.late_penalty_unit,
-                floor_percent=item.late_penalty_floor_percent,
-            ).points
+            # The gradebook's own rule (rate, floor and base of the item or its category), so the
+            # part page shows what grade_post stores.
+            penalty = item_late_penalty(item=item, raw_points=raw, submitted_at=sub.submitted_at).points
         scores[sub.pk] = SubmissionScore(
             submission=sub, run=run, auto=auto, rubric=rubric, raw=raw, penalty=penalty,
             points=None if raw is None else raw - penalty,

@@ -15,8 +15,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from grading.models import Grade, GradeChange
-from projects import services
+from grading.models import Grade, GradeChange, LateBase
+from projects import selectors, services
 from projects.gpus import WorkerInfo
 from projects.models import (
     CountingPolicy,
@@ -201,6 +201,22 @@ def test_late_policy_applies_with_the_submission_time(echo_part, student, django
     grade = grade_of(echo_part, student)
     assert (grade.raw_points, grade.late_penalty_points, grade.points) == (
         Decimal("8.00"), Decimal("1.60"), Decimal("6.40"))
+
+
+def test_part_page_score_uses_the_items_late_base_like_the_gradebook(
+    echo_part, student, django_capture_on_commit_callbacks
+):
+    item = echo_part.grade_item
+    item.due_at = timezone.now() - dt.timedelta(hours=30)  # two started days late
+    item.late_penalty_percent = Decimal("10")
+    item.late_penalty_base = LateBase.POSSIBLE  # 10% of the 8 points possible per day, not of the score
+    item.save()
+    submission = submit(echo_part, student, "partial", django_capture_on_commit_callbacks)
+    grade = grade_of(echo_part, student)
+    assert (grade.raw_points, grade.late_penalty_points, grade.points) == (
+        Decimal("4.00"), Decimal("1.60"), Decimal("2.40"))
+    shown = selectors.submission_scores(part=echo_part, submissions=[submission])[submission.pk]
+    assert (shown.raw, shown.penalty, shown.points) == (grade.raw_points, grade.late_penalty_points, grade.points)
 
 
 def test_member_who_left_keeps_the_grade_of_what_they_submitted(
