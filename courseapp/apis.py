@@ -33,9 +33,18 @@ class CourseApi:
 
 
 class TokenObtainApi(ObtainAuthToken):
-    """POST username and password; returns {"token": "..."} for `Authorization: Token <token>`."""
+    """POST username and password; returns {"token": "..."} for `Authorization: Token <token>`.
+
+    Throttled like the login page (courseapp.throttling): a locked-out username or address gets
+    429 with `detail` saying when to try again and a `Retry-After` header.
+    """
 
     parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    def get_serializer_context(self) -> dict:
+        # authenticate() gets Django's request, not DRF's wrapper: django-axes marks the request it
+        # is given as locked out, and its middleware only sees Django's.
+        return {**super().get_serializer_context(), "request": self.request._request}
 
 
 class CourseListApi(CourseApi, generics.ListAPIView):
