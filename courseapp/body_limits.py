@@ -26,15 +26,15 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 
 MB = 1024 * 1024
-# Multipart boundaries, part headers and the other form fields around an uploaded file.
-MULTIPART_SLACK = MB
+# Multipart boundaries, part headers and the other form fields around the uploaded files.
+MULTIPART_SLACK = 256 * 1024
 
 
 def _submission_limit(kwargs: dict) -> int | None:
-    from projects.models import Part
+    from projects.models import ProjectPart
 
     max_mb = (
-        Part.objects.filter(course__code=kwargs.get("code"), slug=kwargs.get("part"))
+        ProjectPart.objects.filter(course__code=kwargs.get("code"), slug=kwargs.get("part"))
         .values_list("project__max_upload_mb", flat=True)
         .first()
     )
@@ -97,7 +97,8 @@ def route_limit(request: HttpRequest) -> int:
 
 
 def _size(n: int) -> str:
-    return f"{n / MB:.0f} MB" if n >= MB else f"{n / 1024:.0f} KB"
+    # Whole MB, rounded down: a submission's limit (max_upload_mb plus the framing) reads as max_upload_mb.
+    return f"{n // MB} MB" if n >= MB else f"{n // 1024} KB"
 
 
 def too_large(request: HttpRequest, *, declared: int, limit: int) -> HttpResponse:
