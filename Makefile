@@ -50,6 +50,7 @@ bench: install
 	$(PY) bench/gradebook.py
 	$(PY) bench/autograder.py
 	$(PY) bench/quiz_rush.py
+	$(PY) bench/edge.py
 
 clean:
 	rm -rf var/broker var/results var/test-db.sqlite3* staticfiles

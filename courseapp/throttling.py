@@ -66,6 +66,16 @@ class LoginThrottleHandler(AxesDatabaseHandler):
             return max(by_username, get_failure_limit(request, credentials))
         return by_username
 
+    def reset_user_attempts(self, request: HttpRequest, credentials: dict | None = None) -> int:
+        """On a successful login forget this username's failures only.
+
+        Axes would also forget every failure from the address, so a student could guess
+        classmates' passwords and reset the address's count by logging into their own account.
+        """
+        by_username = self.filter_user_attempts(request, credentials)[0]
+        count, _ = by_username.delete()
+        return count
+
 
 def lock_ends_at(*, username: str | None, ip_address: str | None) -> datetime:
     """When a lock on this username or address ends at the latest (its last failure + cool-off).

@@ -141,6 +141,18 @@ def test_success_clears_the_failures(limits, student):
     assert post_login("/login/", student.username, DEMO_PASSWORD).status_code == 302
 
 
+def test_logging_into_ones_own_account_does_not_clear_the_addresss_count(limits, course):
+    students = list(User.objects.filter(memberships__course=course, memberships__role=Role.STUDENT)
+                    .order_by("username")[:8])
+    guesser, victims = students[0], students[1:]
+    for victim in victims[:5]:
+        fail("/api/auth/token/", victim.username, 1, ip="10.0.0.77")
+    assert logged_in("/api/auth/token/", post_login("/api/auth/token/", guesser.username, DEMO_PASSWORD,
+                                                    ip="10.0.0.77"))
+    fail("/api/auth/token/", victims[5].username, 1, ip="10.0.0.77")  # the 6th failure: the address is locked
+    assert post_login("/api/auth/token/", victims[6].username, DEMO_PASSWORD, ip="10.0.0.77").status_code == 429
+
+
 def test_forwarded_address_is_ignored_unless_behind_the_proxy(limits, course, student, other_student, settings):
     third = User.objects.filter(memberships__course=course, memberships__role=Role.STUDENT).order_by("username")[2]
     # A client cannot dodge the address limit by sending X-Real-IP straight to the app...
