@@ -10,7 +10,8 @@ PORT ?= 8000
 
 # Modules whose types mypy checks (django-stubs, djangorestframework-stubs); the list only grows.
 TYPED ?= courseapp/services.py courseapp/selectors.py courseapp/calculations.py courseapp/access.py \
-	courseapp/ical.py projects/calculations.py projects/access.py
+	courseapp/ical.py projects/calculations.py projects/access.py \
+	courseapp/throttling.py courseapp/body_limits.py
 
 install: $(VENV)/.installed
 

@@ -203,6 +203,7 @@ AXES_LOCKOUT_CALLABLE = "courseapp.throttling.lockout_response"
 # student stays true.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429  # Too Many Requests, with Retry-After
 AXES_DISABLE_ACCESS_LOG = True  # successful logins are not written down (one INSERT less per login)
 AXES_VERBOSE = False
 AXES_SENSITIVE_PARAMETERS = ["password", "csrfmiddlewaretoken"]
