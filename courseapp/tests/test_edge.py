@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from string import Template
 
 import pytest
+import yaml
 
 from conftest import skip_or_fail
 from courseapp.tests import edge_servers as es
@@ -155,3 +157,22 @@ def test_the_production_template_is_a_valid_nginx_configuration(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr
+
+
+# --- docker-compose's health check of `web` (the proxy waits for it) ---------------------------------
+
+
+def test_the_compose_health_check_of_web_passes_under_production_settings(tmp_path):
+    compose = yaml.safe_load((es.REPO / "docker-compose.yml").read_text())
+    command = compose["services"]["web"]["healthcheck"]["test"]
+    assert command[:3] == ["CMD", "python", "-c"]
+    port = es.free_port()
+    # As in production: one allowed host name, and the HTTPS redirect on.
+    env = es.production_env(tmp_path, DJANGO_ALLOWED_HOSTS="ceng501.example.org", DJANGO_SECURE_SSL_REDIRECT="1")
+    proc = es.start_gunicorn(tmp_path, port, workers=1, threads=2, env=env)
+    try:
+        code = command[3].replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+    finally:
+        es.stop(proc)
