@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, status
+from rest_framework import serializers as drf_serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -40,6 +42,19 @@ class TokenObtainApi(ObtainAuthToken):
     """
 
     parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    @extend_schema(
+        request=AuthTokenSerializer,
+        responses={
+            200: inline_serializer("AuthTokenResponse", {"token": drf_serializers.CharField()}),
+            429: inline_serializer("LoginLockedOut", {
+                "detail": drf_serializers.CharField(help_text="Says when to try again"),
+                "retry_after_s": drf_serializers.IntegerField(help_text="Seconds until the lock ends at the latest"),
+            }),
+        },
+    )
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        return super().post(request, *args, **kwargs)
 
     def get_serializer_context(self) -> dict:
         # authenticate() gets Django's request, not DRF's wrapper: django-axes marks the request it

@@ -222,3 +222,12 @@ def test_another_courses_instructor_cannot_unlock_this_courses_student(limits, c
 
 def test_unlock_is_post_only(limits, client_for, instructor, student):
     assert client_for(instructor).get(f"/courses/ceng501-2024f/roster/{student.username}/unlock/").status_code == 405
+
+
+def test_the_schema_documents_the_lockout(client, db):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    responses = schema["paths"]["/api/auth/token/"]["post"]["responses"]
+    assert set(responses) >= {"200", "429"}
+    locked = schema["components"]["schemas"]["LoginLockedOut"]
+    assert set(locked["properties"]) == {"detail", "retry_after_s"}
+    assert set(schema["components"]["schemas"]["AuthTokenResponse"]["properties"]) == {"token"}
