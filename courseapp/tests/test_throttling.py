@@ -178,11 +178,13 @@ def test_the_roster_shows_who_is_locked_and_the_instructor_unlocks_them(limits, 
     assert "1 locked out by failed logins" in roster
     assert f'data-username="{student.username}"' in roster
 
-    response = client_for(instructor).post(f"/courses/ceng501-2024f/roster/{student.username}/unlock/")
-    assert response.status_code == 302
-    assert post_login("/login/", student.username, DEMO_PASSWORD).status_code == 302
-    roster = client_for(instructor).get("/courses/ceng501-2024f/roster/").content.decode()
+    boss = client_for(instructor)
+    response = boss.post(f"/courses/ceng501-2024f/roster/{student.username}/unlock/", follow=True)
+    assert response.redirect_chain == [("/courses/ceng501-2024f/roster/", 302)]
+    roster = response.content.decode()
+    assert f"{student.username} can log in again." in roster
     assert "locked out by failed logins" not in roster
+    assert post_login("/login/", student.username, DEMO_PASSWORD).status_code == 302
 
 
 def test_a_ta_sees_the_lock_but_cannot_unlock(limits, client_for, ta, student):
@@ -231,3 +233,10 @@ def test_the_schema_documents_the_lockout(client, db):
     locked = schema["components"]["schemas"]["LoginLockedOut"]
     assert set(locked["properties"]) == {"detail", "retry_after_s"}
     assert set(schema["components"]["schemas"]["AuthTokenResponse"]["properties"]) == {"token"}
+
+
+def test_unlocking_someone_outside_the_course_is_not_found(limits, client_for, instructor, outsider):
+    fail("/login/", outsider.username, 3)
+    response = client_for(instructor).post(f"/courses/ceng501-2024f/roster/{outsider.username}/unlock/")
+    assert response.status_code == 404
+    assert post_login("/login/", outsider.username, "x").status_code == 429
