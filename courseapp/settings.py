@@ -244,18 +244,18 @@ STORAGES = {
 # before the body is read: uploads (project submissions: the project's max_upload_mb; harness
 # bundles; roster, grade and GIFT imports) for logged-in clients, 1 MB for everything else and
 # for anonymous clients. deploy/nginx/ holds the same limits at the proxy (README, Deployment).
-MB = 1024 * 1024
 REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_KB", 1024) * 1024
-IMPORT_BODY_MAX_BYTES = env_int("IMPORT_BODY_MAX_MB", 10) * MB
-HARNESS_BODY_MAX_BYTES = env_int("HARNESS_BODY_MAX_MB", 1024) * MB
+IMPORT_BODY_MAX_BYTES = env_int("IMPORT_BODY_MAX_MB", 10) * 1024 * 1024
+HARNESS_BODY_MAX_BYTES = env_int("HARNESS_BODY_MAX_MB", 1024) * 1024 * 1024
 # Django's own limits. The non-file part of a request (a form, a JSON body, an import's CSV
-# pasted as text) may be as large as an import; files above FILE_UPLOAD_MAX_MEMORY_SIZE go to
-# a temporary file instead of memory. A folder dropped on the submission page sends one
-# field per file, hence the file count.
+# pasted as text) may be as large as an import; an uploaded file above 2 MB goes to a
+# temporary file instead of memory; the largest forms (a quiz page, the letter scale) have
+# tens of fields, so 2,000 leaves room and still bounds parsing; 100 files per upload
+# (Django's default) is kept.
 DATA_UPLOAD_MAX_MEMORY_SIZE = IMPORT_BODY_MAX_BYTES
-FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * MB
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
-DATA_UPLOAD_MAX_NUMBER_FILES = 1000
+DATA_UPLOAD_MAX_NUMBER_FILES = 100
 
 # --- REST API -----------------------------------------------------------------
 # https://www.django-rest-framework.org/api-guide/settings/
