@@ -10,7 +10,8 @@ PORT ?= 8000
 
 # Modules whose types mypy checks (django-stubs, djangorestframework-stubs); the list only grows.
 TYPED ?= courseapp/services.py courseapp/selectors.py courseapp/calculations.py courseapp/access.py \
-	courseapp/ical.py projects/calculations.py projects/access.py
+	courseapp/ical.py projects/calculations.py projects/access.py \
+	courseapp/throttling.py courseapp/body_limits.py
 
 install: $(VENV)/.installed
 
@@ -51,6 +52,7 @@ bench: install
 	$(PY) bench/autograder.py
 	$(PY) bench/quiz_rush.py
 	$(PY) bench/environments.py
+	$(PY) bench/edge.py
 
 clean:
 	rm -rf var/broker var/results var/test-db.sqlite3* staticfiles

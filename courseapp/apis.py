@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, status
+from rest_framework import serializers as drf_serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -33,9 +35,31 @@ class CourseApi:
 
 
 class TokenObtainApi(ObtainAuthToken):
-    """POST username and password; returns {"token": "..."} for `Authorization: Token <token>`."""
+    """POST username and password; returns {"token": "..."} for `Authorization: Token <token>`.
+
+    Throttled like the login page (courseapp.throttling): a locked-out username or address gets
+    429 with `detail` saying when to try again and a `Retry-After` header.
+    """
 
     parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    @extend_schema(
+        request=AuthTokenSerializer,
+        responses={
+            200: inline_serializer("AuthTokenResponse", {"token": drf_serializers.CharField()}),
+            429: inline_serializer("LoginLockedOut", {
+                "detail": drf_serializers.CharField(help_text="Says when to try again"),
+                "retry_after_s": drf_serializers.IntegerField(help_text="Seconds until the lock ends at the latest"),
+            }),
+        },
+    )
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        return super().post(request, *args, **kwargs)
+
+    def get_serializer_context(self) -> dict:
+        # authenticate() gets Django's request, not DRF's wrapper: django-axes marks the request it
+        # is given as locked out, and its middleware only sees Django's.
+        return {**super().get_serializer_context(), "request": self.request._request}
 
 
 class CourseListApi(CourseApi, generics.ListAPIView):

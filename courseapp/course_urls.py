@@ -11,6 +11,7 @@ urlpatterns = [
     path("courses/<slug:code>/schedule/", views.schedule, name="courseapp-schedule"),
     path("courses/<slug:code>/calendar/<str:token>.ics", views.calendar_feed, name="courseapp-calendar"),
     path("courses/<slug:code>/roster/", views.roster, name="courseapp-roster"),
+    path("courses/<slug:code>/roster/<str:username>/unlock/", views.roster_unlock, name="courseapp-roster-unlock"),
     path("courses/<slug:code>/roster/import/", views.roster_import, name="courseapp-roster-import"),
     path("courses/<slug:code>/roster/import/apply/", views.roster_import_apply,
          name="courseapp-roster-import-apply"),

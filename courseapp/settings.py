@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -90,6 +91,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files (no CDN)
+    "axes",  # login throttling (see "Login throttling" below)
     "courseapp",
     "grading",
     "quizzes",
@@ -98,6 +101,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A declared body above the route's limit is answered 413 before anything reads it (see "Request bodies").
+    "courseapp.body_limits.RequestBodyLimitMiddleware",
     # Token clients' answer saves (the end-of-quiz rush) are answered here; everything else goes on down.
     "quizzes.middleware.AnswerSaveFastPath",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -107,6 +112,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the "try again at …" answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "courseapp.urls"
@@ -171,6 +178,40 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Login throttling (django-axes) -------------------------------------------------
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+# Every login path (/login/, /api/auth/token/, /admin/login/) goes through
+# django.contrib.auth.authenticate with the request, so axes counts failures per username and
+# per client address. A username is locked after LOGIN_FAILURE_LIMIT failures, an address
+# (a lab behind one NAT shares it) after LOGIN_FAILURE_LIMIT_PER_IP, for LOGIN_COOLOFF_MINUTES
+# after the last failure. A locked login is refused before the password is hashed, so guessing
+# costs the server less, not more. The instructor unlocks a student on the roster page;
+# `manage.py axes_reset_username <name>` / `axes_reset_ip <address>` do it from a shell.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("LOGIN_THROTTLING", True)
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_FAILURE_LIMIT_PER_IP = env_int("LOGIN_FAILURE_LIMIT_PER_IP", 50)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_HANDLER = "courseapp.throttling.LoginThrottleHandler"
+AXES_LOCKOUT_CALLABLE = "courseapp.throttling.lockout_response"
+# A try while locked does not push the end of the lock further out: the time we tell the
+# student stays true.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429  # Too Many Requests, with Retry-After
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are not written down (one INSERT less per login)
+AXES_VERBOSE = False
+AXES_SENSITIVE_PARAMETERS = ["password", "csrfmiddlewaretoken"]
+# Behind deploy/nginx (production: gunicorn is reachable only from the proxy) the client's
+# address is the X-Real-IP header nginx sets; without a proxy (make run, tests) REMOTE_ADDR.
+BEHIND_PROXY = env_bool("BEHIND_PROXY", PRODUCTION)
+AXES_CLIENT_IP_CALLABLE = "courseapp.throttling.client_ip"
+
 if ENVIRONMENT == "test":
     # Hashing demo passwords with the full PBKDF2 cost makes the suite slow.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -197,8 +238,24 @@ STORAGES = {
         )
     },
 }
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- Request bodies ---------------------------------------------------------------
+# courseapp/body_limits.py answers 413 to a declared Content-Length above the route's limit
+# before the body is read: uploads (project submissions: the project's max_upload_mb; harness
+# bundles; roster, grade and GIFT imports) for logged-in clients, 1 MB for everything else and
+# for anonymous clients. deploy/nginx/ holds the same limits at the proxy (README, Deployment).
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_KB", 1024) * 1024
+IMPORT_BODY_MAX_BYTES = env_int("IMPORT_BODY_MAX_MB", 10) * 1024 * 1024
+HARNESS_BODY_MAX_BYTES = env_int("HARNESS_BODY_MAX_MB", 1024) * 1024 * 1024
+# Django's own limits. The non-file part of a request (a form, a JSON body, an import's CSV
+# pasted as text) may be as large as an import; an uploaded file above 2 MB goes to a
+# temporary file instead of memory; the largest forms (a quiz page, the letter scale) have
+# tens of fields, so 2,000 leaves room and still bounds parsing; 100 files per upload
+# (Django's default) is kept.
+DATA_UPLOAD_MAX_MEMORY_SIZE = IMPORT_BODY_MAX_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+DATA_UPLOAD_MAX_NUMBER_FILES = 100
 
 # --- REST API -----------------------------------------------------------------
 # https://www.django-rest-framework.org/api-guide/settings/
@@ -218,6 +275,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Courses, schedule, enrollments, gradebook, quizzes and project submissions.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ and /api/redoc/ load Swagger UI and ReDoc from drf-spectacular-sidecar's static files.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # One enum name per choice set that several fields share (state/attempt_state;
     # review/review_after_submit/review_after_close).
@@ -285,6 +346,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    # The container's own health check calls gunicorn over plain HTTP, not through the proxy.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
@@ -313,7 +376,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # One line per failure and per lockout (WARNING), not axes' INFO chatter on every login.
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # --- The course product -----------------------------------------------------------

@@ -14,9 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import access, selectors, services
+from . import access, selectors, services, throttling
 from .forms import RosterUploadForm
-from .models import Course, Role
+from .models import Course, Membership, Role
 
 
 @login_required
@@ -73,12 +73,30 @@ def calendar_feed(request: HttpRequest, code: str, token: str) -> HttpResponse:
 def roster(request: HttpRequest, code: str) -> HttpResponse:
     course = access.access_course_as_staff(request.user, code)
     memberships = list(selectors.course_enrollments(course=course))
+    role = access.role_in(request.user, course)
+    locked = throttling.locked_out_usernames(usernames=[m.user.username for m in memberships])
+    for m in memberships:
+        m.locked_until = locked.get(m.user.username)
     return render(request, "courseapp/roster.html", {
         "course": course,
-        "role": access.role_in(request.user, course),
+        "role": role,
         "memberships": memberships,
         "students": sum(1 for m in memberships if m.role == Role.STUDENT),
+        "locked": len(locked),
     })
+
+
+@login_required
+@require_POST
+def roster_unlock(request: HttpRequest, code: str, username: str) -> HttpResponse:
+    """The instructor lets a member locked out by failed logins try again now."""
+    course = access.access_course_as_instructor(request.user, code)
+    member = Membership.objects.filter(course=course, user__username=username).select_related("user").first()
+    if member is None:
+        raise Http404("No such member of this course.")
+    throttling.login_lock_clear(course=course, user=member.user, by=request.user)
+    messages.success(request, f"{member.user.username} can log in again.")
+    return redirect("courseapp-roster", code=course.code)
 
 
 def _session_key(course: Course) -> str:
