@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pylti1p3.contrib.django import DjangoMessageLaunch, DjangoOIDCLogin
-from pylti1p3.exception import LtiException
+from pylti1p3.exception import LtiException, OIDCException
 
 from courseapp.models import Course, Membership, Role, User
 from courseapp.services import STUDENT_NUMBER
@@ -106,7 +106,7 @@ def oidc_login(request, *, launch_url: str):
             click_msg="Open the course site in a new window",
             loading_msg="Signing you in…",
         ).redirect(launch_url)
-    except LtiException as exc:
+    except (LtiException, OIDCException) as exc:
         raise LaunchRefused(Refusal.UNKNOWN_PLATFORM, str(exc)) from exc
 
 
@@ -143,9 +143,9 @@ def launch_validate(request) -> tuple[DjangoMessageLaunch, Platform]:
     recorded: a second launch with it is a replay.
     """
     tool_conf = ToolConf()
-    launch = _message_launch(request, tool_conf)
     try:
         try:
+            launch = _message_launch(request, tool_conf)
             data = launch.get_launch_data()
         except LtiException as exc:
             if "Unable to find public key" not in str(exc) or tool_conf.platform is None:
