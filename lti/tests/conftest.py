@@ -35,3 +35,30 @@ def people(course) -> dict[str, Person]:
                            student_number=students[1].student_number),
         "newcomer": Person("moodle-u-99", "Yeni", "Öğrenci", "e2999999@metu.edu.tr", student_number="2999999"),
     }
+
+
+@pytest.fixture
+def context(registered, fake, people):
+    """The platform course, known after the instructor's first launch (which brings the NRPS and AGS claims)."""
+    from django.test import Client
+
+    from lti.models import Context
+
+    response, _, _ = fake.launch(Client(), people["instructor"])
+    assert response.status_code == 302
+    return Context.objects.get(platform=registered)
+
+
+@pytest.fixture
+def roster_on_platform(course, fake):
+    """The platform's roster: every demo student but the last (who left), plus a newcomer; staff too."""
+    students = [m.user for m in Membership.objects.filter(course=course, role=Role.STUDENT)
+                .select_related("user").order_by("user__username")]
+    fake.members = [
+        Person("moodle-u-2", "Sinan", "Kalkan", "skalkan@metu.edu.tr", role="instructor"),
+        Person("moodle-u-3", "Ayşe", "Asistan", "ta.new@metu.edu.tr", role="ta"),
+        *[Person(f"moodle-s-{u.student_number}", u.first_name, u.last_name, u.email,
+                 student_number=u.student_number) for u in students[:-1]],
+        Person("moodle-u-99", "Yeni", "Öğrenci", "e2999999@metu.edu.tr", student_number="2999999"),
+    ]
+    return students
