@@ -230,7 +230,9 @@ def score_send(*, post_id: int, final_attempt: bool = False) -> ScorePost:
         answer = _ags(line.context).put_grade(grade, lti_line)
     except LtiServiceException as exc:
         code = exc.response.status_code
-        transient = code == 429 or code >= 500
+        transient = code in (401, 429) or code >= 500  # 401: our cached token expired early; a new one may do
+        if code == 401:
+            platform_http.connector(line.context.platform).forget_token(line.context.ags_claim.get("scope", []))
         status = PostStatus.PENDING if transient and not final_attempt else PostStatus.FAILED
         _record(post, status=status, http_status=code, response=exc.response.text or "")
         logger.warning("lti score post %s to %s: HTTP %s", post.pk, line.url, code)

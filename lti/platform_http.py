@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import requests
+from django.core.cache import cache
 from pylti1p3.service_connector import ServiceConnector
 
 from .models import Platform
@@ -24,6 +27,33 @@ def session() -> requests.Session:
     return s
 
 
-def connector(platform: Platform) -> ServiceConnector:
+# Platform access tokens live an hour (Moodle, Canvas); reuse one for a few minutes so that
+# posting a class's scores does not ask for a token per score. A 401 forgets it.
+TOKEN_REUSE_S = 600
+
+
+class CachingServiceConnector(ServiceConnector):
+    def __init__(self, registration: ToolRegistration, **kwargs):
+        super().__init__(registration, **kwargs)
+        self._platform_pk = registration.platform.pk
+        self._kid = registration.get_kid()
+
+    def token_cache_key(self, scopes) -> str:
+        digest = hashlib.sha256("|".join(sorted(scopes)).encode()).hexdigest()[:16]
+        return f"lti-token:{self._platform_pk}:{self._kid}:{digest}"
+
+    def get_access_token(self, scopes) -> str:
+        key = self.token_cache_key(scopes)
+        token = cache.get(key)
+        if token is None:
+            token = super().get_access_token(scopes)
+            cache.set(key, token, TOKEN_REUSE_S)
+        return token
+
+    def forget_token(self, scopes) -> None:
+        cache.delete(self.token_cache_key(scopes))
+
+
+def connector(platform: Platform) -> CachingServiceConnector:
     """A service connector that gets OAuth2 tokens with our current key (client_credentials + JWT)."""
-    return ServiceConnector(ToolRegistration(platform), requests_session=session())
+    return CachingServiceConnector(ToolRegistration(platform), requests_session=session())

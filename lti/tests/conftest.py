@@ -7,6 +7,22 @@ from lti.models import Platform
 from .platform import FakePlatform, Person
 
 
+@pytest.fixture(scope="session")
+def httpserver_listen_address():
+    """The fake platform listens on 127.0.0.1 (pytest-httpserver's default is "localhost")."""
+    return ("127.0.0.1", 0)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_token_cache():
+    """Platform tokens are cached (lti.platform_http); each test's platform is new."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def fake(httpserver) -> FakePlatform:
     """The fake platform, serving its JWKS, token, NRPS and AGS endpoints on 127.0.0.1."""
