@@ -202,9 +202,14 @@ def role_for(roles: list[str]) -> str | None:
     return None
 
 
+def _mapping(value: object) -> dict:
+    """A claim that must be a JSON object; anything else (a platform bug, a forged token) counts as absent."""
+    return value if isinstance(value, dict) else {}
+
+
 def student_number_from(data: dict) -> str:
     """The student number a launch or NRPS member carries (Moodle's ID number, Canvas's SIS id)."""
-    candidates = [data.get("lis_person_sourcedid", ""), (data.get(CLAIM + "lis") or {}).get("person_sourcedid", "")]
+    candidates = [data.get("lis_person_sourcedid", ""), _mapping(data.get(CLAIM + "lis")).get("person_sourcedid", "")]
     for value in candidates:
         value = str(value or "").strip()
         if STUDENT_NUMBER.match(value):
@@ -263,10 +268,11 @@ def launch_login(*, platform: Platform, data: dict) -> LaunchOutcome:
     sub = str(data.get("sub") or "")
     if not sub:
         raise LaunchRefused(Refusal.INVALID, "anonymous launch (no sub)")
-    lti_role = role_for(list(data.get(CLAIM + "roles") or []))
+    roles = data.get(CLAIM + "roles")
+    lti_role = role_for([str(r) for r in roles] if isinstance(roles, list) else [])
     if lti_role is None:
         raise LaunchRefused(Refusal.ROLE, f"roles {data.get(CLAIM + 'roles')!r}")
-    context_claim = data.get(CLAIM + "context") or {}
+    context_claim = _mapping(data.get(CLAIM + "context"))
     context_id = str(context_claim.get("id") or f"deployment:{data.get(CLAIM + 'deployment_id')}")
     now = timezone.now()
     with transaction.atomic():
@@ -282,9 +288,9 @@ def launch_login(*, platform: Platform, data: dict) -> LaunchOutcome:
         )
         context.last_launch_at = now
         fields = ["last_launch_at"]
-        if data.get(NRPS_CLAIM):
+        if _mapping(data.get(NRPS_CLAIM)):
             context.nrps_claim, fields = data[NRPS_CLAIM], [*fields, "nrps_claim"]
-        if data.get(AGS_CLAIM):
+        if _mapping(data.get(AGS_CLAIM)):
             context.ags_claim, fields = data[AGS_CLAIM], [*fields, "ags_claim"]
         context.save(update_fields=fields)
         course = context.course
@@ -305,7 +311,7 @@ def launch_login(*, platform: Platform, data: dict) -> LaunchOutcome:
 def launch_target(*, data: dict, course: Course) -> str:
     """Where the launch lands: the deep-linked page (custom `target`) or the launch URL's path,
     when it is a page of this course; the course page otherwise."""
-    custom = data.get(CLAIM + "custom") or {}
+    custom = _mapping(data.get(CLAIM + "custom"))
     prefix = f"/courses/{course.code}/"
     for candidate in (custom.get("target"), urlsplit(str(data.get(CLAIM + "target_link_uri") or "")).path):
         if isinstance(candidate, str) and candidate.startswith(prefix) and ".." not in candidate:

@@ -14,7 +14,9 @@ def platforms_of(*, course: Course) -> QuerySet[Platform]:
 
 
 def contexts_of(*, course: Course) -> QuerySet[Context]:
-    return Context.objects.filter(course=course).select_related("platform")
+    """The course's platform courses, with `failed_posts` (scores the platform refused) for the list."""
+    return Context.objects.filter(course=course).select_related("platform").annotate(
+        failed_posts=Count("line_items__posts", filter=Q(line_items__posts__status=PostStatus.FAILED)))
 
 
 def last_syncs(*, context: Context, limit: int = 10) -> list[RosterSync]:

@@ -230,3 +230,24 @@ def test_launched_session_may_be_framed_by_the_platform_only(registered, fake, p
     assert "X-Frame-Options" not in page
     plain = client_for(student).get(f"/courses/{course.code}/")
     assert plain["X-Frame-Options"] == "DENY"
+
+
+def test_a_signed_launch_with_malformed_claims_gets_a_page_not_a_500(registered, fake, people, course):
+    client = Client()
+    login = fake.login(client, person=people["newcomer"])
+    nonce = login["Location"].split("nonce=")[1].split("&")[0]
+    state = login["Location"].split("state=")[1].split("&")[0]
+    claims = fake.claims(people["newcomer"], nonce=nonce, custom={"target": "x"})
+    claims["https://purl.imsglobal.org/spec/lti/claim/context"] = "not an object"
+    claims["https://purl.imsglobal.org/spec/lti/claim/custom"] = ["nor", "this"]
+    claims["https://purl.imsglobal.org/spec/lti/claim/lis"] = 7
+    claims["https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"] = "broken"
+    response = client.post("/lti/launch/", {"id_token": fake.sign(claims), "state": state})
+    assert response.status_code == 302 and response["Location"] == f"/courses/{course.code}/"
+    login = fake.login(client, person=people["student"])
+    nonce = login["Location"].split("nonce=")[1].split("&")[0]
+    state = login["Location"].split("state=")[1].split("&")[0]
+    claims = fake.claims(people["student"], nonce=nonce)
+    claims["https://purl.imsglobal.org/spec/lti/claim/roles"] = "Learner"  # a string, not a list
+    response = client.post("/lti/launch/", {"id_token": fake.sign(claims), "state": state})
+    assert response.status_code in (400, 403)

@@ -111,6 +111,7 @@ def test_a_platform_that_stays_down_ends_in_a_failure_the_instructor_sees(linked
     assert "answer 503" in failed.response
     page = client_for(instructor).get(_url(course, linked)).content.decode()
     assert 'id="passback-failures"' in page and "HTTP 503" in page
+    assert "1 failed" in client_for(instructor).get(f"/courses/{course.code}/lti/").content.decode()
     posts = client_for(instructor).get(_url(course, linked) + f"{failed.line_item_id}/").content.decode()
     assert "failed" in posts and "answer 503" in posts
     # the next sync queues the failed score again
