@@ -92,6 +92,10 @@ class FakePlatform:
         s.expect_request("/ags/lineitems", method="POST").respond_with_handler(self._lineitems_post)
         s.expect_request(re.compile(r"^/ags/lineitems/\d+/scores$"), method="POST").respond_with_handler(
             self._score)
+        s.expect_request("/auth").respond_with_handler(self._auth)
+        s.expect_request("/course").respond_with_handler(self._course_page)
+        self.people: dict[str, Person] = {}  # by sub: who the browser is signed in to the platform as
+        self.tool_login_url = ""  # set by a browser test: where the course page's iframe points
 
     # --- registration values -------------------------------------------------------------
     def url(self, path: str) -> str:
@@ -169,6 +173,22 @@ class FakePlatform:
         score["lineitem"] = request.path.rsplit("/scores", 1)[0]
         self.scores.append(score)
         return Response("", status=200)
+
+    def _auth(self, request: Request) -> Response:
+        """The OIDC authentication endpoint: answers with the signed id_token, auto-posted like Moodle does."""
+        args = request.args
+        person = self.people[args["login_hint"]]
+        token = self.sign(self.claims(person, nonce=args["nonce"]))
+        html = (f'<form id="f" method="post" action="{args["redirect_uri"]}">'
+                f'<input type="hidden" name="id_token" value="{token}">'
+                f'<input type="hidden" name="state" value="{args["state"]}"></form>'
+                '<script>document.getElementById("f").submit()</script>')
+        return Response(html, content_type="text/html")
+
+    def _course_page(self, request: Request) -> Response:
+        """A course page that embeds the tool in an iframe, as Moodle's "Embed" launch container does."""
+        return Response(f'<h1>ODTUClass</h1><iframe id="tool" src="{self.tool_login_url}" width="900" '
+                        'height="600"></iframe>', content_type="text/html")
 
     # --- claims -------------------------------------------------------------------------------
     def claims(self, person: Person, *, nonce: str, message_type: str = "LtiResourceLinkRequest",
