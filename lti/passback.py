@@ -161,9 +161,17 @@ class QueueResult:
 
 
 def passback_queue(*, context: Context) -> QueueResult:
-    """Queue a post for every score that differs from what was last posted; send them after commit."""
+    """Queue a post for every score that differs from what was last posted; send them after commit.
+
+    A context that has never passed anything back gets its course-total column first.
+    """
     from . import tasks
 
+    if not LineItem.objects.filter(context=context).exists():  # first send: the course total's column
+        LineItem.objects.get_or_create(
+            context=context, grade_item=None,
+            defaults={"label": f"{context.course.number} total (%)", "score_maximum": Decimal("100")},
+        )
     unpublished = []
     for line in LineItem.objects.filter(context=context, enabled=True, url=""):
         try:

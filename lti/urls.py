@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import apis, views
 
 C = "courses/<slug:code>/lti/"
 
@@ -17,4 +17,10 @@ urlpatterns = [
     path(C + "contexts/<int:context_id>/roster/", views.roster_sync, name="lti-roster"),
     path(C + "contexts/<int:context_id>/grades/", views.passback_page, name="lti-passback"),
     path(C + "contexts/<int:context_id>/grades/<int:line_id>/", views.line_item_posts, name="lti-posts"),
+    # API
+    path("api/courses/<slug:code>/lti/contexts/", apis.ContextListApi.as_view(), name="lti-api-contexts"),
+    path("api/courses/<slug:code>/lti/contexts/<int:context_id>/roster/", apis.RosterSyncApi.as_view(),
+         name="lti-api-roster"),
+    path("api/courses/<slug:code>/lti/contexts/<int:context_id>/grades/send/", apis.PassbackSendApi.as_view(),
+         name="lti-api-passback-send"),
 ]
