@@ -172,3 +172,36 @@ def test_an_expired_token_is_replaced_and_the_score_still_goes(linked, fake, com
     retried = ScorePost.objects.filter(attempts=2).get()
     assert retried.status == PostStatus.SENT
     assert len(fake.token_requests) == tokens + 1
+
+
+def test_in_a_worker_a_transient_failure_is_retried_later_and_the_last_try_records_failure(
+        linked, fake, instructor, committed, monkeypatch):
+    from celery.exceptions import Retry
+
+    committed(passback.passback_queue, context=linked)
+    quiz1 = GradeItem.objects.get(name="Quiz 1")
+    student = User.objects.get(lti_identities__sub=fake.members[6].sub)
+    grade_set(item=quiz1, student=student, points=Decimal("3"), by=instructor, reason="test")
+    passback.passback_queue(context=linked)  # not committed: the posts stay pending, no task ran
+    post = ScorePost.objects.get(status=PostStatus.PENDING, line_item__grade_item=quiz1)
+    countdowns = []
+
+    def retry(*, exc, countdown):
+        countdowns.append(countdown)
+        return Retry(exc=exc, when=countdown)
+
+    monkeypatch.setattr(tasks.send_score, "retry", retry)
+    fake.score_failures = [503, 503]
+    for retries in (2, tasks.SEND_MAX_RETRIES):
+        tasks.send_score.push_request(is_eager=False, retries=retries)
+        try:
+            if retries < tasks.SEND_MAX_RETRIES:
+                with pytest.raises(Retry):
+                    tasks.send_score.run(post.pk)
+            else:
+                assert tasks.send_score.run(post.pk) == PostStatus.FAILED
+        finally:
+            tasks.send_score.pop_request()
+    assert countdowns == [120]  # the third try waits 2 minutes; the last one is not retried
+    post.refresh_from_db()
+    assert post.status == PostStatus.FAILED and post.attempts == 2 and post.http_status == 503
