@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -97,6 +98,7 @@ INSTALLED_APPS = [
     "grading",
     "quizzes",
     "projects",
+    "lti",
 ]
 
 MIDDLEWARE = [
@@ -112,6 +114,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After XFrameOptions: lets the LTI platform that launched a session frame it (docs/lti.md).
+    "lti.middleware.PlatformFrameMiddleware",
     # Last, as django-axes asks: turns a locked-out login into the "try again at …" answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -334,6 +338,9 @@ CELERY_BEAT_SCHEDULE = {
     "quizzes-autosubmit-expired": {"task": "quizzes.autosubmit_expired", "schedule": 30.0},
     # Requeue or fail grading runs stuck in queued/running because a worker died.
     "projects-sweep-stuck-runs": {"task": "projects.sweep_stuck_runs", "schedule": 60.0},
+    # LTI (docs/lti.md): post changed released scores to Moodle/Canvas; sync rosters nightly.
+    "lti-passback-sync": {"task": "lti.passback_sync", "schedule": 300.0},
+    "lti-roster-sync-nightly": {"task": "lti.roster_sync_nightly", "schedule": crontab(hour=3, minute=15)},
 }
 
 # --- Security -----------------------------------------------------------------
@@ -353,6 +360,17 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+
+# --- LTI 1.3 (docs/lti.md) -----------------------------------------------------
+# Inside Moodle's iframe the session must reach us as a third-party cookie, which
+# browsers send only when it is SameSite=None; Secure. On by default in production
+# (HTTPS); LTI_FRAME_COOKIES=0 keeps SameSite=Lax (then set the tool to open in a new window).
+LTI_FRAME_COOKIES = env_bool("LTI_FRAME_COOKIES", PRODUCTION)
+if LTI_FRAME_COOKIES:
+    SESSION_COOKIE_SAMESITE = "None"
+    CSRF_COOKIE_SAMESITE = "None"
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
 
 # --- Email (password set-up links for imported students) --------------------------------
 # https://docs.djangoproject.com/en/5.2/topics/email/ ; production sets EMAIL_HOST etc.

@@ -18,4 +18,5 @@ urlpatterns = [
     path("", include("grading.urls")),
     path("", include("quizzes.urls")),
     path("", include("projects.urls")),
+    path("", include("lti.urls")),
 ]

@@ -1,0 +1,28 @@
+"""Let the platform that launched a session frame our pages (Moodle's iframe).
+
+X-Frame-Options is DENY for everyone else. A session started by an LTI launch
+remembers the platform's origin; its responses carry `Content-Security-Policy:
+frame-ancestors 'self' <origin>` instead, which browsers honour over X-Frame-Options.
+Placed after XFrameOptionsMiddleware in MIDDLEWARE, so it sees the response first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+
+class PlatformFrameMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        lti = session.get("lti") if session is not None else None
+        origin = lti.get("frame_origin") if isinstance(lti, dict) else None
+        if origin and "Content-Security-Policy" not in response:
+            response.xframe_options_exempt = True
+            response["Content-Security-Policy"] = f"frame-ancestors 'self' {origin}"
+        return response
