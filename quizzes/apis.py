@@ -21,18 +21,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import access, selectors, services
+from . import access, selectors, services, sync
 from . import serializers as out
 from .calculations import plain_decimal
 from .models import REVIEW_PARTS, GradingMethod, KeyChange, Question, QuestionType, Quiz
+from .parsers import PARSERS
 
 
 class QuizApi(APIView):
     """Turns the errors a person can cause into 400/4xx answers with the message to act on."""
 
+    parser_classes = PARSERS
+
     def handle_exception(self, exc):
         if isinstance(exc, ValidationError):
             return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
+        if isinstance(exc, services.AnswerConflict):
+            return Response(exc.as_json(), status=exc.status)
         if isinstance(exc, services.AnswerRefused):
             return Response({"detail": exc.message, "code": exc.code}, status=exc.status)
         return super().handle_exception(exc)
@@ -382,11 +387,14 @@ class AttemptDetailApi(QuizApi):
 
 
 class AnswerSaveApi(QuizApi):
-    """PUT {value, seq}: save one answer. 200 {slot, seq, saved_at, stale} is sent only after commit.
+    """PUT {value, base}: save one answer. 200 {slot, version, seq, saved_at, stale} is sent only after commit.
 
-    A save whose seq is not above the stored one changes nothing (stale: true) and
-    reports the stored seq, so a retried or out-of-order save never overwrites a
-    newer answer. Refusals: 404 (not your attempt), 409 (submitted, time is up), 400.
+    `base` is the version of the answer the edit replaces (0: none saved yet). If
+    another device saved a different value since, the answer is 409 with
+    code "conflict" and the server's value, version and time; nothing is written.
+    Scripts may send {value, seq} instead (a rising number; a save whose seq is
+    not above the stored one changes nothing and answers stale: true).
+    Refusals: 404 (not your attempt), 409 (submitted, time is up, conflict), 400.
 
     Token clients' saves that succeed are answered by quizzes.middleware.AnswerSaveFastPath
     before the rest of the stack; this view answers everything else with the same rules.
@@ -394,35 +402,67 @@ class AnswerSaveApi(QuizApi):
 
     @extend_schema(
         operation_id="quizzes_answers_save", summary="Save one answer",
-        description="Acknowledged (200) only after the answer is committed. A save whose seq is not above the "
+        description="Acknowledged (200) only after the answer is committed. With `base` (the version the edit "
+                    "replaces), a save over a newer, different answer from another device is refused with 409 "
+                    "`code: conflict` and the server's `value`, `version` and `saved_at`; send it again with that "
+                    "version as base to keep yours. With `seq` instead (scripts), a save whose seq is not above the "
                     "stored one changes nothing and answers `stale: true` with the stored seq.",
         request=out.QuizAnswerSaveInputSerializer,
         responses={200: out.QuizAnswerSavedSerializer, **_BAD, **_REFUSED,
-                   409: OpenApiResponse(out.QuizErrorSerializer, description="Submitted, or time is up (deadline + grace)")},
+                   409: OpenApiResponse(out.QuizAnswerConflictSerializer,
+                                        description="Submitted, time is up (deadline + grace), or a conflict "
+                                                    "(code `conflict`, with the server's answer)")},
     )
     def put(self, request: Request, code: str, attempt_id: int, slot_id: int) -> Response:
         data = request.data
-        if not isinstance(data, dict) or "seq" not in data:
-            raise services.AnswerRefused("Send JSON {\"value\": …, \"seq\": n}.", code="bad_body", status=400)
+        if not isinstance(data, dict) or ("seq" not in data and "base" not in data):
+            raise services.AnswerRefused(
+                "Send JSON {\"value\": …, \"base\": n}, base being the version of the answer your edit replaces "
+                "(0 for none), or a script's {\"value\": …, \"seq\": n} with a rising sequence number.",
+                code="bad_body", status=400)
         result = services.answer_save(
             attempt_id=attempt_id, student=request.user, course_code=code, slot_id=slot_id,
-            value=data.get("value"), seq=data.get("seq"),
+            value=data.get("value"), seq=data.get("seq"), base=data.get("base"),
         )
         return Response(result.as_json())
+
+
+class AnswerVersionsApi(QuizApi):
+    """GET: which version of each answer the server holds (the page polls it to learn of other devices' saves)."""
+
+    @extend_schema(
+        operation_id="quizzes_answers_versions", summary="Versions of my saved answers (cheap poll)",
+        description="The attempt's state and, per saved answer, its server version and time. `?values=3,5` adds "
+                    "the values of those slots (fetch only the ones whose version you do not know).",
+        responses={200: out.QuizAnswerVersionsSerializer, **_BAD, **_REFUSED},
+    )
+    def get(self, request: Request, code: str, attempt_id: int) -> Response:
+        try:
+            wanted = sync.parse_slot_list(request.query_params.get("values", ""))
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+        return Response(sync.answer_versions(student=request.user, code=code, attempt_id=attempt_id,
+                                             values_for=wanted))
 
 
 class AttemptSubmitApi(QuizApi):
     """POST: submit the attempt. Submitting again (another tab, a retry) has no further effect."""
 
     @extend_schema(operation_id="quizzes_attempts_submit", summary="Submit the attempt",
-                   description="Submitting again (another tab, a retry) changes nothing: `already_submitted: true`.",
-                   request=None, responses={200: out.QuizAttemptSubmittedSerializer, **_REFUSED})
+                   description="Submitting again (another tab, a retry) changes nothing: `already_submitted: true`. "
+                               "`{\"auto\": true}` says the page's timer ran out; the attempt is marked "
+                               "auto-submitted (as it is whenever a submit arrives at or after the deadline).",
+                   request=out.QuizSubmitInputSerializer, responses={200: out.QuizAttemptSubmittedSerializer, **_REFUSED})
     def post(self, request: Request, code: str, attempt_id: int) -> Response:
         attempt, staff = access.access_attempt(request.user, code, attempt_id)
         if attempt.student_id != request.user.id:
             raise services.AnswerRefused("Only the student who took an attempt submits it.", code="not_yours",
                                          status=403)
-        attempt, changed = services.attempt_submit(attempt_id=attempt.id, by=request.user)
+        data = request.data if isinstance(request.data, dict) else {}
+        auto = data.get("auto", False)
+        if not isinstance(auto, bool):
+            raise ValidationError("auto must be true or false.")
+        attempt, changed = services.attempt_submit(attempt_id=attempt.id, by=request.user, timer_ran_out=auto)
         payload = selectors.attempt_payload(attempt=attempt, viewer_is_staff=False)
         payload["already_submitted"] = not changed
         return Response(payload)

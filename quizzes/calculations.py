@@ -313,6 +313,12 @@ def validate_value(entry: dict, value) -> str | None:
             return "Send the answer as text."
         if len(value) > 20000:
             return "The answer is longer than 20,000 characters; shorten it."
+        if "\x00" in value:
+            return "The answer contains a NUL character (\\u0000), which cannot be stored; remove it."
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "The answer contains a broken character (an unpaired surrogate); retype it."
     return None
 
 

@@ -14,7 +14,8 @@ and has committed when it returns.
 
 Anything else goes on down the stack unchanged: other routes and methods, session
 users, bodies that are not a JSON object, and every save the statement declined
-(wrong token, another student's attempt, past the deadline, stale seq, bad value).
+(wrong token, another student's attempt, past the deadline, a conflict, stale seq,
+bad value).
 A declined save wrote nothing, so the DRF view (AnswerSaveApi) answers it again
 from scratch, with the reason and the same error format as the rest of the API.
 """
@@ -54,13 +55,13 @@ def token_save(request: HttpRequest, code: str, attempt_id: int, slot_id: int) -
     request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware would check it (DisallowedHost becomes a 400)
     try:
         data = json.loads(request.body)
-    except ValueError:
+    except (ValueError, RecursionError):  # DRF's parser explains (quizzes.parsers)
         return None
     if not isinstance(data, dict):
         return None
     result = services.answer_save_by_token(
         token=credentials[1], attempt_id=attempt_id, course_code=code, slot_id=slot_id,
-        value=data.get("value"), seq=data.get("seq"),
+        value=data.get("value"), seq=data.get("seq"), base=data.get("base"),
     )
     if result is None:
         return None

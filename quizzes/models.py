@@ -198,9 +198,12 @@ class Response(models.Model):
     """The saved answer to one slot of one attempt (one row per pair, upserted).
 
     `value` is the raw answer: a choice id (single), a list of choice ids (multi),
-    true/false, or text (numeric, short, essay). `client_seq` is the client's
-    sequence number for this answer: a save with a lower or equal number than the
-    stored one is stale and ignored. `fraction`/`points` are None until graded;
+    true/false, or text (numeric, short, essay). `version` is owned by the server:
+    1 for the first save, +1 for each save that changes the row. A save names the
+    version it replaces (`base`); one whose base is not the stored version and whose
+    value differs is a conflict (another device saved in between), never applied.
+    `client_seq` serves scripts that number their saves instead (`seq`): a save with
+    a lower or equal number than the stored one is stale and ignored. `fraction`/`points` are None until graded;
     `needs_manual` marks answers waiting in the manual grading queue.
     """
 
@@ -208,6 +211,7 @@ class Response(models.Model):
     slot = models.ForeignKey(QuizSlot, on_delete=models.CASCADE, related_name="responses")
     value = models.JSONField(null=True, blank=True)
     client_seq = models.BigIntegerField(default=0)
+    version = models.PositiveIntegerField(default=1)
     saved_at = models.DateTimeField()
     fraction = models.DecimalField(max_digits=8, decimal_places=7, null=True, blank=True)
     points = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)

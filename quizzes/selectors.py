@@ -126,6 +126,9 @@ def _questions_payload(
         if show_answers:
             item["answer"] = response.value if response else None
             item["seq"] = response.client_seq if response else 0
+            if not finished:
+                item["version"] = response.version if response else 0
+                item["saved_at"] = response.saved_at.isoformat() if response else None
         if finished and show_score and response is not None:
             item["earned"] = None if response.points is None else str(response.points)
             if response.needs_manual and response.graded_at is None:

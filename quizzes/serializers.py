@@ -198,6 +198,9 @@ class QuizAttemptQuestionSerializer(serializers.Serializer):
     answer = serializers.JSONField(required=False, allow_null=True,
                                    help_text="The saved answer (while open, or when the review shows answers)")
     seq = serializers.IntegerField(required=False, help_text="Sequence number of the saved answer (0: none)")
+    version = serializers.IntegerField(required=False, help_text="The server's version of the saved answer (0: none); "
+                                                                 "send it as `base` with the next save")
+    saved_at = serializers.DateTimeField(required=False, allow_null=True, help_text="When the answer was saved")
     earned = _points(required=False, allow_null=True)
     awaiting_grader = serializers.BooleanField(required=False)
     correct = serializers.JSONField(required=False, allow_null=True,
@@ -244,15 +247,48 @@ class QuizAnswerSaveInputSerializer(serializers.Serializer):
         help_text="Single choice: a choice id; multiple: a list of ids; true/false: a boolean; "
                   "numeric, short and essay: text",
     )
-    seq = serializers.IntegerField(min_value=1, help_text="Rises with each change of this answer; a save whose seq "
-                                                          "is not above the stored one changes nothing")
+    base = serializers.IntegerField(min_value=0, required=False,
+                                    help_text="The version of the answer this edit replaces (0: none saved yet)")
+    seq = serializers.IntegerField(min_value=1, required=False,
+                                   help_text="Scripts, instead of base: rises with each change of this answer; a save "
+                                             "whose seq is not above the stored one changes nothing")
 
 
 class QuizAnswerSavedSerializer(serializers.Serializer):
     slot = serializers.IntegerField()
+    version = serializers.IntegerField(help_text="The server's version of the stored answer: the base of the next save")
     seq = serializers.IntegerField(help_text="The stored sequence number: the answer with this seq is saved")
     saved_at = serializers.DateTimeField()
     stale = serializers.BooleanField(help_text="true: a newer (or the same) answer was already stored")
+
+
+class QuizAnswerConflictSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="conflict, submitted or deadline_passed")
+    slot = serializers.IntegerField(required=False, help_text="Conflict only")
+    value = serializers.JSONField(required=False, allow_null=True, help_text="Conflict only: the server's answer")
+    version = serializers.IntegerField(required=False, help_text="Conflict only: send it as base to keep yours")
+    saved_at = serializers.DateTimeField(required=False, help_text="Conflict only: when the server's answer was saved")
+
+
+class QuizAnswerVersionSerializer(serializers.Serializer):
+    slot = serializers.IntegerField()
+    version = serializers.IntegerField()
+    saved_at = serializers.DateTimeField()
+    value = serializers.JSONField(required=False, allow_null=True, help_text="Only for slots asked for in ?values=")
+
+
+class QuizAnswerVersionsSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=AttemptState.values)
+    deadline = serializers.DateTimeField()
+    server_now = serializers.DateTimeField()
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    auto_submitted = serializers.BooleanField()
+    answers = QuizAnswerVersionSerializer(many=True)
+
+
+class QuizSubmitInputSerializer(serializers.Serializer):
+    auto = serializers.BooleanField(required=False, help_text="true: the page's timer ran out")
 
 
 # --- Results -----------------------------------------------------------------------------

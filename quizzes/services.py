@@ -521,18 +521,40 @@ def attempt_start(*, quiz: Quiz, student: User, now: dt.datetime | None = None) 
 class SaveResult:
     """What the server holds for the answer after a save, acknowledged after commit.
 
-    seq: the stored sequence number; stale: the save carried an older or equal
-    sequence number than the stored one and changed nothing.
+    version: the server's version of the stored answer (the next save names it as
+    its base); seq: the stored script sequence number; stale: a script's save
+    carried an older or equal seq than the stored one and changed nothing.
     """
 
     slot: int
     seq: int
     saved_at: dt.datetime
     stale: bool
+    version: int = 0
 
     def as_json(self) -> dict:
         """The body of the save's 200 answer (the same from the fast path and from the DRF view)."""
-        return {"slot": self.slot, "seq": self.seq, "saved_at": self.saved_at.isoformat(), "stale": self.stale}
+        return {"slot": self.slot, "version": self.version, "seq": self.seq, "saved_at": self.saved_at.isoformat(),
+                "stale": self.stale}
+
+
+class AnswerConflict(AnswerRefused):
+    """A save based on an older version than the one stored, with a different value: another device saved between.
+
+    Carries what the server holds so the page can offer "keep this one / keep mine".
+    """
+
+    def __init__(self, *, slot: int, value, version: int, saved_at: dt.datetime):
+        local = timezone.localtime(saved_at)
+        super().__init__(
+            f"This answer was changed on another device at {local:%H:%M:%S}; keep that one, or send yours again "
+            f"with base {version} to keep yours.", code="conflict", status=409,
+        )
+        self.slot, self.value, self.version, self.saved_at = slot, value, version, saved_at
+
+    def as_json(self) -> dict:
+        return {"detail": self.message, "code": self.code, "slot": self.slot, "value": self.value,
+                "version": self.version, "saved_at": self.saved_at.isoformat()}
 
 
 @dataclass(frozen=True)
@@ -575,14 +597,17 @@ def _upsert_sql(*, by_token: bool) -> str:
     an active member of the course, in progress and not past deadline + grace.
     The attempt row is locked (FOR NO KEY UPDATE) so a concurrent submit waits for
     this save to commit, or this save sees the submitted state and inserts nothing.
-    The update only happens when the client's sequence number is higher than the
-    stored one; RETURNING gives no row when nothing was written.
+    The update only happens when the save's base is the stored version (a
+    browser's save), or, for a save without a base (a script's), when its
+    sequence number is higher than the stored one; each update adds 1 to the
+    version. RETURNING gives no row when nothing was written.
     Parameters: course id, attempt id, started_at, token key or student id, now,
-    then slot, value (JSON text), seq, now, needs_manual.
+    then slot, value (JSON text), seq, now, needs_manual, base, base (None: seq rules).
     """
     postgres = connection.vendor == "postgresql"
     lock = "FOR NO KEY UPDATE OF a" if postgres else ""
     json_value, stamp = ("%s::jsonb", "%s::timestamptz") if postgres else ("%s", "%s")
+    greatest = "GREATEST" if postgres else "MAX"
     if by_token:
         who = (f"JOIN {Token._meta.db_table} t ON t.user_id = a.student_id "
                f"JOIN {User._meta.db_table} u ON u.id = a.student_id")
@@ -598,19 +623,21 @@ WITH live AS (
        AND a.state = 'in_progress' AND a.accept_until >= {stamp}
      {lock}
 )
-INSERT INTO quizzes_response (attempt_id, slot_id, value, client_seq, saved_at, needs_manual, comment)
-SELECT live.id, %s, {json_value}, %s, {stamp}, %s, '' FROM live WHERE true
+INSERT INTO quizzes_response (attempt_id, slot_id, value, client_seq, version, saved_at, needs_manual, comment)
+SELECT live.id, %s, {json_value}, %s, 1, {stamp}, %s, '' FROM live WHERE true
 ON CONFLICT (attempt_id, slot_id) DO UPDATE
-   SET value = excluded.value, client_seq = excluded.client_seq, saved_at = excluded.saved_at
- WHERE quizzes_response.client_seq < excluded.client_seq
-RETURNING client_seq
+   SET value = excluded.value, client_seq = {greatest}(quizzes_response.client_seq, excluded.client_seq),
+       version = quizzes_response.version + 1, saved_at = excluded.saved_at
+ WHERE CASE WHEN %s IS NULL THEN quizzes_response.client_seq < excluded.client_seq
+            ELSE quizzes_response.version = %s END
+RETURNING version, client_seq
 """
 
 
 _UPSERT_SQL: dict[tuple[str, bool], str] = {}
 # PostgreSQL parameter types of _upsert_sql's placeholders, in order (the asker is a token key or a student id).
 _UPSERT_TYPES = ("bigint", "bigint", "timestamptz", "{asker}", "timestamptz", "bigint", "jsonb", "bigint",
-                 "timestamptz", "boolean")
+                 "timestamptz", "boolean", "bigint", "bigint")
 
 
 def _prepared_upsert(cursor, *, by_token: bool) -> str:
@@ -638,8 +665,10 @@ def _prepared_upsert(cursor, *, by_token: bool) -> str:
 
 
 def _upsert(*, facts: _AttemptFacts, attempt_id: int, asker: int | str, by_token: bool, slot_id: int, value,
-            seq: int, now: dt.datetime) -> int | None:
-    """Run the upsert statement (in autocommit it is its own transaction); the stored seq, or None if nothing written.
+            seq: int, base: int | None, now: dt.datetime) -> tuple[int, int] | None:
+    """Run the upsert statement (in autocommit it is its own transaction).
+
+    Returns the stored (version, seq), or None if nothing was written.
 
     On a persistent PostgreSQL connection outside a transaction, Django would
     first spend a round trip checking that the connection is alive
@@ -651,7 +680,7 @@ def _upsert(*, facts: _AttemptFacts, attempt_id: int, asker: int | str, by_token
     """
     stamp = connection.ops.adapt_datetimefield_value(now)
     params = [facts.course_id, attempt_id, connection.ops.adapt_datetimefield_value(facts.started_at), asker, stamp,
-              slot_id, json.dumps(value), seq, stamp, False]
+              slot_id, json.dumps(value), seq, stamp, False, base, base]
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return _execute_upsert(params, by_token=by_token)
     connection.health_check_done = True
@@ -664,10 +693,10 @@ def _upsert(*, facts: _AttemptFacts, attempt_id: int, asker: int | str, by_token
         return _execute_upsert(params, by_token=by_token)
 
 
-_EXECUTE = "EXECUTE {name} (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_EXECUTE = "EXECUTE {name} (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 
-def _execute_upsert(params: list, *, by_token: bool) -> int | None:
+def _execute_upsert(params: list, *, by_token: bool) -> tuple[int, int] | None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(_EXECUTE.format(name=_prepared_upsert(cursor, by_token=by_token)), params)
@@ -676,7 +705,7 @@ def _execute_upsert(params: list, *, by_token: bool) -> int | None:
             sql = _UPSERT_SQL.get(key) or _UPSERT_SQL.setdefault(key, _upsert_sql(by_token=by_token))
             cursor.execute(sql, params)
         stored = cursor.fetchone()
-    return None if stored is None else stored[0]
+    return None if stored is None else (stored[0], stored[1])
 
 
 def _check_seq(seq) -> None:
@@ -685,24 +714,37 @@ def _check_seq(seq) -> None:
                             status=400)
 
 
+def _check_base(base) -> None:
+    if isinstance(base, bool) or not isinstance(base, int) or base < 0 or base >= 2**31:
+        raise AnswerRefused("Send base as the whole-number version of the answer your edit replaces "
+                            "(0 when nothing was saved yet; the version comes with the page and each save).",
+                            code="bad_base", status=400)
+
+
 def answer_save_by_token(
-    *, token: str, attempt_id: int, course_code: str, slot_id: int, value, seq, now: dt.datetime | None = None,
+    *, token: str, attempt_id: int, course_code: str, slot_id: int, value, seq=None, base=None,
+    now: dt.datetime | None = None,
 ) -> SaveResult | None:
     """The hot path for API clients: authenticate by token and save, in one SQL statement.
 
     The same rules as answer_save (the token's user must be active and own the
     attempt, still be an active member of the course; the attempt in progress
-    and within deadline + grace; the value valid for the question; the seq above
-    the stored one), checked by the database in the statement that writes. It
-    commits before returning (autocommit; a caller inside a transaction gets the
-    caller's transaction, as with answer_save), so a returned result is durable.
+    and within deadline + grace; the value valid for the question; the base the
+    stored version, or without a base the seq above the stored one), checked by
+    the database in the statement that writes. It commits before returning
+    (autocommit; a caller inside a transaction gets the caller's transaction, as
+    with answer_save), so a returned result is durable.
 
     Returns None when it wrote nothing for any reason (unknown token, another
-    student's attempt, refused value, stale seq, past the deadline …): it never
-    explains; the caller then authenticates the ordinary way and calls
-    answer_save, which refuses with the reason or reports the stale seq.
+    student's attempt, refused value, stale seq, conflict, past the deadline …):
+    it never explains; the caller then authenticates the ordinary way and calls
+    answer_save, which refuses with the reason or reports the stale seq or conflict.
     """
-    if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq < 2**62:
+    if base is not None:
+        if isinstance(base, bool) or not isinstance(base, int) or not 0 <= base < 2**31:
+            return None
+        seq = 0
+    elif isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq < 2**62:
         return None
     facts = _attempt_facts(attempt_id)
     if facts is None or facts.course_code != course_code or slot_id not in facts.slots:
@@ -711,25 +753,40 @@ def answer_save_by_token(
         return None
     now = now or timezone.now()
     stored = _upsert(facts=facts, attempt_id=attempt_id, asker=token, by_token=True, slot_id=slot_id, value=value,
-                     seq=seq, now=now)
-    return None if stored is None else SaveResult(slot=slot_id, seq=stored, saved_at=now, stale=False)
+                     seq=seq, base=base, now=now)
+    if stored is None:
+        return None
+    return SaveResult(slot=slot_id, version=stored[0], seq=stored[1], saved_at=now, stale=False)
 
 
 def answer_save(
-    *, attempt_id: int, student: User, course_code: str, slot_id: int, value, seq: int,
+    *, attempt_id: int, student: User, course_code: str, slot_id: int, value, seq=None, base=None,
     now: dt.datetime | None = None, _retry: bool = False,
 ) -> SaveResult:
-    """Save one answer: an idempotent upsert keyed by (attempt, slot) guarded by the client's sequence number.
+    """Save one answer: an idempotent upsert keyed by (attempt, slot), guarded by the server's version.
+
+    base: the version of the answer this edit replaces (0: none was saved), as
+    the page or the last save told the client. The save is applied only if base
+    is still the stored version; then the version rises by 1. If another device
+    saved in between, a different value is refused with AnswerConflict (409,
+    carrying the stored value, version and time); the same value is acknowledged
+    (a retry of a save whose answer was lost). Ordering never depends on a clock.
+
+    seq (scripts, when base is None): a rising number chosen by the client; a save
+    whose seq is not above the stored one changes nothing and is answered stale.
 
     The hot path of a quiz: one SQL statement (after the first save of an attempt
     in this process, which also reads the attempt's question layout). It commits
-    before this function returns, so an acknowledged answer is durable. A save
-    with a sequence number not above the stored one changes nothing (stale).
+    before this function returns, so an acknowledged answer is durable.
     Raises AnswerRefused (404 no such attempt of this student; 403 no longer a
-    member of the course; 409 submitted or past the deadline + grace; 400 bad
-    value or sequence number).
+    member of the course; 409 submitted, past the deadline + grace, or a
+    conflict; 400 bad value, base or sequence number).
     """
-    _check_seq(seq)
+    if base is not None:
+        _check_base(base)
+        seq = 0
+    else:
+        _check_seq(seq)
     now = now or timezone.now()
     for fresh in (False, True):  # a refusal based on cached facts is checked once more against the database
         if fresh:
@@ -747,17 +804,17 @@ def answer_save(
     if refusal is not None:
         raise refusal
     stored = _upsert(facts=facts, attempt_id=attempt_id, asker=student.id, by_token=False, slot_id=slot_id,
-                     value=value, seq=seq, now=now)
+                     value=value, seq=seq, base=base, now=now)
     if stored is not None:
-        return SaveResult(slot=slot_id, seq=stored, saved_at=now, stale=False)
-    # Nothing written: the attempt no longer takes answers, its student left the course, or a newer answer is stored.
+        return SaveResult(slot=slot_id, version=stored[0], seq=stored[1], saved_at=now, stale=False)
+    # Nothing written: the attempt no longer takes answers, its student left the course, or another save won.
     row = Attempt.objects.filter(pk=attempt_id).values_list("state", "deadline", "accept_until", "started_at").first()
     if row is None or row[3] != facts.started_at:  # the cached facts were of another row with this id
         _FACTS.pop(attempt_id, None)
         if row is None or _retry:
             raise AnswerRefused("No such attempt.", code="not_found", status=404)
         return answer_save(attempt_id=attempt_id, student=student, course_code=course_code, slot_id=slot_id,
-                           value=value, seq=seq, now=now, _retry=True)
+                           value=value, seq=seq, base=base, now=now, _retry=True)
     state, deadline, accept_until, _ = row
     if state != AttemptState.IN_PROGRESS:
         raise AnswerRefused("This attempt has been submitted; answers can no longer change.", code="submitted")
@@ -766,8 +823,13 @@ def answer_save(
     if not Membership.objects.filter(course_id=facts.course_id, user_id=student.id, is_active=True).exists():
         raise AnswerRefused("You are no longer a member of this course, so answers are not accepted; "
                             "ask the instructor.", code="not_member", status=403)
-    stored_seq = Response.objects.filter(attempt_id=attempt_id, slot_id=slot_id).values_list("client_seq", flat=True).get()
-    return SaveResult(slot=slot_id, seq=stored_seq, saved_at=now, stale=True)
+    held = Response.objects.filter(attempt_id=attempt_id, slot_id=slot_id).values_list(
+        "value", "version", "client_seq", "saved_at").get()
+    if base is None:
+        return SaveResult(slot=slot_id, version=held[1], seq=held[2], saved_at=now, stale=True)
+    if held[0] == value:  # a retry of a save whose answer got lost, or both devices chose the same
+        return SaveResult(slot=slot_id, version=held[1], seq=held[2], saved_at=held[3], stale=False)
+    raise AnswerConflict(slot=slot_id, value=held[0], version=held[1], saved_at=held[3])
 
 
 def _grade_responses(attempt: Attempt, *, now: dt.datetime) -> None:
@@ -804,15 +866,23 @@ def _finish(attempt: Attempt, responses: Iterable[Response]) -> None:
     attempt.save(update_fields=["state", "score", "submitted_at", "auto_submitted"])
 
 
+TIMER_SLACK = dt.timedelta(seconds=10)
+
+
 @transaction.atomic
 def attempt_submit(
-    *, attempt_id: int, by: User | None, auto: bool = False, now: dt.datetime | None = None
+    *, attempt_id: int, by: User | None, auto: bool = False, timer_ran_out: bool = False,
+    now: dt.datetime | None = None,
 ) -> tuple[Attempt, bool]:
     """Submit an attempt and grade it; a second submit (another tab, a retry, the task) changes nothing.
 
     The attempt row is locked; only an attempt still in progress is submitted.
     submitted_at is the earlier of now and the deadline (the grace period absorbs
-    latency, it does not make a submission late). Objective answers are graded
+    latency, it does not make a submission late). The attempt is marked
+    auto-submitted when the task or a later start submits it (auto), when the
+    submit arrives at or after the deadline, or when the page says its timer ran
+    out (timer_ran_out) within TIMER_SLACK of the deadline (a page's clock is
+    only as good as its estimate of the server's). Objective answers are graded
     now; essays and questions marked for review wait for a grader and the score
     stays None until then. A completed attempt posts the quiz grade.
     Returns (attempt, changed).
@@ -822,7 +892,9 @@ def attempt_submit(
     if attempt.state != AttemptState.IN_PROGRESS:
         return attempt, False
     attempt.submitted_at = min(now, attempt.deadline)
-    attempt.auto_submitted = auto or now > attempt.accept_until
+    attempt.auto_submitted = (
+        auto or now >= attempt.deadline or (timer_ran_out and now >= attempt.deadline - TIMER_SLACK)
+    )
     _grade_responses(attempt, now=now)
     if attempt.state == AttemptState.GRADED:
         quiz_grade_post(quiz=attempt.quiz, student=attempt.student, by=by)

@@ -46,6 +46,7 @@ urlpatterns = [
     path(A + "quizzes/<int:quiz_id>/attempts/", apis.AttemptListApi.as_view(), name="api-attempts"),
     path(A + "quiz-attempts/<int:attempt_id>/", apis.AttemptDetailApi.as_view(), name="api-attempt"),
     answer_save,
+    path(A + "quiz-attempts/<int:attempt_id>/answers/", apis.AnswerVersionsApi.as_view(), name="api-answer-versions"),
     path(A + "quiz-attempts/<int:attempt_id>/submit/", apis.AttemptSubmitApi.as_view(), name="api-submit"),
     # API: results and grading
     path(A + "quizzes/<int:quiz_id>/results/", apis.ResultsApi.as_view(), name="api-results"),
