@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -19,6 +19,10 @@ from . import access, gift, selectors, services
 from . import calculations as calc
 from .forms import AddSlotForm, GiftImportForm, GradeResponseForm, QuestionEditForm, QuizForm, preview_answers
 from .models import AttemptState, KeyChange, Question
+
+
+# How often an open taking page asks for the versions of its answers (another device's change shows within 5 s).
+POLL_MS = 3000
 
 
 def _ctx(course, role, **extra) -> dict:
@@ -243,14 +247,18 @@ def attempt_page(request: HttpRequest, code: str, attempt_id: int) -> HttpRespon
     role = access.role_in(request.user, attempt.quiz.course)
     context = _ctx(attempt.quiz.course, role, attempt=attempt, quiz=attempt.quiz, payload=payload)
     if attempt.state == AttemptState.IN_PROGRESS and attempt.student_id == request.user.id:
-        context["config"] = json.dumps({
+        # Embedded with json_script (escapes "<", ">" and "&"): a saved answer reading "</script>" cannot end the tag.
+        context["config"] = {
             "attempt": attempt.id,
             "saveUrl": reverse("quizzes:api-answer", args=[code, attempt.id, 0]).replace("/0/", "/{slot}/"),
+            "versionsUrl": reverse("quizzes:api-answer-versions", args=[code, attempt.id]),
             "submitUrl": reverse("quizzes:api-submit", args=[code, attempt.id]),
             "reviewUrl": reverse("quizzes:attempt", args=[code, attempt.id]),
             "deadline": payload["deadline"], "serverNow": payload["server_now"],
-            "answers": {str(q["slot"]): {"value": q.get("answer"), "seq": q.get("seq", 0)} for q in payload["questions"]},
-        })
+            "timeZone": settings.TIME_ZONE, "pollMs": POLL_MS,
+            "answers": {str(q["slot"]): {"value": q.get("answer"), "version": q.get("version", 0),
+                                         "savedAt": q.get("saved_at")} for q in payload["questions"]},
+        }
         return render(request, "quizzes/take.html", context)
     return render(request, "quizzes/review.html", context)
 

@@ -51,7 +51,7 @@ def test_answers_survive_an_offline_spell_and_a_reload_and_the_score_reaches_the
     page.context.set_offline(False)
     page.reload()
     wait_saved(page)
-    assert page.is_checked(f'input[name="slot-{slots["truefalse"]}"][value="true"]')
+    assert page.is_checked(f'input[name="slot-{slots["truefalse"]}"][value="true"]'), (page.content()[-3000:], list(Response.objects.filter(attempt=attempt).values()))
     assert page.get_by_label("ReLU").is_checked()
     assert page.input_value(f"#in-{slots['short']}") == "backprop"
     diagnostics = (page.evaluate(f"localStorage.getItem('quiz-attempt-{attempt.id}')"),
