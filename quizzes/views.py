@@ -20,7 +20,6 @@ from . import calculations as calc
 from .forms import AddSlotForm, GiftImportForm, GradeResponseForm, QuestionEditForm, QuizForm, preview_answers
 from .models import AttemptState, KeyChange, Question
 
-
 # How often an open taking page asks for the versions of its answers (another device's change shows within 5 s).
 POLL_MS = 3000
 

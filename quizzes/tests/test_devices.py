@@ -156,9 +156,8 @@ def test_every_bad_value_is_a_400_that_says_what_to_fix(two_devices, body, what)
 
 @pytest.mark.parametrize("value", ["a\u0000b", "\udfff"])
 def test_bad_text_is_a_400_on_the_token_fast_path_too(student, quiz, value):
-    from rest_framework.authtoken.models import Token
-
     from django.test import Client
+    from rest_framework.authtoken.models import Token
 
     client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=student)[0].key}")
     payload = start(client, quiz).json()
@@ -169,9 +168,8 @@ def test_bad_text_is_a_400_on_the_token_fast_path_too(student, quiz, value):
 
 
 def test_a_token_client_gets_the_same_conflict(student, quiz):
-    from rest_framework.authtoken.models import Token
-
     from django.test import Client
+    from rest_framework.authtoken.models import Token
 
     client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=student)[0].key}")
     payload = start(client, quiz).json()
