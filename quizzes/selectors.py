@@ -17,6 +17,7 @@ from django.utils import timezone
 from courseapp.models import Course, User
 
 from . import calculations as calc
+from . import review
 from .gift import ParsedAnswer, ParsedQuestion
 from .models import REVIEW_PARTS, Answer, Attempt, AttemptState, Question, Quiz, QuizSlot, Response
 
@@ -74,6 +75,7 @@ def _choice_payload(answer: Answer, *, show_key: bool, show_feedback: bool) -> d
     item = {"id": answer.id, "text": answer.text}
     if show_key:
         item["fraction"] = calc.plain_decimal(answer.fraction)
+        item["right"] = answer.fraction > 0
     if show_feedback and answer.feedback:
         item["feedback"] = answer.feedback
     return item
@@ -108,6 +110,7 @@ def _questions_payload(
             continue
         question = slot.question
         answers = {a.id: a for a in question.answers.all()}
+        key = key_of(question)
         item: dict = {
             "slot": slot.id, "number": number, "type": question.qtype, "text": question.text,
             "points": str(slot.points),
@@ -125,6 +128,8 @@ def _questions_payload(
                         choice["chosen"] = True
         if show_answers:
             item["answer"] = response.value if response else None
+            if finished:
+                item["answer_text"] = review.answer_in_words(key, item["answer"])
             item["seq"] = response.client_seq if response else 0
             if not finished:
                 item["version"] = response.version if response else 0
@@ -133,14 +138,18 @@ def _questions_payload(
             item["earned"] = None if response.points is None else str(response.points)
             if response.needs_manual and response.graded_at is None:
                 item["awaiting_grader"] = True
+            item["mark"] = review.mark(value=response.value, fraction=response.fraction,
+                                       needs_manual=response.needs_manual, graded=response.graded_at is not None)
         elif finished and show_score:
             item["earned"] = "0.00"
+            item["mark"] = review.Mark.UNANSWERED
         if show_key:
             item["correct"] = _correct_answer(question, list(answers.values()))
+            item["correct_text"] = review.correct_in_words(key)
         if show_feedback:
             outcome_feedback: list[str] = []
             if response is not None and question.qtype not in calc.CHOICE_TYPES:
-                outcome_feedback = list(calc.grade_answer(key_of(question), response.value).feedback)
+                outcome_feedback = list(calc.grade_answer(key, response.value).feedback)
             if question.qtype == calc.SINGLE or question.qtype == calc.MULTI:
                 chosen = response.value if response else None
                 chosen_ids = set(chosen if isinstance(chosen, list) else [chosen])

@@ -186,6 +186,7 @@ class QuizChoiceSerializer(serializers.Serializer):
     fraction = _decimal_text("Review with correct answers only", required=False)
     feedback = serializers.CharField(required=False, help_text="Review with feedback only")
     chosen = serializers.BooleanField(required=False, help_text="Review with answers: this choice was picked")
+    right = serializers.BooleanField(required=False, help_text="Review with correct answers: this choice earns credit")
 
 
 class QuizAttemptQuestionSerializer(serializers.Serializer):
@@ -201,10 +202,17 @@ class QuizAttemptQuestionSerializer(serializers.Serializer):
     version = serializers.IntegerField(required=False, help_text="The server's version of the saved answer (0: none); "
                                                                  "send it as `base` with the next save")
     saved_at = serializers.DateTimeField(required=False, allow_null=True, help_text="When the answer was saved")
+    answer_text = serializers.CharField(required=False, allow_blank=True,
+                                        help_text="Review with answers: the saved answer in words (choice texts)")
     earned = _points(required=False, allow_null=True)
+    mark = serializers.ChoiceField(choices=["right", "partly", "wrong", "unanswered", "waiting"], required=False,
+                                   help_text="Review with score: how the answer did")
     awaiting_grader = serializers.BooleanField(required=False)
     correct = serializers.JSONField(required=False, allow_null=True,
                                     help_text="The right answer, in the shape a student sends one")
+    correct_text = serializers.ListField(child=serializers.CharField(), required=False,
+                                         help_text="Review with correct answers: the right answer(s) in words, "
+                                                   "e.g. “0.25 ± 0.001”; empty for an essay")
     feedback = serializers.ListField(child=serializers.CharField(), required=False)
     general_feedback = serializers.CharField(required=False)
     grader_comment = serializers.CharField(required=False)
