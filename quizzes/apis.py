@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 from . import access, selectors, services, sync
 from . import serializers as out
 from .calculations import plain_decimal
-from .models import REVIEW_PARTS, GradingMethod, KeyChange, Question, QuestionType, Quiz
+from .models import REVIEW_PARTS, GradingMethod, KeyChange, Question, QuestionType, Quiz, TextFormat
 from .parsers import PARSERS
 
 
@@ -34,6 +34,9 @@ class QuizApi(APIView):
     parser_classes = PARSERS
 
     def handle_exception(self, exc):
+        if isinstance(exc, services.GradeItemExists):
+            return Response({"detail": " ".join(exc.messages), "code": "grade_item_exists",
+                             "grade_item": exc.item.id}, status=status.HTTP_400_BAD_REQUEST)
         if isinstance(exc, ValidationError):
             return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
         if isinstance(exc, services.AnswerConflict):
@@ -94,6 +97,9 @@ class QuizInput(serializers.Serializer):
     review_after_submit = serializers.ListField(child=serializers.ChoiceField(choices=REVIEW_PARTS), required=False)
     review_after_close = serializers.ListField(child=serializers.ChoiceField(choices=REVIEW_PARTS), required=False)
     published = serializers.BooleanField(required=False)
+    use_grade_item = serializers.IntegerField(
+        required=False, help_text="Create only: grade into this existing, unlinked Quizzes item of the gradebook "
+                                  "(a 400 with code grade_item_exists names it when the title is taken)")
 
     def to_fields(self, course) -> dict:
         import datetime as dt
@@ -135,7 +141,14 @@ class QuizListApi(QuizApi):
         for required in ("title", "opens_at", "closes_at"):
             if required not in fields:
                 raise ValidationError(f"Give the quiz's {required.replace('_', ' ')}.")
-        quiz = services.quiz_create(course=course, by=request.user, **fields)
+        item = None
+        if "use_grade_item" in fields:
+            from grading.models import GradeItem
+
+            item = GradeItem.objects.filter(pk=fields.pop("use_grade_item"), course=course).first()
+            if item is None:
+                raise ValidationError("No such gradebook item in this course; send the id the 400 named.")
+        quiz = services.quiz_create(course=course, by=request.user, grade_item=item, **fields)
         return Response(quiz_data(quiz, staff=True), status=201)
 
 
@@ -216,6 +229,7 @@ def slot_data(slot) -> dict:
 def question_data(question: Question) -> dict:
     return {
         "id": question.id, "category": question.category, "title": question.title, "text": question.text,
+        "text_format": question.text_format,
         "type": question.qtype, "default_points": str(question.default_points),
         "correct_bool": question.correct_bool, "true_feedback": question.true_feedback,
         "false_feedback": question.false_feedback, "case_sensitive": question.case_sensitive,
@@ -234,6 +248,7 @@ class QuizQuestionInput(serializers.Serializer):
     category = serializers.CharField(max_length=200, required=False, allow_blank=True)
     title = serializers.CharField(max_length=200, required=False, allow_blank=True)
     text = serializers.CharField(required=False)
+    text_format = serializers.ChoiceField(choices=TextFormat.values, required=False)
     type = serializers.ChoiceField(choices=QuestionType.values, required=False, source="qtype")
     default_points = serializers.DecimalField(max_digits=6, decimal_places=2, required=False)
     correct_bool = serializers.BooleanField(required=False, allow_null=True)

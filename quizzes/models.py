@@ -28,6 +28,12 @@ class QuestionType(models.TextChoices):
 CHOICE_TYPES = {QuestionType.SINGLE, QuestionType.MULTI}
 
 
+class TextFormat(models.TextChoices):
+    PLAIN = "plain", "Plain text"
+    HTML = "html", "HTML (sanitised)"
+    MARKDOWN = "markdown", "Markdown"
+
+
 class Question(models.Model):
     """A question in the course's bank; quizzes use it through QuizSlot.
 
@@ -39,6 +45,10 @@ class Question(models.Model):
     category = models.CharField(max_length=200, blank=True, help_text="Bank folder, e.g. 'Fundamentals/Backprop'")
     title = models.CharField(max_length=200)
     text = models.TextField()
+    text_format = models.CharField(
+        max_length=10, choices=TextFormat.choices, default=TextFormat.PLAIN,
+        help_text="How the text and general feedback are written; HTML is sanitised when shown",
+    )
     qtype = models.CharField(max_length=12, choices=QuestionType.choices)
     default_points = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("1"))
     correct_bool = models.BooleanField(null=True, blank=True, help_text="True/false questions only")

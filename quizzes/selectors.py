@@ -17,7 +17,7 @@ from django.utils import timezone
 from courseapp.models import Course, User
 
 from . import calculations as calc
-from . import review
+from . import review, rich_text
 from .gift import ParsedAnswer, ParsedQuestion
 from .models import REVIEW_PARTS, Answer, Attempt, AttemptState, Question, Quiz, QuizSlot, Response
 
@@ -71,8 +71,8 @@ def open_attempt(*, quiz: Quiz, student: User) -> Attempt | None:
     return Attempt.objects.filter(quiz=quiz, student=student, state=AttemptState.IN_PROGRESS).first()
 
 
-def _choice_payload(answer: Answer, *, show_key: bool, show_feedback: bool) -> dict:
-    item = {"id": answer.id, "text": answer.text}
+def _choice_payload(answer: Answer, *, text_format: str, show_key: bool, show_feedback: bool) -> dict:
+    item = {"id": answer.id, "text": answer.text, "text_html": rich_text.render_inline(answer.text, text_format)}
     if show_key:
         item["fraction"] = calc.plain_decimal(answer.fraction)
         item["right"] = answer.fraction > 0
@@ -113,12 +113,13 @@ def _questions_payload(
         key = key_of(question)
         item: dict = {
             "slot": slot.id, "number": number, "type": question.qtype, "text": question.text,
-            "points": str(slot.points),
+            "text_html": rich_text.render(question.text, question.text_format), "points": str(slot.points),
         }
         response = responses.get(slot.id)
         if question.qtype in calc.CHOICE_TYPES:
             item["choices"] = [
-                _choice_payload(answers[cid], show_key=show_key, show_feedback=show_feedback)
+                _choice_payload(answers[cid], text_format=question.text_format, show_key=show_key,
+                                show_feedback=show_feedback)
                 for cid in entry["choices"] if cid in answers
             ]
             if finished and show_answers and response is not None:
@@ -157,6 +158,7 @@ def _questions_payload(
             item["feedback"] = outcome_feedback
             if question.general_feedback:
                 item["general_feedback"] = question.general_feedback
+                item["general_feedback_html"] = rich_text.render(question.general_feedback, question.text_format)
             if response is not None and response.comment:
                 item["grader_comment"] = response.comment
         questions.append(item)
@@ -343,6 +345,13 @@ def statistics(*, quiz: Quiz) -> dict:
     }
 
 
+def unlinked_quiz_item(*, course: Course, title: str):
+    """The gradebook item named `title` that no quiz grades into yet, or None (a quiz may be told to use it)."""
+    from grading.models import GradeItem
+
+    return GradeItem.objects.filter(course=course, name=title, quiz__isnull=True).first()
+
+
 def bank(*, course: Course) -> QuerySet[Question]:
     return (
         Question.objects.filter(course=course)
@@ -359,6 +368,7 @@ def as_parsed(question: Question) -> ParsedQuestion:
                               tolerance=a.tolerance) for a in question.answers.all()],
         correct_bool=question.correct_bool, true_feedback=question.true_feedback,
         false_feedback=question.false_feedback, general_feedback=question.general_feedback,
+        text_format=question.text_format,
     )
 
 

@@ -114,6 +114,8 @@ class QuizQuestionSerializer(serializers.Serializer):
     category = serializers.CharField(allow_blank=True)
     title = serializers.CharField()
     text = serializers.CharField()
+    text_format = serializers.ChoiceField(choices=["plain", "html", "markdown"],
+                                          help_text="html is sanitised when shown; markdown is rendered")
     type = serializers.ChoiceField(choices=QuestionType.values)
     default_points = _points()
     correct_bool = serializers.BooleanField(allow_null=True, help_text="True/false questions")
@@ -185,6 +187,7 @@ class QuizChoiceSerializer(serializers.Serializer):
     text = serializers.CharField(allow_blank=True)
     fraction = _decimal_text("Review with correct answers only", required=False)
     feedback = serializers.CharField(required=False, help_text="Review with feedback only")
+    text_html = serializers.CharField(help_text="The choice as sanitised HTML, in the question's format")
     chosen = serializers.BooleanField(required=False, help_text="Review with answers: this choice was picked")
     right = serializers.BooleanField(required=False, help_text="Review with correct answers: this choice earns credit")
 
@@ -194,6 +197,7 @@ class QuizAttemptQuestionSerializer(serializers.Serializer):
     number = serializers.IntegerField()
     type = serializers.ChoiceField(choices=QuestionType.values)
     text = serializers.CharField()
+    text_html = serializers.CharField(help_text="The text as sanitised HTML ([html]/[markdown] rendered, plain escaped)")
     points = _points()
     choices = QuizChoiceSerializer(many=True, required=False, help_text="Choice questions, in this attempt's order")
     answer = serializers.JSONField(required=False, allow_null=True,
@@ -215,6 +219,7 @@ class QuizAttemptQuestionSerializer(serializers.Serializer):
                                                    "e.g. “0.25 ± 0.001”; empty for an essay")
     feedback = serializers.ListField(child=serializers.CharField(), required=False)
     general_feedback = serializers.CharField(required=False)
+    general_feedback_html = serializers.CharField(required=False, help_text="General feedback as sanitised HTML")
     grader_comment = serializers.CharField(required=False)
 
 

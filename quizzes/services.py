@@ -39,6 +39,7 @@ from .models import (
     QuizSlot,
     RegradeEntry,
     Response,
+    TextFormat,
 )
 from .selectors import key_of, slots_of
 
@@ -87,18 +88,54 @@ def _quiz_category(course: Course) -> Category:
     return category
 
 
-def _sync_grade_item(quiz: Quiz) -> None:
-    """Keep the quiz's grade item named, dated and sized like the quiz.
+class GradeItemExists(ValidationError):
+    """Creating a quiz whose title an unlinked Quizzes item already has: the instructor must say to use it."""
 
-    A new quiz takes over an unlinked item of the Quizzes category with its title
-    (the gradebook may list "Quiz 3" before the quiz exists); otherwise it creates one.
+    def __init__(self, item: GradeItem):
+        super().__init__(
+            f"The gradebook already has an item named “{item.name}” ({item.points_possible} points) that no quiz "
+            "uses. Choose “grade into the existing item” to use it (its grades and history stay), or give the "
+            "quiz another title.", code="grade_item_exists",
+        )
+        self.item = item
+
+
+def _existing_grade_item(*, course: Course, title: str, chosen: GradeItem | None) -> GradeItem | None:
+    """The existing item a new quiz grades into: only `chosen`, and only if it may take a quiz.
+
+    Never silently: an item of the same title that was not chosen raises
+    GradeItemExists (an unlinked Quizzes item: ask) or a plain ValidationError
+    (another category, or already a quiz's: choose another title).
+    """
+    same = GradeItem.objects.filter(course=course, name=title).select_related("category").first()
+    if chosen is not None:
+        if chosen.course_id != course.id:
+            raise ValidationError("That gradebook item belongs to another course.")
+        chosen = GradeItem.objects.select_related("category").get(pk=chosen.pk)
+        if chosen.category.name != QUIZ_CATEGORY:
+            raise ValidationError(f"“{chosen.name}” is not in the gradebook's {QUIZ_CATEGORY} category; a quiz "
+                                  "grades only into a Quizzes item.")
+        if Quiz.objects.filter(grade_item=chosen).exists():
+            raise ValidationError(f"“{chosen.name}” already holds another quiz's grades; choose another item.")
+        if same is not None and same.pk != chosen.pk:
+            raise ValidationError(f"The gradebook already has another item named “{title}”; choose another title.")
+        return chosen
+    if same is None:
+        return None
+    if same.category.name == QUIZ_CATEGORY and not Quiz.objects.filter(grade_item=same).exists():
+        raise GradeItemExists(same)
+    raise ValidationError(f"The gradebook already has an item named “{title}”; choose another title.")
+
+
+def _sync_grade_item(quiz: Quiz) -> None:
+    """Keep the quiz's grade item named, dated and sized like the quiz, creating it for a new quiz.
+
     An item keeps its points while the quiz has no questions yet.
     """
     total = sum((s.points for s in QuizSlot.objects.filter(quiz=quiz)), Decimal("0"))
     item = quiz.grade_item
     if item is None:
-        item = GradeItem.objects.filter(course=quiz.course, name=quiz.title).select_related("category").first()
-        if item is not None and (item.category.name != QUIZ_CATEGORY or Quiz.objects.filter(grade_item=item).exists()):
+        if GradeItem.objects.filter(course=quiz.course, name=quiz.title).exists():
             raise ValidationError(f"The gradebook already has an item named “{quiz.title}”; choose another title.")
         if item is None:
             item = GradeItem.objects.create(
@@ -117,11 +154,14 @@ def _sync_grade_item(quiz: Quiz) -> None:
 
 
 @transaction.atomic
-def quiz_create(*, course: Course, by: User | None, **fields) -> Quiz:
-    """A new quiz with its grade item in the course's Quizzes category.
+def quiz_create(*, course: Course, by: User | None, grade_item: GradeItem | None = None, **fields) -> Quiz:
+    """A new quiz with its own grade item in the course's Quizzes category.
 
     fields: any of QUIZ_FIELDS; opens_at/closes_at aware datetimes; time_limit a
     timedelta or None (no limit: until the quiz closes).
+    grade_item: an existing, unlinked item of the Quizzes category to grade into
+    instead (the gradebook may list "Quiz 3" before the quiz exists). Without it,
+    an item with the quiz's title is never taken over: GradeItemExists asks.
     """
     unknown = set(fields) - QUIZ_FIELDS
     if unknown:
@@ -132,6 +172,7 @@ def quiz_create(*, course: Course, by: User | None, **fields) -> Quiz:
     _check_quiz(quiz)
     if Quiz.objects.filter(course=course, title=quiz.title).exists():
         raise ValidationError(f"This course already has a quiz named “{quiz.title}”; choose another title.")
+    quiz.grade_item = _existing_grade_item(course=course, title=quiz.title, chosen=grade_item)
     quiz.save()
     _sync_grade_item(quiz)
     return quiz
@@ -228,7 +269,7 @@ def slots_reorder(*, quiz: Quiz, order: list[int], by: User | None) -> list[Quiz
 # --- Authoring: the question bank --------------------------------------------------
 
 QUESTION_FIELDS = {
-    "category", "title", "text", "qtype", "default_points", "correct_bool", "true_feedback", "false_feedback",
+    "category", "title", "text", "text_format", "qtype", "default_points", "correct_bool", "true_feedback", "false_feedback",
     "case_sensitive", "use_regex", "manual_review", "rubric", "general_feedback",
 }
 ANSWER_FIELDS = {"id", "text", "fraction", "feedback", "value", "tolerance"}
@@ -296,6 +337,8 @@ def _clean_question(fields: dict) -> dict:
         raise ValidationError(f"Unknown question type “{fields.get('qtype')}”; use one of {', '.join(QuestionType.values)}.")
     if not str(fields.get("text", "")).strip():
         raise ValidationError("Write the question's text.")
+    if fields.setdefault("text_format", TextFormat.PLAIN) not in TextFormat.values:
+        raise ValidationError(f"Unknown text format “{fields['text_format']}”; use one of {', '.join(TextFormat.values)}.")
     if fields["qtype"] == QuestionType.TRUEFALSE and fields.get("correct_bool") is None:
         raise ValidationError("Say whether the statement is true or false (correct_bool).")
     if "default_points" in fields:
@@ -387,7 +430,7 @@ def question_update(*, question: Question, by: User | None, answers: list[dict] 
 def _parsed_fields(parsed: gift.ParsedQuestion) -> tuple[dict, list[dict]]:
     fields = {
         "category": parsed.category, "title": parsed.title, "text": parsed.text, "qtype": parsed.qtype,
-        "general_feedback": parsed.general_feedback,
+        "general_feedback": parsed.general_feedback, "text_format": parsed.text_format,
     }
     if parsed.qtype == QuestionType.TRUEFALSE:
         fields.update(correct_bool=parsed.correct_bool, true_feedback=parsed.true_feedback,

@@ -137,11 +137,14 @@ def quiz_edit(request: HttpRequest, code: str, quiz_id: int | None = None) -> Ht
         initial["opens_at"] = timezone.localtime(quiz.opens_at)
         initial["closes_at"] = timezone.localtime(quiz.closes_at)
         initial["time_limit_minutes"] = int(quiz.time_limit.total_seconds() // 60) if quiz.time_limit else None
-    form = QuizForm(request.POST or None, course=course, initial=initial)
+    form = QuizForm(request.POST or None, course=course, initial=initial, creating=quiz is None)
     if request.method == "POST" and form.is_valid():
         try:
             if quiz is None:
-                quiz = services.quiz_create(course=course, by=request.user, **form.to_fields())
+                fields = form.to_fields()
+                existing = selectors.unlinked_quiz_item(course=course, title=fields["title"]) \
+                    if form.wants_existing_item() else None
+                quiz = services.quiz_create(course=course, by=request.user, grade_item=existing, **fields)
                 messages.success(request, f"Created “{quiz.title}” and its gradebook item. Now add questions.")
             else:
                 quiz = services.quiz_update(quiz=quiz, by=request.user, **form.to_fields())
