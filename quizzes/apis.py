@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import access, selectors, services, sync
+from . import access, bank_import, selectors, services, sync
 from . import serializers as out
 from .calculations import plain_decimal
 from .models import REVIEW_PARTS, GradingMethod, KeyChange, Question, QuestionType, Quiz, TextFormat
@@ -339,6 +339,41 @@ class GiftApi(QuizApi):
         created = services.questions_import_gift(course=course, text=text, by=request.user,
                                                  category=str(request.data.get("category", "")))
         return Response({"created": [question_data(q) for q in created]}, status=201)
+
+
+class MoodleXmlApi(QuizApi):
+    """GET: the bank as a Moodle XML file (staff). POST: import a Moodle XML file (instructor), all or none."""
+
+    @extend_schema(operation_id="quizzes_questions_moodle_xml_export", summary="The bank as Moodle XML (staff)",
+                   responses={(200, "application/xml"): OpenApiResponse(OpenApiTypes.STR, description="Moodle XML"),
+                              **_REFUSED})
+    def get(self, request: Request, code: str) -> HttpResponse:
+        course = access.access_bank(request.user, code, edit=False)
+        response = HttpResponse(bank_import.bank_as_moodle_xml(course=course),
+                                content_type="application/xml; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{course.code}-questions.moodle.xml"'
+        return response
+
+    @extend_schema(operation_id="quizzes_questions_moodle_xml_import", summary="Import a Moodle XML file (instructor)",
+                   description="Send the file as multipart `file` (with an optional `category`), or JSON "
+                               "`{xml, category}`. All or none: a 400 lists every question that cannot be imported "
+                               "in `errors`. Unsupported types are skipped and named in `skipped`.",
+                   request=out.QuizMoodleXmlImportInputSerializer,
+                   responses={201: out.QuizMoodleXmlImportedSerializer, **_BAD, **_REFUSED})
+    def post(self, request: Request, code: str) -> Response:
+        course = access.access_bank(request.user, code, edit=True)
+        upload = request.FILES.get("file")
+        data = upload.read() if upload is not None else request.data.get("xml")
+        if not isinstance(data, (bytes, str)) or not data:
+            raise ValidationError("Send the Moodle XML file as multipart 'file', or its text as 'xml'.")
+        try:
+            result = bank_import.questions_import_moodle_xml(course=course, data=data, by=request.user,
+                                                             category=str(request.data.get("category", ""))[:200])
+        except ValidationError as exc:
+            return Response({"detail": " ".join(exc.messages), "errors": exc.messages[1:] or exc.messages},
+                            status=400)
+        return Response({"created": [question_data(q) for q in result.created], "skipped": result.skipped},
+                        status=201)
 
 
 class RegradeApi(QuizApi):

@@ -275,6 +275,19 @@ class QuizAnswerSavedSerializer(serializers.Serializer):
     stale = serializers.BooleanField(help_text="true: a newer (or the same) answer was already stored")
 
 
+class QuizMoodleXmlImportInputSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False, help_text="Multipart: the .xml file Moodle exported")
+    xml = serializers.CharField(required=False, help_text="JSON: the file's text instead")
+    category = serializers.CharField(required=False, allow_blank=True,
+                                     help_text="Folder for questions the file puts in no category")
+
+
+class QuizMoodleXmlImportedSerializer(serializers.Serializer):
+    created = QuizQuestionSerializer(many=True)
+    skipped = serializers.ListField(child=serializers.CharField(),
+                                    help_text="Questions of unsupported types, each named with its position")
+
+
 class QuizAnswerConflictSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField(help_text="conflict, submitted or deadline_passed")

@@ -22,6 +22,9 @@ urlpatterns = [
     path(P + "bank/", views.bank, name="bank"),
     path(P + "bank/<int:question_id>/", views.question_edit, name="question-edit"),
     path(P + "bank/export.gift.txt", views.bank_export, name="bank-export"),
+    path(P + "bank/export.xml", views.bank_export_xml, name="bank-export-xml"),
+    path(P + "bank/import-xml/", views.bank_import_xml, name="bank-import-xml"),
+    path(P + "bank/new/", views.question_edit, name="question-new"),
     path(P + "regrade/<int:key_change_id>/", views.regrade, name="regrade"),
     path(P + "<int:quiz_id>/", views.quiz_detail, name="detail"),
     path(P + "<int:quiz_id>/edit/", views.quiz_edit, name="edit"),
@@ -40,6 +43,7 @@ urlpatterns = [
     path(A + "quizzes/<int:quiz_id>/slots/<int:slot_id>/", apis.SlotDetailApi.as_view(), name="api-slot"),
     path(A + "questions/", apis.QuestionListApi.as_view(), name="api-questions"),
     path(A + "questions/gift/", apis.GiftApi.as_view(), name="api-gift"),
+    path(A + "questions/moodle-xml/", apis.MoodleXmlApi.as_view(), name="api-moodle-xml"),
     path(A + "questions/<int:question_id>/", apis.QuestionDetailApi.as_view(), name="api-question"),
     path(A + "key-changes/<int:key_change_id>/regrade/", apis.RegradeApi.as_view(), name="api-regrade"),
     # API: taking

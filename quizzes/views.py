@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from . import access, gift, selectors, services
+from . import access, bank_import, gift, selectors, services
 from . import calculations as calc
 from .forms import AddSlotForm, GiftImportForm, GradeResponseForm, QuestionEditForm, QuizForm, preview_answers
 from .models import AttemptState, KeyChange, Question
@@ -182,6 +182,39 @@ def bank_export(request: HttpRequest, code: str) -> HttpResponse:
     response = HttpResponse(text, content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{course.code}-questions.gift.txt"'
     return response
+
+
+@login_required
+def bank_export_xml(request: HttpRequest, code: str) -> HttpResponse:
+    course = access.access_bank(request.user, code, edit=False)
+    response = HttpResponse(bank_import.bank_as_moodle_xml(course=course), content_type="application/xml; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{course.code}-questions.moodle.xml"'
+    return response
+
+
+@login_required
+@require_POST
+def bank_import_xml(request: HttpRequest, code: str) -> HttpResponse:
+    """Import an uploaded Moodle XML file (instructor): all or none, unsupported types named."""
+    course = access.access_bank(request.user, code, edit=True)
+    upload = request.FILES.get("file")
+    if upload is None:
+        messages.error(request, "Choose a Moodle XML file to import.")
+        return redirect("quizzes:bank", code)
+    if upload.size > bank_import.MAX_BYTES:
+        messages.error(request, "The file is larger than 20 MB; export fewer categories at a time.")
+        return redirect("quizzes:bank", code)
+    try:
+        result = bank_import.questions_import_moodle_xml(
+            course=course, data=upload.read(), by=request.user, category=request.POST.get("category", "")[:200])
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+        return redirect("quizzes:bank", code)
+    messages.success(request, f"Imported {len(result.created)} question(s) from {upload.name}.")
+    for line in result.skipped:
+        messages.warning(request, line)
+    return redirect("quizzes:bank", code)
 
 
 @login_required
