@@ -347,6 +347,12 @@ def _clean_question(fields: dict) -> dict:
     return fields
 
 
+def question_check(*, answers: list[dict], **fields) -> tuple[dict, list[dict]]:
+    """The question's fields and answers as they would be stored, or ValidationError saying what to fix (no writes)."""
+    fields = _clean_question(dict(fields))
+    return fields, _clean_answers(fields["qtype"], list(answers), use_regex=fields.get("use_regex", False))
+
+
 def _write_answers(question: Question, answers: list[dict]) -> None:
     """Store `answers` for `question`, keeping the ids of answers that have one (students' choices point at them)."""
     existing = {a.id: a for a in question.answers.all()}

@@ -25,6 +25,7 @@ urlpatterns = [
     path(P + "bank/export.xml", views.bank_export_xml, name="bank-export-xml"),
     path(P + "bank/import-xml/", views.bank_import_xml, name="bank-import-xml"),
     path(P + "bank/new/", views.question_edit, name="question-new"),
+    path(P + "bank/<int:question_id>/gift/", views.question_edit_gift, name="question-edit-gift"),
     path(P + "regrade/<int:key_change_id>/", views.regrade, name="regrade"),
     path(P + "<int:quiz_id>/", views.quiz_detail, name="detail"),
     path(P + "<int:quiz_id>/edit/", views.quiz_edit, name="edit"),

@@ -15,10 +15,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from . import access, bank_import, gift, selectors, services
+from . import access, bank_import, editor, gift, selectors, services
 from . import calculations as calc
 from .forms import AddSlotForm, GiftImportForm, GradeResponseForm, QuestionEditForm, QuizForm, preview_answers
-from .models import AttemptState, KeyChange, Question
+from .models import AttemptState, KeyChange, Question, QuestionType, TextFormat
 
 # How often an open taking page asks for the versions of its answers (another device's change shows within 5 s).
 POLL_MS = 3000
@@ -218,7 +218,59 @@ def bank_import_xml(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @login_required
-def question_edit(request: HttpRequest, code: str, question_id: int) -> HttpResponse:
+def question_edit(request: HttpRequest, code: str, question_id: int | None = None) -> HttpResponse:
+    """Write or edit a bank question field by field, any type, with a preview (instructor).
+
+    POST with `preview` checks and shows the question as a student sees it;
+    `more` adds answer rows; otherwise it saves (a key change after attempts offers a regrade).
+    """
+    if question_id is None:
+        course, question = access.access_bank(request.user, code, edit=True), None
+    else:
+        question = access.access_question(request.user, code, question_id, edit=True)
+        course = question.course
+    preview = None
+    if request.method == "POST":
+        state = editor.state_from_post(request.POST, more_rows=3 if "more" in request.POST else 0)
+        error = None
+        if "more" not in request.POST:
+            try:
+                existing = {a.id for a in question.answers.all()} if question else set()
+                fields, answers = editor.to_service(state, existing_ids=existing)
+                if "preview" in request.POST:
+                    preview = editor.preview_of(*services.question_check(answers=[dict(a) for a in answers], **fields))
+                elif question is None:
+                    question = services.question_create(course=course, by=request.user, answers=answers, **fields)
+                    messages.success(request, f"Added “{question.title}” to the bank.")
+                    return redirect("quizzes:bank", code)
+                else:
+                    result = services.question_update(question=question, by=request.user, answers=answers, **fields)
+                    _key_change_message(request, result)
+                    return redirect("quizzes:bank", code)
+            except ValidationError as exc:
+                error = " ".join(exc.messages)
+    else:
+        state, error = editor.state_of(question), None
+    role = access.role_in(request.user, course)
+    return render(request, "quizzes/question_editor.html", _ctx(
+        course, role, question=question, state=state, error=error, preview=preview,
+        types=QuestionType.choices, formats=TextFormat.choices, rows=len(state.rows)))
+
+
+def _key_change_message(request: HttpRequest, result: services.QuestionUpdate) -> None:
+    if result.key_change is not None:
+        messages.warning(
+            request,
+            f"The answer key changed and {result.affected_attempts} submitted attempt(s) used this question. "
+            "Regrade them below to update their scores and the gradebook.",
+        )
+    else:
+        messages.success(request, "Saved.")
+
+
+@login_required
+def question_edit_gift(request: HttpRequest, code: str, question_id: int) -> HttpResponse:
+    """Edit a question as its GIFT text (+ the fields GIFT does not carry)."""
     question = access.access_question(request.user, code, question_id, edit=True)
     course = question.course
     initial = {
@@ -232,19 +284,12 @@ def question_edit(request: HttpRequest, code: str, question_id: int) -> HttpResp
         text = data.pop("gift")
         try:
             result = services.question_update_from_gift(question=question, text=text, by=request.user, **data)
-            if result.key_change is not None:
-                messages.warning(
-                    request,
-                    f"The answer key changed and {result.affected_attempts} submitted attempt(s) used this question. "
-                    "Regrade them below to update their scores and the gradebook.",
-                )
-            else:
-                messages.success(request, "Saved.")
+            _key_change_message(request, result)
             return redirect("quizzes:bank", code)
         except ValidationError as exc:
             form.add_error(None, " ".join(exc.messages))
     role = access.role_in(request.user, course)
-    return render(request, "quizzes/question_form.html", _ctx(course, role, form=form, question=question))
+    return render(request, "quizzes/question_gift.html", _ctx(course, role, form=form, question=question))
 
 
 @login_required
