@@ -238,7 +238,7 @@ def question_data(question: Question) -> dict:
         "answers": [
             {"id": a.id, "text": a.text, "fraction": plain_decimal(a.fraction), "feedback": a.feedback,
              "value": None if a.value is None else plain_decimal(a.value),
-             "tolerance": plain_decimal(a.tolerance)}
+             "tolerance": plain_decimal(a.tolerance), "match": a.match}
             for a in question.answers.all()
         ],
     }

@@ -21,7 +21,9 @@ EXTRA_ROWS = 2
 MAX_ROWS = 50
 TEXT_FIELDS = ("title", "category", "text", "general_feedback", "true_feedback", "false_feedback", "rubric")
 FLAGS = ("case_sensitive", "use_regex", "manual_review")
-ANSWERED_TYPES = {QuestionType.SINGLE, QuestionType.MULTI, QuestionType.NUMERIC, QuestionType.SHORT}
+ANSWERED_TYPES = {QuestionType.SINGLE, QuestionType.MULTI, QuestionType.NUMERIC, QuestionType.SHORT,
+                  QuestionType.MATCHING}
+ROW_KEYS = ("id", "text", "fraction", "feedback", "value", "tolerance", "match")
 
 
 @dataclass
@@ -48,12 +50,12 @@ def state_of(question: Question | None) -> EditorState:
                   correct_bool="" if question.correct_bool is None else str(question.correct_bool).lower())
     rows = [{"id": str(a.id), "text": a.text, "fraction": _percent(a.fraction), "feedback": a.feedback,
              "value": "" if a.value is None else calc.plain_decimal(a.value),
-             "tolerance": calc.plain_decimal(a.tolerance)} for a in question.answers.all()]
+             "tolerance": calc.plain_decimal(a.tolerance), "match": a.match} for a in question.answers.all()]
     return EditorState(fields=fields, rows=rows + [_blank_row() for _ in range(EXTRA_ROWS)])
 
 
 def _blank_row() -> dict:
-    return {"id": "", "text": "", "fraction": "", "feedback": "", "value": "", "tolerance": ""}
+    return dict.fromkeys(ROW_KEYS, "")
 
 
 def state_from_post(post, *, more_rows: int = 0) -> EditorState:
@@ -67,7 +69,7 @@ def state_from_post(post, *, more_rows: int = 0) -> EditorState:
     except ValueError:
         count = 0
     rows = [{key: post.get(f"answer-{n}-{key}", "").strip() if key != "feedback" else post.get(f"answer-{n}-{key}", "")
-             for key in ("id", "text", "fraction", "feedback", "value", "tolerance")} for n in range(count)]
+             for key in ROW_KEYS} for n in range(count)]
     rows += [_blank_row() for _ in range(max(0, min(more_rows, MAX_ROWS - len(rows))))]
     return EditorState(fields=fields, rows=rows)
 
@@ -87,9 +89,14 @@ def to_service(state: EditorState, *, existing_ids: set[int]) -> tuple[dict, lis
     if qtype in ANSWERED_TYPES:
         for n, row in enumerate(state.rows, start=1):
             numeric = qtype == QuestionType.NUMERIC
-            if not (row["value"] if numeric else row["text"]):
+            if qtype == QuestionType.MATCHING:
+                if not (row["text"] or row["match"]):
+                    continue
+            elif not (row["value"] if numeric else row["text"]):
                 continue
             item: dict = {"text": row["text"], "feedback": row["feedback"]}
+            if qtype == QuestionType.MATCHING:
+                item["match"] = row["match"]
             try:
                 item["fraction"] = Decimal(row["fraction"] or "0") / 100
             except InvalidOperation:
@@ -116,7 +123,8 @@ def preview_of(fields: dict, answers: list[dict]) -> dict:
     key = calc.Key(
         qtype=qtype, correct_bool=fields.get("correct_bool"), use_regex=fields.get("use_regex", False),
         answers=tuple(calc.KeyAnswer(id=n, text=a["text"], fraction=a["fraction"], feedback=a["feedback"],
-                                     value=a["value"], tolerance=a["tolerance"]) for n, a in enumerate(answers, 1)),
+                                     value=a["value"], tolerance=a["tolerance"], match=a.get("match", ""))
+                      for n, a in enumerate(answers, 1)),
     )
     question = {
         "slot": 0, "number": 1, "type": qtype, "text_html": rich_text.render(fields["text"], text_format),
@@ -125,6 +133,10 @@ def preview_of(fields: dict, answers: list[dict]) -> dict:
     if qtype in (QuestionType.SINGLE, QuestionType.MULTI):
         question["choices"] = [{"id": n, "text_html": rich_text.render_inline(a["text"], text_format)}
                                for n, a in enumerate(answers, 1)]
+    if qtype == QuestionType.MATCHING:
+        question["match_items"] = [{"id": n, "text_html": rich_text.render_inline(a["text"], text_format)}
+                                   for n, a in enumerate(answers, 1) if a["text"]]
+        question["options"] = sorted({a["match"] for a in answers})
     return {
         "questions": [question], "correct": review.correct_in_words(key),
         "general_feedback_html": rich_text.render(fields.get("general_feedback", ""), text_format)

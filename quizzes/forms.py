@@ -94,6 +94,8 @@ def preview_answers(data, layout: list[dict]) -> dict[int, object]:
             value = [int(v) for v in data.getlist(name) if v.isdigit()] or None
         elif qtype == "truefalse":
             value = {"true": True, "false": False}.get(data.get(name))
+        elif qtype == "matching":
+            value = {str(item): data.get(f"{name}-{item}") for item in entry["choices"] if data.get(f"{name}-{item}")}
         else:
             value = data.get(name) or None
         answers[entry["slot"]] = None if validate_value(entry, value) else value

@@ -7,7 +7,8 @@ Pure (no Django). Supported, as Moodle's question/format/gift reads them:
   short answer {=one =two =%50%half}, numeric {#3.14:0.01} {#1..5} {#=2:0 =%50%2:1},
   essay {}, per-answer feedback (#...), general feedback (####...), escapes \\~ \\= \\# \\{ \\} \\:,
   and the missing-word form (text after the answer block).
-Matching and description-only questions are refused with a message naming the line.
+  matching {=item -> partner =other -> its partner = -> a distractor}.
+Description-only questions are refused with a message naming the line.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class ParsedAnswer:
     feedback: str = ""
     value: Decimal | None = None
     tolerance: Decimal = Decimal("0")
+    match: str = ""  # matching: the partner of `text`
 
 
 @dataclass
@@ -189,8 +191,6 @@ def _parse_block(start: int, raw: str, category: str) -> ParsedQuestion:
     stem = _restore(before)
     if after.strip():
         stem = f"{stem} _____ {_restore(after)}"
-    if "->" in body:
-        raise GiftError(f"Line {start}: matching questions are not supported; split them into single-choice questions.")
     if not stem:
         raise GiftError(f"Line {start}: the question has no text.")
     general = ""
@@ -202,6 +202,15 @@ def _parse_block(start: int, raw: str, category: str) -> ParsedQuestion:
     stripped = body.strip()
     if not stripped:
         question.qtype = "essay"
+        return question
+    if "->" in stripped:
+        question.qtype = "matching"
+        for marker, token in _tokens(stripped):
+            if marker != "=" or "->" not in token:
+                raise GiftError(f"Line {start}: in a matching question write each pair as =item -> partner.")
+            item, partner = token.split("->", 1)
+            question.answers.append(ParsedAnswer(text=_restore(item), match=_restore(partner),
+                                                 fraction=Decimal("1") if _restore(item) else Decimal("0")))
         return question
     if stripped.startswith("#"):
         question.qtype = "numeric"
@@ -334,6 +343,8 @@ def dump(questions: list[ParsedQuestion]) -> str:
             body = " ".join(parts)
         elif q.qtype == "multi":
             body = " ".join(f"~%{_pct(a.fraction)}%{escape(a.text)}{_fb(a.feedback)}" for a in q.answers)
+        elif q.qtype == "matching":
+            body = " ".join(f"={escape(a.text)} -> {escape(a.match)}" for a in q.answers)
         else:
             raise ValueError(f"unknown question type {q.qtype!r}")
         chunks.append(f"{head}{{{body}{general}}}")

@@ -23,6 +23,7 @@ class QuestionType(models.TextChoices):
     NUMERIC = "numeric", "Numeric"
     SHORT = "short", "Short answer"
     ESSAY = "essay", "Essay (graded by hand)"
+    MATCHING = "matching", "Matching"
 
 
 CHOICE_TYPES = {QuestionType.SINGLE, QuestionType.MULTI}
@@ -72,10 +73,11 @@ class Question(models.Model):
 
 
 class Answer(models.Model):
-    """One choice (single/multi), one accepted answer (short) or one accepted number (numeric).
+    """One choice (single/multi), one accepted answer (short), one accepted number (numeric), or one
+    pair of a matching question (`text` the item, `match` its partner; an empty `text` is a distractor).
 
     `fraction` is the share of the question's points this answer earns, in [-1, 1];
-    negative only for wrong choices of multiple-choice questions.
+    negative only for wrong choices of multiple-choice questions (matching: 1 per item, 0 per distractor).
     """
 
     question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="answers")
@@ -84,6 +86,7 @@ class Answer(models.Model):
     feedback = models.TextField(blank=True)
     value = models.DecimalField(max_digits=20, decimal_places=8, null=True, blank=True, help_text="Numeric only")
     tolerance = models.DecimalField(max_digits=20, decimal_places=8, default=Decimal("0"), help_text="Numeric only")
+    match = models.TextField(blank=True, help_text="Matching only: the partner of `text`")
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:

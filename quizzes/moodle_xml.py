@@ -4,10 +4,11 @@ Pure (no Django). Moodle XML is what instructors move between Moodle sites
 (METU's ODTUClass is Moodle). Read, as Moodle's question/format/xml writes them:
 categories ($course$/top/… paths, mapped to bank folders), multichoice (single
 or multiple answers), truefalse, shortanswer (usecase), numerical (tolerance),
-essay (graderinfo becomes the rubric), question text and feedback formats
+essay (graderinfo becomes the rubric), matching (subquestions; one without
+text is a distractor), question text and feedback formats
 (html, markdown, plain/moodle), images embedded as base64 <file> elements
 (@@PLUGINFILE@@ references become data: URLs), default grades.
-Every other type (matching, cloze, calculated, drag and drop, description …)
+Every other type (cloze, calculated, drag and drop, description …)
 is named and skipped. The file is parsed with defusedxml: no entity expansion,
 no external entities.
 """
@@ -28,9 +29,9 @@ from defusedxml.common import DefusedXmlException
 
 from .gift import ParsedAnswer, ParsedQuestion, bank_category
 
-SUPPORTED = {"multichoice", "truefalse", "shortanswer", "numerical", "essay"}
+SUPPORTED = {"multichoice", "truefalse", "shortanswer", "numerical", "essay", "matching"}
 TYPE_NAMES = {
-    "matching": "matching", "multianswer": "embedded answers (cloze)", "calculated": "calculated",
+    "multianswer": "embedded answers (cloze)", "calculated": "calculated",
     "calculatedsimple": "simple calculated", "calculatedmulti": "calculated multichoice",
     "ddwtos": "drag and drop into text", "ddimageortext": "drag and drop onto image", "ddmarker": "drag and drop markers",
     "gapselect": "select missing words", "randomsamatch": "random short-answer matching",
@@ -181,6 +182,15 @@ def _read(number: int, node: Element, category: str) -> MoodleQuestion:
         elif qtype == "essay":
             parsed.qtype = "essay"
             item.rubric, _ = _rich(node.find("graderinfo"))
+        elif qtype == "matching":
+            parsed.qtype = "matching"
+            for sub in node.findall("subquestion"):
+                stem = _inline_files(sub, _text(sub))
+                partner = _text(sub.find("answer"))
+                if not partner:
+                    raise ValueError(f"the item “{stem}” has no partner")
+                parsed.answers.append(ParsedAnswer(text=stem, match=partner,
+                                                   fraction=Decimal("1") if stem else Decimal("0")))
     except ValueError as exc:
         item.error = str(exc)
         return item
@@ -260,7 +270,8 @@ def dump(questions: list[ExportQuestion]) -> str:
             _put_text(node, "category", "$course$/top/" + q.category if q.category else "$course$/top")
             category = q.category
         moodle_type = {"single": "multichoice", "multi": "multichoice", "truefalse": "truefalse",
-                       "short": "shortanswer", "numeric": "numerical", "essay": "essay"}[q.qtype]
+                       "short": "shortanswer", "numeric": "numerical", "essay": "essay",
+                       "matching": "matching"}[q.qtype]
         node = SubElement(root, "question", type=moodle_type)
         _put_text(node, "name", q.title)
         _put_text(node, "questiontext", q.text, q.text_format)
@@ -293,5 +304,10 @@ def dump(questions: list[ExportQuestion]) -> str:
         elif q.qtype == "essay":
             SubElement(node, "responseformat").text = "editor"
             _put_text(node, "graderinfo", item.rubric, "plain")
+        elif q.qtype == "matching":
+            SubElement(node, "shuffleanswers").text = "true"
+            for a in q.answers:
+                sub = _put_text(node, "subquestion", a.text, q.text_format)
+                _put_text(sub, "answer", a.match)
     body = tostring(root, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"

@@ -70,6 +70,8 @@ def correct_in_words(key: calc.Key) -> list[str]:
         return [number_in_words(a.value, a.tolerance) for a in full if a.value is not None]
     if key.qtype == calc.SHORT:
         return [f"/{a.text}/ (pattern)" if key.use_regex else a.text for a in full]
+    if key.qtype == calc.MATCHING:
+        return [f"{a.text} → {a.match}" for a in key.answers if a.text]
     return []
 
 
@@ -83,6 +85,8 @@ def answer_in_words(key: calc.Key, value) -> str:
         return ", ".join(texts.get(i, "(a removed choice)") for i in ids)
     if key.qtype == calc.TRUEFALSE:
         return "True" if value else "False"
+    if key.qtype == calc.MATCHING and isinstance(value, dict):
+        return "; ".join(f"{a.text} → {value.get(str(a.id)) or '(none)'}" for a in key.answers if a.text)
     return str(value)
 
 

@@ -28,7 +28,7 @@ def key_of(question: Question) -> calc.Key:
         qtype=question.qtype,
         answers=tuple(
             calc.KeyAnswer(id=a.id, text=a.text, fraction=a.fraction, feedback=a.feedback, value=a.value,
-                           tolerance=a.tolerance)
+                           tolerance=a.tolerance, match=a.match)
             for a in question.answers.all()
         ),
         correct_bool=question.correct_bool,
@@ -45,6 +45,14 @@ def slots_of(quiz: Quiz) -> list[QuizSlot]:
     return list(
         QuizSlot.objects.filter(quiz=quiz).select_related("question").prefetch_related("question__answers")
     )
+
+
+def layout_slot(slot: QuizSlot) -> tuple:
+    """What calculations.build_layout needs of a slot (question and answers loaded)."""
+    answers = list(slot.question.answers.all())
+    if slot.question.qtype == calc.MATCHING:
+        return (slot.id, slot.question.qtype, [a.id for a in answers if a.text], [a.match for a in answers])
+    return (slot.id, slot.question.qtype, [a.id for a in answers])
 
 
 def with_questions(slots: list[QuizSlot]) -> list[QuizSlot]:
@@ -95,6 +103,8 @@ def _correct_answer(question: Question, answers: list[Answer]) -> object:
                 for a in answers if a.fraction == 1 and a.value is not None]
     if question.qtype == calc.SHORT:
         return [a.text for a in answers if a.fraction == 1]
+    if question.qtype == calc.MATCHING:
+        return {str(a.id): a.match for a in answers if a.text}
     return None
 
 
@@ -127,6 +137,19 @@ def _questions_payload(
                 for choice in item["choices"]:
                     if choice["id"] in picked:
                         choice["chosen"] = True
+        if question.qtype == calc.MATCHING:
+            item["match_items"] = [{"id": cid, "text": answers[cid].text,
+                              "text_html": rich_text.render_inline(answers[cid].text, question.text_format)}
+                             for cid in entry["choices"] if cid in answers]
+            item["options"] = list(entry.get("options", ()))
+            if finished and (show_answers or show_key):  # per item: what was picked, and whether it was right
+                picked = response.value if response is not None and isinstance(response.value, dict) else {}
+                for row in item["match_items"]:
+                    if show_answers:
+                        row["chosen"] = picked.get(str(row["id"]), "")
+                    if show_key:
+                        row["match"] = answers[row["id"]].match
+                        row["right"] = picked.get(str(row["id"])) == answers[row["id"]].match
         if show_answers:
             item["answer"] = response.value if response else None
             if finished:
@@ -224,7 +247,7 @@ def preview_payload(*, quiz: Quiz, seed: str, answers: dict[int, object] | None 
     """
     slots = {s.id: s for s in slots_of(quiz)}
     layout = calc.build_layout(
-        slots=[(s.id, s.question.qtype, [a.id for a in s.question.answers.all()]) for s in slots.values()],
+        slots=[layout_slot(s) for s in slots.values()],
         shuffle_questions=quiz.shuffle_questions, shuffle_choices=quiz.shuffle_choices, seed=seed,
     )
     checked = answers is not None
@@ -365,7 +388,7 @@ def as_parsed(question: Question) -> ParsedQuestion:
     return ParsedQuestion(
         title=question.title, text=question.text, qtype=question.qtype, line=0, category=question.category,
         answers=[ParsedAnswer(text=a.text, fraction=a.fraction, feedback=a.feedback, value=a.value,
-                              tolerance=a.tolerance) for a in question.answers.all()],
+                              tolerance=a.tolerance, match=a.match) for a in question.answers.all()],
         correct_bool=question.correct_bool, true_feedback=question.true_feedback,
         false_feedback=question.false_feedback, general_feedback=question.general_feedback,
         text_format=question.text_format,

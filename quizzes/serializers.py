@@ -93,6 +93,7 @@ class QuizAnswerKeySerializer(serializers.Serializer):
     feedback = serializers.CharField(allow_blank=True)
     value = _decimal_text("Numeric questions: the accepted number", allow_null=True)
     tolerance = _decimal_text("Numeric questions: ± tolerance")
+    match = serializers.CharField(allow_blank=True, help_text="Matching: the partner of `text` (empty text: a distractor)")
 
 
 class QuizAnswerInputSerializer(serializers.Serializer):
@@ -102,6 +103,7 @@ class QuizAnswerInputSerializer(serializers.Serializer):
     feedback = serializers.CharField(required=False, allow_blank=True)
     value = serializers.DecimalField(max_digits=20, decimal_places=8, required=False, allow_null=True)
     tolerance = serializers.DecimalField(max_digits=20, decimal_places=8, required=False)
+    match = serializers.CharField(required=False, allow_blank=True, help_text="Matching: the item's partner")
 
 
 @extend_schema_field(QuizAnswerInputSerializer)
@@ -192,6 +194,15 @@ class QuizChoiceSerializer(serializers.Serializer):
     right = serializers.BooleanField(required=False, help_text="Review with correct answers: this choice earns credit")
 
 
+class QuizMatchItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    text_html = serializers.CharField()
+    chosen = serializers.CharField(required=False, allow_blank=True, help_text="Review with answers: the pick")
+    match = serializers.CharField(required=False, help_text="Review with correct answers: the right partner")
+    right = serializers.BooleanField(required=False, help_text="Review with correct answers: the pick was right")
+
+
 class QuizAttemptQuestionSerializer(serializers.Serializer):
     slot = serializers.IntegerField(help_text="Save answers to …/answers/<slot>/")
     number = serializers.IntegerField()
@@ -200,6 +211,10 @@ class QuizAttemptQuestionSerializer(serializers.Serializer):
     text_html = serializers.CharField(help_text="The text as sanitised HTML ([html]/[markdown] rendered, plain escaped)")
     points = _points()
     choices = QuizChoiceSerializer(many=True, required=False, help_text="Choice questions, in this attempt's order")
+    match_items = QuizMatchItemSerializer(many=True, required=False,
+                                    help_text="Matching: the items, in this attempt's order; answer {\"<id>\": option}")
+    options = serializers.ListField(child=serializers.CharField(), required=False,
+                                    help_text="Matching: the partners to pick from")
     answer = serializers.JSONField(required=False, allow_null=True,
                                    help_text="The saved answer (while open, or when the review shows answers)")
     seq = serializers.IntegerField(required=False, help_text="Sequence number of the saved answer (0: none)")

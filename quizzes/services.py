@@ -41,7 +41,7 @@ from .models import (
     Response,
     TextFormat,
 )
-from .selectors import key_of, slots_of
+from .selectors import key_of, layout_slot, slots_of
 
 QUIZ_CATEGORY = "Quizzes"
 GRADE_SOURCE = "quiz"
@@ -272,7 +272,7 @@ QUESTION_FIELDS = {
     "category", "title", "text", "text_format", "qtype", "default_points", "correct_bool", "true_feedback", "false_feedback",
     "case_sensitive", "use_regex", "manual_review", "rubric", "general_feedback",
 }
-ANSWER_FIELDS = {"id", "text", "fraction", "feedback", "value", "tolerance"}
+ANSWER_FIELDS = {"id", "text", "fraction", "feedback", "value", "tolerance", "match"}
 
 
 def _decimal(value, *, what: str) -> Decimal:
@@ -296,7 +296,15 @@ def _clean_answers(qtype: str, answers: list[dict], *, use_regex: bool) -> list[
         if not Decimal("-1") <= fraction <= Decimal("1"):
             raise ValidationError(f"Answer {i}: the fraction must lie between -1 and 1 (e.g. 0.5 for half credit).")
         item = {"id": raw.get("id"), "text": str(raw.get("text", "")).strip(), "fraction": fraction,
-                "feedback": str(raw.get("feedback", "")), "value": None, "tolerance": Decimal("0")}
+                "feedback": str(raw.get("feedback", "")), "value": None, "tolerance": Decimal("0"),
+                "match": str(raw.get("match", "")).strip()}
+        if qtype == QuestionType.MATCHING:
+            if not item["match"]:
+                raise ValidationError(f"Answer {i}: give the item's partner (match), or remove the row.")
+            item["fraction"] = Decimal("1") if item["text"] else Decimal("0")  # an item without text: a distractor
+            cleaned.append(item)
+            continue
+        item["match"] = ""
         if qtype == QuestionType.NUMERIC:
             if raw.get("value") in (None, ""):
                 raise ValidationError(f"Answer {i}: a numeric answer needs a value.")
@@ -319,6 +327,10 @@ def _clean_answers(qtype: str, answers: list[dict], *, use_regex: bool) -> list[
         return cleaned
     if not cleaned:
         raise ValidationError("Add at least one answer.")
+    if qtype == QuestionType.MATCHING:
+        if sum(1 for a in cleaned if a["text"]) < 2:
+            raise ValidationError("A matching question needs at least two items, each with its partner.")
+        return cleaned
     if qtype in (QuestionType.SINGLE, QuestionType.MULTI) and len(cleaned) < 2:
         raise ValidationError("A choice question needs at least two choices.")
     if qtype == QuestionType.MULTI:
@@ -442,7 +454,8 @@ def _parsed_fields(parsed: gift.ParsedQuestion) -> tuple[dict, list[dict]]:
         fields.update(correct_bool=parsed.correct_bool, true_feedback=parsed.true_feedback,
                       false_feedback=parsed.false_feedback)
     answers = [
-        {"text": a.text, "fraction": a.fraction, "feedback": a.feedback, "value": a.value, "tolerance": a.tolerance}
+        {"text": a.text, "fraction": a.fraction, "feedback": a.feedback, "value": a.value, "tolerance": a.tolerance,
+         "match": a.match}
         for a in parsed.answers
     ]
     return fields, answers
@@ -545,9 +558,8 @@ def attempt_start(*, quiz: Quiz, student: User, now: dt.datetime | None = None) 
     if not slots:
         raise AnswerRefused("This quiz has no questions yet.", code="empty", status=403)
     layout = calc.build_layout(
-        slots=[(s.id, s.question.qtype, [a.id for a in s.question.answers.all()]) for s in slots],
-        shuffle_questions=quiz.shuffle_questions, shuffle_choices=quiz.shuffle_choices,
-        seed=secrets.token_hex(8),
+        slots=[layout_slot(s) for s in slots], shuffle_questions=quiz.shuffle_questions,
+        shuffle_choices=quiz.shuffle_choices, seed=secrets.token_hex(8),
     )
     deadline = calc.attempt_deadline(started_at=now, time_limit=quiz.time_limit, closes_at=quiz.closes_at)
     attempt = Attempt(

@@ -208,3 +208,20 @@ def test_a_page_open_at_the_deadline_submits_what_it_shows_as_auto_submitted(
     attempt = Attempt.objects.get(quiz=quiz, student=student)
     assert attempt.state != "in_progress" and attempt.auto_submitted is True
     assert stored(attempt, slot) == "backprop"
+
+
+@pytest.mark.browser
+def test_a_matching_question_saves_its_picks_and_shows_them_after_a_reload(page, live_server, login, student, course):
+    pairs = [{"text": "Conv", "match": "local features"}, {"text": "Pool", "match": "downsampling"}]
+    quiz = f.quiz(course, questions=[f.question(course, "matching", answers=pairs)], title="Matching")
+    open_attempt(page, live_server, login, student, quiz)
+    attempt = Attempt.objects.get(quiz=quiz, student=student)
+    slot = quiz.slots.get()
+    conv = slot.question.answers.get(text="Conv").id
+    page.select_option(f"#in-{slot.id}-{conv}", "local features")
+    wait_saved(page)
+    assert stored(attempt, slot.id) == {str(conv): "local features"}
+    page.reload()
+    page.wait_for_selector("#quiz-config", state="attached")
+    wait_saved(page)
+    assert page.input_value(f"#in-{slot.id}-{conv}") == "local features"

@@ -91,9 +91,14 @@ def test_missing_word_form_keeps_text_after_the_answers():
     assert q.answers[1].fraction == D("1")
 
 
-def test_matching_questions_are_refused_with_the_line():
-    with pytest.raises(gift.GiftError, match=r"Line 3: matching questions are not supported"):
-        gift.parse("// c\n\n::M:: Match {=a -> b =c -> d}")
+def test_matching_questions_are_read_with_distractors_and_written_back():
+    (q,) = gift.parse("// c\n\n::M:: Match the layers {=Conv -> local features =Pool -> downsampling = -> sorting}")
+    assert q.qtype == "matching"
+    assert [(a.text, a.match, a.fraction) for a in q.answers] == [
+        ("Conv", "local features", D("1")), ("Pool", "downsampling", D("1")), ("", "sorting", D("0"))]
+    assert [(a.text, a.match) for a in gift.parse(gift.dump([q]))[0].answers] == [(a.text, a.match) for a in q.answers]
+    with pytest.raises(gift.GiftError, match=r"Line 1: in a matching question write each pair as =item -> partner"):
+        gift.parse("::M:: Match {=a -> b ~c}")
 
 
 def test_missing_answer_block_says_what_to_add():

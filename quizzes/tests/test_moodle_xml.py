@@ -19,7 +19,8 @@ EXPORT = (Path(__file__).parent / "data" / "odtuclass_export.xml").read_bytes()
 def test_an_odtuclass_export_is_read_with_types_categories_points_and_images():
     result = moodle_xml.parse(EXPORT)
     by_name = {q.name: q for q in result.questions}
-    assert [q.parsed.qtype for q in result.questions] == ["single", "multi", "truefalse", "short", "numeric", "essay"]
+    assert [q.parsed.qtype for q in result.questions] == [
+        "single", "multi", "truefalse", "short", "numeric", "essay", "matching"]
     picture = by_name["ReLU picture"]
     assert picture.parsed.category == "Fundamentals" and picture.default_points == D("2.00")
     assert '<img src="data:image/png;base64,iVBORw0KGgo' in picture.parsed.text
@@ -33,10 +34,9 @@ def test_an_odtuclass_export_is_read_with_types_categories_points_and_images():
     quarter = by_name["Quarter"].parsed.answers
     assert [(a.value, a.tolerance) for a in quarter] == [(D("0.25"), D("0.001"))]  # "*" (any other) is dropped
     assert by_name["Why attention"].rubric == "Mention the variance of dot products."
-    assert result.skipped == [
-        "Question 7 “Match the layers” (matching): this type is not supported; skipped.",
-        "Question 8 “Cloze” (embedded answers (cloze)): this type is not supported; skipped.",
-    ]
+    assert [(a.text, a.match) for a in by_name["Match the layers"].parsed.answers] == [
+        ("Conv", "local features"), ("Pool", "downsampling")]
+    assert result.skipped == ["Question 8 “Cloze” (embedded answers (cloze)): this type is not supported; skipped."]
 
 
 @pytest.mark.parametrize("data, message", [
@@ -58,8 +58,8 @@ def test_importing_the_export_creates_every_supported_question_and_names_the_ski
     assert response.status_code == 201, response.content[:500]
     body = response.json()
     assert [q["title"] for q in body["created"]] == [
-        "ReLU picture", "Regularisers", "Chain rule", "Algorithm", "Quarter", "Why attention"]
-    assert len(body["skipped"]) == 2 and "Match the layers" in body["skipped"][0]
+        "ReLU picture", "Regularisers", "Chain rule", "Algorithm", "Quarter", "Why attention", "Match the layers"]
+    assert body["skipped"] == ["Question 8 “Cloze” (embedded answers (cloze)): this type is not supported; skipped."]
     essay = Question.objects.get(course=course, title="Why attention")
     assert (essay.default_points, essay.rubric, essay.category) == (D("3.00"), "Mention the variance of dot products.",
                                                                    "Fundamentals/Training")
@@ -97,7 +97,7 @@ def test_the_bank_page_imports_a_file_and_shows_what_was_skipped(course, instruc
     response = client.post(reverse("quizzes:bank-import-xml", args=[CODE]),
                            data={"file": SimpleUploadedFile("export.xml", EXPORT, "text/xml")}, follow=True)
     html = response.content.decode()
-    assert "Imported 6 question(s) from export.xml." in html and "Match the layers" in html
+    assert "Imported 7 question(s) from export.xml." in html and "“Cloze” (embedded answers (cloze))" in html
     bad = client.post(reverse("quizzes:bank-import-xml", args=[CODE]),
                       data={"file": SimpleUploadedFile("bad.xml", BROKEN, "text/xml")}, follow=True)
     assert "Nothing was imported" in bad.content.decode() and "Bad number" in bad.content.decode()
@@ -117,8 +117,8 @@ def test_the_bank_round_trips_through_moodle_xml(course, instructor, client_for)
         original = originals[item.name]
         assert (item.parsed.qtype, item.parsed.text, item.parsed.text_format, item.parsed.category) == (
             original.qtype, original.text, original.text_format, original.category)
-        assert [(a.text, a.fraction) for a in item.parsed.answers] == [
-            (a.text, a.fraction) for a in original.answers.all()]
+        assert [(a.text, a.fraction, a.match) for a in item.parsed.answers] == [
+            (a.text, a.fraction, a.match) for a in original.answers.all()]
         assert item.default_points == original.default_points
 
 

@@ -73,7 +73,15 @@
   }
 
   function count(obj) { return Object.keys(obj).length; }
-  function same(a, b) { return JSON.stringify(a === undefined ? null : a) === JSON.stringify(b === undefined ? null : b); }
+  /* JSON with object keys sorted: the server may return a matching answer's keys in another order. */
+  function canonical(v) {
+    if (v === undefined) return "null";
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      return "{" + Object.keys(v).sort().map(function (k) { return JSON.stringify(k) + ":" + canonical(v[k]); }).join(",") + "}";
+    }
+    return JSON.stringify(v);
+  }
+  function same(a, b) { return canonical(a) === canonical(b); }
   function versionOf(slot) { return server[slot] ? server[slot].version || 0 : 0; }
 
   function clockTime(iso) {
@@ -99,6 +107,11 @@
       fs.querySelectorAll("input:checked").forEach(function (i) { ids.push(parseInt(i.value, 10)); });
       return ids;
     }
+    if (type === "matching") {
+      var pairs = {};
+      fs.querySelectorAll("select.match-input").forEach(function (s) { if (s.value) pairs[s.dataset.item] = s.value; });
+      return pairs;
+    }
     var input = fs.querySelector(".answer-input");
     return input ? input.value : null;
   }
@@ -110,14 +123,26 @@
       fs.querySelectorAll("input").forEach(function (i) { i.checked = chosen.indexOf(i.value) !== -1; });
       return;
     }
+    if (type === "matching") {
+      fs.querySelectorAll("select.match-input").forEach(function (s) {
+        s.value = value && typeof value === "object" && value[s.dataset.item] ? value[s.dataset.item] : "";
+      });
+      return;
+    }
     var input = fs.querySelector(".answer-input");
     if (input) input.value = value === null || value === undefined ? "" : value;
   }
 
   /* An answer in words, as the student would recognise it. */
   function describe(fs, value) {
-    if (value === null || value === undefined || value === "" || (Array.isArray(value) && !value.length)) return "no answer";
+    if (isBlank(value)) return "no answer";
     var type = fs.dataset.type;
+    if (type === "matching") {
+      return Array.prototype.map.call(fs.querySelectorAll("select.match-input"), function (s) {
+        var label = fs.querySelector('label[for="' + s.id + '"]');
+        return (label ? label.textContent.trim() : s.dataset.item) + " → " + (value[s.dataset.item] || "(none)");
+      }).join("; ");
+    }
     if (type === "truefalse") return value ? "True" : "False";
     if (type === "single" || type === "multi") {
       var ids = Array.isArray(value) ? value : [value];
@@ -129,7 +154,10 @@
     return "“" + String(value) + "”";
   }
 
-  function isBlank(v) { return v === null || v === undefined || v === "" || (Array.isArray(v) && v.length === 0); }
+  function isBlank(v) {
+    return v === null || v === undefined || v === "" || (Array.isArray(v) && v.length === 0) ||
+      (typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 0);
+  }
 
   function renderConflict(slot) {
     var fs = fieldsetOf(slot);
@@ -202,7 +230,7 @@
   function onChange(event) {
     if (fatal) return;
     var fs = event.target.closest("fieldset[data-slot]");
-    if (!fs || !event.target.matches("input, textarea")) return;
+    if (!fs || !event.target.matches("input, textarea, select")) return;
     var slot = fs.dataset.slot;
     var value = readValue(fs);
     var known = store.pending[slot] || server[slot];
@@ -218,6 +246,7 @@
     persist();
     render();
     var text = fs.dataset.type === "numeric" || fs.dataset.type === "short" || fs.dataset.type === "essay";
+    // (a matching question's selects save like choices)
     schedule(text ? TEXT_DEBOUNCE_MS : CHOICE_DEBOUNCE_MS);
   }
 
@@ -366,7 +395,7 @@
   }
 
   function lock() {
-    form.querySelectorAll("input, textarea, button").forEach(function (i) { i.disabled = true; });
+    form.querySelectorAll("input, textarea, select, button").forEach(function (i) { i.disabled = true; });
     submitButton.disabled = true;
     render();
   }
