@@ -21,16 +21,25 @@ from courseapp.models import Membership, User
 from .models import Attempt, Response
 
 
-def answer_versions(*, student: User, code: str, attempt_id: int, values_for: frozenset[int] = frozenset(),
-                    now: dt.datetime | None = None) -> dict:
+def answer_versions(*, student: User | None = None, token: str | None = None, code: str, attempt_id: int,
+                    values_for: frozenset[int] = frozenset(), now: dt.datetime | None = None) -> dict:
     """The attempt's state and each saved answer's version and time; the values of the slots in `values_for`.
 
-    Raises Http404 when the attempt is not the asker's own in that course (staff
-    included: they review attempts, they do not take them).
+    The asker is `student` (authenticated already) or the owner of the API `token`
+    (checked here, in the same query: the token's user, active). Raises Http404
+    when the attempt is not the asker's own in that course, or they are no longer
+    an active member (staff included: they review attempts, they do not take them).
     """
-    member = Membership.objects.filter(course_id=OuterRef("quiz__course_id"), user_id=student.id, is_active=True)
+    if student is not None:
+        owner = {"student_id": student.id}
+    elif token:
+        owner = {"student__auth_token__key": token, "student__is_active": True}
+    else:
+        raise Http404("No such attempt.")
+    member = Membership.objects.filter(course_id=OuterRef("quiz__course_id"), user_id=OuterRef("student_id"),
+                                       is_active=True)
     row = (
-        Attempt.objects.filter(pk=attempt_id, student_id=student.id, quiz__course__code=code)
+        Attempt.objects.filter(pk=attempt_id, quiz__course__code=code, **owner)
         .filter(Exists(member)).values_list("state", "deadline", "submitted_at", "auto_submitted").first()
     )
     if row is None:

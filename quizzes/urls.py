@@ -14,6 +14,9 @@ A = "api/courses/<slug:code>/"
 # The hottest route of the site; quizzes.middleware.AnswerSaveFastPath matches requests against this same pattern.
 answer_save = path(A + "quiz-attempts/<int:attempt_id>/answers/<int:slot_id>/", apis.AnswerSaveApi.as_view(),
                    name="api-answer")
+# Every open taking page polls this every few seconds; the same middleware answers it.
+answer_versions = path(A + "quiz-attempts/<int:attempt_id>/answers/", apis.AnswerVersionsApi.as_view(),
+                       name="api-answer-versions")
 
 urlpatterns = [
     # Pages
@@ -51,7 +54,7 @@ urlpatterns = [
     path(A + "quizzes/<int:quiz_id>/attempts/", apis.AttemptListApi.as_view(), name="api-attempts"),
     path(A + "quiz-attempts/<int:attempt_id>/", apis.AttemptDetailApi.as_view(), name="api-attempt"),
     answer_save,
-    path(A + "quiz-attempts/<int:attempt_id>/answers/", apis.AnswerVersionsApi.as_view(), name="api-answer-versions"),
+    answer_versions,
     path(A + "quiz-attempts/<int:attempt_id>/submit/", apis.AttemptSubmitApi.as_view(), name="api-submit"),
     # API: results and grading
     path(A + "quizzes/<int:quiz_id>/results/", apis.ResultsApi.as_view(), name="api-results"),

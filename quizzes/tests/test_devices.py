@@ -225,3 +225,40 @@ def test_a_submit_in_the_grace_period_is_automatic(client_for, student, course):
         clock.tick(dt.timedelta(minutes=10, seconds=2))
         done = client.post(reverse("quizzes:api-submit", args=[CODE, attempt]))
     assert done.json()["auto_submitted"] is True
+
+
+@pytest.mark.parametrize("by_token", [True, False])
+def test_the_poll_is_answered_by_the_fast_path_for_tokens_and_sessions(by_token, student, quiz, client_for):
+    from unittest import mock
+
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    from quizzes.apis import AnswerVersionsApi
+
+    if by_token:
+        client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=student)[0].key}")
+    else:
+        client = client_for(student)
+    attempt = start(client, quiz).json()["id"]
+    with mock.patch.object(AnswerVersionsApi, "get", side_effect=AssertionError("the DRF view was called")):
+        with CaptureQueriesContext(connection) as ctx:
+            polled = versions(client, attempt)
+    assert polled.status_code == 200 and polled.json()["state"] == "in_progress"
+    assert polled["Cache-Control"] == "private, no-store"
+    assert len(ctx.captured_queries) <= (2 if by_token else 4), [q["sql"] for q in ctx.captured_queries]
+
+
+def test_a_poll_the_fast_path_cannot_answer_is_explained_by_the_api(student, quiz, client_for):
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    client = client_for(student)
+    attempt = start(client, quiz).json()["id"]
+    assert versions(Client(HTTP_AUTHORIZATION="Token " + "0" * 40), attempt).status_code == 401
+    assert versions(Client(), attempt).status_code in (401, 403)
+    student.is_active = False
+    student.save(update_fields=["is_active"])
+    token = Token.objects.get_or_create(user=student)[0].key
+    assert versions(Client(HTTP_AUTHORIZATION=f"Token {token}"), attempt).status_code == 401
+    assert versions(client, attempt).status_code in (401, 403)  # the session no longer authenticates
