@@ -41,10 +41,23 @@ def key_of(question: Question) -> calc.Key:
 
 
 def slots_of(quiz: Quiz) -> list[QuizSlot]:
-    """The quiz's slots in order with their questions and answers (3 queries)."""
-    return list(
-        QuizSlot.objects.filter(quiz=quiz).select_related("question").prefetch_related("question__answers")
-    )
+    """The quiz's slots in order with their questions and answers (3 queries, once per Quiz instance).
+
+    Start and submit both grade or lay out the attempt and then build its payload
+    from the same quiz: the slots are loaded once and kept on that instance (a
+    request's lifetime). Services that change slots or keys call forget_slots.
+    """
+    cached = getattr(quiz, "_slots_cache", None)
+    if cached is None:
+        cached = quiz._slots_cache = list(
+            QuizSlot.objects.filter(quiz=quiz).select_related("question").prefetch_related("question__answers")
+        )
+    return list(cached)
+
+
+def forget_slots(quiz: Quiz) -> None:
+    """Drop the slots slots_of kept on this instance (after the quiz's questions or keys changed)."""
+    quiz.__dict__.pop("_slots_cache", None)
 
 
 def layout_slot(slot: QuizSlot) -> tuple:

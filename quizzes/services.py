@@ -41,7 +41,7 @@ from .models import (
     Response,
     TextFormat,
 )
-from .selectors import key_of, layout_slot, slots_of
+from .selectors import forget_slots, key_of, layout_slot, slots_of
 
 QUIZ_CATEGORY = "Quizzes"
 GRADE_SOURCE = "quiz"
@@ -225,6 +225,7 @@ def slot_add(*, quiz: Quiz, question: Question, by: User | None, points: Decimal
     value = _positive_points(question.default_points if points is None else points, what="Points")
     position = (QuizSlot.objects.filter(quiz=quiz).order_by("-position").values_list("position", flat=True).first() or 0) + 1
     slot = QuizSlot.objects.create(quiz=quiz, question=question, points=value, position=position)
+    forget_slots(quiz)
     _sync_grade_item(quiz)
     return slot
 
@@ -235,6 +236,7 @@ def slot_remove(*, slot: QuizSlot, by: User | None) -> None:
         raise ValidationError("Students have already attempted this quiz; its questions can no longer change.")
     quiz = slot.quiz
     slot.delete()
+    forget_slots(quiz)
     _sync_grade_item(quiz)
 
 
@@ -263,6 +265,7 @@ def slots_reorder(*, quiz: Quiz, order: list[int], by: User | None) -> list[Quiz
             slot.position = position
             changed.append(slot)
     QuizSlot.objects.bulk_update(changed, ["position"])
+    forget_slots(quiz)
     return [slots[i] for i in order]
 
 
