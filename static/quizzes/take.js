@@ -354,7 +354,8 @@
   /* Learn of other devices' saves: versions first (cheap), then the values of those that changed. */
   var polling = false;
   function poll() {
-    if (polling || fatal || submitting || networkDown) return Promise.resolve();
+    // A page in a background tab does not ask (it asks again the moment it is shown: visibilitychange).
+    if (polling || fatal || submitting || networkDown || document.hidden) return Promise.resolve();
     polling = true;
     var sentAt = Date.now();
     return request(config.versionsUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
