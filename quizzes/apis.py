@@ -421,7 +421,7 @@ class AttemptListApi(QuizApi):
             raise services.AnswerRefused("Staff preview quizzes from the quiz page; attempts are for students.",
                                          code="staff", status=403)
         attempt, created = services.attempt_start(quiz=quiz, student=request.user)
-        payload = selectors.attempt_payload(attempt=attempt, viewer_is_staff=False)
+        payload = selectors.attempt_payload(attempt=attempt, viewer_is_staff=False, new=created)
         return Response(payload, status=201 if created else 200)
 
 

@@ -201,7 +201,8 @@ def _questions_payload(
     return questions
 
 
-def attempt_payload(*, attempt: Attempt, viewer_is_staff: bool, now: dt.datetime | None = None) -> dict:
+def attempt_payload(*, attempt: Attempt, viewer_is_staff: bool, now: dt.datetime | None = None,
+                    new: bool = False) -> dict:
     """What the viewer may see of one attempt, as JSON-ready data.
 
     While the attempt is open: questions in the attempt's order, choices in its
@@ -226,7 +227,8 @@ def attempt_payload(*, attempt: Attempt, viewer_is_staff: bool, now: dt.datetime
     show_score = "score" in parts
 
     slots = {s.id: s for s in slots_of(quiz)}
-    responses = {r.slot_id: r for r in Response.objects.filter(attempt=attempt)}
+    # new: an attempt created in this request has no answers yet (the start path skips the query).
+    responses = {} if new else {r.slot_id: r for r in Response.objects.filter(attempt=attempt)}
     questions = _questions_payload(
         layout=attempt.layout, slots=slots, responses=responses, finished=finished, show_answers=show_answers,
         show_key=show_key, show_feedback=show_feedback, show_score=show_score,

@@ -538,9 +538,11 @@ def attempt_start(*, quiz: Quiz, student: User, now: dt.datetime | None = None) 
     now = now or timezone.now()
     if not quiz.published:
         raise AnswerRefused("This quiz is not open to students yet.", code="not_published", status=403)
-    existing = Attempt.objects.filter(quiz=quiz, student=student, state=AttemptState.IN_PROGRESS).first()
+    mine = list(Attempt.objects.filter(quiz=quiz, student=student))  # one query for the open one and the count
+    existing = next((a for a in mine if a.state == AttemptState.IN_PROGRESS), None)
     if existing is not None:
         if now <= existing.accept_until:
+            existing.quiz = quiz
             return existing, False
         attempt_submit(attempt_id=existing.id, by=None, auto=True, now=now)
     if now < quiz.opens_at:
@@ -551,7 +553,7 @@ def attempt_start(*, quiz: Quiz, student: User, now: dt.datetime | None = None) 
         local = timezone.localtime(quiz.closes_at)
         raise AnswerRefused(f"This quiz closed at {local:%H:%M} on {local:%d %b %Y}; no new attempts.",
                             code="closed", status=403)
-    done = Attempt.objects.filter(quiz=quiz, student=student).count()
+    done = len(mine)
     if quiz.max_attempts and done >= quiz.max_attempts:
         raise AnswerRefused(
             f"You have used all {quiz.max_attempts} attempt(s) allowed on this quiz.", code="no_attempts_left",

@@ -284,6 +284,10 @@ def test_start_and_submit_load_the_quizs_questions_once(client_for, student, all
     with CaptureQueriesContext(connection) as ctx:
         payload = start(client, all_types_quiz).json()
     assert len(slot_queries(ctx)) == 1
+    data = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    # session user, course, membership, quiz, my attempts, slots+questions, answers, the insert; no answers read
+    assert len(data) <= 9, data
+    assert not [q for q in data if 'FROM "quizzes_response"' in q]
     with CaptureQueriesContext(connection) as ctx:
         assert submit(client, payload["id"]).status_code == 200
     assert len(slot_queries(ctx)) == 1
