@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 from . import access, bank_import, selectors, services, sync
 from . import serializers as out
 from .calculations import plain_decimal
+from .grade_link import GradeItemExists
 from .models import REVIEW_PARTS, GradingMethod, KeyChange, Question, QuestionType, Quiz, TextFormat
 from .parsers import PARSERS
 
@@ -34,7 +35,7 @@ class QuizApi(APIView):
     parser_classes = PARSERS
 
     def handle_exception(self, exc):
-        if isinstance(exc, services.GradeItemExists):
+        if isinstance(exc, GradeItemExists):
             return Response({"detail": " ".join(exc.messages), "code": "grade_item_exists",
                              "grade_item": exc.item.id}, status=status.HTTP_400_BAD_REQUEST)
         if isinstance(exc, ValidationError):

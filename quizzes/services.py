@@ -22,10 +22,11 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from courseapp.models import Course, Membership, User
-from grading.models import Category, GradeItem
+from grading.models import GradeItem
 
 from . import calculations as calc
 from . import gift
+from .grade_link import existing_grade_item, sync_grade_item
 from .models import (
     REVIEW_PARTS,
     Answer,
@@ -43,7 +44,6 @@ from .models import (
 )
 from .selectors import forget_slots, key_of, layout_slot, slots_of
 
-QUIZ_CATEGORY = "Quizzes"
 GRADE_SOURCE = "quiz"
 
 
@@ -79,80 +79,6 @@ def _check_quiz(quiz: Quiz) -> None:
         raise ValidationError("A grace period over 300 seconds is not a grace period; use at most 300.")
 
 
-def _quiz_category(course: Course) -> Category:
-    category = Category.objects.filter(course=course, name=QUIZ_CATEGORY).first()
-    if category is None:
-        raise ValidationError(
-            f"The gradebook has no “{QUIZ_CATEGORY}” category; create it in the gradebook before adding quizzes."
-        )
-    return category
-
-
-class GradeItemExists(ValidationError):
-    """Creating a quiz whose title an unlinked Quizzes item already has: the instructor must say to use it."""
-
-    def __init__(self, item: GradeItem):
-        super().__init__(
-            f"The gradebook already has an item named “{item.name}” ({item.points_possible} points) that no quiz "
-            "uses. Choose “grade into the existing item” to use it (its grades and history stay), or give the "
-            "quiz another title.", code="grade_item_exists",
-        )
-        self.item = item
-
-
-def _existing_grade_item(*, course: Course, title: str, chosen: GradeItem | None) -> GradeItem | None:
-    """The existing item a new quiz grades into: only `chosen`, and only if it may take a quiz.
-
-    Never silently: an item of the same title that was not chosen raises
-    GradeItemExists (an unlinked Quizzes item: ask) or a plain ValidationError
-    (another category, or already a quiz's: choose another title).
-    """
-    same = GradeItem.objects.filter(course=course, name=title).select_related("category").first()
-    if chosen is not None:
-        if chosen.course_id != course.id:
-            raise ValidationError("That gradebook item belongs to another course.")
-        chosen = GradeItem.objects.select_related("category").get(pk=chosen.pk)
-        if chosen.category.name != QUIZ_CATEGORY:
-            raise ValidationError(f"“{chosen.name}” is not in the gradebook's {QUIZ_CATEGORY} category; a quiz "
-                                  "grades only into a Quizzes item.")
-        if Quiz.objects.filter(grade_item=chosen).exists():
-            raise ValidationError(f"“{chosen.name}” already holds another quiz's grades; choose another item.")
-        if same is not None and same.pk != chosen.pk:
-            raise ValidationError(f"The gradebook already has another item named “{title}”; choose another title.")
-        return chosen
-    if same is None:
-        return None
-    if same.category.name == QUIZ_CATEGORY and not Quiz.objects.filter(grade_item=same).exists():
-        raise GradeItemExists(same)
-    raise ValidationError(f"The gradebook already has an item named “{title}”; choose another title.")
-
-
-def _sync_grade_item(quiz: Quiz) -> None:
-    """Keep the quiz's grade item named, dated and sized like the quiz, creating it for a new quiz.
-
-    An item keeps its points while the quiz has no questions yet.
-    """
-    total = sum((s.points for s in QuizSlot.objects.filter(quiz=quiz)), Decimal("0"))
-    item = quiz.grade_item
-    if item is None:
-        if GradeItem.objects.filter(course=quiz.course, name=quiz.title).exists():
-            raise ValidationError(f"The gradebook already has an item named “{quiz.title}”; choose another title.")
-        if item is None:
-            item = GradeItem.objects.create(
-                course=quiz.course, category=_quiz_category(quiz.course), name=quiz.title,
-                short_name=quiz.title[:30], points_possible=total, due_at=quiz.closes_at,
-                position=GradeItem.objects.filter(course=quiz.course).count() + 1,
-            )
-        quiz.grade_item = item
-        quiz.save(update_fields=["grade_item"])
-    points = total if total > 0 else item.points_possible
-    if (item.name, item.points_possible, item.due_at) != (quiz.title, points, quiz.closes_at):
-        if item.name != quiz.title and GradeItem.objects.filter(course=quiz.course, name=quiz.title).exclude(pk=item.pk).exists():
-            raise ValidationError(f"The gradebook already has an item named “{quiz.title}”; choose another title.")
-        item.name, item.points_possible, item.due_at = quiz.title, points, quiz.closes_at
-        item.save(update_fields=["name", "points_possible", "due_at"])
-
-
 @transaction.atomic
 def quiz_create(*, course: Course, by: User | None, grade_item: GradeItem | None = None, **fields) -> Quiz:
     """A new quiz with its own grade item in the course's Quizzes category.
@@ -172,9 +98,9 @@ def quiz_create(*, course: Course, by: User | None, grade_item: GradeItem | None
     _check_quiz(quiz)
     if Quiz.objects.filter(course=course, title=quiz.title).exists():
         raise ValidationError(f"This course already has a quiz named “{quiz.title}”; choose another title.")
-    quiz.grade_item = _existing_grade_item(course=course, title=quiz.title, chosen=grade_item)
+    quiz.grade_item = existing_grade_item(course=course, title=quiz.title, chosen=grade_item)
     quiz.save()
-    _sync_grade_item(quiz)
+    sync_grade_item(quiz)
     return quiz
 
 
@@ -198,7 +124,7 @@ def quiz_update(*, quiz: Quiz, by: User | None, **fields) -> Quiz:
             )
             attempt.accept_until = calc.accept_until(deadline=attempt.deadline, grace_seconds=quiz.grace_seconds)
             attempt.save(update_fields=["deadline", "accept_until"])
-    _sync_grade_item(quiz)
+    sync_grade_item(quiz)
     return quiz
 
 
@@ -226,7 +152,7 @@ def slot_add(*, quiz: Quiz, question: Question, by: User | None, points: Decimal
     position = (QuizSlot.objects.filter(quiz=quiz).order_by("-position").values_list("position", flat=True).first() or 0) + 1
     slot = QuizSlot.objects.create(quiz=quiz, question=question, points=value, position=position)
     forget_slots(quiz)
-    _sync_grade_item(quiz)
+    sync_grade_item(quiz)
     return slot
 
 
@@ -237,7 +163,7 @@ def slot_remove(*, slot: QuizSlot, by: User | None) -> None:
     quiz = slot.quiz
     slot.delete()
     forget_slots(quiz)
-    _sync_grade_item(quiz)
+    sync_grade_item(quiz)
 
 
 @transaction.atomic

@@ -14,6 +14,7 @@ from freezegun import freeze_time
 from grading.models import Grade, GradeChange, GradeItem
 from quizzes import services
 from quizzes.calendar import course_events
+from quizzes.grade_link import GradeItemExists
 from quizzes.models import Attempt, AttemptState, KeyChange, Question, Quiz, RegradeEntry
 
 from . import factories as f
@@ -397,7 +398,7 @@ def test_a_quiz_never_silently_takes_over_the_gradebook_item_of_the_same_name(co
 
     item = GradeItem.objects.create(course=course, category=Category.objects.get(course=course, name="Quizzes"),
                                     name="Quiz 7", points_possible=D("10"))
-    with pytest.raises(services.GradeItemExists, match="already has an item named “Quiz 7”"):
+    with pytest.raises(GradeItemExists, match="already has an item named “Quiz 7”"):
         f.quiz(course, title="Quiz 7")
     assert not Quiz.objects.filter(title="Quiz 7").exists()
     quiz = services.quiz_create(course=course, by=None, title="Quiz 7", grade_item=item,
