@@ -13,14 +13,21 @@ What it does (a measurement, not a test):
    QUIZ_BENCH_PING=1 mounts the ceiling view /quizzes/_ping (a plain HttpResponse, no auth, no DB)
    in quizzes/urls.py; without that variable the URL does not exist.
 3. The rush (open loop): student i starts at i × ramp / students seconds, then saves one answer to
-   each of the 10 questions with 0.2–1.5 s of thinking between saves, then submits. Latency is
-   measured per request from send to response; each student has its own keep-alive connection. Reports p50/p95/p99 per
-   operation, errors, and answers lost: every answer the server acknowledged (HTTP 200) is compared
-   with what PostgreSQL holds afterwards (value and sequence number).
+   each of the 10 questions with 0.2–1.5 s of thinking between saves, then submits; meanwhile each
+   student polls the versions of its answers every --poll seconds, as an open taking page does (0: no
+   polling). Saves use the page's protocol: each names the server version it replaces (`base`).
+   Latency is measured per request from send to response; each student has its own keep-alive
+   connection (and one more for polling). Reports p50/p95/p99 per operation, errors, and answers lost:
+   every answer the server acknowledged (HTTP 200) is compared with what PostgreSQL holds afterwards
+   (value and version). It also reports the CPU seconds gunicorn's processes and this load generator
+   spent during the rush, per request.
 4. The ceiling (closed loop): 32 connections hammer /quizzes/_ping, then 32 students hammer the save
    endpoint for as long, taking turns --rounds times (--seconds in all for each side), so that load
    from elsewhere on a shared machine falls on both alike; the save throughput is reported as a
    ratio of the ping's, with the ratio of each turn.
+
+5. --profile: in a child process with the same settings, one student's start, a save and the submit
+   through Django's test client, with the SQL statements and the CPU time of each (no HTTP server).
 
 Everything (gunicorn, PostgreSQL, this load generator) shares the same machine's cores.
 """
@@ -42,6 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "ceng501_quizbench"
 THROUGHPUT_STUDENTS = 32
+PROFILE_STUDENTS = 5
 
 
 def bench_env(port: int) -> dict:
@@ -88,7 +96,7 @@ def setup(n_students: int, out: Path) -> None:
             calendar_token="quizbench-" + secrets.token_hex(8),
         )
         Category.objects.create(course=course, name="Quizzes", weight=20)
-        total = n_students + THROUGHPUT_STUDENTS
+        total = n_students + THROUGHPUT_STUDENTS + PROFILE_STUDENTS
         users = User.objects.bulk_create(
             [User(username=f"rush{i:04d}", first_name="Student", last_name=f"{i:04d}", password="!",
                   student_number=f"9{i:06d}") for i in range(total)]
@@ -116,8 +124,83 @@ def setup(n_students: int, out: Path) -> None:
     out.write_text(json.dumps({
         "code": course.code, "quiz": quiz.id, "grade_item": quiz.grade_item_id,
         "tokens": [t.key for t in tokens[:n_students]],
-        "throughput_tokens": [t.key for t in tokens[n_students:]],
+        "throughput_tokens": [t.key for t in tokens[n_students:n_students + THROUGHPUT_STUDENTS]],
+        "profile_tokens": [t.key for t in tokens[n_students + THROUGHPUT_STUDENTS:]],
     }))
+
+
+def profile(data_file: Path, out: Path) -> None:
+    """Start, save and submit in-process (Django's test client, no HTTP server): SQL statements and CPU per request."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "courseapp.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    data = json.loads(data_file.read_text())
+    code, quiz = data["code"], data["quiz"]
+    rows: dict[str, list[tuple[int, float]]] = {"start": [], "save": [], "submit": [], "poll": []}
+
+    def measure(client, name: str, method: str, url: str, body: str | None = None):
+        with CaptureQueriesContext(connection) as ctx:
+            t0 = time.process_time()
+            if body is None:
+                response = getattr(client, method)(url)
+            else:
+                response = getattr(client, method)(url, data=body, content_type="application/json")
+            took = time.process_time() - t0
+        assert response.status_code in (200, 201), (name, response.status_code, response.content[:300])
+        rows[name].append((len(ctx.captured_queries), took))
+        return response
+
+    for token in data["profile_tokens"]:
+        client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token}")
+        attempt = measure(client, "start", "post", f"/api/courses/{code}/quizzes/{quiz}/attempts/").json()
+        base = f"/api/courses/{code}/quiz-attempts/{attempt['id']}/"
+        rng = random.Random(7)
+        for question in attempt["questions"]:
+            body = json.dumps({"value": answer_for(question, rng), "base": 0})
+            measure(client, "save", "put", f"{base}answers/{question['slot']}/", body)
+            measure(client, "poll", "get", f"{base}answers/")
+        measure(client, "submit", "post", f"{base}submit/")
+        if token == data["profile_tokens"][0]:  # the first student warms the process up (imports, caches): not counted
+            for values in rows.values():
+                values.clear()
+    out.write_text(json.dumps({
+        name: {"n": len(v), "sql_statements": sum(q for q, _ in v) / len(v),
+               "cpu_ms": 1000 * sum(c for _, c in v) / len(v)}
+        for name, v in rows.items() if v
+    }))
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used, from /proc."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds of a process and its children (gunicorn's master and workers)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    if int(handle.read().rsplit(")", 1)[1].split()[1]) == root:
+                        children.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    total = 0.0
+    for pid in [root, *children]:
+        try:
+            total += process_cpu(pid)
+        except OSError:
+            continue
+    return total
 
 
 # --- The load ----------------------------------------------------------------------------
@@ -212,7 +295,7 @@ class Http:
 
 class Recorder:
     def __init__(self) -> None:
-        self.latency: dict[str, list[float]] = {"start": [], "save": [], "submit": []}
+        self.latency: dict[str, list[float]] = {"start": [], "save": [], "submit": [], "poll": []}
         self.errors: dict[str, int] = {}
         self.acked: dict[tuple[int, int], tuple[int, object]] = {}
 
@@ -227,16 +310,45 @@ async def timed(http: Http, method: str, path: str, payload=None):
 
 
 async def one_student(host: str, port: int, code: str, quiz: int, token: str, delay: float, rec: Recorder,
-                      rng: random.Random) -> None:
+                      rng: random.Random, poll_every: float) -> None:
     await asyncio.sleep(delay)
     http = Http(host, port, token)
+    poller = Http(host, port, token)
+    started: asyncio.Future = asyncio.get_running_loop().create_future()
+    polling = asyncio.create_task(_poll(poller, code, started, rec, poll_every, rng))
     try:
-        await _student_session(http, code, quiz, rec, rng)
+        await _student_session(http, code, quiz, rec, rng, started)
     finally:
+        if not started.done():
+            started.set_result(None)
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
         await http.close()
+        await poller.close()
 
 
-async def _student_session(http: Http, code: str, quiz: int, rec: Recorder, rng: random.Random) -> None:
+async def _poll(http: Http, code: str, started: asyncio.Future, rec: Recorder, every: float,
+                rng: random.Random) -> None:
+    """What an open taking page does: ask for the versions of the attempt's answers every `every` seconds."""
+    attempt_id = await started
+    if attempt_id is None or every <= 0:
+        return
+    await asyncio.sleep(rng.uniform(0, every))
+    while True:
+        try:
+            status, _, took = await timed(http, "GET", f"/api/courses/{code}/quiz-attempts/{attempt_id}/answers/")
+        except Exception as exc:  # noqa: BLE001
+            rec.error(f"poll: {type(exc).__name__}")
+        else:
+            if status == 200:
+                rec.latency["poll"].append(took)
+            else:
+                rec.error(f"poll: HTTP {status}")
+        await asyncio.sleep(every)
+
+
+async def _student_session(http: Http, code: str, quiz: int, rec: Recorder, rng: random.Random,
+                           started: asyncio.Future) -> None:
     try:
         status, attempt, took = await timed(http, "POST", f"/api/courses/{code}/quizzes/{quiz}/attempts/")
     except Exception as exc:  # noqa: BLE001 - every failure is an error to count
@@ -246,12 +358,13 @@ async def _student_session(http: Http, code: str, quiz: int, rec: Recorder, rng:
         rec.error(f"start: HTTP {status}")
         return
     rec.latency["start"].append(took)
-    for seq, question in enumerate(attempt["questions"], start=1):
+    started.set_result(attempt["id"])
+    for question in attempt["questions"]:
         await asyncio.sleep(rng.uniform(0.2, 1.5))
         value = answer_for(question, rng)
         path = f"/api/courses/{code}/quiz-attempts/{attempt['id']}/answers/{question['slot']}/"
         try:
-            status, body, took = await timed(http, "PUT", path, {"value": value, "seq": seq})
+            status, body, took = await timed(http, "PUT", path, {"value": value, "base": question.get("version", 0)})
         except Exception as exc:  # noqa: BLE001
             rec.error(f"save: {type(exc).__name__}")
             continue
@@ -259,8 +372,7 @@ async def _student_session(http: Http, code: str, quiz: int, rec: Recorder, rng:
             rec.error(f"save: HTTP {status}")
             continue
         rec.latency["save"].append(took)
-        if body["seq"] == seq:
-            rec.acked[(attempt["id"], question["slot"])] = (seq, value)
+        rec.acked[(attempt["id"], question["slot"])] = (body["version"], value)
     await asyncio.sleep(rng.uniform(0.2, 1.0))
     try:
         status, _, took = await timed(http, "POST", f"/api/courses/{code}/quiz-attempts/{attempt['id']}/submit/")
@@ -273,12 +385,12 @@ async def _student_session(http: Http, code: str, quiz: int, rec: Recorder, rng:
     rec.latency["submit"].append(took)
 
 
-async def rush(host: str, port: int, setup_data: dict, ramp: float, seed: int) -> Recorder:
+async def rush(host: str, port: int, setup_data: dict, ramp: float, seed: int, poll_every: float) -> Recorder:
     rec = Recorder()
     tokens = setup_data["tokens"]
     await asyncio.gather(*(
         one_student(host, port, setup_data["code"], setup_data["quiz"], token, i * ramp / len(tokens), rec,
-                    random.Random(seed + i))
+                    random.Random(seed + i), poll_every)
         for i, token in enumerate(tokens)
     ))
     return rec
@@ -323,7 +435,7 @@ async def ceiling(host: str, port: int, setup_data: dict, seconds: float, rounds
         assert status in (200, 201), (status, attempt)
         attempts.append(attempt)
     pingers = [Http(host, port) for _ in tokens]
-    seqs = [1000] * len(students)  # per connection, above anything saved before and rising across turns
+    versions: dict[tuple[int, int], int] = {}  # (connection, slot) -> the server's version, as a page keeps it
 
     async def ping(http, index, n):
         return (await http.request("GET", "/quizzes/_ping"))[0]
@@ -333,9 +445,11 @@ async def ceiling(host: str, port: int, setup_data: dict, seconds: float, rounds
         question = attempt["questions"][n % len(attempt["questions"])]
         value = answer_for(question, random.Random(n))
         path = f"/api/courses/{code}/quiz-attempts/{attempt['id']}/answers/{question['slot']}/"
-        seqs[index] += 1
-        status, body = await http.request("PUT", path, {"value": value, "seq": seqs[index]})
-        return status if status != 200 or body["stale"] is False else 599  # a stale save would be a bench bug
+        status, body = await http.request("PUT", path, {"value": value,
+                                                        "base": versions.get((index, question["slot"]), 0)})
+        if status == 200:
+            versions[(index, question["slot"])] = body["version"]
+        return status  # a 409 conflict would be a bench bug: one connection per attempt
 
     await closed_loop(pingers, 2, ping)  # warm every worker and connection
     await closed_loop(students, 2, save)
@@ -363,16 +477,16 @@ def lost_answers(setup_data: dict, rec: Recorder) -> tuple[int, dict]:
     conn = psycopg2.connect(host="127.0.0.1", user="postgres", dbname=DB_NAME)
     with conn, conn.cursor() as cur:
         attempt_ids = sorted({a for a, _ in rec.acked})
-        cur.execute("SELECT attempt_id, slot_id, value, client_seq FROM quizzes_response WHERE attempt_id = ANY(%s)",
+        cur.execute("SELECT attempt_id, slot_id, value, version FROM quizzes_response WHERE attempt_id = ANY(%s)",
                     [attempt_ids])
-        stored = {(a, s): (seq, value) for a, s, value, seq in cur.fetchall()}
+        stored = {(a, s): (version, value) for a, s, value, version in cur.fetchall()}
         cur.execute("SELECT state, count(*) FROM quizzes_attempt a JOIN quizzes_quiz q ON q.id = a.quiz_id "
                     "WHERE q.id = %s GROUP BY state", [setup_data["quiz"]])
         states = dict(cur.fetchall())
         cur.execute("SELECT count(*) FROM grading_grade WHERE item_id = %s", [setup_data["grade_item"]])
         states["grades_in_gradebook"] = cur.fetchone()[0]
     conn.close()
-    lost = sum(1 for key, (seq, value) in rec.acked.items() if stored.get(key) != (seq, value))
+    lost = sum(1 for key, (version, value) in rec.acked.items() if stored.get(key) != (version, value))
     return lost, states
 
 
@@ -409,10 +523,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--seed", type=int, default=501)
+    parser.add_argument("--poll", type=float, default=3, help="seconds between an open page's version polls (0: none)")
+    parser.add_argument("--profile", action="store_true", help="also profile start/save/submit in-process")
     parser.add_argument("--setup", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--profile-child", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.setup:
         setup(args.students, args.setup)
+        return
+    if args.profile_child:
+        profile(*args.profile_child)
         return
 
     env = bench_env(args.port)
@@ -426,6 +546,12 @@ def main() -> None:
         subprocess.run([python, __file__, "--students", str(args.students), "--setup", str(data_file)],
                        cwd=ROOT, env=env, check=True)
         setup_data = json.loads(data_file.read_text())
+        profiled = None
+        if args.profile:
+            profile_file = Path(tmp) / "profile.json"
+            subprocess.run([python, __file__, "--profile-child", str(data_file), str(profile_file)],
+                           cwd=ROOT, env=env, check=True)
+            profiled = json.loads(profile_file.read_text())
 
     gunicorn = Path(python).with_name("gunicorn")
     server = subprocess.Popen(
@@ -440,8 +566,10 @@ def main() -> None:
         print(f"gunicorn: {args.workers} workers × {args.threads} threads on {os.cpu_count()} CPU(s); "
               f"rush: {args.students} students over {args.ramp:.0f} s …", flush=True)
         t0 = time.perf_counter()
-        rec = asyncio.run(rush(host, args.port, setup_data, args.ramp, args.seed))
+        server_cpu0, own_cpu0 = tree_cpu(server.pid), sum(os.times()[:2])
+        rec = asyncio.run(rush(host, args.port, setup_data, args.ramp, args.seed, args.poll))
         wall = time.perf_counter() - t0
+        server_cpu, own_cpu = tree_cpu(server.pid) - server_cpu0, sum(os.times()[:2]) - own_cpu0
         print(f"Throughput: {THROUGHPUT_STUDENTS} connections, {args.seconds:.0f} s each for ping and save "
               f"in {args.rounds} turns …", flush=True)
         tput = asyncio.run(ceiling(host, args.port, setup_data, args.seconds, args.rounds))
@@ -458,6 +586,12 @@ def main() -> None:
         print(f"{name:<10}{len(values):>7}{pct(values, .5):>10.1f}{pct(values, .95):>10.1f}{pct(values, .99):>10.1f}"
               f"{(max(values) * 1000 if values else float('nan')):>10.1f}")
     print(f"errors: {sum(rec.errors.values())} {rec.errors or ''}")
+    print(f"CPU during the rush: gunicorn {server_cpu:.1f} s ({1000 * server_cpu / max(requests, 1):.2f} ms/request), "
+          f"this load generator {own_cpu:.1f} s ({1000 * own_cpu / max(requests, 1):.2f} ms/request), "
+          f"of {wall * (os.cpu_count() or 1):.0f} CPU-s the machine had")
+    if profiled:
+        print("in-process profile (no HTTP server): " + "; ".join(
+            f"{name} {row['sql_statements']:.1f} SQL, {row['cpu_ms']:.1f} ms CPU" for name, row in profiled.items()))
     print(f"answers acknowledged: {len(rec.acked)}; lost: {lost}")
     print(f"attempts by state: {states}")
     ratio = tput["save_rps"] / tput["ping_rps"] if tput["ping_rps"] else float("nan")
@@ -468,7 +602,7 @@ def main() -> None:
         "zero errors": not rec.errors and not tput["ping_failed"] and not tput["save_failed"],
         "zero lost answers": lost == 0,
         "p95 save < 100 ms": pct(rec.latency["save"], .95) < 100,
-        "save/ping ratio >= 0.5": ratio >= 0.5,
+        "save/ping ratio >= 0.6": ratio >= 0.6,
     }
     print("goals: " + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in goals.items()))
     result_dir = ROOT / "var" / "bench"
@@ -479,6 +613,7 @@ def main() -> None:
         "latency_ms": {k: {"n": len(v), "p50": pct(v, .5), "p95": pct(v, .95), "p99": pct(v, .99)}
                        for k, v in rec.latency.items()},
         "errors": rec.errors, "acknowledged": len(rec.acked), "lost": lost, "states": states, **tput,
+        "cpu_s": {"gunicorn": server_cpu, "load_generator": own_cpu}, "profile": profiled, "poll_s": args.poll,
         "ratio": ratio, "goals": goals,
     }, indent=2))
 

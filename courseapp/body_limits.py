@@ -9,7 +9,7 @@ anonymous client; the routes below accept uploads from a logged-in client (a ses
 - project submissions: the project's `max_upload_mb` (plus room for the multipart framing);
 - harness bundles: HARNESS_BODY_MAX_BYTES;
 - one chunk of a dataset upload: DATASET_UPLOAD_CHUNK_MB;
-- roster, grade and GIFT imports: IMPORT_BODY_MAX_BYTES.
+- roster, grade, GIFT and Moodle XML imports: IMPORT_BODY_MAX_BYTES.
 
 deploy/nginx/ holds the same limits at the proxy; this is the backstop when the app is
 reached directly (make run, a proxy without them). A body without Content-Length (chunked)
@@ -66,6 +66,9 @@ UPLOAD_ROUTES: dict[str, Callable[[dict], int | None]] = {
     "grading-api-import-preview": _import_limit,
     "grading-api-import-apply": _import_limit,
     "quizzes:api-gift": _import_limit,
+    "quizzes:api-moodle-xml": _import_limit,
+    "quizzes:bank": _import_limit,  # the GIFT import form
+    "quizzes:bank-import-xml": _import_limit,
 }
 
 

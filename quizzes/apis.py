@@ -21,18 +21,27 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import access, selectors, services
+from . import access, bank_import, selectors, services, sync
 from . import serializers as out
 from .calculations import plain_decimal
-from .models import REVIEW_PARTS, GradingMethod, KeyChange, Question, QuestionType, Quiz
+from .grade_link import GradeItemExists
+from .models import REVIEW_PARTS, GradingMethod, KeyChange, Question, QuestionType, Quiz, TextFormat
+from .parsers import PARSERS
 
 
 class QuizApi(APIView):
     """Turns the errors a person can cause into 400/4xx answers with the message to act on."""
 
+    parser_classes = PARSERS
+
     def handle_exception(self, exc):
+        if isinstance(exc, GradeItemExists):
+            return Response({"detail": " ".join(exc.messages), "code": "grade_item_exists",
+                             "grade_item": exc.item.id}, status=status.HTTP_400_BAD_REQUEST)
         if isinstance(exc, ValidationError):
             return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
+        if isinstance(exc, services.AnswerConflict):
+            return Response(exc.as_json(), status=exc.status)
         if isinstance(exc, services.AnswerRefused):
             return Response({"detail": exc.message, "code": exc.code}, status=exc.status)
         return super().handle_exception(exc)
@@ -89,6 +98,9 @@ class QuizInput(serializers.Serializer):
     review_after_submit = serializers.ListField(child=serializers.ChoiceField(choices=REVIEW_PARTS), required=False)
     review_after_close = serializers.ListField(child=serializers.ChoiceField(choices=REVIEW_PARTS), required=False)
     published = serializers.BooleanField(required=False)
+    use_grade_item = serializers.IntegerField(
+        required=False, help_text="Create only: grade into this existing, unlinked Quizzes item of the gradebook "
+                                  "(a 400 with code grade_item_exists names it when the title is taken)")
 
     def to_fields(self, course) -> dict:
         import datetime as dt
@@ -130,7 +142,14 @@ class QuizListApi(QuizApi):
         for required in ("title", "opens_at", "closes_at"):
             if required not in fields:
                 raise ValidationError(f"Give the quiz's {required.replace('_', ' ')}.")
-        quiz = services.quiz_create(course=course, by=request.user, **fields)
+        item = None
+        if "use_grade_item" in fields:
+            from grading.models import GradeItem
+
+            item = GradeItem.objects.filter(pk=fields.pop("use_grade_item"), course=course).first()
+            if item is None:
+                raise ValidationError("No such gradebook item in this course; send the id the 400 named.")
+        quiz = services.quiz_create(course=course, by=request.user, grade_item=item, **fields)
         return Response(quiz_data(quiz, staff=True), status=201)
 
 
@@ -211,6 +230,7 @@ def slot_data(slot) -> dict:
 def question_data(question: Question) -> dict:
     return {
         "id": question.id, "category": question.category, "title": question.title, "text": question.text,
+        "text_format": question.text_format,
         "type": question.qtype, "default_points": str(question.default_points),
         "correct_bool": question.correct_bool, "true_feedback": question.true_feedback,
         "false_feedback": question.false_feedback, "case_sensitive": question.case_sensitive,
@@ -219,7 +239,7 @@ def question_data(question: Question) -> dict:
         "answers": [
             {"id": a.id, "text": a.text, "fraction": plain_decimal(a.fraction), "feedback": a.feedback,
              "value": None if a.value is None else plain_decimal(a.value),
-             "tolerance": plain_decimal(a.tolerance)}
+             "tolerance": plain_decimal(a.tolerance), "match": a.match}
             for a in question.answers.all()
         ],
     }
@@ -229,6 +249,7 @@ class QuizQuestionInput(serializers.Serializer):
     category = serializers.CharField(max_length=200, required=False, allow_blank=True)
     title = serializers.CharField(max_length=200, required=False, allow_blank=True)
     text = serializers.CharField(required=False)
+    text_format = serializers.ChoiceField(choices=TextFormat.values, required=False)
     type = serializers.ChoiceField(choices=QuestionType.values, required=False, source="qtype")
     default_points = serializers.DecimalField(max_digits=6, decimal_places=2, required=False)
     correct_bool = serializers.BooleanField(required=False, allow_null=True)
@@ -321,6 +342,41 @@ class GiftApi(QuizApi):
         return Response({"created": [question_data(q) for q in created]}, status=201)
 
 
+class MoodleXmlApi(QuizApi):
+    """GET: the bank as a Moodle XML file (staff). POST: import a Moodle XML file (instructor), all or none."""
+
+    @extend_schema(operation_id="quizzes_questions_moodle_xml_export", summary="The bank as Moodle XML (staff)",
+                   responses={(200, "application/xml"): OpenApiResponse(OpenApiTypes.STR, description="Moodle XML"),
+                              **_REFUSED})
+    def get(self, request: Request, code: str) -> HttpResponse:
+        course = access.access_bank(request.user, code, edit=False)
+        response = HttpResponse(bank_import.bank_as_moodle_xml(course=course),
+                                content_type="application/xml; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{course.code}-questions.moodle.xml"'
+        return response
+
+    @extend_schema(operation_id="quizzes_questions_moodle_xml_import", summary="Import a Moodle XML file (instructor)",
+                   description="Send the file as multipart `file` (with an optional `category`), or JSON "
+                               "`{xml, category}`. All or none: a 400 lists every question that cannot be imported "
+                               "in `errors`. Unsupported types are skipped and named in `skipped`.",
+                   request=out.QuizMoodleXmlImportInputSerializer,
+                   responses={201: out.QuizMoodleXmlImportedSerializer, **_BAD, **_REFUSED})
+    def post(self, request: Request, code: str) -> Response:
+        course = access.access_bank(request.user, code, edit=True)
+        upload = request.FILES.get("file")
+        data = upload.read() if upload is not None else request.data.get("xml")
+        if not isinstance(data, (bytes, str)) or not data:
+            raise ValidationError("Send the Moodle XML file as multipart 'file', or its text as 'xml'.")
+        try:
+            result = bank_import.questions_import_moodle_xml(course=course, data=data, by=request.user,
+                                                             category=str(request.data.get("category", ""))[:200])
+        except ValidationError as exc:
+            return Response({"detail": " ".join(exc.messages), "errors": exc.messages[1:] or exc.messages},
+                            status=400)
+        return Response({"created": [question_data(q) for q in result.created], "skipped": result.skipped},
+                        status=201)
+
+
 class RegradeApi(QuizApi):
     """POST: run the regrade a key change offered (instructor). Records old → new per attempt."""
 
@@ -366,7 +422,7 @@ class AttemptListApi(QuizApi):
             raise services.AnswerRefused("Staff preview quizzes from the quiz page; attempts are for students.",
                                          code="staff", status=403)
         attempt, created = services.attempt_start(quiz=quiz, student=request.user)
-        payload = selectors.attempt_payload(attempt=attempt, viewer_is_staff=False)
+        payload = selectors.attempt_payload(attempt=attempt, viewer_is_staff=False, new=created)
         return Response(payload, status=201 if created else 200)
 
 
@@ -382,11 +438,14 @@ class AttemptDetailApi(QuizApi):
 
 
 class AnswerSaveApi(QuizApi):
-    """PUT {value, seq}: save one answer. 200 {slot, seq, saved_at, stale} is sent only after commit.
+    """PUT {value, base}: save one answer. 200 {slot, version, seq, saved_at, stale} is sent only after commit.
 
-    A save whose seq is not above the stored one changes nothing (stale: true) and
-    reports the stored seq, so a retried or out-of-order save never overwrites a
-    newer answer. Refusals: 404 (not your attempt), 409 (submitted, time is up), 400.
+    `base` is the version of the answer the edit replaces (0: none saved yet). If
+    another device saved a different value since, the answer is 409 with
+    code "conflict" and the server's value, version and time; nothing is written.
+    Scripts may send {value, seq} instead (a rising number; a save whose seq is
+    not above the stored one changes nothing and answers stale: true).
+    Refusals: 404 (not your attempt), 409 (submitted, time is up, conflict), 400.
 
     Token clients' saves that succeed are answered by quizzes.middleware.AnswerSaveFastPath
     before the rest of the stack; this view answers everything else with the same rules.
@@ -394,35 +453,67 @@ class AnswerSaveApi(QuizApi):
 
     @extend_schema(
         operation_id="quizzes_answers_save", summary="Save one answer",
-        description="Acknowledged (200) only after the answer is committed. A save whose seq is not above the "
+        description="Acknowledged (200) only after the answer is committed. With `base` (the version the edit "
+                    "replaces), a save over a newer, different answer from another device is refused with 409 "
+                    "`code: conflict` and the server's `value`, `version` and `saved_at`; send it again with that "
+                    "version as base to keep yours. With `seq` instead (scripts), a save whose seq is not above the "
                     "stored one changes nothing and answers `stale: true` with the stored seq.",
         request=out.QuizAnswerSaveInputSerializer,
         responses={200: out.QuizAnswerSavedSerializer, **_BAD, **_REFUSED,
-                   409: OpenApiResponse(out.QuizErrorSerializer, description="Submitted, or time is up (deadline + grace)")},
+                   409: OpenApiResponse(out.QuizAnswerConflictSerializer,
+                                        description="Submitted, time is up (deadline + grace), or a conflict "
+                                                    "(code `conflict`, with the server's answer)")},
     )
     def put(self, request: Request, code: str, attempt_id: int, slot_id: int) -> Response:
         data = request.data
-        if not isinstance(data, dict) or "seq" not in data:
-            raise services.AnswerRefused("Send JSON {\"value\": …, \"seq\": n}.", code="bad_body", status=400)
+        if not isinstance(data, dict) or ("seq" not in data and "base" not in data):
+            raise services.AnswerRefused(
+                "Send JSON {\"value\": …, \"base\": n}, base being the version of the answer your edit replaces "
+                "(0 for none), or a script's {\"value\": …, \"seq\": n} with a rising sequence number.",
+                code="bad_body", status=400)
         result = services.answer_save(
             attempt_id=attempt_id, student=request.user, course_code=code, slot_id=slot_id,
-            value=data.get("value"), seq=data.get("seq"),
+            value=data.get("value"), seq=data.get("seq"), base=data.get("base"),
         )
         return Response(result.as_json())
+
+
+class AnswerVersionsApi(QuizApi):
+    """GET: which version of each answer the server holds (the page polls it to learn of other devices' saves)."""
+
+    @extend_schema(
+        operation_id="quizzes_answers_versions", summary="Versions of my saved answers (cheap poll)",
+        description="The attempt's state and, per saved answer, its server version and time. `?values=3,5` adds "
+                    "the values of those slots (fetch only the ones whose version you do not know).",
+        responses={200: out.QuizAnswerVersionsSerializer, **_BAD, **_REFUSED},
+    )
+    def get(self, request: Request, code: str, attempt_id: int) -> Response:
+        try:
+            wanted = sync.parse_slot_list(request.query_params.get("values", ""))
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+        return Response(sync.answer_versions(student=request.user, code=code, attempt_id=attempt_id,
+                                             values_for=wanted))
 
 
 class AttemptSubmitApi(QuizApi):
     """POST: submit the attempt. Submitting again (another tab, a retry) has no further effect."""
 
     @extend_schema(operation_id="quizzes_attempts_submit", summary="Submit the attempt",
-                   description="Submitting again (another tab, a retry) changes nothing: `already_submitted: true`.",
-                   request=None, responses={200: out.QuizAttemptSubmittedSerializer, **_REFUSED})
+                   description="Submitting again (another tab, a retry) changes nothing: `already_submitted: true`. "
+                               "`{\"auto\": true}` says the page's timer ran out; the attempt is marked "
+                               "auto-submitted (as it is whenever a submit arrives at or after the deadline).",
+                   request=out.QuizSubmitInputSerializer, responses={200: out.QuizAttemptSubmittedSerializer, **_REFUSED})
     def post(self, request: Request, code: str, attempt_id: int) -> Response:
         attempt, staff = access.access_attempt(request.user, code, attempt_id)
         if attempt.student_id != request.user.id:
             raise services.AnswerRefused("Only the student who took an attempt submits it.", code="not_yours",
                                          status=403)
-        attempt, changed = services.attempt_submit(attempt_id=attempt.id, by=request.user)
+        data = request.data if isinstance(request.data, dict) else {}
+        auto = data.get("auto", False)
+        if not isinstance(auto, bool):
+            raise ValidationError("auto must be true or false.")
+        attempt, changed = services.attempt_submit(attempt_id=attempt.id, by=request.user, timer_ran_out=auto)
         payload = selectors.attempt_payload(attempt=attempt, viewer_is_staff=False)
         payload["already_submitted"] = not changed
         return Response(payload)

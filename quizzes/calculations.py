@@ -22,6 +22,7 @@ ONE = Decimal("1")
 CENT = Decimal("0.01")
 
 SINGLE, MULTI, TRUEFALSE, NUMERIC, SHORT, ESSAY = "single", "multi", "truefalse", "numeric", "short", "essay"
+MATCHING = "matching"
 CHOICE_TYPES = (SINGLE, MULTI)
 
 
@@ -35,6 +36,7 @@ class KeyAnswer:
     feedback: str = ""
     value: Decimal | None = None
     tolerance: Decimal = ZERO
+    match: str = ""  # matching: the partner of `text` (an empty text: a distractor)
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,16 @@ def _short_answer_matches(pattern: str, answer: str, *, key: Key) -> bool:
 
 
 def is_blank(value) -> bool:
-    return value is None or value == "" or value == [] or (isinstance(value, str) and not value.strip())
+    return value is None or value == "" or value == [] or value == {} or (isinstance(value, str) and not value.strip())
+
+
+def matching_fraction(key: Key, value: dict) -> Decimal:
+    """Matching: the share of items paired with their partner (Moodle's all-or-nothing per item)."""
+    items = [a for a in key.answers if a.text]
+    if not items:
+        return ZERO
+    right = sum(1 for a in items if value.get(str(a.id)) == a.match)
+    return (Decimal(right) / Decimal(len(items))).quantize(Decimal("0.0000001"))
 
 
 def grade_answer(key: Key, value) -> Outcome:
@@ -160,6 +171,8 @@ def grade_answer(key: Key, value) -> Outcome:
                 break
     elif key.qtype == ESSAY:
         return Outcome(fraction=None, needs_manual=True)
+    elif key.qtype == MATCHING:
+        fraction = matching_fraction(key, value) if isinstance(value, dict) else ZERO
     else:
         raise ValueError(f"unknown question type {key.qtype!r}")
     return Outcome(fraction=fraction, needs_manual=key.manual_review, feedback=tuple(f for f in feedback if f))
@@ -258,11 +271,13 @@ def review_parts(
 
 
 def build_layout(
-    *, slots: Sequence[tuple[int, str, Sequence[int]]], shuffle_questions: bool, shuffle_choices: bool, seed: str,
+    *, slots: Sequence[tuple], shuffle_questions: bool, shuffle_choices: bool, seed: str,
 ) -> list[dict]:
     """The order of slots and choices for one attempt, fixed once and stored.
 
-    slots: (slot id, question type, choice ids in authoring order) in quiz order.
+    slots: (slot id, question type, choice ids in authoring order[, matching options]) in quiz order;
+    for a matching question the choice ids are its items and the options the partners to pick from
+    (always shuffled: their authoring order would give the pairs away).
     The same seed gives the same layout.
     """
     rng = random.Random(seed)
@@ -270,11 +285,16 @@ def build_layout(
     if shuffle_questions:
         rng.shuffle(order)
     layout = []
-    for slot_id, qtype, choices in order:
+    for slot_id, qtype, choices, *rest in order:
         choice_ids = list(choices)
-        if shuffle_choices and qtype in CHOICE_TYPES:
+        if shuffle_choices and qtype in (*CHOICE_TYPES, MATCHING):
             rng.shuffle(choice_ids)
-        layout.append({"slot": slot_id, "type": qtype, "choices": choice_ids})
+        entry = {"slot": slot_id, "type": qtype, "choices": choice_ids}
+        if qtype == MATCHING:
+            options = sorted(set(rest[0] if rest else ()))
+            rng.shuffle(options)
+            entry["options"] = options
+        layout.append(entry)
     return layout
 
 
@@ -308,11 +328,23 @@ def validate_value(entry: dict, value) -> str | None:
     elif qtype == TRUEFALSE:
         if not isinstance(value, bool):
             return "Send true or false."
+    elif qtype == MATCHING:
+        items = {str(c) for c in entry["choices"]}
+        options = set(entry.get("options", ()))
+        if not isinstance(value, dict) or any(k not in items or not isinstance(v, str) or v not in options
+                                              for k, v in value.items()):
+            return "Send an object pairing item ids with one of the question's options, e.g. {\"12\": \"option\"}."
     else:
         if not isinstance(value, str):
             return "Send the answer as text."
         if len(value) > 20000:
             return "The answer is longer than 20,000 characters; shorten it."
+        if "\x00" in value:
+            return "The answer contains a NUL character (\\u0000), which cannot be stored; remove it."
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "The answer contains a broken character (an unpaired surrogate); retype it."
     return None
 
 
@@ -395,7 +427,7 @@ def key_summary(key: Key) -> dict:
         "use_regex": key.use_regex,
         "manual_review": key.manual_review,
         "answers": [
-            {"text": a.text, "fraction": plain_decimal(a.fraction) if a.fraction else "0",
+            {"text": a.text, "match": a.match, "fraction": plain_decimal(a.fraction) if a.fraction else "0",
              "value": None if a.value is None else plain_decimal(a.value),
              "tolerance": plain_decimal(a.tolerance) if a.tolerance else "0"}
             for a in key.answers

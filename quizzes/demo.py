@@ -2,7 +2,7 @@
 
 - "Quiz 1" on Deep Learning Fundamentals, linked to the week-1 lecture, closed in
   October 2024, taken by every demo student (deterministic answers), so results,
-  statistics and gradebook scores exist. It takes over the gradebook's "Quiz 1" item.
+  statistics and gradebook scores exist. It grades into the gradebook's "Quiz 1" item (chosen explicitly).
 - "Quiz 4" on Self-Attention and Transformers, open from an hour before load time
   for a week, with an essay for the TA grading queue, so a demo student can take it.
 """
@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from courseapp.models import Course, Membership, Role
+from grading.models import GradeItem
 
 from . import services
 from .models import Question, Quiz
@@ -121,6 +122,7 @@ def load(*, course: Course) -> None:
     if not Quiz.objects.filter(course=course, title="Quiz 1").exists() and week1 is not None:
         quiz = services.quiz_create(
             course=course, by=None, title="Quiz 1",
+            grade_item=GradeItem.objects.filter(course=course, name="Quiz 1", quiz__isnull=True).first(),
             description="Deep Learning Fundamentals: perceptrons, gradient descent, backpropagation, "
                         "overfitting and capacity.",
             lecture=week1, opens_at=week1.ends_at,
@@ -136,6 +138,7 @@ def load(*, course: Course) -> None:
         now = timezone.now().replace(second=0, microsecond=0)
         quiz = services.quiz_create(
             course=course, by=None, title="Quiz 4",
+            grade_item=GradeItem.objects.filter(course=course, name="Quiz 4", quiz__isnull=True).first(),
             description="Self-Attention and Transformers. 30 minutes once you start; your answers save as you go.",
             lecture=course.lectures.filter(week=5).first(), opens_at=now - dt.timedelta(hours=1),
             closes_at=now + dt.timedelta(days=7), time_limit=dt.timedelta(minutes=30), max_attempts=2,

@@ -30,13 +30,23 @@ class QuizForm(forms.Form):
     review_after_close = forms.MultipleChoiceField(choices=REVIEW_CHOICES, required=False,
                                                    widget=forms.CheckboxSelectMultiple, initial=list(REVIEW_PARTS))
     published = forms.BooleanField(required=False)
+    use_existing_grade_item = forms.BooleanField(
+        required=False, label="Grade into the existing gradebook item of the same title",
+        help_text="Only when the gradebook already lists this quiz (e.g. “Quiz 3”); otherwise the quiz gets its own item",
+    )
 
-    def __init__(self, *args, course, **kwargs):
+    def __init__(self, *args, course, creating: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["lecture"].queryset = Lecture.objects.filter(course=course)
+        if not creating:
+            del self.fields["use_existing_grade_item"]
+
+    def wants_existing_item(self) -> bool:
+        return bool(self.cleaned_data.get("use_existing_grade_item"))
 
     def to_fields(self) -> dict:
         data = dict(self.cleaned_data)
+        data.pop("use_existing_grade_item", None)
         minutes = data.pop("time_limit_minutes")
         data["time_limit"] = dt.timedelta(minutes=minutes) if minutes else None
         return data
@@ -84,6 +94,8 @@ def preview_answers(data, layout: list[dict]) -> dict[int, object]:
             value = [int(v) for v in data.getlist(name) if v.isdigit()] or None
         elif qtype == "truefalse":
             value = {"true": True, "false": False}.get(data.get(name))
+        elif qtype == "matching":
+            value = {str(item): data.get(f"{name}-{item}") for item in entry["choices"] if data.get(f"{name}-{item}")}
         else:
             value = data.get(name) or None
         answers[entry["slot"]] = None if validate_value(entry, value) else value

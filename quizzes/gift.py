@@ -7,7 +7,8 @@ Pure (no Django). Supported, as Moodle's question/format/gift reads them:
   short answer {=one =two =%50%half}, numeric {#3.14:0.01} {#1..5} {#=2:0 =%50%2:1},
   essay {}, per-answer feedback (#...), general feedback (####...), escapes \\~ \\= \\# \\{ \\} \\:,
   and the missing-word form (text after the answer block).
-Matching and description-only questions are refused with a message naming the line.
+  matching {=item -> partner =other -> its partner = -> a distractor}.
+Description-only questions are refused with a message naming the line.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class ParsedAnswer:
     feedback: str = ""
     value: Decimal | None = None
     tolerance: Decimal = Decimal("0")
+    match: str = ""  # matching: the partner of `text`
 
 
 @dataclass
@@ -48,6 +50,26 @@ class ParsedQuestion:
     true_feedback: str = ""
     false_feedback: str = ""
     general_feedback: str = ""
+    text_format: str = "plain"  # plain, html or markdown (rich_text renders and sanitises)
+
+
+_MOODLE_CONTEXTS = re.compile(r"^\$(course|system|module|cat\d*|coursecategory)\$/?")
+
+
+def bank_category(path: str) -> str:
+    """A Moodle category path as a bank folder: "$course$/top/Default for CENG501/Backprop/Chain" → "Backprop/Chain".
+
+    Moodle prefixes a context ($course$, $system$, $module$ …), a "top" level and
+    usually a "Default for …" category of the course; none of those mean anything
+    in this course's bank, so they are dropped. Other paths are kept, slashes tidied.
+    """
+    path = _MOODLE_CONTEXTS.sub("", path.strip())
+    parts = [p.strip() for p in path.split("/") if p.strip()]
+    if parts and parts[0] == "top":
+        parts = parts[1:]
+    if parts and parts[0].lower().startswith("default for "):
+        parts = parts[1:]
+    return "/".join(parts)[:200]
 
 
 def _protect(text: str) -> str:
@@ -73,8 +95,12 @@ def _restore(text: str) -> str:
     return "".join(_RESTORE.get(c, c) for c in text).strip()
 
 
-def _strip_format(text: str) -> str:
-    return re.sub(r"^\s*\[(html|moodle|plain|markdown)\]", "", text)
+def _strip_format(text: str) -> tuple[str, str]:
+    """The text without its [format] prefix, and the format: html and markdown kept, moodle/plain read as plain."""
+    match = re.match(r"^\s*\[(html|moodle|plain|markdown)\]", text)
+    if not match:
+        return text, "plain"
+    return text[match.end():], match.group(1) if match.group(1) in ("html", "markdown") else "plain"
 
 
 def _blocks(source: str):
@@ -161,22 +187,30 @@ def _parse_block(start: int, raw: str, category: str) -> ParsedQuestion:
     if close_at < 0:
         raise GiftError(f"Line {start}: the answer block is not closed; add '}}'.")
     before, body, after = text[:open_at], text[open_at + 1:close_at], text[close_at + 1:]
-    stem = _restore(_strip_format(before))
+    before, text_format = _strip_format(before)
+    stem = _restore(before)
     if after.strip():
         stem = f"{stem} _____ {_restore(after)}"
-    if "->" in body:
-        raise GiftError(f"Line {start}: matching questions are not supported; split them into single-choice questions.")
     if not stem:
         raise GiftError(f"Line {start}: the question has no text.")
     general = ""
     if "####" in body:
         body, general = body.split("####", 1)
         general = _restore(general)
-    question = ParsedQuestion(title=title or stem[:60], text=stem, qtype="", line=start, category=category,
-                              general_feedback=general)
+    question = ParsedQuestion(title=title or _plain_title(stem, text_format), text=stem, qtype="", line=start,
+                              category=category, general_feedback=general, text_format=text_format)
     stripped = body.strip()
     if not stripped:
         question.qtype = "essay"
+        return question
+    if "->" in stripped:
+        question.qtype = "matching"
+        for marker, token in _tokens(stripped):
+            if marker != "=" or "->" not in token:
+                raise GiftError(f"Line {start}: in a matching question write each pair as =item -> partner.")
+            item, partner = token.split("->", 1)
+            question.answers.append(ParsedAnswer(text=_restore(item), match=_restore(partner),
+                                                 fraction=Decimal("1") if _restore(item) else Decimal("0")))
         return question
     if stripped.startswith("#"):
         question.qtype = "numeric"
@@ -223,6 +257,12 @@ def _parse_block(start: int, raw: str, category: str) -> ParsedQuestion:
     return question
 
 
+def _plain_title(stem: str, text_format: str) -> str:
+    if text_format == "html":
+        stem = re.sub(r"<[^>]*>", " ", stem)
+    return " ".join(stem.split())[:60]
+
+
 def parse(source: str) -> list[ParsedQuestion]:
     """Every question in a GIFT text. Raises GiftError naming the first bad question's line."""
     questions = []
@@ -230,7 +270,7 @@ def parse(source: str) -> list[ParsedQuestion]:
     for start, block in _blocks(source):
         lines = block.split("\n")
         while lines and lines[0].strip().startswith("$CATEGORY:"):
-            category = lines.pop(0).split(":", 1)[1].strip()
+            category = bank_category(lines.pop(0).split(":", 1)[1])
             start += 1
         if not lines:
             continue
@@ -269,7 +309,8 @@ def dump(questions: list[ParsedQuestion]) -> str:
         if q.category != category and q.category:
             chunks.append(f"$CATEGORY: {q.category}")
         category = q.category
-        head = f"::{escape(q.title)}:: {escape(q.text)} "
+        prefix = f"[{q.text_format}]" if q.text_format in ("html", "markdown") else ""
+        head = f"::{escape(q.title)}:: {prefix}{escape(q.text)} "
         general = f"####{escape(q.general_feedback)}" if q.general_feedback else ""
         if q.qtype == "essay":
             body = ""
@@ -302,6 +343,8 @@ def dump(questions: list[ParsedQuestion]) -> str:
             body = " ".join(parts)
         elif q.qtype == "multi":
             body = " ".join(f"~%{_pct(a.fraction)}%{escape(a.text)}{_fb(a.feedback)}" for a in q.answers)
+        elif q.qtype == "matching":
+            body = " ".join(f"={escape(a.text)} -> {escape(a.match)}" for a in q.answers)
         else:
             raise ValueError(f"unknown question type {q.qtype!r}")
         chunks.append(f"{head}{{{body}{general}}}")

@@ -23,9 +23,16 @@ class QuestionType(models.TextChoices):
     NUMERIC = "numeric", "Numeric"
     SHORT = "short", "Short answer"
     ESSAY = "essay", "Essay (graded by hand)"
+    MATCHING = "matching", "Matching"
 
 
 CHOICE_TYPES = {QuestionType.SINGLE, QuestionType.MULTI}
+
+
+class TextFormat(models.TextChoices):
+    PLAIN = "plain", "Plain text"
+    HTML = "html", "HTML (sanitised)"
+    MARKDOWN = "markdown", "Markdown"
 
 
 class Question(models.Model):
@@ -39,6 +46,10 @@ class Question(models.Model):
     category = models.CharField(max_length=200, blank=True, help_text="Bank folder, e.g. 'Fundamentals/Backprop'")
     title = models.CharField(max_length=200)
     text = models.TextField()
+    text_format = models.CharField(
+        max_length=10, choices=TextFormat.choices, default=TextFormat.PLAIN,
+        help_text="How the text and general feedback are written; HTML is sanitised when shown",
+    )
     qtype = models.CharField(max_length=12, choices=QuestionType.choices)
     default_points = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("1"))
     correct_bool = models.BooleanField(null=True, blank=True, help_text="True/false questions only")
@@ -62,10 +73,11 @@ class Question(models.Model):
 
 
 class Answer(models.Model):
-    """One choice (single/multi), one accepted answer (short) or one accepted number (numeric).
+    """One choice (single/multi), one accepted answer (short), one accepted number (numeric), or one
+    pair of a matching question (`text` the item, `match` its partner; an empty `text` is a distractor).
 
     `fraction` is the share of the question's points this answer earns, in [-1, 1];
-    negative only for wrong choices of multiple-choice questions.
+    negative only for wrong choices of multiple-choice questions (matching: 1 per item, 0 per distractor).
     """
 
     question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="answers")
@@ -74,6 +86,7 @@ class Answer(models.Model):
     feedback = models.TextField(blank=True)
     value = models.DecimalField(max_digits=20, decimal_places=8, null=True, blank=True, help_text="Numeric only")
     tolerance = models.DecimalField(max_digits=20, decimal_places=8, default=Decimal("0"), help_text="Numeric only")
+    match = models.TextField(blank=True, help_text="Matching only: the partner of `text`")
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
@@ -198,9 +211,12 @@ class Response(models.Model):
     """The saved answer to one slot of one attempt (one row per pair, upserted).
 
     `value` is the raw answer: a choice id (single), a list of choice ids (multi),
-    true/false, or text (numeric, short, essay). `client_seq` is the client's
-    sequence number for this answer: a save with a lower or equal number than the
-    stored one is stale and ignored. `fraction`/`points` are None until graded;
+    true/false, or text (numeric, short, essay). `version` is owned by the server:
+    1 for the first save, +1 for each save that changes the row. A save names the
+    version it replaces (`base`); one whose base is not the stored version and whose
+    value differs is a conflict (another device saved in between), never applied.
+    `client_seq` serves scripts that number their saves instead (`seq`): a save with
+    a lower or equal number than the stored one is stale and ignored. `fraction`/`points` are None until graded;
     `needs_manual` marks answers waiting in the manual grading queue.
     """
 
@@ -208,6 +224,7 @@ class Response(models.Model):
     slot = models.ForeignKey(QuizSlot, on_delete=models.CASCADE, related_name="responses")
     value = models.JSONField(null=True, blank=True)
     client_seq = models.BigIntegerField(default=0)
+    version = models.PositiveIntegerField(default=1)
     saved_at = models.DateTimeField()
     fraction = models.DecimalField(max_digits=8, decimal_places=7, null=True, blank=True)
     points = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from courseapp.models import Course, User
 
 from . import calculations as calc
+from . import review, rich_text
 from .gift import ParsedAnswer, ParsedQuestion
 from .models import REVIEW_PARTS, Answer, Attempt, AttemptState, Question, Quiz, QuizSlot, Response
 
@@ -27,7 +28,7 @@ def key_of(question: Question) -> calc.Key:
         qtype=question.qtype,
         answers=tuple(
             calc.KeyAnswer(id=a.id, text=a.text, fraction=a.fraction, feedback=a.feedback, value=a.value,
-                           tolerance=a.tolerance)
+                           tolerance=a.tolerance, match=a.match)
             for a in question.answers.all()
         ),
         correct_bool=question.correct_bool,
@@ -40,10 +41,31 @@ def key_of(question: Question) -> calc.Key:
 
 
 def slots_of(quiz: Quiz) -> list[QuizSlot]:
-    """The quiz's slots in order with their questions and answers (3 queries)."""
-    return list(
-        QuizSlot.objects.filter(quiz=quiz).select_related("question").prefetch_related("question__answers")
-    )
+    """The quiz's slots in order with their questions and answers (3 queries, once per Quiz instance).
+
+    Start and submit both grade or lay out the attempt and then build its payload
+    from the same quiz: the slots are loaded once and kept on that instance (a
+    request's lifetime). Services that change slots or keys call forget_slots.
+    """
+    cached = getattr(quiz, "_slots_cache", None)
+    if cached is None:
+        cached = quiz._slots_cache = list(
+            QuizSlot.objects.filter(quiz=quiz).select_related("question").prefetch_related("question__answers")
+        )
+    return list(cached)
+
+
+def forget_slots(quiz: Quiz) -> None:
+    """Drop the slots slots_of kept on this instance (after the quiz's questions or keys changed)."""
+    quiz.__dict__.pop("_slots_cache", None)
+
+
+def layout_slot(slot: QuizSlot) -> tuple:
+    """What calculations.build_layout needs of a slot (question and answers loaded)."""
+    answers = list(slot.question.answers.all())
+    if slot.question.qtype == calc.MATCHING:
+        return (slot.id, slot.question.qtype, [a.id for a in answers if a.text], [a.match for a in answers])
+    return (slot.id, slot.question.qtype, [a.id for a in answers])
 
 
 def with_questions(slots: list[QuizSlot]) -> list[QuizSlot]:
@@ -70,10 +92,11 @@ def open_attempt(*, quiz: Quiz, student: User) -> Attempt | None:
     return Attempt.objects.filter(quiz=quiz, student=student, state=AttemptState.IN_PROGRESS).first()
 
 
-def _choice_payload(answer: Answer, *, show_key: bool, show_feedback: bool) -> dict:
-    item = {"id": answer.id, "text": answer.text}
+def _choice_payload(answer: Answer, *, text_format: str, show_key: bool, show_feedback: bool) -> dict:
+    item = {"id": answer.id, "text": answer.text, "text_html": rich_text.render_inline(answer.text, text_format)}
     if show_key:
         item["fraction"] = calc.plain_decimal(answer.fraction)
+        item["right"] = answer.fraction > 0
     if show_feedback and answer.feedback:
         item["feedback"] = answer.feedback
     return item
@@ -93,6 +116,8 @@ def _correct_answer(question: Question, answers: list[Answer]) -> object:
                 for a in answers if a.fraction == 1 and a.value is not None]
     if question.qtype == calc.SHORT:
         return [a.text for a in answers if a.fraction == 1]
+    if question.qtype == calc.MATCHING:
+        return {str(a.id): a.match for a in answers if a.text}
     return None
 
 
@@ -108,14 +133,16 @@ def _questions_payload(
             continue
         question = slot.question
         answers = {a.id: a for a in question.answers.all()}
+        key = key_of(question)
         item: dict = {
             "slot": slot.id, "number": number, "type": question.qtype, "text": question.text,
-            "points": str(slot.points),
+            "text_html": rich_text.render(question.text, question.text_format), "points": str(slot.points),
         }
         response = responses.get(slot.id)
         if question.qtype in calc.CHOICE_TYPES:
             item["choices"] = [
-                _choice_payload(answers[cid], show_key=show_key, show_feedback=show_feedback)
+                _choice_payload(answers[cid], text_format=question.text_format, show_key=show_key,
+                                show_feedback=show_feedback)
                 for cid in entry["choices"] if cid in answers
             ]
             if finished and show_answers and response is not None:
@@ -123,21 +150,43 @@ def _questions_payload(
                 for choice in item["choices"]:
                     if choice["id"] in picked:
                         choice["chosen"] = True
+        if question.qtype == calc.MATCHING:
+            item["match_items"] = [{"id": cid, "text": answers[cid].text,
+                              "text_html": rich_text.render_inline(answers[cid].text, question.text_format)}
+                             for cid in entry["choices"] if cid in answers]
+            item["options"] = list(entry.get("options", ()))
+            if finished and (show_answers or show_key):  # per item: what was picked, and whether it was right
+                picked = response.value if response is not None and isinstance(response.value, dict) else {}
+                for row in item["match_items"]:
+                    if show_answers:
+                        row["chosen"] = picked.get(str(row["id"]), "")
+                    if show_key:
+                        row["match"] = answers[row["id"]].match
+                        row["right"] = picked.get(str(row["id"])) == answers[row["id"]].match
         if show_answers:
             item["answer"] = response.value if response else None
+            if finished:
+                item["answer_text"] = review.answer_in_words(key, item["answer"])
             item["seq"] = response.client_seq if response else 0
+            if not finished:
+                item["version"] = response.version if response else 0
+                item["saved_at"] = response.saved_at.isoformat() if response else None
         if finished and show_score and response is not None:
             item["earned"] = None if response.points is None else str(response.points)
             if response.needs_manual and response.graded_at is None:
                 item["awaiting_grader"] = True
+            item["mark"] = review.mark(value=response.value, fraction=response.fraction,
+                                       needs_manual=response.needs_manual, graded=response.graded_at is not None)
         elif finished and show_score:
             item["earned"] = "0.00"
+            item["mark"] = review.Mark.UNANSWERED
         if show_key:
             item["correct"] = _correct_answer(question, list(answers.values()))
+            item["correct_text"] = review.correct_in_words(key)
         if show_feedback:
             outcome_feedback: list[str] = []
             if response is not None and question.qtype not in calc.CHOICE_TYPES:
-                outcome_feedback = list(calc.grade_answer(key_of(question), response.value).feedback)
+                outcome_feedback = list(calc.grade_answer(key, response.value).feedback)
             if question.qtype == calc.SINGLE or question.qtype == calc.MULTI:
                 chosen = response.value if response else None
                 chosen_ids = set(chosen if isinstance(chosen, list) else [chosen])
@@ -145,13 +194,15 @@ def _questions_payload(
             item["feedback"] = outcome_feedback
             if question.general_feedback:
                 item["general_feedback"] = question.general_feedback
+                item["general_feedback_html"] = rich_text.render(question.general_feedback, question.text_format)
             if response is not None and response.comment:
                 item["grader_comment"] = response.comment
         questions.append(item)
     return questions
 
 
-def attempt_payload(*, attempt: Attempt, viewer_is_staff: bool, now: dt.datetime | None = None) -> dict:
+def attempt_payload(*, attempt: Attempt, viewer_is_staff: bool, now: dt.datetime | None = None,
+                    new: bool = False) -> dict:
     """What the viewer may see of one attempt, as JSON-ready data.
 
     While the attempt is open: questions in the attempt's order, choices in its
@@ -176,7 +227,8 @@ def attempt_payload(*, attempt: Attempt, viewer_is_staff: bool, now: dt.datetime
     show_score = "score" in parts
 
     slots = {s.id: s for s in slots_of(quiz)}
-    responses = {r.slot_id: r for r in Response.objects.filter(attempt=attempt)}
+    # new: an attempt created in this request has no answers yet (the start path skips the query).
+    responses = {} if new else {r.slot_id: r for r in Response.objects.filter(attempt=attempt)}
     questions = _questions_payload(
         layout=attempt.layout, slots=slots, responses=responses, finished=finished, show_answers=show_answers,
         show_key=show_key, show_feedback=show_feedback, show_score=show_score,
@@ -210,7 +262,7 @@ def preview_payload(*, quiz: Quiz, seed: str, answers: dict[int, object] | None 
     """
     slots = {s.id: s for s in slots_of(quiz)}
     layout = calc.build_layout(
-        slots=[(s.id, s.question.qtype, [a.id for a in s.question.answers.all()]) for s in slots.values()],
+        slots=[layout_slot(s) for s in slots.values()],
         shuffle_questions=quiz.shuffle_questions, shuffle_choices=quiz.shuffle_choices, seed=seed,
     )
     checked = answers is not None
@@ -331,6 +383,13 @@ def statistics(*, quiz: Quiz) -> dict:
     }
 
 
+def unlinked_quiz_item(*, course: Course, title: str):
+    """The gradebook item named `title` that no quiz grades into yet, or None (a quiz may be told to use it)."""
+    from grading.models import GradeItem
+
+    return GradeItem.objects.filter(course=course, name=title, quiz__isnull=True).first()
+
+
 def bank(*, course: Course) -> QuerySet[Question]:
     return (
         Question.objects.filter(course=course)
@@ -344,9 +403,10 @@ def as_parsed(question: Question) -> ParsedQuestion:
     return ParsedQuestion(
         title=question.title, text=question.text, qtype=question.qtype, line=0, category=question.category,
         answers=[ParsedAnswer(text=a.text, fraction=a.fraction, feedback=a.feedback, value=a.value,
-                              tolerance=a.tolerance) for a in question.answers.all()],
+                              tolerance=a.tolerance, match=a.match) for a in question.answers.all()],
         correct_bool=question.correct_bool, true_feedback=question.true_feedback,
         false_feedback=question.false_feedback, general_feedback=question.general_feedback,
+        text_format=question.text_format,
     )
 
 

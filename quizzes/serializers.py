@@ -93,6 +93,7 @@ class QuizAnswerKeySerializer(serializers.Serializer):
     feedback = serializers.CharField(allow_blank=True)
     value = _decimal_text("Numeric questions: the accepted number", allow_null=True)
     tolerance = _decimal_text("Numeric questions: ± tolerance")
+    match = serializers.CharField(allow_blank=True, help_text="Matching: the partner of `text` (empty text: a distractor)")
 
 
 class QuizAnswerInputSerializer(serializers.Serializer):
@@ -102,6 +103,7 @@ class QuizAnswerInputSerializer(serializers.Serializer):
     feedback = serializers.CharField(required=False, allow_blank=True)
     value = serializers.DecimalField(max_digits=20, decimal_places=8, required=False, allow_null=True)
     tolerance = serializers.DecimalField(max_digits=20, decimal_places=8, required=False)
+    match = serializers.CharField(required=False, allow_blank=True, help_text="Matching: the item's partner")
 
 
 @extend_schema_field(QuizAnswerInputSerializer)
@@ -114,6 +116,8 @@ class QuizQuestionSerializer(serializers.Serializer):
     category = serializers.CharField(allow_blank=True)
     title = serializers.CharField()
     text = serializers.CharField()
+    text_format = serializers.ChoiceField(choices=["plain", "html", "markdown"],
+                                          help_text="html is sanitised when shown; markdown is rendered")
     type = serializers.ChoiceField(choices=QuestionType.values)
     default_points = _points()
     correct_bool = serializers.BooleanField(allow_null=True, help_text="True/false questions")
@@ -185,7 +189,18 @@ class QuizChoiceSerializer(serializers.Serializer):
     text = serializers.CharField(allow_blank=True)
     fraction = _decimal_text("Review with correct answers only", required=False)
     feedback = serializers.CharField(required=False, help_text="Review with feedback only")
+    text_html = serializers.CharField(help_text="The choice as sanitised HTML, in the question's format")
     chosen = serializers.BooleanField(required=False, help_text="Review with answers: this choice was picked")
+    right = serializers.BooleanField(required=False, help_text="Review with correct answers: this choice earns credit")
+
+
+class QuizMatchItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    text_html = serializers.CharField()
+    chosen = serializers.CharField(required=False, allow_blank=True, help_text="Review with answers: the pick")
+    match = serializers.CharField(required=False, help_text="Review with correct answers: the right partner")
+    right = serializers.BooleanField(required=False, help_text="Review with correct answers: the pick was right")
 
 
 class QuizAttemptQuestionSerializer(serializers.Serializer):
@@ -193,17 +208,33 @@ class QuizAttemptQuestionSerializer(serializers.Serializer):
     number = serializers.IntegerField()
     type = serializers.ChoiceField(choices=QuestionType.values)
     text = serializers.CharField()
+    text_html = serializers.CharField(help_text="The text as sanitised HTML ([html]/[markdown] rendered, plain escaped)")
     points = _points()
     choices = QuizChoiceSerializer(many=True, required=False, help_text="Choice questions, in this attempt's order")
+    match_items = QuizMatchItemSerializer(many=True, required=False,
+                                    help_text="Matching: the items, in this attempt's order; answer {\"<id>\": option}")
+    options = serializers.ListField(child=serializers.CharField(), required=False,
+                                    help_text="Matching: the partners to pick from")
     answer = serializers.JSONField(required=False, allow_null=True,
                                    help_text="The saved answer (while open, or when the review shows answers)")
     seq = serializers.IntegerField(required=False, help_text="Sequence number of the saved answer (0: none)")
+    version = serializers.IntegerField(required=False, help_text="The server's version of the saved answer (0: none); "
+                                                                 "send it as `base` with the next save")
+    saved_at = serializers.DateTimeField(required=False, allow_null=True, help_text="When the answer was saved")
+    answer_text = serializers.CharField(required=False, allow_blank=True,
+                                        help_text="Review with answers: the saved answer in words (choice texts)")
     earned = _points(required=False, allow_null=True)
+    mark = serializers.ChoiceField(choices=["right", "partly", "wrong", "unanswered", "waiting"], required=False,
+                                   help_text="Review with score: how the answer did")
     awaiting_grader = serializers.BooleanField(required=False)
     correct = serializers.JSONField(required=False, allow_null=True,
                                     help_text="The right answer, in the shape a student sends one")
+    correct_text = serializers.ListField(child=serializers.CharField(), required=False,
+                                         help_text="Review with correct answers: the right answer(s) in words, "
+                                                   "e.g. “0.25 ± 0.001”; empty for an essay")
     feedback = serializers.ListField(child=serializers.CharField(), required=False)
     general_feedback = serializers.CharField(required=False)
+    general_feedback_html = serializers.CharField(required=False, help_text="General feedback as sanitised HTML")
     grader_comment = serializers.CharField(required=False)
 
 
@@ -244,15 +275,61 @@ class QuizAnswerSaveInputSerializer(serializers.Serializer):
         help_text="Single choice: a choice id; multiple: a list of ids; true/false: a boolean; "
                   "numeric, short and essay: text",
     )
-    seq = serializers.IntegerField(min_value=1, help_text="Rises with each change of this answer; a save whose seq "
-                                                          "is not above the stored one changes nothing")
+    base = serializers.IntegerField(min_value=0, required=False,
+                                    help_text="The version of the answer this edit replaces (0: none saved yet)")
+    seq = serializers.IntegerField(min_value=1, required=False,
+                                   help_text="Scripts, instead of base: rises with each change of this answer; a save "
+                                             "whose seq is not above the stored one changes nothing")
 
 
 class QuizAnswerSavedSerializer(serializers.Serializer):
     slot = serializers.IntegerField()
+    version = serializers.IntegerField(help_text="The server's version of the stored answer: the base of the next save")
     seq = serializers.IntegerField(help_text="The stored sequence number: the answer with this seq is saved")
     saved_at = serializers.DateTimeField()
     stale = serializers.BooleanField(help_text="true: a newer (or the same) answer was already stored")
+
+
+class QuizMoodleXmlImportInputSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False, help_text="Multipart: the .xml file Moodle exported")
+    xml = serializers.CharField(required=False, help_text="JSON: the file's text instead")
+    category = serializers.CharField(required=False, allow_blank=True,
+                                     help_text="Folder for questions the file puts in no category")
+
+
+class QuizMoodleXmlImportedSerializer(serializers.Serializer):
+    created = QuizQuestionSerializer(many=True)
+    skipped = serializers.ListField(child=serializers.CharField(),
+                                    help_text="Questions of unsupported types, each named with its position")
+
+
+class QuizAnswerConflictSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="conflict, submitted or deadline_passed")
+    slot = serializers.IntegerField(required=False, help_text="Conflict only")
+    value = serializers.JSONField(required=False, allow_null=True, help_text="Conflict only: the server's answer")
+    version = serializers.IntegerField(required=False, help_text="Conflict only: send it as base to keep yours")
+    saved_at = serializers.DateTimeField(required=False, help_text="Conflict only: when the server's answer was saved")
+
+
+class QuizAnswerVersionSerializer(serializers.Serializer):
+    slot = serializers.IntegerField()
+    version = serializers.IntegerField()
+    saved_at = serializers.DateTimeField()
+    value = serializers.JSONField(required=False, allow_null=True, help_text="Only for slots asked for in ?values=")
+
+
+class QuizAnswerVersionsSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=AttemptState.values)
+    deadline = serializers.DateTimeField()
+    server_now = serializers.DateTimeField()
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    auto_submitted = serializers.BooleanField()
+    answers = QuizAnswerVersionSerializer(many=True)
+
+
+class QuizSubmitInputSerializer(serializers.Serializer):
+    auto = serializers.BooleanField(required=False, help_text="true: the page's timer ran out")
 
 
 # --- Results -----------------------------------------------------------------------------

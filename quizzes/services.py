@@ -22,10 +22,11 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from courseapp.models import Course, Membership, User
-from grading.models import Category, GradeItem
+from grading.models import GradeItem
 
 from . import calculations as calc
 from . import gift
+from .grade_link import existing_grade_item, sync_grade_item
 from .models import (
     REVIEW_PARTS,
     Answer,
@@ -39,10 +40,10 @@ from .models import (
     QuizSlot,
     RegradeEntry,
     Response,
+    TextFormat,
 )
-from .selectors import key_of, slots_of
+from .selectors import forget_slots, key_of, layout_slot, slots_of
 
-QUIZ_CATEGORY = "Quizzes"
 GRADE_SOURCE = "quiz"
 
 
@@ -78,50 +79,15 @@ def _check_quiz(quiz: Quiz) -> None:
         raise ValidationError("A grace period over 300 seconds is not a grace period; use at most 300.")
 
 
-def _quiz_category(course: Course) -> Category:
-    category = Category.objects.filter(course=course, name=QUIZ_CATEGORY).first()
-    if category is None:
-        raise ValidationError(
-            f"The gradebook has no “{QUIZ_CATEGORY}” category; create it in the gradebook before adding quizzes."
-        )
-    return category
-
-
-def _sync_grade_item(quiz: Quiz) -> None:
-    """Keep the quiz's grade item named, dated and sized like the quiz.
-
-    A new quiz takes over an unlinked item of the Quizzes category with its title
-    (the gradebook may list "Quiz 3" before the quiz exists); otherwise it creates one.
-    An item keeps its points while the quiz has no questions yet.
-    """
-    total = sum((s.points for s in QuizSlot.objects.filter(quiz=quiz)), Decimal("0"))
-    item = quiz.grade_item
-    if item is None:
-        item = GradeItem.objects.filter(course=quiz.course, name=quiz.title).select_related("category").first()
-        if item is not None and (item.category.name != QUIZ_CATEGORY or Quiz.objects.filter(grade_item=item).exists()):
-            raise ValidationError(f"The gradebook already has an item named “{quiz.title}”; choose another title.")
-        if item is None:
-            item = GradeItem.objects.create(
-                course=quiz.course, category=_quiz_category(quiz.course), name=quiz.title,
-                short_name=quiz.title[:30], points_possible=total, due_at=quiz.closes_at,
-                position=GradeItem.objects.filter(course=quiz.course).count() + 1,
-            )
-        quiz.grade_item = item
-        quiz.save(update_fields=["grade_item"])
-    points = total if total > 0 else item.points_possible
-    if (item.name, item.points_possible, item.due_at) != (quiz.title, points, quiz.closes_at):
-        if item.name != quiz.title and GradeItem.objects.filter(course=quiz.course, name=quiz.title).exclude(pk=item.pk).exists():
-            raise ValidationError(f"The gradebook already has an item named “{quiz.title}”; choose another title.")
-        item.name, item.points_possible, item.due_at = quiz.title, points, quiz.closes_at
-        item.save(update_fields=["name", "points_possible", "due_at"])
-
-
 @transaction.atomic
-def quiz_create(*, course: Course, by: User | None, **fields) -> Quiz:
-    """A new quiz with its grade item in the course's Quizzes category.
+def quiz_create(*, course: Course, by: User | None, grade_item: GradeItem | None = None, **fields) -> Quiz:
+    """A new quiz with its own grade item in the course's Quizzes category.
 
     fields: any of QUIZ_FIELDS; opens_at/closes_at aware datetimes; time_limit a
     timedelta or None (no limit: until the quiz closes).
+    grade_item: an existing, unlinked item of the Quizzes category to grade into
+    instead (the gradebook may list "Quiz 3" before the quiz exists). Without it,
+    an item with the quiz's title is never taken over: GradeItemExists asks.
     """
     unknown = set(fields) - QUIZ_FIELDS
     if unknown:
@@ -132,8 +98,9 @@ def quiz_create(*, course: Course, by: User | None, **fields) -> Quiz:
     _check_quiz(quiz)
     if Quiz.objects.filter(course=course, title=quiz.title).exists():
         raise ValidationError(f"This course already has a quiz named “{quiz.title}”; choose another title.")
+    quiz.grade_item = existing_grade_item(course=course, title=quiz.title, chosen=grade_item)
     quiz.save()
-    _sync_grade_item(quiz)
+    sync_grade_item(quiz)
     return quiz
 
 
@@ -157,7 +124,7 @@ def quiz_update(*, quiz: Quiz, by: User | None, **fields) -> Quiz:
             )
             attempt.accept_until = calc.accept_until(deadline=attempt.deadline, grace_seconds=quiz.grace_seconds)
             attempt.save(update_fields=["deadline", "accept_until"])
-    _sync_grade_item(quiz)
+    sync_grade_item(quiz)
     return quiz
 
 
@@ -184,7 +151,8 @@ def slot_add(*, quiz: Quiz, question: Question, by: User | None, points: Decimal
     value = _positive_points(question.default_points if points is None else points, what="Points")
     position = (QuizSlot.objects.filter(quiz=quiz).order_by("-position").values_list("position", flat=True).first() or 0) + 1
     slot = QuizSlot.objects.create(quiz=quiz, question=question, points=value, position=position)
-    _sync_grade_item(quiz)
+    forget_slots(quiz)
+    sync_grade_item(quiz)
     return slot
 
 
@@ -194,7 +162,8 @@ def slot_remove(*, slot: QuizSlot, by: User | None) -> None:
         raise ValidationError("Students have already attempted this quiz; its questions can no longer change.")
     quiz = slot.quiz
     slot.delete()
-    _sync_grade_item(quiz)
+    forget_slots(quiz)
+    sync_grade_item(quiz)
 
 
 @transaction.atomic
@@ -222,16 +191,17 @@ def slots_reorder(*, quiz: Quiz, order: list[int], by: User | None) -> list[Quiz
             slot.position = position
             changed.append(slot)
     QuizSlot.objects.bulk_update(changed, ["position"])
+    forget_slots(quiz)
     return [slots[i] for i in order]
 
 
 # --- Authoring: the question bank --------------------------------------------------
 
 QUESTION_FIELDS = {
-    "category", "title", "text", "qtype", "default_points", "correct_bool", "true_feedback", "false_feedback",
+    "category", "title", "text", "text_format", "qtype", "default_points", "correct_bool", "true_feedback", "false_feedback",
     "case_sensitive", "use_regex", "manual_review", "rubric", "general_feedback",
 }
-ANSWER_FIELDS = {"id", "text", "fraction", "feedback", "value", "tolerance"}
+ANSWER_FIELDS = {"id", "text", "fraction", "feedback", "value", "tolerance", "match"}
 
 
 def _decimal(value, *, what: str) -> Decimal:
@@ -255,7 +225,15 @@ def _clean_answers(qtype: str, answers: list[dict], *, use_regex: bool) -> list[
         if not Decimal("-1") <= fraction <= Decimal("1"):
             raise ValidationError(f"Answer {i}: the fraction must lie between -1 and 1 (e.g. 0.5 for half credit).")
         item = {"id": raw.get("id"), "text": str(raw.get("text", "")).strip(), "fraction": fraction,
-                "feedback": str(raw.get("feedback", "")), "value": None, "tolerance": Decimal("0")}
+                "feedback": str(raw.get("feedback", "")), "value": None, "tolerance": Decimal("0"),
+                "match": str(raw.get("match", "")).strip()}
+        if qtype == QuestionType.MATCHING:
+            if not item["match"]:
+                raise ValidationError(f"Answer {i}: give the item's partner (match), or remove the row.")
+            item["fraction"] = Decimal("1") if item["text"] else Decimal("0")  # an item without text: a distractor
+            cleaned.append(item)
+            continue
+        item["match"] = ""
         if qtype == QuestionType.NUMERIC:
             if raw.get("value") in (None, ""):
                 raise ValidationError(f"Answer {i}: a numeric answer needs a value.")
@@ -278,6 +256,10 @@ def _clean_answers(qtype: str, answers: list[dict], *, use_regex: bool) -> list[
         return cleaned
     if not cleaned:
         raise ValidationError("Add at least one answer.")
+    if qtype == QuestionType.MATCHING:
+        if sum(1 for a in cleaned if a["text"]) < 2:
+            raise ValidationError("A matching question needs at least two items, each with its partner.")
+        return cleaned
     if qtype in (QuestionType.SINGLE, QuestionType.MULTI) and len(cleaned) < 2:
         raise ValidationError("A choice question needs at least two choices.")
     if qtype == QuestionType.MULTI:
@@ -296,12 +278,20 @@ def _clean_question(fields: dict) -> dict:
         raise ValidationError(f"Unknown question type “{fields.get('qtype')}”; use one of {', '.join(QuestionType.values)}.")
     if not str(fields.get("text", "")).strip():
         raise ValidationError("Write the question's text.")
+    if fields.setdefault("text_format", TextFormat.PLAIN) not in TextFormat.values:
+        raise ValidationError(f"Unknown text format “{fields['text_format']}”; use one of {', '.join(TextFormat.values)}.")
     if fields["qtype"] == QuestionType.TRUEFALSE and fields.get("correct_bool") is None:
         raise ValidationError("Say whether the statement is true or false (correct_bool).")
     if "default_points" in fields:
         fields["default_points"] = _positive_points(fields["default_points"], what="Default points")
     fields["title"] = str(fields.get("title") or fields["text"])[:200].strip()
     return fields
+
+
+def question_check(*, answers: list[dict], **fields) -> tuple[dict, list[dict]]:
+    """The question's fields and answers as they would be stored, or ValidationError saying what to fix (no writes)."""
+    fields = _clean_question(dict(fields))
+    return fields, _clean_answers(fields["qtype"], list(answers), use_regex=fields.get("use_regex", False))
 
 
 def _write_answers(question: Question, answers: list[dict]) -> None:
@@ -387,13 +377,14 @@ def question_update(*, question: Question, by: User | None, answers: list[dict] 
 def _parsed_fields(parsed: gift.ParsedQuestion) -> tuple[dict, list[dict]]:
     fields = {
         "category": parsed.category, "title": parsed.title, "text": parsed.text, "qtype": parsed.qtype,
-        "general_feedback": parsed.general_feedback,
+        "general_feedback": parsed.general_feedback, "text_format": parsed.text_format,
     }
     if parsed.qtype == QuestionType.TRUEFALSE:
         fields.update(correct_bool=parsed.correct_bool, true_feedback=parsed.true_feedback,
                       false_feedback=parsed.false_feedback)
     answers = [
-        {"text": a.text, "fraction": a.fraction, "feedback": a.feedback, "value": a.value, "tolerance": a.tolerance}
+        {"text": a.text, "fraction": a.fraction, "feedback": a.feedback, "value": a.value, "tolerance": a.tolerance,
+         "match": a.match}
         for a in parsed.answers
     ]
     return fields, answers
@@ -473,9 +464,11 @@ def attempt_start(*, quiz: Quiz, student: User, now: dt.datetime | None = None) 
     now = now or timezone.now()
     if not quiz.published:
         raise AnswerRefused("This quiz is not open to students yet.", code="not_published", status=403)
-    existing = Attempt.objects.filter(quiz=quiz, student=student, state=AttemptState.IN_PROGRESS).first()
+    mine = list(Attempt.objects.filter(quiz=quiz, student=student))  # one query for the open one and the count
+    existing = next((a for a in mine if a.state == AttemptState.IN_PROGRESS), None)
     if existing is not None:
         if now <= existing.accept_until:
+            existing.quiz = quiz
             return existing, False
         attempt_submit(attempt_id=existing.id, by=None, auto=True, now=now)
     if now < quiz.opens_at:
@@ -486,7 +479,7 @@ def attempt_start(*, quiz: Quiz, student: User, now: dt.datetime | None = None) 
         local = timezone.localtime(quiz.closes_at)
         raise AnswerRefused(f"This quiz closed at {local:%H:%M} on {local:%d %b %Y}; no new attempts.",
                             code="closed", status=403)
-    done = Attempt.objects.filter(quiz=quiz, student=student).count()
+    done = len(mine)
     if quiz.max_attempts and done >= quiz.max_attempts:
         raise AnswerRefused(
             f"You have used all {quiz.max_attempts} attempt(s) allowed on this quiz.", code="no_attempts_left",
@@ -496,9 +489,8 @@ def attempt_start(*, quiz: Quiz, student: User, now: dt.datetime | None = None) 
     if not slots:
         raise AnswerRefused("This quiz has no questions yet.", code="empty", status=403)
     layout = calc.build_layout(
-        slots=[(s.id, s.question.qtype, [a.id for a in s.question.answers.all()]) for s in slots],
-        shuffle_questions=quiz.shuffle_questions, shuffle_choices=quiz.shuffle_choices,
-        seed=secrets.token_hex(8),
+        slots=[layout_slot(s) for s in slots], shuffle_questions=quiz.shuffle_questions,
+        shuffle_choices=quiz.shuffle_choices, seed=secrets.token_hex(8),
     )
     deadline = calc.attempt_deadline(started_at=now, time_limit=quiz.time_limit, closes_at=quiz.closes_at)
     attempt = Attempt(
@@ -521,18 +513,40 @@ def attempt_start(*, quiz: Quiz, student: User, now: dt.datetime | None = None) 
 class SaveResult:
     """What the server holds for the answer after a save, acknowledged after commit.
 
-    seq: the stored sequence number; stale: the save carried an older or equal
-    sequence number than the stored one and changed nothing.
+    version: the server's version of the stored answer (the next save names it as
+    its base); seq: the stored script sequence number; stale: a script's save
+    carried an older or equal seq than the stored one and changed nothing.
     """
 
     slot: int
     seq: int
     saved_at: dt.datetime
     stale: bool
+    version: int = 0
 
     def as_json(self) -> dict:
         """The body of the save's 200 answer (the same from the fast path and from the DRF view)."""
-        return {"slot": self.slot, "seq": self.seq, "saved_at": self.saved_at.isoformat(), "stale": self.stale}
+        return {"slot": self.slot, "version": self.version, "seq": self.seq, "saved_at": self.saved_at.isoformat(),
+                "stale": self.stale}
+
+
+class AnswerConflict(AnswerRefused):
+    """A save based on an older version than the one stored, with a different value: another device saved between.
+
+    Carries what the server holds so the page can offer "keep this one / keep mine".
+    """
+
+    def __init__(self, *, slot: int, value, version: int, saved_at: dt.datetime):
+        local = timezone.localtime(saved_at)
+        super().__init__(
+            f"This answer was changed on another device at {local:%H:%M:%S}; keep that one, or send yours again "
+            f"with base {version} to keep yours.", code="conflict", status=409,
+        )
+        self.slot, self.value, self.version, self.saved_at = slot, value, version, saved_at
+
+    def as_json(self) -> dict:
+        return {"detail": self.message, "code": self.code, "slot": self.slot, "value": self.value,
+                "version": self.version, "saved_at": self.saved_at.isoformat()}
 
 
 @dataclass(frozen=True)
@@ -575,14 +589,17 @@ def _upsert_sql(*, by_token: bool) -> str:
     an active member of the course, in progress and not past deadline + grace.
     The attempt row is locked (FOR NO KEY UPDATE) so a concurrent submit waits for
     this save to commit, or this save sees the submitted state and inserts nothing.
-    The update only happens when the client's sequence number is higher than the
-    stored one; RETURNING gives no row when nothing was written.
+    The update only happens when the save's base is the stored version (a
+    browser's save), or, for a save without a base (a script's), when its
+    sequence number is higher than the stored one; each update adds 1 to the
+    version. RETURNING gives no row when nothing was written.
     Parameters: course id, attempt id, started_at, token key or student id, now,
-    then slot, value (JSON text), seq, now, needs_manual.
+    then slot, value (JSON text), seq, now, needs_manual, base, base (None: seq rules).
     """
     postgres = connection.vendor == "postgresql"
     lock = "FOR NO KEY UPDATE OF a" if postgres else ""
     json_value, stamp = ("%s::jsonb", "%s::timestamptz") if postgres else ("%s", "%s")
+    greatest = "GREATEST" if postgres else "MAX"
     if by_token:
         who = (f"JOIN {Token._meta.db_table} t ON t.user_id = a.student_id "
                f"JOIN {User._meta.db_table} u ON u.id = a.student_id")
@@ -598,19 +615,21 @@ WITH live AS (
        AND a.state = 'in_progress' AND a.accept_until >= {stamp}
      {lock}
 )
-INSERT INTO quizzes_response (attempt_id, slot_id, value, client_seq, saved_at, needs_manual, comment)
-SELECT live.id, %s, {json_value}, %s, {stamp}, %s, '' FROM live WHERE true
+INSERT INTO quizzes_response (attempt_id, slot_id, value, client_seq, version, saved_at, needs_manual, comment)
+SELECT live.id, %s, {json_value}, %s, 1, {stamp}, %s, '' FROM live WHERE true
 ON CONFLICT (attempt_id, slot_id) DO UPDATE
-   SET value = excluded.value, client_seq = excluded.client_seq, saved_at = excluded.saved_at
- WHERE quizzes_response.client_seq < excluded.client_seq
-RETURNING client_seq
+   SET value = excluded.value, client_seq = {greatest}(quizzes_response.client_seq, excluded.client_seq),
+       version = quizzes_response.version + 1, saved_at = excluded.saved_at
+ WHERE CASE WHEN %s IS NULL THEN quizzes_response.client_seq < excluded.client_seq
+            ELSE quizzes_response.version = %s END
+RETURNING version, client_seq
 """
 
 
 _UPSERT_SQL: dict[tuple[str, bool], str] = {}
 # PostgreSQL parameter types of _upsert_sql's placeholders, in order (the asker is a token key or a student id).
 _UPSERT_TYPES = ("bigint", "bigint", "timestamptz", "{asker}", "timestamptz", "bigint", "jsonb", "bigint",
-                 "timestamptz", "boolean")
+                 "timestamptz", "boolean", "bigint", "bigint")
 
 
 def _prepared_upsert(cursor, *, by_token: bool) -> str:
@@ -638,8 +657,10 @@ def _prepared_upsert(cursor, *, by_token: bool) -> str:
 
 
 def _upsert(*, facts: _AttemptFacts, attempt_id: int, asker: int | str, by_token: bool, slot_id: int, value,
-            seq: int, now: dt.datetime) -> int | None:
-    """Run the upsert statement (in autocommit it is its own transaction); the stored seq, or None if nothing written.
+            seq: int, base: int | None, now: dt.datetime) -> tuple[int, int] | None:
+    """Run the upsert statement (in autocommit it is its own transaction).
+
+    Returns the stored (version, seq), or None if nothing was written.
 
     On a persistent PostgreSQL connection outside a transaction, Django would
     first spend a round trip checking that the connection is alive
@@ -651,7 +672,7 @@ def _upsert(*, facts: _AttemptFacts, attempt_id: int, asker: int | str, by_token
     """
     stamp = connection.ops.adapt_datetimefield_value(now)
     params = [facts.course_id, attempt_id, connection.ops.adapt_datetimefield_value(facts.started_at), asker, stamp,
-              slot_id, json.dumps(value), seq, stamp, False]
+              slot_id, json.dumps(value), seq, stamp, False, base, base]
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return _execute_upsert(params, by_token=by_token)
     connection.health_check_done = True
@@ -664,10 +685,10 @@ def _upsert(*, facts: _AttemptFacts, attempt_id: int, asker: int | str, by_token
         return _execute_upsert(params, by_token=by_token)
 
 
-_EXECUTE = "EXECUTE {name} (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_EXECUTE = "EXECUTE {name} (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 
-def _execute_upsert(params: list, *, by_token: bool) -> int | None:
+def _execute_upsert(params: list, *, by_token: bool) -> tuple[int, int] | None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(_EXECUTE.format(name=_prepared_upsert(cursor, by_token=by_token)), params)
@@ -676,7 +697,7 @@ def _execute_upsert(params: list, *, by_token: bool) -> int | None:
             sql = _UPSERT_SQL.get(key) or _UPSERT_SQL.setdefault(key, _upsert_sql(by_token=by_token))
             cursor.execute(sql, params)
         stored = cursor.fetchone()
-    return None if stored is None else stored[0]
+    return None if stored is None else (stored[0], stored[1])
 
 
 def _check_seq(seq) -> None:
@@ -685,24 +706,37 @@ def _check_seq(seq) -> None:
                             status=400)
 
 
+def _check_base(base) -> None:
+    if isinstance(base, bool) or not isinstance(base, int) or base < 0 or base >= 2**31:
+        raise AnswerRefused("Send base as the whole-number version of the answer your edit replaces "
+                            "(0 when nothing was saved yet; the version comes with the page and each save).",
+                            code="bad_base", status=400)
+
+
 def answer_save_by_token(
-    *, token: str, attempt_id: int, course_code: str, slot_id: int, value, seq, now: dt.datetime | None = None,
+    *, token: str, attempt_id: int, course_code: str, slot_id: int, value, seq=None, base=None,
+    now: dt.datetime | None = None,
 ) -> SaveResult | None:
     """The hot path for API clients: authenticate by token and save, in one SQL statement.
 
     The same rules as answer_save (the token's user must be active and own the
     attempt, still be an active member of the course; the attempt in progress
-    and within deadline + grace; the value valid for the question; the seq above
-    the stored one), checked by the database in the statement that writes. It
-    commits before returning (autocommit; a caller inside a transaction gets the
-    caller's transaction, as with answer_save), so a returned result is durable.
+    and within deadline + grace; the value valid for the question; the base the
+    stored version, or without a base the seq above the stored one), checked by
+    the database in the statement that writes. It commits before returning
+    (autocommit; a caller inside a transaction gets the caller's transaction, as
+    with answer_save), so a returned result is durable.
 
     Returns None when it wrote nothing for any reason (unknown token, another
-    student's attempt, refused value, stale seq, past the deadline …): it never
-    explains; the caller then authenticates the ordinary way and calls
-    answer_save, which refuses with the reason or reports the stale seq.
+    student's attempt, refused value, stale seq, conflict, past the deadline …):
+    it never explains; the caller then authenticates the ordinary way and calls
+    answer_save, which refuses with the reason or reports the stale seq or conflict.
     """
-    if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq < 2**62:
+    if base is not None:
+        if isinstance(base, bool) or not isinstance(base, int) or not 0 <= base < 2**31:
+            return None
+        seq = 0
+    elif isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq < 2**62:
         return None
     facts = _attempt_facts(attempt_id)
     if facts is None or facts.course_code != course_code or slot_id not in facts.slots:
@@ -711,25 +745,40 @@ def answer_save_by_token(
         return None
     now = now or timezone.now()
     stored = _upsert(facts=facts, attempt_id=attempt_id, asker=token, by_token=True, slot_id=slot_id, value=value,
-                     seq=seq, now=now)
-    return None if stored is None else SaveResult(slot=slot_id, seq=stored, saved_at=now, stale=False)
+                     seq=seq, base=base, now=now)
+    if stored is None:
+        return None
+    return SaveResult(slot=slot_id, version=stored[0], seq=stored[1], saved_at=now, stale=False)
 
 
 def answer_save(
-    *, attempt_id: int, student: User, course_code: str, slot_id: int, value, seq: int,
+    *, attempt_id: int, student: User, course_code: str, slot_id: int, value, seq=None, base=None,
     now: dt.datetime | None = None, _retry: bool = False,
 ) -> SaveResult:
-    """Save one answer: an idempotent upsert keyed by (attempt, slot) guarded by the client's sequence number.
+    """Save one answer: an idempotent upsert keyed by (attempt, slot), guarded by the server's version.
+
+    base: the version of the answer this edit replaces (0: none was saved), as
+    the page or the last save told the client. The save is applied only if base
+    is still the stored version; then the version rises by 1. If another device
+    saved in between, a different value is refused with AnswerConflict (409,
+    carrying the stored value, version and time); the same value is acknowledged
+    (a retry of a save whose answer was lost). Ordering never depends on a clock.
+
+    seq (scripts, when base is None): a rising number chosen by the client; a save
+    whose seq is not above the stored one changes nothing and is answered stale.
 
     The hot path of a quiz: one SQL statement (after the first save of an attempt
     in this process, which also reads the attempt's question layout). It commits
-    before this function returns, so an acknowledged answer is durable. A save
-    with a sequence number not above the stored one changes nothing (stale).
+    before this function returns, so an acknowledged answer is durable.
     Raises AnswerRefused (404 no such attempt of this student; 403 no longer a
-    member of the course; 409 submitted or past the deadline + grace; 400 bad
-    value or sequence number).
+    member of the course; 409 submitted, past the deadline + grace, or a
+    conflict; 400 bad value, base or sequence number).
     """
-    _check_seq(seq)
+    if base is not None:
+        _check_base(base)
+        seq = 0
+    else:
+        _check_seq(seq)
     now = now or timezone.now()
     for fresh in (False, True):  # a refusal based on cached facts is checked once more against the database
         if fresh:
@@ -747,17 +796,17 @@ def answer_save(
     if refusal is not None:
         raise refusal
     stored = _upsert(facts=facts, attempt_id=attempt_id, asker=student.id, by_token=False, slot_id=slot_id,
-                     value=value, seq=seq, now=now)
+                     value=value, seq=seq, base=base, now=now)
     if stored is not None:
-        return SaveResult(slot=slot_id, seq=stored, saved_at=now, stale=False)
-    # Nothing written: the attempt no longer takes answers, its student left the course, or a newer answer is stored.
+        return SaveResult(slot=slot_id, version=stored[0], seq=stored[1], saved_at=now, stale=False)
+    # Nothing written: the attempt no longer takes answers, its student left the course, or another save won.
     row = Attempt.objects.filter(pk=attempt_id).values_list("state", "deadline", "accept_until", "started_at").first()
     if row is None or row[3] != facts.started_at:  # the cached facts were of another row with this id
         _FACTS.pop(attempt_id, None)
         if row is None or _retry:
             raise AnswerRefused("No such attempt.", code="not_found", status=404)
         return answer_save(attempt_id=attempt_id, student=student, course_code=course_code, slot_id=slot_id,
-                           value=value, seq=seq, now=now, _retry=True)
+                           value=value, seq=seq, base=base, now=now, _retry=True)
     state, deadline, accept_until, _ = row
     if state != AttemptState.IN_PROGRESS:
         raise AnswerRefused("This attempt has been submitted; answers can no longer change.", code="submitted")
@@ -766,8 +815,13 @@ def answer_save(
     if not Membership.objects.filter(course_id=facts.course_id, user_id=student.id, is_active=True).exists():
         raise AnswerRefused("You are no longer a member of this course, so answers are not accepted; "
                             "ask the instructor.", code="not_member", status=403)
-    stored_seq = Response.objects.filter(attempt_id=attempt_id, slot_id=slot_id).values_list("client_seq", flat=True).get()
-    return SaveResult(slot=slot_id, seq=stored_seq, saved_at=now, stale=True)
+    held = Response.objects.filter(attempt_id=attempt_id, slot_id=slot_id).values_list(
+        "value", "version", "client_seq", "saved_at").get()
+    if base is None:
+        return SaveResult(slot=slot_id, version=held[1], seq=held[2], saved_at=now, stale=True)
+    if held[0] == value:  # a retry of a save whose answer got lost, or both devices chose the same
+        return SaveResult(slot=slot_id, version=held[1], seq=held[2], saved_at=held[3], stale=False)
+    raise AnswerConflict(slot=slot_id, value=held[0], version=held[1], saved_at=held[3])
 
 
 def _grade_responses(attempt: Attempt, *, now: dt.datetime) -> None:
@@ -804,15 +858,23 @@ def _finish(attempt: Attempt, responses: Iterable[Response]) -> None:
     attempt.save(update_fields=["state", "score", "submitted_at", "auto_submitted"])
 
 
+TIMER_SLACK = dt.timedelta(seconds=10)
+
+
 @transaction.atomic
 def attempt_submit(
-    *, attempt_id: int, by: User | None, auto: bool = False, now: dt.datetime | None = None
+    *, attempt_id: int, by: User | None, auto: bool = False, timer_ran_out: bool = False,
+    now: dt.datetime | None = None,
 ) -> tuple[Attempt, bool]:
     """Submit an attempt and grade it; a second submit (another tab, a retry, the task) changes nothing.
 
     The attempt row is locked; only an attempt still in progress is submitted.
     submitted_at is the earlier of now and the deadline (the grace period absorbs
-    latency, it does not make a submission late). Objective answers are graded
+    latency, it does not make a submission late). The attempt is marked
+    auto-submitted when the task or a later start submits it (auto), when the
+    submit arrives at or after the deadline, or when the page says its timer ran
+    out (timer_ran_out) within TIMER_SLACK of the deadline (a page's clock is
+    only as good as its estimate of the server's). Objective answers are graded
     now; essays and questions marked for review wait for a grader and the score
     stays None until then. A completed attempt posts the quiz grade.
     Returns (attempt, changed).
@@ -822,7 +884,9 @@ def attempt_submit(
     if attempt.state != AttemptState.IN_PROGRESS:
         return attempt, False
     attempt.submitted_at = min(now, attempt.deadline)
-    attempt.auto_submitted = auto or now > attempt.accept_until
+    attempt.auto_submitted = (
+        auto or now >= attempt.deadline or (timer_ran_out and now >= attempt.deadline - TIMER_SLACK)
+    )
     _grade_responses(attempt, now=now)
     if attempt.state == AttemptState.GRADED:
         quiz_grade_post(quiz=attempt.quiz, student=attempt.student, by=by)

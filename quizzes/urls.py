@@ -14,6 +14,9 @@ A = "api/courses/<slug:code>/"
 # The hottest route of the site; quizzes.middleware.AnswerSaveFastPath matches requests against this same pattern.
 answer_save = path(A + "quiz-attempts/<int:attempt_id>/answers/<int:slot_id>/", apis.AnswerSaveApi.as_view(),
                    name="api-answer")
+# Every open taking page polls this every few seconds; the same middleware answers it.
+answer_versions = path(A + "quiz-attempts/<int:attempt_id>/answers/", apis.AnswerVersionsApi.as_view(),
+                       name="api-answer-versions")
 
 urlpatterns = [
     # Pages
@@ -22,6 +25,10 @@ urlpatterns = [
     path(P + "bank/", views.bank, name="bank"),
     path(P + "bank/<int:question_id>/", views.question_edit, name="question-edit"),
     path(P + "bank/export.gift.txt", views.bank_export, name="bank-export"),
+    path(P + "bank/export.xml", views.bank_export_xml, name="bank-export-xml"),
+    path(P + "bank/import-xml/", views.bank_import_xml, name="bank-import-xml"),
+    path(P + "bank/new/", views.question_edit, name="question-new"),
+    path(P + "bank/<int:question_id>/gift/", views.question_edit_gift, name="question-edit-gift"),
     path(P + "regrade/<int:key_change_id>/", views.regrade, name="regrade"),
     path(P + "<int:quiz_id>/", views.quiz_detail, name="detail"),
     path(P + "<int:quiz_id>/edit/", views.quiz_edit, name="edit"),
@@ -40,12 +47,14 @@ urlpatterns = [
     path(A + "quizzes/<int:quiz_id>/slots/<int:slot_id>/", apis.SlotDetailApi.as_view(), name="api-slot"),
     path(A + "questions/", apis.QuestionListApi.as_view(), name="api-questions"),
     path(A + "questions/gift/", apis.GiftApi.as_view(), name="api-gift"),
+    path(A + "questions/moodle-xml/", apis.MoodleXmlApi.as_view(), name="api-moodle-xml"),
     path(A + "questions/<int:question_id>/", apis.QuestionDetailApi.as_view(), name="api-question"),
     path(A + "key-changes/<int:key_change_id>/regrade/", apis.RegradeApi.as_view(), name="api-regrade"),
     # API: taking
     path(A + "quizzes/<int:quiz_id>/attempts/", apis.AttemptListApi.as_view(), name="api-attempts"),
     path(A + "quiz-attempts/<int:attempt_id>/", apis.AttemptDetailApi.as_view(), name="api-attempt"),
     answer_save,
+    answer_versions,
     path(A + "quiz-attempts/<int:attempt_id>/submit/", apis.AttemptSubmitApi.as_view(), name="api-submit"),
     # API: results and grading
     path(A + "quizzes/<int:quiz_id>/results/", apis.ResultsApi.as_view(), name="api-results"),

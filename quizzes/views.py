@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -15,10 +15,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from . import access, gift, selectors, services
+from . import access, bank_import, editor, gift, selectors, services
 from . import calculations as calc
 from .forms import AddSlotForm, GiftImportForm, GradeResponseForm, QuestionEditForm, QuizForm, preview_answers
-from .models import AttemptState, KeyChange, Question
+from .models import AttemptState, KeyChange, Question, QuestionType, TextFormat
+
+# How often an open taking page asks for the versions of its answers (another device's change shows within 5 s).
+POLL_MS = 3000
 
 
 def _ctx(course, role, **extra) -> dict:
@@ -134,11 +137,14 @@ def quiz_edit(request: HttpRequest, code: str, quiz_id: int | None = None) -> Ht
         initial["opens_at"] = timezone.localtime(quiz.opens_at)
         initial["closes_at"] = timezone.localtime(quiz.closes_at)
         initial["time_limit_minutes"] = int(quiz.time_limit.total_seconds() // 60) if quiz.time_limit else None
-    form = QuizForm(request.POST or None, course=course, initial=initial)
+    form = QuizForm(request.POST or None, course=course, initial=initial, creating=quiz is None)
     if request.method == "POST" and form.is_valid():
         try:
             if quiz is None:
-                quiz = services.quiz_create(course=course, by=request.user, **form.to_fields())
+                fields = form.to_fields()
+                existing = selectors.unlinked_quiz_item(course=course, title=fields["title"]) \
+                    if form.wants_existing_item() else None
+                quiz = services.quiz_create(course=course, by=request.user, grade_item=existing, **fields)
                 messages.success(request, f"Created “{quiz.title}” and its gradebook item. Now add questions.")
             else:
                 quiz = services.quiz_update(quiz=quiz, by=request.user, **form.to_fields())
@@ -179,7 +185,92 @@ def bank_export(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @login_required
-def question_edit(request: HttpRequest, code: str, question_id: int) -> HttpResponse:
+def bank_export_xml(request: HttpRequest, code: str) -> HttpResponse:
+    course = access.access_bank(request.user, code, edit=False)
+    response = HttpResponse(bank_import.bank_as_moodle_xml(course=course), content_type="application/xml; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{course.code}-questions.moodle.xml"'
+    return response
+
+
+@login_required
+@require_POST
+def bank_import_xml(request: HttpRequest, code: str) -> HttpResponse:
+    """Import an uploaded Moodle XML file (instructor): all or none, unsupported types named."""
+    course = access.access_bank(request.user, code, edit=True)
+    upload = request.FILES.get("file")
+    if upload is None:
+        messages.error(request, "Choose a Moodle XML file to import.")
+        return redirect("quizzes:bank", code)
+    if upload.size > bank_import.MAX_BYTES:
+        messages.error(request, "The file is larger than 20 MB; export fewer categories at a time.")
+        return redirect("quizzes:bank", code)
+    try:
+        result = bank_import.questions_import_moodle_xml(
+            course=course, data=upload.read(), by=request.user, category=request.POST.get("category", "")[:200])
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+        return redirect("quizzes:bank", code)
+    messages.success(request, f"Imported {len(result.created)} question(s) from {upload.name}.")
+    for line in result.skipped:
+        messages.warning(request, line)
+    return redirect("quizzes:bank", code)
+
+
+@login_required
+def question_edit(request: HttpRequest, code: str, question_id: int | None = None) -> HttpResponse:
+    """Write or edit a bank question field by field, any type, with a preview (instructor).
+
+    POST with `preview` checks and shows the question as a student sees it;
+    `more` adds answer rows; otherwise it saves (a key change after attempts offers a regrade).
+    """
+    if question_id is None:
+        course, question = access.access_bank(request.user, code, edit=True), None
+    else:
+        question = access.access_question(request.user, code, question_id, edit=True)
+        course = question.course
+    preview = None
+    if request.method == "POST":
+        state = editor.state_from_post(request.POST, more_rows=3 if "more" in request.POST else 0)
+        error = None
+        if "more" not in request.POST:
+            try:
+                existing = {a.id for a in question.answers.all()} if question else set()
+                fields, answers = editor.to_service(state, existing_ids=existing)
+                if "preview" in request.POST:
+                    preview = editor.preview_of(*services.question_check(answers=[dict(a) for a in answers], **fields))
+                elif question is None:
+                    question = services.question_create(course=course, by=request.user, answers=answers, **fields)
+                    messages.success(request, f"Added “{question.title}” to the bank.")
+                    return redirect("quizzes:bank", code)
+                else:
+                    result = services.question_update(question=question, by=request.user, answers=answers, **fields)
+                    _key_change_message(request, result)
+                    return redirect("quizzes:bank", code)
+            except ValidationError as exc:
+                error = " ".join(exc.messages)
+    else:
+        state, error = editor.state_of(question), None
+    role = access.role_in(request.user, course)
+    return render(request, "quizzes/question_editor.html", _ctx(
+        course, role, question=question, state=state, error=error, preview=preview,
+        types=QuestionType.choices, formats=TextFormat.choices, rows=len(state.rows)))
+
+
+def _key_change_message(request: HttpRequest, result: services.QuestionUpdate) -> None:
+    if result.key_change is not None:
+        messages.warning(
+            request,
+            f"The answer key changed and {result.affected_attempts} submitted attempt(s) used this question. "
+            "Regrade them below to update their scores and the gradebook.",
+        )
+    else:
+        messages.success(request, "Saved.")
+
+
+@login_required
+def question_edit_gift(request: HttpRequest, code: str, question_id: int) -> HttpResponse:
+    """Edit a question as its GIFT text (+ the fields GIFT does not carry)."""
     question = access.access_question(request.user, code, question_id, edit=True)
     course = question.course
     initial = {
@@ -193,19 +284,12 @@ def question_edit(request: HttpRequest, code: str, question_id: int) -> HttpResp
         text = data.pop("gift")
         try:
             result = services.question_update_from_gift(question=question, text=text, by=request.user, **data)
-            if result.key_change is not None:
-                messages.warning(
-                    request,
-                    f"The answer key changed and {result.affected_attempts} submitted attempt(s) used this question. "
-                    "Regrade them below to update their scores and the gradebook.",
-                )
-            else:
-                messages.success(request, "Saved.")
+            _key_change_message(request, result)
             return redirect("quizzes:bank", code)
         except ValidationError as exc:
             form.add_error(None, " ".join(exc.messages))
     role = access.role_in(request.user, course)
-    return render(request, "quizzes/question_form.html", _ctx(course, role, form=form, question=question))
+    return render(request, "quizzes/question_gift.html", _ctx(course, role, form=form, question=question))
 
 
 @login_required
@@ -243,14 +327,18 @@ def attempt_page(request: HttpRequest, code: str, attempt_id: int) -> HttpRespon
     role = access.role_in(request.user, attempt.quiz.course)
     context = _ctx(attempt.quiz.course, role, attempt=attempt, quiz=attempt.quiz, payload=payload)
     if attempt.state == AttemptState.IN_PROGRESS and attempt.student_id == request.user.id:
-        context["config"] = json.dumps({
+        # Embedded with json_script (escapes "<", ">" and "&"): a saved answer reading "</script>" cannot end the tag.
+        context["config"] = {
             "attempt": attempt.id,
             "saveUrl": reverse("quizzes:api-answer", args=[code, attempt.id, 0]).replace("/0/", "/{slot}/"),
+            "versionsUrl": reverse("quizzes:api-answer-versions", args=[code, attempt.id]),
             "submitUrl": reverse("quizzes:api-submit", args=[code, attempt.id]),
             "reviewUrl": reverse("quizzes:attempt", args=[code, attempt.id]),
             "deadline": payload["deadline"], "serverNow": payload["server_now"],
-            "answers": {str(q["slot"]): {"value": q.get("answer"), "seq": q.get("seq", 0)} for q in payload["questions"]},
-        })
+            "timeZone": settings.TIME_ZONE, "pollMs": POLL_MS,
+            "answers": {str(q["slot"]): {"value": q.get("answer"), "version": q.get("version", 0),
+                                         "savedAt": q.get("saved_at")} for q in payload["questions"]},
+        }
         return render(request, "quizzes/take.html", context)
     return render(request, "quizzes/review.html", context)
 

@@ -141,3 +141,15 @@ def test_a_dataset_chunk_may_be_as_large_as_the_chunk_setting(client_for, instru
     response = client.put(path, data=b"x", content_type="application/octet-stream", CONTENT_LENGTH="1",
                           HTTP_UPLOAD_OFFSET="0")
     assert response.status_code != 413
+
+
+@pytest.mark.parametrize("path", [
+    "/api/courses/ceng501-2024f/questions/moodle-xml/",
+    "/courses/ceng501-2024f/quizzes/bank/import-xml/",
+    "/api/courses/ceng501-2024f/questions/gift/",
+])
+def test_question_imports_take_the_import_limit(client_for, instructor, course, path):
+    response = declared_post(client_for(instructor), path, str(11 * MB))
+    assert response.status_code == 413
+    assert "at most 10 MB" in response.content.decode()
+    assert route_limit(RequestFactory().post(path)) == 1 * MB  # anonymous: the small limit

@@ -12,7 +12,9 @@ from django.utils import timezone
 from freezegun import freeze_time
 
 from grading.models import Grade, GradeChange, GradeItem
+from quizzes import services
 from quizzes.calendar import course_events
+from quizzes.grade_link import GradeItemExists
 from quizzes.models import Attempt, AttemptState, KeyChange, Question, Quiz, RegradeEntry
 
 from . import factories as f
@@ -87,7 +89,8 @@ def test_gift_import_and_export_through_the_api(client_for, instructor):
     client = client_for(instructor)
     text = "::ReLU:: max(0,x) is called {=ReLU ~tanh}\n\n::Eta:: Learning rate symbol? {=eta =η}\n\n::Bad:: {=a -> b}"
     refused = post_json(client, api("api-gift"), {"text": text})
-    assert refused.status_code == 400 and refused.json()["detail"].startswith("Line 5: matching questions")
+    # (matching questions are read now; this one has no text)
+    assert refused.status_code == 400 and refused.json()["detail"] == "Line 5: the question has no text."
     assert not Question.objects.exists()  # all or nothing
     created = post_json(client, api("api-gift"), {"text": text.rsplit("\n\n", 1)[0], "category": "Imported"})
     assert created.status_code == 201 and len(created.json()["created"]) == 2
@@ -389,14 +392,44 @@ def test_pages_render_for_each_role(client_for, instructor, ta, student, course)
     assert client_for(instructor).get(reverse("quizzes:bank", args=[CODE])).status_code == 200
 
 
-def test_a_quiz_takes_over_the_gradebook_item_of_the_same_name(course):
+def test_a_quiz_never_silently_takes_over_the_gradebook_item_of_the_same_name(course):
+    """It used to: the item's grades then silently became the quiz's. Now the instructor is asked."""
     from grading.models import Category
 
     item = GradeItem.objects.create(course=course, category=Category.objects.get(course=course, name="Quizzes"),
                                     name="Quiz 7", points_possible=D("10"))
-    quiz = f.quiz(course, questions=[f.question(course, "short")], title="Quiz 7", points=[4])
+    with pytest.raises(GradeItemExists, match="already has an item named “Quiz 7”"):
+        f.quiz(course, title="Quiz 7")
+    assert not Quiz.objects.filter(title="Quiz 7").exists()
+    quiz = services.quiz_create(course=course, by=None, title="Quiz 7", grade_item=item,
+                                opens_at=timezone.now(), closes_at=timezone.now() + dt.timedelta(hours=1))
+    services.slot_add(quiz=quiz, question=f.question(course, "short"), by=None, points=D("4"))
     item.refresh_from_db()
     assert quiz.grade_item_id == item.id and item.points_possible == D("4.00") and item.due_at == quiz.closes_at
+
+
+def test_creating_a_quiz_over_an_existing_item_asks_in_the_api_and_the_page(course, instructor, client_for):
+    from grading.models import Category
+
+    item = GradeItem.objects.create(course=course, category=Category.objects.get(course=course, name="Quizzes"),
+                                    name="Quiz 8", points_possible=D("10"))
+    client = client_for(instructor)
+    body = {"title": "Quiz 8", "opens_at": "2030-01-01T10:00:00+03:00", "closes_at": "2030-01-01T11:00:00+03:00"}
+    asked = client.post(reverse("quizzes:api-quizzes", args=[CODE]), data=body, content_type="application/json")
+    assert asked.status_code == 400
+    assert asked.json()["code"] == "grade_item_exists" and asked.json()["grade_item"] == item.id
+    made = client.post(reverse("quizzes:api-quizzes", args=[CODE]), data={**body, "use_grade_item": item.id},
+                       content_type="application/json")
+    assert made.status_code == 201 and made.json()["grade_item"] == item.id
+    # The page: the error says what to tick; ticking it links the item.
+    form = {"title": "Quiz 9", "opens_at": "2030-01-02T10:00", "closes_at": "2030-01-02T11:00", "grace_seconds": 5,
+            "max_attempts": 1, "grading_method": "highest"}
+    nine = GradeItem.objects.create(course=course, category=item.category, name="Quiz 9", points_possible=D("10"))
+    page = client.post(reverse("quizzes:create", args=[CODE]), data=form)
+    assert page.status_code == 200 and "grade into the existing item" in page.content.decode()
+    assert client.post(reverse("quizzes:create", args=[CODE]),
+                       data={**form, "use_existing_grade_item": "on"}).status_code == 302
+    assert Quiz.objects.get(title="Quiz 9").grade_item_id == nine.id
 
 
 def test_a_quiz_may_not_take_an_item_of_another_category(course):

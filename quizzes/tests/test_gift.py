@@ -91,9 +91,14 @@ def test_missing_word_form_keeps_text_after_the_answers():
     assert q.answers[1].fraction == D("1")
 
 
-def test_matching_questions_are_refused_with_the_line():
-    with pytest.raises(gift.GiftError, match=r"Line 3: matching questions are not supported"):
-        gift.parse("// c\n\n::M:: Match {=a -> b =c -> d}")
+def test_matching_questions_are_read_with_distractors_and_written_back():
+    (q,) = gift.parse("// c\n\n::M:: Match the layers {=Conv -> local features =Pool -> downsampling = -> sorting}")
+    assert q.qtype == "matching"
+    assert [(a.text, a.match, a.fraction) for a in q.answers] == [
+        ("Conv", "local features", D("1")), ("Pool", "downsampling", D("1")), ("", "sorting", D("0"))]
+    assert [(a.text, a.match) for a in gift.parse(gift.dump([q]))[0].answers] == [(a.text, a.match) for a in q.answers]
+    with pytest.raises(gift.GiftError, match=r"Line 1: in a matching question write each pair as =item -> partner"):
+        gift.parse("::M:: Match {=a -> b ~c}")
 
 
 def test_missing_answer_block_says_what_to_add():
@@ -116,3 +121,57 @@ def test_round_trip_keeps_every_question():
                                 b.general_feedback, b.category)
         assert [(x.text if a.qtype != "numeric" else "", x.fraction, x.feedback, x.value, x.tolerance) for x in a.answers] == \
                [(y.text if a.qtype != "numeric" else "", y.fraction, y.feedback, y.value, y.tolerance) for y in b.answers]
+
+
+# --- Moodle's [html]/[markdown] and category paths ------------------------------------------------
+
+MOODLE_EXPORT = r"""
+// question: 4021  name: Vanishing
+$CATEGORY: $course$/top/Default for CENG501-2024F/Fundamentals/Gradients
+
+::Vanishing::[html]<p>Which activation <strong>saturates</strong>?<script>alert(1)</script></p>{
+	=<p>Sigmoid</p>
+	~<p>ReLU</p>
+}
+
+::Markdown::[markdown]Is **ReLU** *piecewise* linear?{TRUE}
+"""
+
+
+def test_html_and_markdown_questions_keep_their_format_and_moodle_categories_map_to_the_bank():
+    vanishing, md = gift.parse(MOODLE_EXPORT)
+    assert vanishing.text_format == "html" and vanishing.text.startswith("<p>Which activation <strong>")
+    assert vanishing.category == "Fundamentals/Gradients"
+    assert md.text_format == "markdown" and md.qtype == "truefalse"
+    again = gift.parse(gift.dump([vanishing, md]))
+    assert [(q.text_format, q.text) for q in again] == [(q.text_format, q.text) for q in (vanishing, md)]
+
+
+@pytest.mark.parametrize("path, folder", [
+    ("$course$/top/Default for CENG501/Backprop", "Backprop"),
+    ("$system$/top/Shared/Maths", "Shared/Maths"),
+    ("$course$/top", ""),
+    ("$cat1$/top/Default for X", ""),
+    ("Fundamentals/Activations", "Fundamentals/Activations"),
+    (" Fundamentals // Activations ", "Fundamentals/Activations"),
+])
+def test_bank_category(path, folder):
+    assert gift.bank_category(path) == folder
+
+
+@pytest.mark.django_db
+def test_imported_html_is_shown_sanitised_on_the_taking_page(course, student, client_for):
+    from django.urls import reverse
+
+    from quizzes import services
+
+    from . import factories as f
+
+    created = services.questions_import_gift(course=course, text=MOODLE_EXPORT, by=None)
+    quiz = f.quiz(course, questions=created, title="Imported")
+    client = client_for(student)
+    attempt = client.post(reverse("quizzes:api-attempts", args=[course.code, quiz.id])).json()
+    html = client.get(reverse("quizzes:attempt", args=[course.code, attempt["id"]])).content.decode()
+    assert "<p>Which activation <strong>saturates</strong>?</p>" in html
+    assert "alert(1)" not in html and "&lt;p&gt;" not in html
+    assert "Is <strong>ReLU</strong> <em>piecewise</em> linear?" in html

@@ -272,3 +272,22 @@ def test_grading_method_across_attempts_flows_to_the_gradebook(client_for, stude
         save(client, payload["id"], payload["questions"][0]["slot"], answer, 1)
         submit(client, payload["id"])
     assert Grade.objects.get(item=quiz.grade_item, student=student).points == D(expected)
+
+
+def test_start_and_submit_load_the_quizs_questions_once(client_for, student, all_types_quiz):
+    """They lay out or grade the attempt and build its payload from the same slots (bench/quiz_rush.py)."""
+    client = client_for(student)
+
+    def slot_queries(ctx):
+        return [q["sql"] for q in ctx.captured_queries if 'FROM "quizzes_quizslot"' in q["sql"]]
+
+    with CaptureQueriesContext(connection) as ctx:
+        payload = start(client, all_types_quiz).json()
+    assert len(slot_queries(ctx)) == 1
+    data = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    # session user, course, membership, quiz, my attempts, slots+questions, answers, the insert; no answers read
+    assert len(data) <= 9, data
+    assert not [q for q in data if 'FROM "quizzes_response"' in q]
+    with CaptureQueriesContext(connection) as ctx:
+        assert submit(client, payload["id"]).status_code == 200
+    assert len(slot_queries(ctx)) == 1

@@ -1,13 +1,18 @@
-/* Taking a quiz without ever losing an answer.
+/* Taking a quiz without ever losing an answer, on one device or several.
  *
+ * The server owns a version per answer (1 for the first save, +1 for each save).
  * Every change is written at once to localStorage (the queue survives reloads and
- * crashes), then sent to the server, debounced. Each answer carries a client
- * sequence number, increasing per answer (max(Date.now(), last + 1)); the server
- * keeps a save only if its number is higher than the stored one, so a slow, stale
- * request never overwrites a newer answer. An entry leaves the queue only when the
- * server has acknowledged (after its commit) a sequence number at least as high.
- * Offline, entries wait and are resent when the browser is back online.
- * No framework, no CDN.
+ * crashes) with the version it replaces (its base), then sent, debounced. The
+ * server applies a save only if its base is still the stored version; if another
+ * device saved a different answer in between, it answers 409 "conflict" with its
+ * value, version and time, and this page asks the student which to keep. No
+ * ordering ever depends on this device's clock. An entry leaves the queue only
+ * when the server has acknowledged it (after its commit), so "All answers saved"
+ * means the server holds exactly what the page shows.
+ *
+ * Every few seconds the page asks which versions the server holds, so a change
+ * made on another device shows here within 5 s. Offline, entries wait and are
+ * resent when the browser is back online. No framework, no CDN.
  */
 (function () {
   "use strict";
@@ -17,6 +22,7 @@
   var TEXT_DEBOUNCE_MS = 600;
   var CHOICE_DEBOUNCE_MS = 100;
   var RETRY_MS = [1000, 2000, 4000, 8000, 15000];
+  var POLL_MS = config.pollMs || 3000;
 
   var form = document.getElementById("quiz-form");
   var indicator = document.getElementById("save-state");
@@ -24,9 +30,10 @@
   var submitButton = document.getElementById("submit-attempt");
   var submitError = document.getElementById("submit-error");
 
-  var server = config.answers; // slot -> {value, seq}: what the server acknowledged
-  // {pending: {slot: {value, seq}} not yet acknowledged, acked: {slot: {value, seq}} acknowledged,
-  //  seqs: {slot: last seq used}}
+  var server = config.answers; // slot -> {value, version, savedAt}: what the server holds, as far as we know
+  // {pending: {slot: {value, base}} not yet acknowledged, conflicts: {slot: {value, version, savedAt}} the
+  //  server's answer where it differs from ours, refused: {slot: message}, acked: {slot: {value, version, savedAt}}
+  //  the last save the server acknowledged to this page: a reload can render before a save in flight commits}
   var store = readStore();
   var sending = false;
   var again = false;
@@ -35,18 +42,23 @@
   var networkDown = !navigator.onLine;
   var fatal = null; // a refusal that ends the attempt (time is up, already submitted)
   var submitting = false;
+  var offset = Date.parse(config.serverNow) - Date.now(); // server clock minus this device's clock
 
   function readStore() {
     try {
       var data = JSON.parse(localStorage.getItem(KEY) || "null");
       if (data && typeof data === "object") {
-        data.pending = data.pending || {};
-        data.seqs = data.seqs || {};
-        data.acked = data.acked || {};
-        return data;
+        var pending = data.pending || {};
+        // Entries from an older page carry a client seq and no base: base 0 makes the server compare values.
+        Object.keys(pending).forEach(function (slot) {
+          if (typeof pending[slot].base !== "number") pending[slot] = { value: pending[slot].value, base: 0 };
+        });
+        var acked = data.acked || {};
+        Object.keys(acked).forEach(function (slot) { if (typeof acked[slot].version !== "number") delete acked[slot]; });
+        return { pending: pending, conflicts: data.conflicts || {}, refused: data.refused || {}, acked: acked };
       }
     } catch (e) { /* unreadable storage: start empty */ }
-    return { pending: {}, seqs: {}, acked: {} };
+    return { pending: {}, conflicts: {}, refused: {}, acked: {} };
   }
 
   function persist() {
@@ -60,21 +72,31 @@
     return input ? input.value : "";
   }
 
-  function pendingCount() { return Object.keys(store.pending).length; }
+  function count(obj) { return Object.keys(obj).length; }
+  /* JSON with object keys sorted: the server may return a matching answer's keys in another order. */
+  function canonical(v) {
+    if (v === undefined) return "null";
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      return "{" + Object.keys(v).sort().map(function (k) { return JSON.stringify(k) + ":" + canonical(v[k]); }).join(",") + "}";
+    }
+    return JSON.stringify(v);
+  }
+  function same(a, b) { return canonical(a) === canonical(b); }
+  function versionOf(slot) { return server[slot] ? server[slot].version || 0 : 0; }
 
-  function nextSeq(slot) {
-    var last = Math.max(store.seqs[slot] || 0, (server[slot] && server[slot].seq) || 0,
-      store.pending[slot] ? store.pending[slot].seq : 0);
-    var seq = Math.max(Date.now(), last + 1);
-    store.seqs[slot] = seq;
-    return seq;
+  function clockTime(iso) {
+    if (!iso) return "";
+    try {
+      return new Intl.DateTimeFormat("en-GB", { timeZone: config.timeZone, hour: "2-digit", minute: "2-digit" })
+        .format(new Date(iso));
+    } catch (e) { return iso.slice(11, 16); }
   }
 
   function fieldsetOf(slot) { return form.querySelector('fieldset[data-slot="' + slot + '"]'); }
+  function numberOf(slot) { var fs = fieldsetOf(slot); return fs ? fs.dataset.number : slot; }
 
   function readValue(fs) {
     var type = fs.dataset.type;
-    var inputs = fs.querySelectorAll("input, textarea");
     if (type === "single" || type === "truefalse") {
       var checked = fs.querySelector("input:checked");
       if (!checked) return null;
@@ -85,7 +107,13 @@
       fs.querySelectorAll("input:checked").forEach(function (i) { ids.push(parseInt(i.value, 10)); });
       return ids;
     }
-    return inputs.length ? inputs[0].value : null;
+    if (type === "matching") {
+      var pairs = {};
+      fs.querySelectorAll("select.match-input").forEach(function (s) { if (s.value) pairs[s.dataset.item] = s.value; });
+      return pairs;
+    }
+    var input = fs.querySelector(".answer-input");
+    return input ? input.value : null;
   }
 
   function writeValue(fs, value) {
@@ -95,16 +123,89 @@
       fs.querySelectorAll("input").forEach(function (i) { i.checked = chosen.indexOf(i.value) !== -1; });
       return;
     }
-    var input = fs.querySelector("input, textarea");
+    if (type === "matching") {
+      fs.querySelectorAll("select.match-input").forEach(function (s) {
+        s.value = value && typeof value === "object" && value[s.dataset.item] ? value[s.dataset.item] : "";
+      });
+      return;
+    }
+    var input = fs.querySelector(".answer-input");
     if (input) input.value = value === null || value === undefined ? "" : value;
   }
 
-  function isBlank(v) { return v === null || v === undefined || v === "" || (Array.isArray(v) && v.length === 0); }
+  /* An answer in words, as the student would recognise it. */
+  function describe(fs, value) {
+    if (isBlank(value)) return "no answer";
+    var type = fs.dataset.type;
+    if (type === "matching") {
+      return Array.prototype.map.call(fs.querySelectorAll("select.match-input"), function (s) {
+        var label = fs.querySelector('label[for="' + s.id + '"]');
+        return (label ? label.textContent.trim() : s.dataset.item) + " → " + (value[s.dataset.item] || "(none)");
+      }).join("; ");
+    }
+    if (type === "truefalse") return value ? "True" : "False";
+    if (type === "single" || type === "multi") {
+      var ids = Array.isArray(value) ? value : [value];
+      return ids.map(function (id) {
+        var input = fs.querySelector('input[value="' + id + '"]');
+        return input ? input.closest("label").textContent.trim() : "choice " + id;
+      }).join(", ");
+    }
+    return "“" + String(value) + "”";
+  }
+
+  function isBlank(v) {
+    return v === null || v === undefined || v === "" || (Array.isArray(v) && v.length === 0) ||
+      (typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 0);
+  }
+
+  function renderConflict(slot) {
+    var fs = fieldsetOf(slot);
+    if (!fs) return;
+    var box = fs.querySelector(".conflict");
+    var conflict = store.conflicts[slot];
+    if (!conflict) { if (box) box.remove(); return; }
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "conflict";
+      box.setAttribute("role", "alert");
+      box.innerHTML = '<p class="conflict-text"></p>' +
+        '<button type="button" class="keep-theirs">Keep this one</button> ' +
+        '<button type="button" class="keep-mine">Keep mine</button>';
+      box.querySelector(".keep-theirs").addEventListener("click", function () { keepTheirs(slot); });
+      box.querySelector(".keep-mine").addEventListener("click", function () { keepMine(slot); });
+      fs.appendChild(box);
+    }
+    var mine = store.pending[slot] ? store.pending[slot].value : readValue(fs);
+    box.querySelector(".conflict-text").textContent =
+      "Changed on another device at " + clockTime(conflict.savedAt) + " — it reads " + describe(fs, conflict.value) +
+      "; this device has " + describe(fs, mine) + ".";
+  }
+
+  function noteRemoteChange(slot) {
+    var fs = fieldsetOf(slot);
+    if (!fs) return;
+    var note = fs.querySelector(".remote-note");
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "remote-note muted";
+      note.setAttribute("role", "status");
+      fs.appendChild(note);
+    }
+    note.textContent = "Changed on another device at " + clockTime(server[slot].savedAt) + ".";
+  }
 
   function render() {
-    var n = pendingCount();
+    var n = count(store.pending) - count(store.conflicts);
+    var c = count(store.conflicts);
+    var r = count(store.refused);
     var state, text;
     if (fatal) { state = "error"; text = fatal; }
+    else if (c) { state = "conflict"; text = c + " answer" + (c > 1 ? "s" : "") + " changed on another device — choose which to keep"; }
+    else if (r) {
+      state = "error";
+      text = Object.keys(store.refused).map(function (s) { return "Question " + numberOf(s) + " not saved: " + store.refused[s]; }).join(" ");
+    }
     else if (networkDown && n) { state = "offline"; text = "Offline — " + n + " answer" + (n > 1 ? "s" : "") + " kept on this device, will be sent when you are back online"; }
     else if (networkDown) { state = "offline"; text = "Offline — your answers are kept on this device"; }
     else if (n) { state = "saving"; text = "Saving…"; }
@@ -116,7 +217,9 @@
       var value = store.pending[slot] ? store.pending[slot].value : (server[slot] ? server[slot].value : null);
       a.classList.toggle("answered", !isBlank(value));
       a.classList.toggle("pending", !!store.pending[slot]);
+      a.classList.toggle("conflict", !!store.conflicts[slot]);
     });
+    Object.keys(server).forEach(renderConflict);
   }
 
   function schedule(delay) {
@@ -127,60 +230,104 @@
   function onChange(event) {
     if (fatal) return;
     var fs = event.target.closest("fieldset[data-slot]");
-    if (!fs) return;
+    if (!fs || !event.target.matches("input, textarea, select")) return;
     var slot = fs.dataset.slot;
     var value = readValue(fs);
     var known = store.pending[slot] || server[slot];
     // "change" after "input" (leaving a text box) repeats a value already queued or saved.
-    if (known && JSON.stringify(known.value) === JSON.stringify(value)) return;
-    store.pending[slot] = { value: value, seq: nextSeq(slot) };
+    if (known && same(known.value, value)) return;
+    if (!known && isBlank(value)) return;
+    delete store.refused[slot];
+    if (store.conflicts[slot]) {
+      store.pending[slot] = { value: value, base: store.pending[slot].base };
+    } else {
+      store.pending[slot] = { value: value, base: store.pending[slot] ? store.pending[slot].base : versionOf(slot) };
+    }
     persist();
     render();
     var text = fs.dataset.type === "numeric" || fs.dataset.type === "short" || fs.dataset.type === "essay";
+    // (a matching question's selects save like choices)
     schedule(text ? TEXT_DEBOUNCE_MS : CHOICE_DEBOUNCE_MS);
   }
 
-  function send(slot, entry) {
-    return fetch(config.saveUrl.replace("{slot}", slot), {
-      method: "PUT",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken(), "Accept": "application/json" },
-      body: JSON.stringify({ value: entry.value, seq: entry.seq })
-    }).then(function (res) {
+  function keepTheirs(slot) {
+    var conflict = store.conflicts[slot];
+    if (!conflict) return;
+    delete store.conflicts[slot];
+    delete store.pending[slot];
+    server[slot] = conflict;
+    writeValue(fieldsetOf(slot), conflict.value);
+    persist();
+    render();
+  }
+
+  function keepMine(slot) {
+    var conflict = store.conflicts[slot];
+    if (!conflict) return;
+    delete store.conflicts[slot];
+    server[slot] = conflict;
+    store.pending[slot] = { value: readValue(fieldsetOf(slot)), base: conflict.version };
+    persist();
+    render();
+    schedule(0);
+  }
+
+  function request(url, options) {
+    return fetch(url, options).then(function (res) {
       return res.json().catch(function () { return {}; }).then(function (data) { return { res: res, data: data }; });
     });
   }
 
+  function send(slot, entry) {
+    return request(config.saveUrl.replace("{slot}", slot), {
+      method: "PUT",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken(), "Accept": "application/json" },
+      body: JSON.stringify({ value: entry.value, base: entry.base })
+    });
+  }
+
+  function conflictArrived(slot, theirs) {
+    server[slot] = theirs;
+    if (store.pending[slot] && same(store.pending[slot].value, theirs.value)) {
+      delete store.pending[slot]; // both devices agree
+      delete store.conflicts[slot];
+    } else if (store.pending[slot]) {
+      store.conflicts[slot] = theirs;
+    }
+  }
+
   function flush() {
     if (sending) { again = true; return Promise.resolve(); }
-    if (fatal || !pendingCount()) { render(); return Promise.resolve(); }
+    var slots = Object.keys(store.pending).filter(function (s) { return !store.conflicts[s]; });
+    if (fatal || !slots.length) { render(); return Promise.resolve(); }
     sending = true;
-    var slots = Object.keys(store.pending);
     var chain = Promise.resolve();
     var failed = false;
     slots.forEach(function (slot) {
       chain = chain.then(function () {
         if (failed || fatal) return;
         var entry = store.pending[slot];
-        if (!entry) return;
+        if (!entry || store.conflicts[slot]) return;
         return send(slot, entry).then(function (r) {
           networkDown = false;
           if (r.res.ok) {
-            if (r.data.seq >= entry.seq) {
-              if (!r.data.stale) {
-                server[slot] = { value: entry.value, seq: r.data.seq };
-                store.acked[slot] = server[slot];
-              }
-              if (store.pending[slot] && store.pending[slot].seq === entry.seq) delete store.pending[slot];
-              persist();
-            }
+            server[slot] = { value: entry.value, version: r.data.version, savedAt: r.data.saved_at };
+            store.acked[slot] = server[slot];
+            var now = store.pending[slot];
+            if (now && same(now.value, entry.value)) delete store.pending[slot];
+            else if (now) now.base = r.data.version; // edited again while this one was in flight
+            persist();
+          } else if (r.res.status === 409 && r.data.code === "conflict") {
+            conflictArrived(slot, { value: r.data.value, version: r.data.version, savedAt: r.data.saved_at });
+            persist();
           } else if (r.res.status === 409 || r.res.status === 404) {
             fatal = r.data.detail || "This attempt no longer accepts answers.";
             lock();
           } else if (r.res.status === 400) {
             delete store.pending[slot];
+            store.refused[slot] = r.data.detail || "the answer was refused.";
             persist();
-            submitError.textContent = "Question " + slot + ": " + (r.data.detail || "the answer was refused.");
           } else {
             failed = true; // 403 (session expired) or 5xx: keep the answer, retry later
             if (r.res.status === 403) submitError.textContent = r.data.detail || "Your session has expired; log in again in another tab. Your answers are kept on this device.";
@@ -198,34 +345,86 @@
         schedule(RETRY_MS[Math.min(retryIndex++, RETRY_MS.length - 1)]);
       } else {
         retryIndex = 0;
-        if (again || pendingCount()) { again = false; if (pendingCount() && !fatal) schedule(50); }
+        var left = Object.keys(store.pending).filter(function (s) { return !store.conflicts[s]; }).length;
+        if (again || left) { again = false; if (left && !fatal) schedule(50); }
       }
     });
   }
 
+  /* Learn of other devices' saves: versions first (cheap), then the values of those that changed. */
+  var polling = false;
+  function poll() {
+    // A page in a background tab does not ask (it asks again the moment it is shown: visibilitychange).
+    if (polling || fatal || submitting || networkDown || document.hidden) return Promise.resolve();
+    polling = true;
+    var sentAt = Date.now();
+    return request(config.versionsUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) {
+        if (!r.res.ok) return;
+        offset = Date.parse(r.data.server_now) - (sentAt + Date.now()) / 2;
+        if (r.data.state !== "in_progress") {
+          fatal = "This attempt was submitted (on another device or when time ran out); answers can no longer change.";
+          lock();
+          return;
+        }
+        // A save of ours in flight raises a version before its answer reaches this page: compare once it has.
+        if (sending) return;
+        var changed = r.data.answers.filter(function (a) {
+          return fieldsetOf(a.slot) && a.version > versionOf(a.slot) &&
+            !(store.conflicts[a.slot] && store.conflicts[a.slot].version >= a.version);
+        }).map(function (a) { return a.slot; });
+        if (!changed.length) return;
+        return request(config.versionsUrl + "?values=" + changed.join(","), {
+          credentials: "same-origin", headers: { "Accept": "application/json" }
+        }).then(function (v) {
+          if (!v.res.ok || sending) return;
+          v.data.answers.forEach(function (a) {
+            if (changed.indexOf(a.slot) === -1 || a.version <= versionOf(a.slot)) return;
+            var theirs = { value: a.value, version: a.version, savedAt: a.saved_at };
+            if (store.pending[a.slot]) {
+              conflictArrived(a.slot, theirs);
+            } else {
+              server[a.slot] = theirs;
+              writeValue(fieldsetOf(a.slot), a.value);
+              noteRemoteChange(a.slot);
+            }
+          });
+          persist();
+        });
+      }, function () { /* offline: the save path notices */ })
+      .then(function () { polling = false; render(); }, function () { polling = false; });
+  }
+
   function lock() {
-    form.querySelectorAll("input, textarea").forEach(function (i) { i.disabled = true; });
+    form.querySelectorAll("input, textarea, select, button").forEach(function (i) { i.disabled = true; });
     submitButton.disabled = true;
     render();
   }
 
-  function submit() {
+  function submit(auto) {
     if (submitting) return;
-    submitting = true;
     submitError.textContent = "";
+    if (!auto && count(store.conflicts)) {
+      submitError.textContent = "Choose which answer to keep for question " +
+        Object.keys(store.conflicts).map(numberOf).join(", ") + " first.";
+      return;
+    }
+    submitting = true;
     clearTimeout(flushTimer);
     var waitSending = function () {
       return sending ? new Promise(function (r) { setTimeout(r, 50); }).then(waitSending) : Promise.resolve();
     };
     waitSending().then(flush).then(waitSending).then(function () {
-      if (pendingCount() && !fatal) {
+      var waiting = Object.keys(store.pending).filter(function (s) { return !store.conflicts[s]; }).length;
+      if (waiting && !fatal && !auto) {
         submitting = false;
-        submitError.textContent = pendingCount() + " answer(s) are not saved on the server yet. Reconnect and try again; nothing is lost.";
+        submitError.textContent = waiting + " answer(s) are not saved on the server yet. Reconnect and try again; nothing is lost.";
         return;
       }
       return fetch(config.submitUrl, {
         method: "POST", credentials: "same-origin",
-        headers: { "X-CSRFToken": csrfToken(), "Accept": "application/json" }
+        headers: { "X-CSRFToken": csrfToken(), "Accept": "application/json", "Content-Type": "application/json" },
+        body: JSON.stringify({ auto: !!auto })
       }).then(function (res) {
         if (res.ok) {
           localStorage.removeItem(KEY);
@@ -250,7 +449,7 @@
     if (remaining <= 0) {
       timerEl.textContent = "Time is up";
       timerEl.classList.add("low");
-      if (!submitting && !fatal) submit();
+      if (!submitting && !fatal) submit(true);
       return;
     }
     var s = Math.floor(remaining / 1000);
@@ -260,29 +459,35 @@
     setTimeout(tick, 1000 - (remaining % 1000) + 5);
   }
 
-  // Start: the newest of what the page was rendered with, what this device saw acknowledged (a reload
-  // can render before a save in flight commits), and what still waits on this device.
+  // Start: the newer of what the page was rendered with and what this device saw acknowledged (a reload can
+  // render before a save in flight commits), then what still waits on this device on top.
   Object.keys(store.acked).forEach(function (slot) {
-    if (fieldsetOf(slot) && (!server[slot] || server[slot].seq < store.acked[slot].seq)) server[slot] = store.acked[slot];
+    if (fieldsetOf(slot) && store.acked[slot].version > versionOf(slot)) server[slot] = store.acked[slot];
   });
   Object.keys(store.pending).forEach(function (slot) {
-    if (!fieldsetOf(slot) || (server[slot] && server[slot].seq >= store.pending[slot].seq)) delete store.pending[slot];
+    if (!fieldsetOf(slot)) { delete store.pending[slot]; return; }
+    if (server[slot] && same(server[slot].value, store.pending[slot].value)) {
+      delete store.pending[slot];
+      delete store.conflicts[slot];
+    }
   });
+  Object.keys(store.conflicts).forEach(function (slot) { if (!store.pending[slot]) delete store.conflicts[slot]; });
   persist();
   form.querySelectorAll("fieldset[data-slot]").forEach(function (fs) {
     var slot = fs.dataset.slot;
     var entry = store.pending[slot] || server[slot];
     if (entry) writeValue(fs, entry.value);
   });
-  var offset = Date.parse(config.serverNow) - Date.now();
 
   form.addEventListener("input", onChange);
   form.addEventListener("change", onChange);
-  submitButton.addEventListener("click", submit);
-  window.addEventListener("online", function () { networkDown = false; retryIndex = 0; render(); flush(); });
+  submitButton.addEventListener("click", function () { submit(false); });
+  window.addEventListener("online", function () { networkDown = false; retryIndex = 0; render(); flush(); poll(); });
   window.addEventListener("offline", function () { networkDown = true; render(); });
   window.addEventListener("pagehide", persist);
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) poll(); });
+  setInterval(poll, POLL_MS);
   render();
   tick();
-  if (pendingCount()) flush();
+  if (count(store.pending)) flush();
 })();
