@@ -46,6 +46,8 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from . import calculations
@@ -59,7 +61,10 @@ SEND_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2
 UNSENT_AFTER_S = 5  # a run committed this long ago with no successful send is sent by send_pending
 LOST_AFTER_S = 15  # a sent job missing from the broker this long after its send is sent again
 INSPECT_MAX_MESSAGES = 20_000  # a longer queue is not read; the sweep's resend rule covers it
-REQUEUE_PRIORITY_BOOST = 3  # a requeued attempt goes ahead of first attempts (Redis: 0 is served first)
+
+# The stored priority of a run queued again: one Redis priority step up, floored at 0, so it goes
+# ahead of first attempts (students' 3, reruns' 6) and the queue position shown is where it really is.
+REQUEUED = Greatest(F("priority") - 3, Value(0))
 WORK_DIR_PREFIX = "w-"
 
 
@@ -113,10 +118,12 @@ def scrub_paths(text: str) -> str:
     return _ABS_PATH.sub(lambda m: f"…/{m.group(1)}" if m.group(1) else "…/", text or "")
 
 
-def requeue_notice(*, attempt_done: int, max_attempts: int, why: str) -> str:
-    """What a student reads on a run that went back to the queue."""
-    return (f"{why}; your run is queued again, attempt {attempt_done + 1} of {max_attempts}. "
-            "The earlier attempt's log is kept below.")
+def requeue_notice(*, attempt_done: int, max_attempts: int, why: str, running: bool = False) -> str:
+    """What a student reads on a run that went back to the queue (or was taken over by another worker)."""
+    if running:
+        return f"{why}; your run was started again, attempt {attempt_done + 1} of {max_attempts}."
+    return (f"{why}; your run is queued again ahead of newer submissions, attempt {attempt_done + 1} "
+            f"of {max_attempts}. The earlier attempt's log is kept below.")
 
 
 WORKER_LOST = "The grading machine restarted or stopped answering"
@@ -139,13 +146,6 @@ def _broker_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def send_priority(run: GradingRun) -> int:
-    """The broker priority of this run's next job: a requeued attempt goes ahead of first attempts."""
-    if run.attempts:
-        return max(0, run.priority - REQUEUE_PRIORITY_BOOST)
-    return run.priority
-
-
 def run_send(*, run_id: int) -> bool:
     """Send the job of a queued run to the broker; True if the broker took it.
 
@@ -165,7 +165,7 @@ def run_send(*, run_id: int) -> bool:
     task_id = f"run-{run.pk}-{secrets.token_hex(6)}"
     try:
         grade_run.apply_async(
-            args=[run.pk], task_id=task_id, queue=run.queue, priority=send_priority(run),
+            args=[run.pk], task_id=task_id, queue=run.queue, priority=run.priority,
             soft_time_limit=limits.soft_s, time_limit=limits.hard_s, retry_policy=SEND_RETRY_POLICY,
         )
     except Exception as exc:

@@ -68,7 +68,10 @@ STD_MAX_BYTES = 1 * MB  # stdout and stderr kept per run
 LOG_MAX_BYTES = 64 * 1024  # the live progress log
 ARCHIVE_MAX_FILES = 1000
 ARCHIVE_MAX_UNPACKED_MB = 500
-STUDENT_PRIORITY = 0  # Celery priority: 0 goes first
+# Celery priority, 0 served first (Redis keeps lists for 0, 3, 6 and 9).  A run queued again
+# after its worker died or failed moves up one step (lifecycle.REQUEUED), so it keeps its place
+# ahead of the first attempts that queued after it.
+STUDENT_PRIORITY = 3
 RERUN_PRIORITY = 6
 
 
@@ -530,7 +533,12 @@ def run_claim(*, run_id: int, worker: WorkerInfo, task_id: str = "", now: dt.dat
         _finish_gave_up(run, now=now)
         return Claim(run=None)
     attempt = run.attempts + 1
+    taken_over = {}
+    if run.status == RunStatus.RUNNING:  # its worker died and the broker redelivered the job
+        taken_over = dict(priority=lifecycle.REQUEUED, notice=lifecycle.requeue_notice(
+            attempt_done=run.attempts, max_attempts=max_attempts(), why=lifecycle.WORKER_LOST, running=True))
     claimed = GradingRun.objects.filter(pk=run.pk, status=run.status, attempts=run.attempts).update(
+        **taken_over,
         status=RunStatus.RUNNING, attempts=attempt, started_at=now, heartbeat_at=now, finished_at=None,
         worker_host=worker.host[:200], worker_pid=worker.pid, gpu_index=worker.gpu_index,
         gpu_name=worker.gpu_name[:120], task_id=task_id[:64] or run.task_id,
@@ -551,9 +559,10 @@ def _finish_gave_up(run: GradingRun, *, now: dt.datetime) -> None:
 class _Progress:
     """The run's live log (runner stage lines) and heartbeat, written only while this attempt holds the run."""
 
-    def __init__(self, run_id: int, attempt: int, *, threaded: bool) -> None:
+    def __init__(self, run_id: int, attempt: int, *, threaded: bool, earlier: str = "") -> None:
         self.run_id, self.attempt = run_id, attempt
-        self.lines: list[str] = []
+        # A later attempt keeps the earlier attempts' lines above its own, so the student sees what happened.
+        self.lines: list[str] = [earlier.rstrip("\n"), f"----- attempt {attempt} -----"] if earlier else []
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._beat, daemon=True) if threaded else None
@@ -642,7 +651,7 @@ def run_execute(*, run_id: int, worker: WorkerInfo, task_id: str = "", threaded:
     submission_path = storage.submission_abspath(run.submission.path)
     work_root = lifecycle.process_work_root() if threaded else _setting("PROJECTS_WORK_ROOT", None)
     record: dict
-    with _Progress(run.pk, claim.attempt, threaded=threaded) as progress:
+    with _Progress(run.pk, claim.attempt, threaded=threaded, earlier=run.log if claim.attempt > 1 else "") as progress:
         progress.add(f"attempt {claim.attempt} on {worker.host}"
                      + (f", GPU {worker.gpu_index} ({worker.gpu_name})" if worker.gpu_index is not None else ""))
         try:
@@ -729,7 +738,7 @@ def run_record(*, run_id: int, attempt: int, record: dict, log: str = "",
             notice = lifecycle.requeue_notice(attempt_done=attempt, max_attempts=max_attempts(),
                                               why=lifecycle.INFRA_ERROR)
             if not held.update(status=RunStatus.QUEUED, started_at=None, heartbeat_at=None, notice=notice,
-                               **fields):
+                               priority=lifecycle.REQUEUED, **fields):
                 return None
             transaction.on_commit(lambda: run_send(run_id=run_id), robust=True)
             return RunStatus.QUEUED
@@ -880,6 +889,7 @@ def sweep_stuck_runs(*, now: dt.datetime | None = None) -> SweepReport:
         with transaction.atomic():
             if GradingRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts).update(
                 status=RunStatus.QUEUED, started_at=None, heartbeat_at=None, notice=notice,
+                priority=lifecycle.REQUEUED,
             ):
                 run_pk = run.pk
                 transaction.on_commit(lambda run_pk=run_pk: run_send(run_id=run_pk), robust=True)
