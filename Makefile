@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-fast lint check-deploy bench clean
+.PHONY: install run test test-fast lint check-deploy bench faults clean
 
 install: $(VENV)/.installed
 
@@ -43,6 +43,10 @@ bench: install
 	$(PY) bench/gradebook.py
 	$(PY) bench/autograder.py
 	$(PY) bench/quiz_rush.py
+
+## Faults under load (worker kill, Redis and PostgreSQL outages) on private PostgreSQL/Redis; exits 1 on a violation.
+faults: install
+	$(PY) bench/faults.py
 
 clean:
 	rm -rf var/broker var/results var/test-db.sqlite3* staticfiles

@@ -14,8 +14,8 @@ Everything runs on this machine, on private ports, in a temporary folder (only
 3. A course with one team per submitting student, an autograded part graded by a
    copy of projects/harnesses/trivial whose predict step sleeps when the
    submission asks it to (so runs are in flight when a fault hits), and a quiz.
-4. Load: students submit every 2-5 s (one in three a 6 s run) and others save quiz
-   answers continuously; while it runs, each fault is injected in turn, with
+4. Load: students submit every 8-16 s (one in four a 6 s run) and others save quiz
+   answers every 0.2-0.6 s; while it runs, each fault is injected in turn, with
    --settle seconds between: SIGKILL of the cpu worker mid-run (restarted 2 s
    later, as compose's restart policy does), Redis down 10 s, PostgreSQL
    ``restart -m fast``, ``restart -m immediate``, and stopped 10 s.
@@ -315,12 +315,12 @@ def submission_zip(slow: bool) -> bytes:
 def submitter(base: str, url: str, token: str, index: int, rec: Record, stop: threading.Event) -> None:
     rng = random.Random(index)
     for k in range(MAX_SUBMISSIONS_PER_STUDENT):
-        if stop.wait(rng.uniform(2, 5)):
+        if stop.wait(rng.uniform(8, 16)):
             return
         name = f"s{index:03d}-{k:03d}-{uuid.uuid4().hex[:6]}.zip"
         boundary = uuid.uuid4().hex
         body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-                f"Content-Type: application/zip\r\n\r\n").encode() + submission_zip(k % 3 == 1) + \
+                f"Content-Type: application/zip\r\n\r\n").encode() + submission_zip(k % 4 == 1) + \
             f"\r\n--{boundary}--\r\n".encode()
         t = time.time()
         status, data = http("POST", base + url, token, body, f"multipart/form-data; boundary={boundary}")
@@ -341,7 +341,7 @@ def quiz_taker(base: str, code: str, quiz: int, token: str, index: int, rec: Rec
         return
     slots = [q["slot"] for q in attempt["questions"]]
     for seq in range(1, MAX_SAVES_PER_STUDENT):
-        if stop.wait(rng.uniform(0.05, 0.3)):
+        if stop.wait(rng.uniform(0.2, 0.6)):
             return
         slot = slots[seq % len(slots)]
         value = f"answer {index} #{seq}"
@@ -400,7 +400,7 @@ def sweep_gaps(log: Path) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--students", type=int, default=8, help="students submitting")
+    parser.add_argument("--students", type=int, default=6, help="students submitting")
     parser.add_argument("--quiz-students", type=int, default=8, help="students saving quiz answers")
     parser.add_argument("--settle", type=float, default=20, help="seconds of plain load between faults")
     parser.add_argument("--sandbox", default=os.environ.get("SANDBOX_BACKEND", "process"),
@@ -497,7 +497,8 @@ def main() -> int:
             left = query("SELECT count(*) FROM projects_gradingrun WHERE status IN ('queued', 'running')")[0][0]
             if left == 0:
                 break
-            time.sleep(2)
+            print(f"  draining: {left} runs queued or running", flush=True)
+            time.sleep(10)
         time.sleep(3)  # a last replay/clean-up tick
         report = check(data, rec, windows, tmp, app)
         print_report(report, windows, time.time() - started, load_end - started, args)
@@ -532,7 +533,7 @@ def check(data: dict, rec: Record, windows: list, tmp: Path, app: App) -> dict:
                         "GROUP BY student_id HAVING count(*) > 1) d", [data["item"]])[0][0]
     late = []
     per_fault = {name: {"runs": 0, "max_s": 0.0, "requeued": 0} for name, _, _ in windows}
-    for name, _sub_id, run_id, status, queued, finished, limit, attempts, _error in committed.values():
+    for _name, _sub_id, run_id, _status, queued, finished, limit, attempts, _error in committed.values():
         if run_id is None or finished is None:
             continue
         queued, finished = float(queued), float(finished)
