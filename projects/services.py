@@ -681,7 +681,7 @@ def run_record_or_spool(*, run_id: int, attempt: int, record: dict, log: str) ->
     try:
         return db_retry(lambda: run_record(run_id=run_id, attempt=attempt, record=record, log=log),
                         what=f"recording run {run_id}", deadline_s=db_retry_s())
-    except DB_ERRORS:
+    except (*DB_ERRORS, SoftTimeLimitExceeded):  # the time limit may strike while retrying: keep the work
         lifecycle.spool_write(run_id=run_id, attempt=attempt, record=record, log_text=log)
         return None
 

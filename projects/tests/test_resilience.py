@@ -490,3 +490,14 @@ def test_two_pending_sends_of_one_run_grade_it_once(echo_part, student, django_c
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED and run.attempts == 1
     assert Grade.objects.filter(item=echo_part.grade_item, student=student).count() == 1
+
+
+def test_a_time_limit_striking_while_the_record_is_retried_keeps_the_record(monkeypatch, settings):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    def slow_database(**_kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(services, "run_record", slow_database)
+    assert services.run_record_or_spool(run_id=41, attempt=2, record={"status": "completed"}, log="x") is None
+    assert lifecycle.spooled_runs() == {(41, 2)}
