@@ -407,7 +407,8 @@ def beat_job_totals(log: Path) -> dict[str, int]:
     totals = {"unsent runs sent by send_pending": 0, "lost jobs sent again": 0, "runs requeued by the sweep": 0,
               "spooled records posted": 0}
     keys = {"sent": "unsent runs sent by send_pending", "lost": "lost jobs sent again",
-            "requeued": "runs requeued by the sweep", "posted": "spooled records posted"}
+            "requeued": "runs requeued by the sweep", "posted": "spooled records posted",
+            "replayed": "spooled records posted"}
     for line in log.read_text(errors="replace").splitlines():
         match = re.search(r"Task projects\.\w+\[[^\]]+\] succeeded in [\d.]+s: (\{.*\})$", line)
         if not match:

@@ -288,7 +288,7 @@ CELERY_BEAT_SCHEDULE = {
     # Send runs whose send failed (broker down) and jobs the broker lost (docs/projects.md).
     "projects-send-pending": {"task": "projects.send_pending", "schedule": 10.0, "options": {"expires": 10}},
     # Post grading records kept on disk while the database was unreachable.
-    "projects-replay-spool": {"task": "projects.replay_spool", "schedule": 30.0, "options": {"expires": 30}},
+    "projects-replay-spool": {"task": "projects.replay_spool", "schedule": 10.0, "options": {"expires": 10}},
 }
 
 # --- Security -----------------------------------------------------------------

@@ -839,6 +839,7 @@ class SweepReport:
     requeued: list[int] = dataclasses.field(default_factory=list)  # dead workers' runs, queued again
     failed: list[int] = dataclasses.field(default_factory=list)  # ended as error/timed out
     resent: list[int] = dataclasses.field(default_factory=list)  # queued runs whose job was sent again
+    replayed: list[int] = dataclasses.field(default_factory=list)  # runs recorded from the spool
 
 
 def sweep_stuck_runs(*, now: dt.datetime | None = None) -> SweepReport:
@@ -864,7 +865,7 @@ def sweep_stuck_runs(*, now: dt.datetime | None = None) -> SweepReport:
     """
     now = now or timezone.now()
     report = SweepReport()
-    lifecycle.replay_spool()
+    report.replayed = lifecycle.replay_spool().posted
     for run in GradingRun.objects.filter(status=RunStatus.RUNNING).select_related("harness"):
         limits = calculations.run_time_limits(
             predict_timeout_s=run.harness.predict_timeout_s, score_timeout_s=run.harness.score_timeout_s

@@ -62,7 +62,8 @@ def _periodic(job, **kwargs):
 def sweep_stuck_runs() -> dict:
     """Beat, every 30 s: requeue or end runs stuck because a worker died or a job was lost."""
     report = _periodic(services.sweep_stuck_runs)
-    return {"requeued": report.requeued, "failed": report.failed, "resent": report.resent}
+    return {"requeued": report.requeued, "failed": report.failed, "resent": report.resent,
+            "replayed": report.replayed}
 
 
 @shared_task(name="projects.send_pending", ignore_result=True)
@@ -74,7 +75,7 @@ def send_pending() -> dict:
 
 @shared_task(name="projects.replay_spool", ignore_result=True)
 def replay_spool() -> dict:
-    """Beat, every 30 s: post records kept on disk while the database was unreachable."""
+    """Beat, every 10 s: post records kept on disk while the database was unreachable."""
     report = _periodic(lifecycle.replay_spool)
     return {"posted": report.posted, "dropped": report.dropped, "kept": report.kept}
 
