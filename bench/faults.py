@@ -594,6 +594,9 @@ def check(data: dict, rec: Record, windows: list, tmp: Path, app: App) -> dict:
         ("acknowledged quiz answers lost (last acked per answer)",
          f"{lost} of {len(rec.saves_ok)} ({sum(1 for _, st in rec.saves if st == 200)} acks)", lost == 0),
         ("committed submissions answered non-201", str(len(committed_5xx)), not committed_5xx),
+        ("submissions answered 500 or no answer (503 = nothing stored, ok)",
+         str(sum(1 for x in rec.submits if x["status"] not in (201, 503))),
+         all(x["status"] in (201, 503) for x in rec.submits)),
         ("accepted submissions never graded", f"{len(never_graded)} of {len(accepted)}", not never_graded),
         ("committed submissions not graded", str(len(graded_uncounted)), not graded_uncounted),
         ("duplicated grades (rows; posts by one run)", f"{dup_grades}, {dup_changes}", dup_grades == 0 and dup_changes == 0),
@@ -617,8 +620,9 @@ def print_report(report: dict, windows: list, total_s: float, load_s: float, arg
         refused = sum(1 for s in rec_refused if t0 - 5 <= s["t"] <= t1 + 5)
         print(f"  {name:36}{t1 - t0:7.1f}s{refused:>10}{stats['runs']:>10}{stats['requeued']:>10}"
               f"{stats['max_s']:>16.1f} s")
-    print("  * submissions answered non-201 and not committed (the database was down), within 5 s of the fault")
-    print(f"  submissions accepted: {len(report['accepted'])}; refused while not committed: {len(rec_refused)}")
+    print("  * submissions refused and not stored (503 while the database was down), within 5 s of the fault")
+    print(f"  submissions accepted (201): {len(report['accepted'])}; refused, nothing stored: {len(rec_refused)} "
+          f"(HTTP {sorted({s['status'] for s in rec_refused})})")
     print("  recovery: " + "; ".join(f"{k} {v}" for k, v in report["recovered"].items()))
     print(f"\n  {'invariant':58}{'value':>24}  ok")
     for name, value, ok in report["invariants"]:

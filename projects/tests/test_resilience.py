@@ -501,3 +501,28 @@ def test_a_time_limit_striking_while_the_record_is_retried_keeps_the_record(monk
     monkeypatch.setattr(services, "run_record", slow_database)
     assert services.run_record_or_spool(run_id=41, attempt=2, record={"status": "completed"}, log="x") is None
     assert lifecycle.spooled_runs() == {(41, 2)}
+
+
+def test_a_submission_while_the_database_is_down_is_answered_503_and_stores_nothing(
+    echo_part, student, monkeypatch, settings
+):
+    def database_down(**_kwargs):
+        raise OperationalError("connection to server at 127.0.0.1 failed: Connection refused")
+
+    monkeypatch.setattr(services, "submission_create", database_down)
+    response = token_client(student).post(api("echo", "submissions/"), {"file": upload()})
+    assert response.status_code == 503 and response["Retry-After"] == "30"
+    assert "nothing was stored" in response.json()["detail"]
+    assert not Submission.objects.exists()
+
+
+def test_the_201_survives_a_database_blip_after_the_commit(
+    echo_part, student, django_capture_on_commit_callbacks, monkeypatch
+):
+    from projects import apis
+
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    monkeypatch.setattr(apis, "_submission_payload", failing(1, apis._submission_payload))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = token_client(student).post(api("echo", "submissions/"), {"file": upload()})
+    assert response.status_code == 201 and response.json()["number"] == 1
