@@ -107,6 +107,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A PostgreSQL restart answers 503 + Retry-After instead of 500 (courseapp/middleware.py).
+    "courseapp.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "courseapp.urls"

@@ -526,3 +526,16 @@ def test_the_201_survives_a_database_blip_after_the_commit(
     with django_capture_on_commit_callbacks(execute=True):
         response = token_client(student).post(api("echo", "submissions/"), {"file": upload()})
     assert response.status_code == 201 and response.json()["number"] == 1
+
+
+def test_any_request_that_cannot_reach_the_database_is_answered_503(echo_part, student, monkeypatch):
+    from projects import access
+
+    def database_down(*_args, **_kwargs):
+        raise OperationalError("the database system is shutting down")
+
+    monkeypatch.setattr(access, "access_part_for_submitting", database_down)
+    response = token_client(student).post(api("echo", "submissions/"), {"file": upload()})
+    assert response.status_code == 503 and response["Retry-After"] == "30"
+    assert "Try again in a minute" in response.json()["detail"]
+    assert not Submission.objects.exists()
