@@ -18,7 +18,8 @@ Everything runs on this machine, on private ports, in a temporary folder (only
    answers every 0.2-0.6 s; while it runs, each fault is injected in turn, with
    --settle seconds between: SIGKILL of the cpu worker mid-run (restarted 2 s
    later, as compose's restart policy does), Redis down 10 s, PostgreSQL
-   ``restart -m fast``, ``restart -m immediate``, and stopped 10 s.
+   ``restart -m fast``, ``restart -m immediate``, and stopped 10 s; first, two 45 s
+   runs hold both grading slots (beat's jobs must keep running on their own worker).
 5. Then it waits (bounded) until every accepted submission's run is terminal and
    checks the invariants: 0 acknowledged answers lost, 0 committed submissions
    answered 5xx, 0 accepted submissions never graded, 0 duplicated grades, every
@@ -59,6 +60,7 @@ REDIS_PORT = 56379
 WEB_PORT = 58765
 DB_NAME = "ceng501_faults"
 SLOW_S = 6  # a slow submission's predict step sleeps this long
+LONG_S = 45  # two long runs hold both grading slots: beat's jobs must not wait behind them
 MAX_SUBMISSIONS_PER_STUDENT = 200
 MAX_SAVES_PER_STUDENT = 20_000
 DRAIN_TIMEOUT_S = 420
@@ -167,6 +169,8 @@ def slow_harness(tmp: Path) -> Path:
     """projects/harnesses/trivial, whose predict step sleeps when the submission has a sleep.txt."""
     dest = tmp / "harness"
     shutil.copytree(ROOT / "projects" / "harnesses" / "trivial" / "harness", dest)
+    toml = (dest / "harness.toml").read_text()
+    (dest / "harness.toml").write_text(toml.replace("timeout_s = 10", f"timeout_s = {LONG_S + 15}"))
     predict = (dest / "predict.py").read_text()
     (dest / "predict.py").write_text(
         "import time, pathlib\n"
@@ -305,13 +309,24 @@ def http(method: str, url: str, token: str, body: bytes | None = None, ctype: st
         return 0, None
 
 
-def submission_zip(slow: bool) -> bytes:
+def submission_zip(sleep_s: float) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
         zf.writestr("main.py", 'print("hi")\n')
-        if slow:
-            zf.writestr("sleep.txt", str(SLOW_S))
+        if sleep_s:
+            zf.writestr("sleep.txt", str(sleep_s))
     return buffer.getvalue()
+
+
+def post_submission(base: str, url: str, token: str, name: str, sleep_s: float, rec: Record) -> None:
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+            f"Content-Type: application/zip\r\n\r\n").encode() + submission_zip(sleep_s) + \
+        f"\r\n--{boundary}--\r\n".encode()
+    t = time.time()
+    status, data = http("POST", base + url, token, body, f"multipart/form-data; boundary={boundary}")
+    with rec.lock:
+        rec.submits.append({"t": t, "name": name, "status": status, "id": (data or {}).get("id")})
 
 
 def submitter(base: str, url: str, token: str, index: int, rec: Record, stop: threading.Event) -> None:
@@ -320,14 +335,7 @@ def submitter(base: str, url: str, token: str, index: int, rec: Record, stop: th
         if stop.wait(rng.uniform(8, 16)):
             return
         name = f"s{index:03d}-{k:03d}-{uuid.uuid4().hex[:6]}.zip"
-        boundary = uuid.uuid4().hex
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-                f"Content-Type: application/zip\r\n\r\n").encode() + submission_zip(k % 4 == 1) + \
-            f"\r\n--{boundary}--\r\n".encode()
-        t = time.time()
-        status, data = http("POST", base + url, token, body, f"multipart/form-data; boundary={boundary}")
-        with rec.lock:
-            rec.submits.append({"t": t, "name": name, "status": status, "id": (data or {}).get("id")})
+        post_submission(base, url, token, name, SLOW_S if k % 4 == 1 else 0, rec)
 
 
 def quiz_taker(base: str, code: str, quiz: int, token: str, index: int, rec: Record, stop: threading.Event) -> None:
@@ -494,7 +502,13 @@ def main() -> int:
             time.sleep(10)
             pg.start()
 
-        faults = [("worker SIGKILL mid-run", kill_worker), ("Redis down 10 s (no persistence)", redis_down),
+        def long_runs() -> None:
+            for i in range(2):
+                post_submission(base, data["submit_url"], data["sub_tokens"][i], f"long-{i}.zip", LONG_S, rec)
+            time.sleep(LONG_S)
+
+        faults = [(f"two {LONG_S} s runs hold both grading slots", long_runs),
+                  ("worker SIGKILL mid-run", kill_worker), ("Redis down 10 s (no persistence)", redis_down),
                   ("PostgreSQL restart -m fast", pg_restart("fast")),
                   ("PostgreSQL restart -m immediate", pg_restart("immediate")),
                   ("PostgreSQL stopped 10 s", pg_down)]
@@ -614,19 +628,19 @@ def print_report(report: dict, windows: list, total_s: float, load_s: float, arg
     rec_refused = report["refused"]
     print(f"\nFault bench: {args.students} submitting + {args.quiz_students} quiz students, sandbox {args.sandbox}, "
           f"load {load_s:.0f} s, total {total_s:.0f} s")
-    print(f"  {'fault':36}{'lasted':>8}{'refused*':>10}{'runs met':>10}{'requeued':>10}{'max queued->done':>18}")
+    print(f"  {'fault':40}{'lasted':>8}{'refused*':>10}{'runs met':>10}{'requeued':>10}{'max queued->done':>18}")
     for name, t0, t1 in windows:
         stats = report["per_fault"][name]
         refused = sum(1 for s in rec_refused if t0 - 5 <= s["t"] <= t1 + 5)
-        print(f"  {name:36}{t1 - t0:7.1f}s{refused:>10}{stats['runs']:>10}{stats['requeued']:>10}"
+        print(f"  {name:40}{t1 - t0:7.1f}s{refused:>10}{stats['runs']:>10}{stats['requeued']:>10}"
               f"{stats['max_s']:>16.1f} s")
     print("  * submissions refused and not stored (503 while the database was down), within 5 s of the fault")
     print(f"  submissions accepted (201): {len(report['accepted'])}; refused, nothing stored: {len(rec_refused)} "
           f"(HTTP {sorted({s['status'] for s in rec_refused})})")
     print("  recovery: " + "; ".join(f"{k} {v}" for k, v in report["recovered"].items()))
-    print(f"\n  {'invariant':58}{'value':>24}  ok")
+    print(f"\n  {'invariant':66}{'value':>24}  ok")
     for name, value, ok in report["invariants"]:
-        print(f"  {name:58}{value:>24}  {'yes' if ok else 'NO'}")
+        print(f"  {name:66}{value:>24}  {'yes' if ok else 'NO'}")
     for key in ("never_graded", "late", "leftovers"):
         if report[key]:
             print(f"  {key}: {report[key]}")
