@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-fast lint typecheck check-deploy bench clean
+.PHONY: install run test test-fast lint typecheck check-deploy bench faults clean
 
 # Modules whose types mypy checks (django-stubs, djangorestframework-stubs); the list only grows.
 TYPED ?= courseapp/services.py courseapp/selectors.py courseapp/calculations.py courseapp/access.py \
@@ -53,6 +53,10 @@ bench: install
 	$(PY) bench/quiz_rush.py
 	$(PY) bench/environments.py
 	$(PY) bench/edge.py
+
+## Faults under load (worker kill, Redis and PostgreSQL outages) on private PostgreSQL/Redis; exits 1 on a violation.
+faults: install
+	$(PY) bench/faults.py
 
 clean:
 	rm -rf var/broker var/results var/test-db.sqlite3* staticfiles

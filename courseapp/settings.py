@@ -116,6 +116,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # After XFrameOptions: lets the LTI platform that launched a session frame it (docs/lti.md).
     "lti.middleware.PlatformFrameMiddleware",
+    # A PostgreSQL restart answers 503 + Retry-After instead of 500 (courseapp/middleware.py).
+    "courseapp.middleware.DatabaseUnavailableMiddleware",
     # Last, as django-axes asks: turns a locked-out login into the "try again at …" answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -332,12 +334,28 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Periodic work (celery beat). Each task is cheap when there is nothing to do.
+# Periodic work (celery beat). Each task is cheap when there is nothing to do. Every one
+# goes to the `beat` queue, served by a small worker of its own (docker-compose
+# `beat-worker`, `make run`), so long grading runs never delay a sweep or a quiz
+# auto-submission; `expires` drops a tick that waited longer than its period instead
+# of running a backlog all at once.
+CELERY_TASK_ROUTES = {
+    "quizzes.autosubmit_expired": {"queue": "beat"},
+    "projects.sweep_stuck_runs": {"queue": "beat"},
+    "projects.send_pending": {"queue": "beat"},
+    "projects.replay_spool": {"queue": "beat"},
+}
 CELERY_BEAT_SCHEDULE = {
     # Submit quiz attempts left open past their deadline, grading what was saved.
-    "quizzes-autosubmit-expired": {"task": "quizzes.autosubmit_expired", "schedule": 30.0},
+    "quizzes-autosubmit-expired": {"task": "quizzes.autosubmit_expired", "schedule": 30.0,
+                                   "options": {"expires": 30}},
     # Requeue or fail grading runs stuck in queued/running because a worker died.
-    "projects-sweep-stuck-runs": {"task": "projects.sweep_stuck_runs", "schedule": 60.0},
+    "projects-sweep-stuck-runs": {"task": "projects.sweep_stuck_runs", "schedule": 30.0,
+                                  "options": {"expires": 30}},
+    # Send runs whose send failed (broker down) and jobs the broker lost (docs/projects.md).
+    "projects-send-pending": {"task": "projects.send_pending", "schedule": 10.0, "options": {"expires": 10}},
+    # Post grading records kept on disk while the database was unreachable.
+    "projects-replay-spool": {"task": "projects.replay_spool", "schedule": 10.0, "options": {"expires": 10}},
     # LTI (docs/lti.md): post changed released scores to Moodle/Canvas; sync rosters nightly.
     "lti-passback-sync": {"task": "lti.passback_sync", "schedule": 300.0},
     "lti-roster-sync-nightly": {"task": "lti.roster_sync_nightly", "schedule": crontab(hour=3, minute=15)},
@@ -428,3 +446,7 @@ DATA_ROOT = Path(env_str("DATA_ROOT", str(GRADING_CACHE_ROOT / "data")))
 HARNESS_CACHE = Path(env_str("HARNESS_CACHE", str(GRADING_CACHE_ROOT / "harnesses")))
 ENV_CACHE_GB = float(env_str("ENV_CACHE_GB", "50"))
 DATASET_UPLOAD_CHUNK_MB = env_int("DATASET_UPLOAD_CHUNK_MB", 32)  # largest chunk one request may carry
+# A worker retries a claim or a record this long while the database is unreachable; a record
+# that still cannot be written is kept in SPOOL_ROOT (shared by web and workers) and posted later.
+PROJECTS_DB_RETRY_S = env_int("PROJECTS_DB_RETRY_S", 60)
+PROJECTS_SPOOL_ROOT = Path(env_str("PROJECTS_SPOOL_ROOT", str(MEDIA_ROOT / "spool")))

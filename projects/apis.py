@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 
 from courseapp.access import is_staff_of
 
-from . import access, selectors, serializers, services
+from . import access, lifecycle, selectors, serializers, services
 
 _REFUSED = {
     403: OpenApiResponse(serializers.ErrorSerializer, description="A member without the role this needs"),
@@ -72,6 +72,9 @@ class SubmissionListCreateApi(APIView):
                               400: OpenApiResponse(serializers.UploadRefusedSerializer,
                                                    description="Refused: the reason in `detail` (or `file` when "
                                                                "no file was attached)"),
+                              503: OpenApiResponse(serializers.ErrorSerializer,
+                                                   description="The database is unreachable (a restart): nothing "
+                                                               "was stored; submit again (see Retry-After)"),
                               **_REFUSED})
     def post(self, request: Request, code: str, part: str) -> Response:
         part_obj = access.access_part_for_submitting(request.user, code, part)
@@ -86,8 +89,18 @@ class SubmissionListCreateApi(APIView):
             )
         except services.ProjectError as exc:
             return _error(exc)
-        submission.refresh_from_db()
-        return Response(_submission_payload(request, submission, staff=False), status=status.HTTP_201_CREATED)
+        except lifecycle.DB_ERRORS:  # its transaction did not commit: nothing stored, the staged file removed
+            lifecycle.drop_connection()
+            return Response({"detail": "The course database is restarting, so nothing was stored. "
+                                       "Submit again in a minute."},
+                            status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "30"})
+
+        def payload() -> dict:  # committed: answer 201 even if the database blips right now
+            submission.refresh_from_db()
+            return _submission_payload(request, submission, staff=False)
+
+        body = lifecycle.db_retry(payload, what=f"answering submission {submission.pk}", deadline_s=15)
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class SubmissionDetailApi(APIView):

@@ -260,6 +260,12 @@ class GradingRun(models.Model):
     dataset_versions = models.JSONField(default=dict, blank=True, help_text="[data] mount -> {name, version}")
     score = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True, help_text="Harness points")
     max_score = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    send_error = models.CharField(
+        max_length=500, blank=True, help_text="Why the last send to the broker failed (cleared by a good send)"
+    )
+    notice = models.CharField(
+        max_length=300, blank=True, help_text="Why the run is queued again, as shown to the student"
+    )
     error = models.TextField(blank=True, help_text="Why it failed, as shown to the student")
     log = models.TextField(blank=True, help_text="Runner's progress lines (bounded)")
     stdout = models.TextField(blank=True, help_text="Predict and score steps' output, ≤ 1 MB")

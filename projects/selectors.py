@@ -221,4 +221,14 @@ def runs_of_part(*, part: ProjectPart):
 
 
 def submissions_today(*, part: ProjectPart, team: Team, since) -> int:
-    return Submission.objects.filter(part=part, team=team, submitted_at__gte=since).count()
+    """Submissions that count toward the daily limit: those whose grading did not fail on our side.
+
+    A submission all of whose runs ended as *error* (the workers or the harness
+    failed, not the student's code) gives the team its try back.
+    """
+    return (
+        Submission.objects.filter(part=part, team=team, submitted_at__gte=since)
+        .annotate(runs_n=Count("runs"), not_error=Count("runs", filter=~Q(runs__status=RunStatus.ERROR)))
+        .exclude(runs_n__gt=0, not_error=0)
+        .count()
+    )

@@ -13,7 +13,7 @@ import datetime as dt
 from django.urls import reverse
 from rest_framework import serializers
 
-from . import calculations, selectors
+from . import calculations, lifecycle, selectors
 from .models import GradingRun, RunStatus, Submission
 
 LOG_TAIL_LINES = 40
@@ -49,8 +49,9 @@ def run_data(run: GradingRun, *, staff: bool, position: int | None | object = ..
         "queued_at": _iso(run.queued_at),
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
-        "log_tail": "" if brief else _tail(run.log, LOG_TAIL_LINES),
+        "log_tail": "" if brief else _tail(run.log if staff else lifecycle.scrub_paths(run.log), LOG_TAIL_LINES),
         "error": run.error if (staff or run.status != RunStatus.ERROR) else STUDENT_HARNESS_ERROR,
+        "notice": "" if run.is_terminal else run.notice,
         "limit_hit": run.limit_hit,
     }
     steps = {} if brief else (run.results or {}).get("steps", {})
@@ -64,7 +65,7 @@ def run_data(run: GradingRun, *, staff: bool, position: int | None | object = ..
             "harness_version": run.harness_version, "submission_sha256": run.submission_sha256,
             "score": None if run.score is None else float(run.score),
             "max_score": None if run.max_score is None else float(run.max_score),
-            "time_limit_s": run.time_limit_s,
+            "time_limit_s": run.time_limit_s, "send_error": run.send_error,
         })
     return data
 
@@ -171,6 +172,8 @@ class RunSerializer(serializers.Serializer):
     error = serializers.CharField(allow_blank=True, help_text="Why it failed; students get a generic message "
                                                               "for harness errors")
     limit_hit = serializers.CharField(allow_blank=True, help_text="The predict step's limit that ended it, or ''")
+    notice = serializers.CharField(allow_blank=True, help_text="Why a run is queued again (e.g. the grading "
+                                                               "machine restarted; attempt 2); '' once finished")
     predict = PredictStepSerializer(allow_null=True, help_text="null in lists and before the run finished")
     priority = serializers.IntegerField(required=False, help_text="staff: Celery priority, 0 first")
     worker_host = serializers.CharField(required=False, allow_blank=True, help_text="staff")
@@ -183,6 +186,8 @@ class RunSerializer(serializers.Serializer):
     score = serializers.FloatField(required=False, allow_null=True, help_text="staff: harness points")
     max_score = serializers.FloatField(required=False, allow_null=True, help_text="staff: harness points")
     time_limit_s = serializers.FloatField(required=False, help_text="staff: hard limit of one attempt, seconds")
+    send_error = serializers.CharField(required=False, allow_blank=True,
+                                       help_text="staff: why the last send to the broker failed; '' once sent")
 
 
 class PartRunSerializer(RunSerializer):

@@ -44,8 +44,9 @@ from grading.services import grade_post
 from projects.runner.archive import ArchiveError, check_archive
 from projects.runner.harness import HarnessError, load_harness
 
-from . import calculations, selectors, storage
+from . import calculations, lifecycle, selectors, storage
 from .gpus import WorkerInfo
+from .lifecycle import DB_ERRORS, db_retry, run_send
 from .models import (
     GradingRun,
     HarnessBundle,
@@ -67,7 +68,10 @@ STD_MAX_BYTES = 1 * MB  # stdout and stderr kept per run
 LOG_MAX_BYTES = 64 * 1024  # the live progress log
 ARCHIVE_MAX_FILES = 1000
 ARCHIVE_MAX_UNPACKED_MB = 500
-STUDENT_PRIORITY = 0  # Celery priority: 0 goes first
+# Celery priority, 0 served first (Redis keeps lists for 0, 3, 6 and 9).  A run queued again
+# after its worker died or failed moves up one step (lifecycle.REQUEUED), so it keeps its place
+# ahead of the first attempts that queued after it.
+STUDENT_PRIORITY = 3
 RERUN_PRIORITY = 6
 
 
@@ -92,6 +96,11 @@ def resend_after_s() -> float:
 
 def max_attempts() -> int:
     return int(_setting("PROJECTS_MAX_ATTEMPTS", 3))
+
+
+def db_retry_s() -> float:
+    """How long a worker keeps retrying a claim or a record while the database is unreachable (seconds)."""
+    return float(_setting("PROJECTS_DB_RETRY_S", 60))
 
 
 def visibility_timeout_s() -> float:
@@ -442,26 +451,10 @@ def run_create(*, submission: Submission, harness: HarnessBundle, rerun: bool = 
         time_limit_s=limits.hard_s, queued_at=now,
     )
     run_pk = run.pk
-    transaction.on_commit(lambda: run_send(run_id=run_pk))
+    # run_send never raises for a broker that is down (lifecycle.py); robust=True also keeps any
+    # other surprise from turning a committed submission into a 500.
+    transaction.on_commit(lambda: run_send(run_id=run_pk), robust=True)
     return run
-
-
-def run_send(*, run_id: int) -> None:
-    """Send the job of a queued run to the broker (called on commit, and by the sweep)."""
-    from .tasks import grade_run  # the task module imports this one
-
-    run = GradingRun.objects.select_related("harness").filter(pk=run_id, status=RunStatus.QUEUED).first()
-    if run is None:
-        return
-    limits = calculations.run_time_limits(
-        predict_timeout_s=run.harness.predict_timeout_s, score_timeout_s=run.harness.score_timeout_s
-    )
-    task_id = f"run-{run.pk}-{secrets.token_hex(6)}"
-    GradingRun.objects.filter(pk=run.pk).update(sent_at=timezone.now(), task_id=task_id)
-    grade_run.apply_async(
-        args=[run.pk], task_id=task_id, queue=run.queue, priority=run.priority,
-        soft_time_limit=limits.soft_s, time_limit=limits.hard_s,
-    )
 
 
 @transaction.atomic
@@ -500,7 +493,13 @@ def _alive(run: GradingRun, *, now: dt.datetime, me: WorkerInfo | None = None) -
         if host == local and not _pid_alive(run.worker_pid):
             return False
     beat = run.heartbeat_at or run.started_at
-    return beat is not None and (now - beat).total_seconds() < stale_after_s()
+    if beat is None:
+        return False
+    # A worker cannot beat while the database is down: count from when it came back, not from its last beat.
+    back = lifecycle.db_back_at()
+    if back is not None and back > beat:
+        beat = min(back, now)
+    return (now - beat).total_seconds() < stale_after_s()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -527,23 +526,31 @@ def run_claim(*, run_id: int, worker: WorkerInfo, task_id: str = "", now: dt.dat
     A run that used up its attempts ends as an error.
     """
     now = now or timezone.now()
-    run = GradingRun.objects.filter(pk=run_id).first()
+    run = GradingRun.objects.select_related("harness", "submission").filter(pk=run_id).first()
     if run is None or run.is_terminal:
         return Claim(run=None)
+    if (run.status == RunStatus.RUNNING and task_id and run.task_id == task_id[:64]
+            and run.worker_pid == worker.pid and run.worker_host == worker.host[:200]):
+        return Claim(run=run, attempt=run.attempts)  # our own claim, whose reply a dropped connection lost
     if run.status == RunStatus.RUNNING and _alive(run, now=now, me=worker):
         return Claim(run=None, retry_in=stale_after_s())
     if run.attempts >= max_attempts():
         _finish_gave_up(run, now=now)
         return Claim(run=None)
     attempt = run.attempts + 1
+    taken_over = {}
+    if run.status == RunStatus.RUNNING:  # its worker died and the broker redelivered the job
+        taken_over = dict(priority=lifecycle.REQUEUED, notice=lifecycle.requeue_notice(
+            attempt_done=run.attempts, max_attempts=max_attempts(), why=lifecycle.WORKER_LOST, running=True))
     claimed = GradingRun.objects.filter(pk=run.pk, status=run.status, attempts=run.attempts).update(
+        **taken_over,
         status=RunStatus.RUNNING, attempts=attempt, started_at=now, heartbeat_at=now, finished_at=None,
         worker_host=worker.host[:200], worker_pid=worker.pid, gpu_index=worker.gpu_index,
         gpu_name=worker.gpu_name[:120], task_id=task_id[:64] or run.task_id,
     )
     if not claimed:
         return Claim(run=None, retry_in=stale_after_s())
-    run.refresh_from_db()
+    run = GradingRun.objects.select_related("harness", "submission").get(pk=run.pk)
     return Claim(run=run, attempt=attempt)
 
 
@@ -557,9 +564,10 @@ def _finish_gave_up(run: GradingRun, *, now: dt.datetime) -> None:
 class _Progress:
     """The run's live log (runner stage lines) and heartbeat, written only while this attempt holds the run."""
 
-    def __init__(self, run_id: int, attempt: int, *, threaded: bool) -> None:
+    def __init__(self, run_id: int, attempt: int, *, threaded: bool, earlier: str = "") -> None:
         self.run_id, self.attempt = run_id, attempt
-        self.lines: list[str] = []
+        # A later attempt keeps the earlier attempts' lines above its own, so the student sees what happened.
+        self.lines: list[str] = [earlier.rstrip("\n"), f"----- attempt {attempt} -----"] if earlier else []
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._beat, daemon=True) if threaded else None
@@ -581,19 +589,33 @@ class _Progress:
         )
 
     def _beat(self) -> None:
-        """Every second: write new log lines at once, and the heartbeat every PROJECTS_HEARTBEAT_S."""
-        written, last = -1, 0.0
+        """Every second: write new log lines at once, and the heartbeat every PROJECTS_HEARTBEAT_S.
+
+        Survives anything: a database error drops the connection and retries on a
+        fresh one after 1, 2, 4, then 5 s, so beats resume within seconds of the
+        database coming back; any other error is logged and the next beat goes on.
+        """
+        written, last, wait, failures = -1, 0.0, 1.0, 0
         try:
-            while not self.stop_event.wait(1.0):
+            while not self.stop_event.wait(wait):
                 with self.lock:
                     count = len(self.lines)
-                if count != written or time.monotonic() - last >= heartbeat_s():
+                if count == written and time.monotonic() - last < heartbeat_s():
+                    continue
+                try:
                     self._write()
-                    written, last = count, time.monotonic()
-        except Exception:  # the heartbeat must never take the job down with it
-            log.exception("heartbeat of run %s failed", self.run_id)
+                except Exception as exc:  # the heartbeat must never take the job down with it
+                    failures += 1
+                    if isinstance(exc, DB_ERRORS):
+                        lifecycle.drop_connection()
+                        log.warning("heartbeat of run %s: database unreachable (%s)", self.run_id, exc)
+                    else:
+                        log.exception("heartbeat of run %s failed", self.run_id)
+                    wait = min(5.0, 2.0 ** (failures - 1))
+                    continue
+                written, last, wait, failures = count, time.monotonic(), 1.0, 0
         finally:
-            connection.close()
+            lifecycle.drop_connection()
 
     def __enter__(self) -> _Progress:
         if self.thread is not None:
@@ -631,17 +653,18 @@ def run_execute(*, run_id: int, worker: WorkerInfo, task_id: str = "", threaded:
                                        threaded=threaded)
         if wait is not None:
             return Executed(run_id=run_id, status=RunStatus.QUEUED, retry_in=wait)
-    claim = run_claim(run_id=run_id, worker=worker, task_id=task_id)
+    # Raises a DB error only when the database stayed unreachable for db_retry_s(): the task then
+    # retries (the job is not acknowledged as done).
+    claim = db_retry(lambda: run_claim(run_id=run_id, worker=worker, task_id=task_id),
+                     what=f"claiming run {run_id}", deadline_s=min(db_retry_s(), 20.0))
     if claim.run is None:
-        current = GradingRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
-        return Executed(run_id=run_id, status=None if claim.retry_in is None else current,
-                        retry_in=claim.retry_in)
+        return Executed(run_id=run_id, status=None, retry_in=claim.retry_in)
     run = claim.run
     harness_path = storage.harness_abspath(run.harness.path)
     submission_path = storage.submission_abspath(run.submission.path)
-    work_root = _setting("PROJECTS_WORK_ROOT", None)
+    work_root = lifecycle.process_work_root() if threaded else _setting("PROJECTS_WORK_ROOT", None)
     record: dict
-    with _Progress(run.pk, claim.attempt, threaded=threaded) as progress:
+    with _Progress(run.pk, claim.attempt, threaded=threaded, earlier=run.log if claim.attempt > 1 else "") as progress:
         progress.add(f"attempt {claim.attempt} on {worker.host}"
                      + (f", GPU {worker.gpu_index} ({worker.gpu_name})" if worker.gpu_index is not None else ""))
         try:
@@ -659,9 +682,24 @@ def run_execute(*, run_id: int, worker: WorkerInfo, task_id: str = "", threaded:
             log.exception("grading run %s crashed", run.pk)
             record = {"status": "infrastructure_error", "error": f"{type(exc).__name__}: {exc}",
                       "traceback": traceback.format_exc()[-4000:]}
-        log_text = progress.text()
-    status = run_record(run_id=run.pk, attempt=claim.attempt, record=record, log=log_text)
+        # Recorded while the heartbeat still beats, so retrying a record never makes the run look dead.
+        status = run_record_or_spool(run_id=run.pk, attempt=claim.attempt, record=record, log=progress.text())
     return Executed(run_id=run.pk, status=status)
+
+
+def run_record_or_spool(*, run_id: int, attempt: int, record: dict, log: str) -> str | None:
+    """Record a finished attempt, retrying on a fresh connection for db_retry_s(); else keep it in the spool.
+
+    Grading work is never thrown away because the database was gone: the
+    spooled record is posted by lifecycle.replay_spool (worker start, beat, the
+    sweep).  Returns the run's new status, or None if it was not recorded now.
+    """
+    try:
+        return db_retry(lambda: run_record(run_id=run_id, attempt=attempt, record=record, log=log),
+                        what=f"recording run {run_id}", deadline_s=db_retry_s())
+    except (*DB_ERRORS, SoftTimeLimitExceeded):  # the time limit may strike while retrying: keep the work
+        lifecycle.spool_write(run_id=run_id, attempt=attempt, record=record, log_text=log)
+        return None
 
 
 def _std(record: dict, key: str) -> str:
@@ -674,13 +712,17 @@ def _std(record: dict, key: str) -> str:
 
 
 def run_record(*, run_id: int, attempt: int, record: dict, log: str = "",
-               now: dt.datetime | None = None) -> str | None:
+               now: dt.datetime | None = None, spooled: bool = False) -> str | None:
     """Store a runner record on the run and post the team's grades, in one transaction.
 
-    Only the attempt that holds the run may record (conditional UPDATE); a late
-    orphan gets None back and changes nothing.  An infrastructure error with
-    attempts left puts the run back in the queue (sent on commit).  Returns the
-    run's new status.
+    Only the attempt that holds the run may record (conditional UPDATE on the
+    attempt count): a late orphan gets None back and changes nothing.  A run the
+    sweep put back in the queue that no other attempt has claimed yet (same
+    attempt count) still takes this attempt's record: finished work is kept.
+    An infrastructure error with attempts left puts the run back in the queue
+    (sent on commit).  Texts shown to students lose server paths.  ``spooled``:
+    the record comes from the spool (lifecycle.replay_spool).  Returns the run's
+    new status.
     """
     now = now or timezone.now()
     if record.get("status") == "soft_time_limit":
@@ -696,7 +738,7 @@ def run_record(*, run_id: int, attempt: int, record: dict, log: str = "",
         for name, data in (("predict", predict), ("score", score_step)) if data
     }
     fields = dict(
-        log=calculations.cap_text(log, max_bytes=LOG_MAX_BYTES), error=outcome.error[:20000],
+        log=calculations.cap_text(log, max_bytes=LOG_MAX_BYTES), error=lifecycle.scrub_paths(outcome.error)[:20000],
         stdout=_std(record, "stdout"), stderr=_std(record, "stderr"), results=results,
         peak_memory_mb=max(peaks) if peaks else None, exit_code=predict.get("exit_code"),
         limit_hit=(predict.get("limit") or "")[:40], harness_version=record.get("harness_version", "")[:64],
@@ -704,16 +746,23 @@ def run_record(*, run_id: int, attempt: int, record: dict, log: str = "",
         env_digest=((record.get("environment") or {}).get("digest") or "")[:64],
         dataset_versions=record.get("datasets") or {},
     )
+    if spooled:
+        fields["log"] = calculations.cap_text(f"{fields['log']}\n(recorded after the database came back)",
+                                              max_bytes=LOG_MAX_BYTES)
     with transaction.atomic():
-        held = GradingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, attempts=attempt)
+        held = GradingRun.objects.filter(pk=run_id, status__in=[RunStatus.RUNNING, RunStatus.QUEUED],
+                                         attempts=attempt, attempts__gt=0)
         if outcome.retry:
-            if not held.update(status=RunStatus.QUEUED, started_at=None, heartbeat_at=None, **fields):
+            notice = lifecycle.requeue_notice(attempt_done=attempt, max_attempts=max_attempts(),
+                                              why=lifecycle.INFRA_ERROR)
+            if not held.update(status=RunStatus.QUEUED, started_at=None, heartbeat_at=None, notice=notice,
+                               priority=lifecycle.REQUEUED, **fields):
                 return None
-            transaction.on_commit(lambda: run_send(run_id=run_id))
+            transaction.on_commit(lambda: run_send(run_id=run_id), robust=True)
             return RunStatus.QUEUED
         score = record.get("score") if record.get("status") == "completed" else None
         updated = held.update(
-            status=outcome.status, finished_at=now,
+            status=outcome.status, finished_at=now, notice="",
             score=None if score is None else Decimal(str(score)),
             max_score=None if record.get("max_score") is None else Decimal(str(record["max_score"])),
             **fields,
@@ -808,6 +857,7 @@ class SweepReport:
     requeued: list[int] = dataclasses.field(default_factory=list)  # dead workers' runs, queued again
     failed: list[int] = dataclasses.field(default_factory=list)  # ended as error/timed out
     resent: list[int] = dataclasses.field(default_factory=list)  # queued runs whose job was sent again
+    replayed: list[int] = dataclasses.field(default_factory=list)  # runs recorded from the spool
 
 
 def sweep_stuck_runs(*, now: dt.datetime | None = None) -> SweepReport:
@@ -821,10 +871,19 @@ def sweep_stuck_runs(*, now: dt.datetime | None = None) -> SweepReport:
       attempts are used up;
     - queued but sent longer than PROJECTS_RESEND_AFTER_S ago (or never, e.g.
       the web process died between commit and send): sent again; a duplicate
-      job is harmless because claiming is conditional.
+      job is harmless because claiming is conditional.  (lifecycle.send_pending
+      finds unsent and lost jobs within seconds; this is the fallback for
+      brokers it cannot inspect.)
+
+    Records waiting in the spool are posted first, so a run whose grading
+    finished while the database was down is never taken for dead; and a
+    heartbeat counts from when the database came back (lifecycle.db_back_at),
+    so an outage longer than PROJECTS_STALE_AFTER_S does not make every live
+    run look dead.
     """
     now = now or timezone.now()
     report = SweepReport()
+    report.replayed = lifecycle.replay_spool().posted
     for run in GradingRun.objects.filter(status=RunStatus.RUNNING).select_related("harness"):
         limits = calculations.run_time_limits(
             predict_timeout_s=run.harness.predict_timeout_s, score_timeout_s=run.harness.score_timeout_s
@@ -844,12 +903,15 @@ def sweep_stuck_runs(*, now: dt.datetime | None = None) -> SweepReport:
             _finish_gave_up(run, now=now)
             report.failed.append(run.pk)
             continue
+        notice = lifecycle.requeue_notice(attempt_done=run.attempts, max_attempts=max_attempts(),
+                                          why=lifecycle.WORKER_LOST)
         with transaction.atomic():
             if GradingRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts).update(
-                status=RunStatus.QUEUED, started_at=None, heartbeat_at=None,
+                status=RunStatus.QUEUED, started_at=None, heartbeat_at=None, notice=notice,
+                priority=lifecycle.REQUEUED,
             ):
                 run_pk = run.pk
-                transaction.on_commit(lambda run_pk=run_pk: run_send(run_id=run_pk))
+                transaction.on_commit(lambda run_pk=run_pk: run_send(run_id=run_pk), robust=True)
                 report.requeued.append(run.pk)
     resend_before = now - dt.timedelta(seconds=resend_after_s())
     never_sent_before = now - dt.timedelta(seconds=60)

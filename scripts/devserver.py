@@ -1,8 +1,10 @@
-"""`make run`: serve the site with a real Celery worker and beat, then say where and how to log in.
+"""`make run`: serve the site with real Celery workers and beat, then say where and how to log in.
 
-Starts three processes (web, worker, beat), waits until the site answers and a
-ping task has made the round trip through the broker and the worker, prints
-the URL and the demo logins, and stops all three on Ctrl-C.
+Starts four processes (web, the grading worker, the beat-jobs worker, beat),
+waits until the site answers and a ping task has made the round trip through
+the broker and the worker, prints the URL and the demo logins, and stops all
+of them on Ctrl-C.  Beat's jobs (sweeps, quiz auto-submission) have a worker
+of their own, as in production, so a long grading run never delays them.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ def main() -> int:
         "worker": subprocess.Popen(
             [*celery, "worker", "--loglevel=INFO", "--concurrency=2",
              "--queues=default,cpu,gpu,rerun", "--hostname=dev@%h"],
+            cwd=ROOT, env=env,
+        ),
+        "beat-worker": subprocess.Popen(
+            [*celery, "worker", "--loglevel=INFO", "--concurrency=1", "--queues=beat", "--hostname=beat@%h"],
             cwd=ROOT, env=env,
         ),
         "beat": subprocess.Popen(
@@ -100,7 +106,7 @@ def main() -> int:
    TAs         ta.ayse, ta.mehmet
    students    e2380001, e2380038, … (40 students; see /admin/ as the instructor)
  API docs: {url}api/docs/    Admin: {url}admin/
- Press Ctrl-C to stop the web server, the worker and beat.
+ Press Ctrl-C to stop the web server, the workers and beat.
 ==========================================================================
 """,
         flush=True,

@@ -17,6 +17,7 @@
       badge.className = "badge status-" + run.status;
       text("queue-position", run.queue_position ? "#" + run.queue_position + " in the queue" : "");
       text("run-error", run.error);
+      text("run-notice", run.notice); show("run-notice", !!run.notice);
       text("log-tail", run.log_tail); show("log-tail", !!run.log_tail);
       if (run.predict) {
         text("predict-stdout", run.predict.stdout); text("predict-stderr", run.predict.stderr);
