@@ -493,9 +493,15 @@ def _build(
                     needed = [line for line in resolved.read_text().splitlines()
                               if line.strip() and not line.lstrip().startswith("#")
                               and not _in_base(line, base)]
+                    hashes = requirement_hashes(spec.requirements)
+                    if needed and hashes:
+                        # The compile step drops --hash; put the instructor's back and let uv check
+                        # every download against them (what the worker already has is trusted).
+                        needed = _with_hashes(needed, hashes, spec)
                     if needed:
                         resolved.write_text("\n".join(needed) + "\n")
                         code, out = _run_logged([uv, "pip", "install", "--python", py, "--no-deps", *src,
+                                                 *(["--require-hashes"] if hashes else []),
                                                  "-r", str(resolved)], log_fh, env=env)
                         if code:
                             raise EnvironmentError_(_explain(out, spec))
@@ -511,6 +517,39 @@ def _build(
             return [line for line in out.splitlines() if "==" in line or " @ " in line]
         finally:
             req.unlink(missing_ok=True)
+
+
+def requirement_hashes(requirements: str) -> dict[str, list[str]]:
+    """{normalised name: ['--hash=sha256:…', …]} of the requirement lines that carry hashes."""
+    found: dict[str, list[str]] = {}
+    for logical in requirements.replace("\\\n", " ").splitlines():
+        tokens = logical.split("#", 1)[0].split()
+        hashes = [t if t.startswith("--hash=") else f"--hash={t}" for t in _hash_tokens(tokens)]
+        match = _REQ_NAME.match(logical)
+        if hashes and match:
+            found[_normalise(match.group(1))] = hashes
+    return found
+
+
+def _hash_tokens(tokens: list[str]) -> list[str]:
+    out = []
+    for i, token in enumerate(tokens):
+        if token.startswith("--hash="):
+            out.append(token[len("--hash="):])
+        elif token == "--hash" and i + 1 < len(tokens):
+            out.append(tokens[i + 1])
+    return out
+
+
+def _with_hashes(needed: list[str], hashes: dict[str, list[str]], spec: EnvSpec) -> list[str]:
+    """The resolved lines with their hashes; any package to download without one is an error (pip's rule)."""
+    missing = [line.split(";")[0].strip() for line in needed
+               if _normalise(line.split("==")[0]) not in hashes]
+    if missing:
+        raise EnvironmentError_(
+            f"{spec.requirements_path} uses --hash, so every package to download needs a pinned, hashed line; "
+            f"add one for: {', '.join(missing)}")
+    return [f"{line} {' '.join(hashes[_normalise(line.split('==')[0])])}" for line in needed]
 
 
 def _in_base(line: str, base: dict[str, str]) -> bool:

@@ -321,3 +321,50 @@ def test_a_failing_requirement_names_its_line_and_is_not_rebuilt_per_job(tmp_pat
         envs.ensure_environment(spec, root=node.env_root, sources=node.sources)
     assert time.monotonic() - started < 1 and (node.env_root / f"{digest}.log").stat().st_size == log_size
     assert not (node.env_root / digest).exists() and not list(node.env_root.glob(".build-*"))
+
+
+# --- hashes in a layered environment ---------------------------------------------------------
+
+
+def test_hashes_are_read_from_continued_and_spaced_requirement_lines():
+    text = ("tqdm==4.67.1 \\\n    --hash=sha256:aaa \\\n    --hash=sha256:bbb\n"
+            "Pillow==11.0.0 --hash sha256:ccc  # comment\nnumpy==2.0.0\n")
+    assert envs.requirement_hashes(text) == {
+        "tqdm": ["--hash=sha256:aaa", "--hash=sha256:bbb"], "pillow": ["--hash=sha256:ccc"]}
+    assert envs.requirement_hashes("tqdm==4.67.1\n") == {}
+
+
+def test_with_hashes_every_package_to_download_needs_one():
+    spec = envs.EnvSpec(requirements="tqdm==4.67.1 --hash=sha256:aaa\n", requirements_path="env/requirements.txt")
+    hashes = envs.requirement_hashes(spec.requirements)
+    assert envs._with_hashes(["tqdm==4.67.1"], hashes, spec) == ["tqdm==4.67.1 --hash=sha256:aaa"]
+    with pytest.raises(envs.EnvironmentError_, match=r"uses --hash, so every package .* add one for: colorama==0.4.6"):
+        envs._with_hashes(["tqdm==4.67.1", "colorama==0.4.6"], hashes, spec)
+
+
+def _wheel_sha256(tmp: Path, requirement: str) -> str:
+    """The sha256 of the wheel pip fetches for ``requirement`` (the same file uv installs)."""
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                    requirement, "-d", str(tmp)], check=True, capture_output=True)
+    (wheel,) = tmp.glob("*.whl")
+    import hashlib
+
+    return hashlib.sha256(wheel.read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_a_layered_environment_checks_the_instructors_hashes(tmp_path):
+    good = _wheel_sha256(tmp_path / "wheel", "tqdm==4.67.1")
+    node = stores(tmp_path)
+    wrong = envs.EnvSpec(requirements=f"tqdm==4.67.1 --hash=sha256:{'0' * 64}\n",
+                         requirements_path="env/requirements.txt")
+    with pytest.raises(envs.EnvironmentError_):
+        envs.ensure_environment(wrong, root=node.env_root, sources=node.sources)
+    log = (node.env_root / f"{envs.spec_digest(wrong)}.log").read_text()
+    assert "--require-hashes" in log and "hash" in log.lower()
+    right = envs.EnvSpec(requirements=f"tqdm==4.67.1 \\\n    --hash=sha256:{good}\n",
+                         requirements_path="env/requirements.txt")
+    env = envs.ensure_environment(right, root=node.env_root, sources=node.sources)
+    out = subprocess.run([env.python, "-c", "import tqdm; print(tqdm.__version__)"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "4.67.1"
