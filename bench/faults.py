@@ -119,10 +119,27 @@ class Redis:
         self.dir.mkdir()
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def cli(self, *args: str) -> str:
+        return subprocess.run(["redis-cli", "-p", str(REDIS_PORT), *args], capture_output=True,
+                              text=True).stdout
+
+    def persist(self) -> None:
+        """Turn on append-only persistence live and wait (bounded) until the first rewrite is on disk."""
+        self.cli("config", "set", "appendonly", "yes")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            info = self.cli("info", "persistence")
+            if "aof_enabled:1" in info and "aof_rewrite_in_progress:0" in info \
+                    and "aof_rewrite_scheduled:0" in info:
+                break
+            time.sleep(0.2)
+        time.sleep(1.5)  # appendfsync everysec: what was acknowledged a second ago is on disk
+
+    def start(self, *, appendonly: bool = False) -> None:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes" if appendonly else "no", "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(100):
             if subprocess.run(["redis-cli", "-p", str(REDIS_PORT), "ping"], capture_output=True).stdout.strip() == \
                     b"PONG":
@@ -490,6 +507,12 @@ def main() -> int:
             time.sleep(10)
             redis.start()
 
+        def redis_down_persistent() -> None:
+            redis.persist()
+            redis.kill()
+            time.sleep(10)
+            redis.start(appendonly=True)  # reloads the queues from the append-only file
+
         def pg_restart(mode: str):
             def fault() -> None:
                 wait_running()
@@ -509,6 +532,7 @@ def main() -> int:
 
         faults = [(f"two {LONG_S} s runs hold both grading slots", long_runs),
                   ("worker SIGKILL mid-run", kill_worker), ("Redis down 10 s (no persistence)", redis_down),
+                  ("Redis down 10 s (append-only file)", redis_down_persistent),
                   ("PostgreSQL restart -m fast", pg_restart("fast")),
                   ("PostgreSQL restart -m immediate", pg_restart("immediate")),
                   ("PostgreSQL stopped 10 s", pg_down)]

@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files (no CDN)
     "axes",  # login throttling (see "Login throttling" below)
+    "csp",  # Content-Security-Policy header (see "Security")
     "courseapp",
     "grading",
     "quizzes",
@@ -114,7 +115,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # After XFrameOptions: lets the LTI platform that launched a session frame it (docs/lti.md).
+    # Content-Security-Policy and Permissions-Policy on every response (see "Security").
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
+    # After XFrameOptions and CSP: lets the LTI platform that launched a session frame it (docs/lti.md).
     "lti.middleware.PlatformFrameMiddleware",
     # A PostgreSQL restart answers 503 + Retry-After instead of 500 (courseapp/middleware.py).
     "courseapp.middleware.DatabaseUnavailableMiddleware",
@@ -344,6 +348,10 @@ CELERY_TASK_ROUTES = {
     "projects.sweep_stuck_runs": {"queue": "beat"},
     "projects.send_pending": {"queue": "beat"},
     "projects.replay_spool": {"queue": "beat"},
+    # LTI's periodic jobs are short: the passback diff only enqueues (each post goes to `default`,
+    # with retries); the nightly roster sync asks each platform once.
+    "lti.passback_sync": {"queue": "beat"},
+    "lti.roster_sync_nightly": {"queue": "beat"},
 }
 CELERY_BEAT_SCHEDULE = {
     # Submit quiz attempts left open past their deadline, grading what was saved.
@@ -357,8 +365,9 @@ CELERY_BEAT_SCHEDULE = {
     # Post grading records kept on disk while the database was unreachable.
     "projects-replay-spool": {"task": "projects.replay_spool", "schedule": 10.0, "options": {"expires": 10}},
     # LTI (docs/lti.md): post changed released scores to Moodle/Canvas; sync rosters nightly.
-    "lti-passback-sync": {"task": "lti.passback_sync", "schedule": 300.0},
-    "lti-roster-sync-nightly": {"task": "lti.roster_sync_nightly", "schedule": crontab(hour=3, minute=15)},
+    "lti-passback-sync": {"task": "lti.passback_sync", "schedule": 300.0, "options": {"expires": 300}},
+    "lti-roster-sync-nightly": {"task": "lti.roster_sync_nightly", "schedule": crontab(hour=3, minute=15),
+                                "options": {"expires": 3600}},  # not run hours late after an outage
 }
 
 # --- Security -----------------------------------------------------------------
@@ -368,6 +377,30 @@ CSRF_COOKIE_HTTPONLY = False  # the gradebook grid and quiz pages read it for fe
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Every page runs only the site's own static scripts and styles: no inline script, no inline
+# style attribute, nothing from another host (pages read their data from json_script/data-*).
+# https://django-csp.readthedocs.io/ — views that render a library's protocol page (LTI's
+# cookie check and deep-link answer) are exempted one by one, with the reason beside them.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],  # question images imported from Moodle are data: URLs
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],  # an LTI session widens this to its platform (lti/middleware.py)
+    },
+}
+# Powerful browser features no page of the site uses.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in ("accelerometer", "camera", "geolocation", "gyroscope", "magnetometer", "microphone",
+                    "payment", "usb", "display-capture", "serial", "hid", "midi", "browsing-topics")
+}
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)

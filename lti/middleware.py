@@ -1,9 +1,10 @@
 """Let the platform that launched a session frame our pages (Moodle's iframe).
 
 X-Frame-Options is DENY for everyone else. A session started by an LTI launch
-remembers the platform's origin; its responses carry `Content-Security-Policy:
-frame-ancestors 'self' <origin>` instead, which browsers honour over X-Frame-Options.
-Placed after XFrameOptionsMiddleware in MIDDLEWARE, so it sees the response first.
+remembers the platform's origin; its responses carry `frame-ancestors 'self' <origin>`
+in the site's Content-Security-Policy instead, which browsers honour over X-Frame-Options.
+Placed after XFrameOptionsMiddleware and CSPMiddleware in MIDDLEWARE, so it sees the
+response first and hands the directive to django-csp (``_csp_replace``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ class PlatformFrameMiddleware:
         session = getattr(request, "session", None)
         lti = session.get("lti") if session is not None else None
         origin = lti.get("frame_origin") if isinstance(lti, dict) else None
-        if origin and "Content-Security-Policy" not in response:
+        if origin:
             response.xframe_options_exempt = True
-            response["Content-Security-Policy"] = f"frame-ancestors 'self' {origin}"
+            replace = dict(getattr(response, "_csp_replace", None) or {})
+            replace["frame-ancestors"] = ["'self'", origin]
+            response._csp_replace = replace
         return response

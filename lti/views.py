@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from csp.decorators import csp_exempt
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -63,6 +64,9 @@ def tool_urls(request: HttpRequest) -> dict[str, str]:
 
 # --- Protocol endpoints ------------------------------------------------------------------
 
+# PyLTI1p3's cookie check (the page that offers a new window when the frame has no cookies)
+# is its own HTML with an inline script; it carries no user content.
+@csp_exempt()
 @csrf_exempt
 @xframe_options_exempt
 @never_cache
@@ -163,7 +167,11 @@ def deep_link(request: HttpRequest) -> HttpResponse:
         return _refused(request, LaunchRefused(Refusal.EXPIRED, f"deep link launch lost: {exc}"))
     del request.session["lti_deep_link"]
     logger.info("lti deep link in %s by %s: %s", course.code, request.user.username, [c["key"] for c in picked])
-    return HttpResponse(html)
+    response = HttpResponse(html)
+    # PyLTI1p3's answer is a form that posts the signed JWT to the platform by an inline
+    # script: another origin's form action. No user content is in it.
+    response._csp_exempt = True  # type: ignore[attr-defined]
+    return response
 
 
 # --- The instructor's pages ---------------------------------------------------------------

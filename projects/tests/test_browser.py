@@ -11,6 +11,10 @@ import base64
 
 import pytest
 
+# Locator assertions run in Playwright's own script world, which the pages' CSP does not bind
+# (a string predicate in wait_for_function would be eval, which the CSP refuses).
+from playwright.sync_api import expect
+
 from projects.models import RunStatus, Submission
 
 from .conftest import sample_zip
@@ -50,9 +54,7 @@ def test_student_uploads_watches_the_status_and_sees_results(
       new MutationObserver(() => window.seenStatuses.push(document.getElementById('run-status').textContent.trim()))
         .observe(document.getElementById('run-status'), {childList: true, characterData: true, subtree: true}); }""")
     start_worker()
-    page.wait_for_function(
-        "document.getElementById('run-status').textContent.trim() === 'Succeeded'", timeout=180_000
-    )
+    expect(page.locator("#run-status")).to_have_text("Succeeded", timeout=180_000)
     seen = [first, *page.evaluate("window.seenStatuses")]
     assert seen[-1] == "Succeeded" and len(set(seen)) >= 2, seen  # the page changed without a reload
     log_tail = page.locator("#log-tail").inner_text()
@@ -77,5 +79,5 @@ def test_refused_upload_shows_the_reason_on_the_page(page, live_server, login, s
     page.evaluate(DROP, ["big.zip", big])
     assert "more than the 1 MB limit" in page.locator("#upload-message").inner_text()
     page.click("#upload-button")
-    page.wait_for_function("document.getElementById('upload-message').textContent.includes('the limit is 1 MB')")
+    expect(page.locator("#upload-message")).to_contain_text("the limit is 1 MB")
     assert Submission.objects.count() == 0

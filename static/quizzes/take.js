@@ -25,6 +25,8 @@
   var POLL_MS = config.pollMs || 3000;
 
   var form = document.getElementById("quiz-form");
+  // Answers are saved one by one as they change; Enter in a field must not post the form.
+  form.addEventListener("submit", function (event) { event.preventDefault(); });
   var indicator = document.getElementById("save-state");
   var timerEl = document.getElementById("timer");
   var submitButton = document.getElementById("submit-attempt");
