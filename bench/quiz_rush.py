@@ -83,9 +83,9 @@ def setup(n_students: int, out: Path) -> None:
 
     from django.db import transaction
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
-    from courseapp.models import Course, Membership, Role, User
+    from courseapp.models import ApiToken, Course, Membership, Role, User
+    from courseapp.tokens import token_build
     from grading.models import Category
     from quizzes import services
 
@@ -102,7 +102,9 @@ def setup(n_students: int, out: Path) -> None:
                   student_number=f"9{i:06d}") for i in range(total)]
         )
         Membership.objects.bulk_create([Membership(course=course, user=u, role=Role.STUDENT) for u in users])
-        tokens = Token.objects.bulk_create([Token(user=u, key=Token.generate_key()) for u in users])
+        built = [token_build(user=u, name="quiz rush") for u in users]
+        ApiToken.objects.bulk_create([token for token, _ in built])
+        tokens = [key for _, key in built]
         kinds = ["single", "single", "single", "multi", "multi", "truefalse", "truefalse", "numeric", "short", "short"]
         questions = []
         for n, kind in enumerate(kinds, start=1):
@@ -123,9 +125,9 @@ def setup(n_students: int, out: Path) -> None:
             services.slot_add(quiz=quiz, question=question, by=None, points=Decimal("1"))
     out.write_text(json.dumps({
         "code": course.code, "quiz": quiz.id, "grade_item": quiz.grade_item_id,
-        "tokens": [t.key for t in tokens[:n_students]],
-        "throughput_tokens": [t.key for t in tokens[n_students:n_students + THROUGHPUT_STUDENTS]],
-        "profile_tokens": [t.key for t in tokens[n_students + THROUGHPUT_STUDENTS:]],
+        "tokens": tokens[:n_students],
+        "throughput_tokens": tokens[n_students:n_students + THROUGHPUT_STUDENTS],
+        "profile_tokens": tokens[n_students + THROUGHPUT_STUDENTS:],
     }))
 
 

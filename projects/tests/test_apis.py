@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
 
+from courseapp.tokens import token_create
 from projects import services
 from projects.models import GradingRun, RunStatus, Submission, Team
 
@@ -23,8 +23,8 @@ def api(part: str, rest: str = "") -> str:
 
 
 def token_client(user) -> Client:
-    token, _ = Token.objects.get_or_create(user=user)
-    return Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    token = token_create(user=user)[1]
+    return Client(HTTP_AUTHORIZATION=f"Token {token}")
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from freezegun import freeze_time
-from rest_framework.authtoken.models import Token
 
 from courseapp.models import Membership
+from courseapp.tokens import token_create
 from quizzes.apis import AnswerSaveApi
 from quizzes.middleware import AnswerSaveFastPath
 from quizzes.models import Response
@@ -27,7 +27,7 @@ CODE = "ceng501-2024f"
 
 
 def token_client(user) -> Client:
-    return Client(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    return Client(HTTP_AUTHORIZATION=f"Token {token_create(user=user)[1]}")
 
 
 def start(client, quiz):
@@ -70,7 +70,7 @@ def test_a_token_save_is_one_statement_that_checks_token_owner_and_attempt(takin
     if connection.vendor == "postgresql":  # the same statement, prepared once per connection
         assert sql[0].startswith("EXECUTE quizzes_answer_save_token")
     else:
-        assert "authtoken_token" in sql[0] and "courseapp_membership" in sql[0]
+        assert "courseapp_apitoken" in sql[0] and "courseapp_membership" in sql[0]
     assert Response.objects.get(attempt_id=attempt, slot_id=slot).value == "backprop"
 
 
