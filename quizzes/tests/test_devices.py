@@ -265,3 +265,17 @@ def test_a_poll_the_fast_path_cannot_answer_is_explained_by_the_api(student, qui
     token = token_create(user=student)[1]
     assert versions(Client(HTTP_AUTHORIZATION=f"Token {token}"), attempt).status_code == 401
     assert versions(client, attempt).status_code in (401, 403)  # the session no longer authenticates
+
+
+def test_a_revoked_token_cannot_poll(student, quiz):
+    from django.test import Client
+
+    from courseapp.tokens import token_create, token_revoke
+
+    token, key = token_create(user=student)
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    attempt = start(client, quiz).json()["id"]
+    assert versions(client, attempt).status_code == 200
+    token_revoke(token=token)
+    refused = versions(client, attempt)
+    assert refused.status_code == 401 and refused.json()["detail"] == "Invalid token."

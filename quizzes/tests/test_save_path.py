@@ -259,3 +259,40 @@ def test_a_token_save_that_is_not_json_is_left_to_drf_which_explains(taking):
     form = client.put(url, data="value=x&seq=1", content_type="application/x-www-form-urlencoded")
     assert form.status_code == 400 and "sequence number" in form.json()["detail"]
     assert not Response.objects.filter(attempt_id=attempt).exists()
+
+
+def test_a_revoked_token_cannot_save_on_the_fast_path(student, short_quiz):
+    from courseapp.tokens import token_revoke
+
+    token, key = token_create(user=student)
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    payload = start(client, short_quiz).json()
+    slot = f.slot_of(payload, "short")["slot"]
+    assert save(client, payload["id"], slot, "before", 1).status_code == 200
+    token_revoke(token=token)
+    refused = save(client, payload["id"], slot, "after", 2)
+    assert refused.status_code == 401 and refused.json()["detail"] == "Invalid token."
+    assert Response.objects.get(attempt_id=payload["id"], slot_id=slot).value == "before"
+    with mock.patch.object(AnswerSaveApi, "put", side_effect=AssertionError("DRF must not save")):
+        assert save(client, payload["id"], slot, "after", 3).status_code == 401  # refused before the view
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the statement notes last use on PostgreSQL only")
+def test_a_fast_path_save_notes_the_tokens_last_use_in_its_one_statement(student, short_quiz):
+    from courseapp.models import ApiToken
+
+    token, key = token_create(user=student)
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    payload = start(client, short_quiz).json()
+    slot = f.slot_of(payload, "short")["slot"]
+    long_ago = token.created_at - dt.timedelta(hours=1)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=long_ago)
+    with CaptureQueriesContext(connection) as ctx:
+        assert save(client, payload["id"], slot, "noted", 1).status_code == 200
+    assert len(data_queries(ctx)) == 1
+    token.refresh_from_db()
+    assert token.last_used_at > long_ago + dt.timedelta(minutes=59)
+    noted = token.last_used_at
+    assert save(client, payload["id"], slot, "again", 2).status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at == noted  # within the minute: not written again
