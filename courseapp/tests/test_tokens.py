@@ -251,3 +251,22 @@ def test_old_plain_drf_keys_are_converted_and_keep_working(student):
 def test_a_fresh_database_has_nothing_to_convert(student):
     tokens.convert_legacy_table(apps, types.SimpleNamespace(connection=connection))
     assert not ApiToken.objects.exists()
+
+
+# --- the admin ------------------------------------------------------------------------------------
+
+def test_site_staff_see_tokens_in_the_admin_without_keys_and_can_revoke(client_for, instructor, student):
+    token, key = tokens.token_create(user=student, name="student laptop")
+    admin = client_for(instructor)
+    listing = admin.get("/admin/courseapp/apitoken/").content.decode()
+    assert "student laptop" in listing and token.prefix in listing and key not in listing
+    assert admin.get("/admin/courseapp/apitoken/add/").status_code == 403
+    detail = admin.get(f"/admin/courseapp/apitoken/{token.pk}/change/").content.decode()
+    assert key not in detail and token.digest not in detail
+    admin.post("/admin/courseapp/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
+    assert by_key(key).get("/api/courses/").status_code == 401
+
+
+def test_students_cannot_reach_the_token_admin(client_for, student):
+    response = client_for(student).get("/admin/courseapp/apitoken/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
