@@ -13,6 +13,8 @@ urlpatterns = [
     path("courses/<slug:code>/calendar/<str:token>.ics", views.calendar_feed, name="courseapp-calendar"),
     path("courses/<slug:code>/roster/", views.roster, name="courseapp-roster"),
     path("courses/<slug:code>/roster/<str:username>/unlock/", views.roster_unlock, name="courseapp-roster-unlock"),
+    path("courses/<slug:code>/roster/<str:username>/revoke-tokens/", views.roster_revoke_tokens,
+         name="courseapp-roster-revoke-tokens"),
     path("courses/<slug:code>/roster/import/", views.roster_import, name="courseapp-roster-import"),
     path("courses/<slug:code>/roster/import/apply/", views.roster_import_apply,
          name="courseapp-roster-import-apply"),

@@ -270,3 +270,35 @@ def test_site_staff_see_tokens_in_the_admin_without_keys_and_can_revoke(client_f
 def test_students_cannot_reach_the_token_admin(client_for, student):
     response = client_for(student).get("/admin/courseapp/apitoken/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+# --- the instructor revokes a student's tokens ---------------------------------------------------
+
+def roster_revoke(client, course, user):
+    return client.post(f"/courses/{course.code}/roster/{user.username}/revoke-tokens/", follow=True)
+
+
+def test_the_instructor_revokes_a_students_tokens_from_the_roster(client_for, course, instructor, student):
+    _, first = tokens.token_create(user=student)
+    _, second = tokens.token_create(user=student)
+    boss = client_for(instructor)
+    assert "Revoke 2 API tokens" in boss.get(f"/courses/{course.code}/roster/").content.decode()
+    done = roster_revoke(boss, course, student)
+    assert "Revoked 2 API tokens of" in done.content.decode()
+    assert by_key(first).get("/api/courses/").status_code == 401
+    assert by_key(second).get("/api/courses/").status_code == 401
+
+
+@pytest.mark.parametrize("who", ["ta", "other_student", "outsider"])
+def test_only_the_instructor_may_revoke_a_students_tokens(request, client_for, course, student, who):
+    _, key = tokens.token_create(user=student)
+    response = client_for(request.getfixturevalue(who)).post(
+        f"/courses/{course.code}/roster/{student.username}/revoke-tokens/")
+    assert response.status_code in (403, 404)
+    assert by_key(key).get("/api/courses/").status_code == 200
+
+
+def test_the_instructor_cannot_revoke_a_tas_tokens(client_for, course, instructor, ta):
+    _, key = tokens.token_create(user=ta)
+    assert client_for(instructor).post(f"/courses/{course.code}/roster/{ta.username}/revoke-tokens/").status_code == 404
+    assert by_key(key).get("/api/courses/").status_code == 200
