@@ -178,6 +178,7 @@ def test_run_list_query_count_does_not_grow_with_runs(graded, echo_part, instruc
 
     with django_capture_on_commit_callbacks(execute=False):
         services.submission_rerun(submission=graded, by=instructor)  # one queued run: positions are computed
+    queries()  # the token's first use notes its last use (a write at most once a minute): not what is counted
     few = queries()
     with django_capture_on_commit_callbacks(execute=False):
         for _ in range(5):
@@ -197,6 +198,7 @@ def test_submission_list_query_count_does_not_grow_with_submissions(echo_part, s
             assert client.get(api("echo", "submissions/")).status_code == 200
         return len(ctx.captured_queries)
 
+    queries()  # the token's first use notes its last use (a write at most once a minute): not what is counted
     few = queries()
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(4):
