@@ -5,7 +5,7 @@
 What it does (a measurement, not a test):
 1. Creates the PostgreSQL database ceng501_quizbench afresh (psql -h 127.0.0.1 -U postgres) and
    migrates it; builds a course with 500 students (+ 32 for the throughput phase), each with a
-   DRF token, and one open quiz of 10 auto-graded questions (single, multiple, true/false, numeric, short).
+   hashed API token (courseapp.tokens), and one open quiz of 10 auto-graded questions (single, multiple, true/false, numeric, short).
 2. Starts gunicorn on 127.0.0.1 with production settings (DJANGO_ENV=production, DJANGO_SECRET_KEY,
    DJANGO_ALLOWED_HOSTS=127.0.0.1, DJANGO_SECURE_SSL_REDIRECT=0 so plain http works, Redis at
    redis://127.0.0.1:6379/14 as the broker). Clients authenticate with `Authorization: Token …`:
