@@ -74,9 +74,9 @@ def setup(out: Path) -> None:
     from decimal import Decimal
 
     from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
 
     from courseapp.models import Course, Membership, Role, User
+    from courseapp.tokens import token_create
     from grading.models import Category, GradeItem
     from projects import services
     from projects.models import GradingMode, Project, ProjectPart
@@ -99,8 +99,8 @@ def setup(out: Path) -> None:
         Membership.objects.create(course=course, user=user, role=Role.STUDENT)
     team = services.team_create(project=project, name="Benchers", by=a)
     services.team_join(project=project, code=team.join_code, user=b)
-    token = Token.objects.create(user=a)
-    out.write_text(json.dumps({"token": token.key, "url": f"/api/courses/{course.code}/projects/{part.slug}/submissions/"}))
+    token = token_create(user=a, name="autograder bench")[1]
+    out.write_text(json.dumps({"token": token, "url": f"/api/courses/{course.code}/projects/{part.slug}/submissions/"}))
 
 
 def runs_by_id(ids: list[int]) -> dict:

@@ -207,9 +207,9 @@ def setup(out: Path, harness: str, n_sub: int, n_quiz: int) -> None:
 
     from django.core.management import call_command
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
     from courseapp.models import Course, Membership, Role, User
+    from courseapp.tokens import token_create
     from grading.models import Category, GradeItem
     from projects import services
     from projects.models import GradingMode, Project, ProjectPart
@@ -235,7 +235,7 @@ def setup(out: Path, harness: str, n_sub: int, n_quiz: int) -> None:
         Membership.objects.create(course=course, user=user, role=Role.STUDENT)
         if i < n_sub:
             services.team_create(project=project, name=f"Team {i}", by=user)
-        tokens.append(Token.objects.create(user=user).key)
+        tokens.append(token_create(user=user, name="faults bench")[1])
     questions = [quiz_services.question_create(course=course, by=None, qtype="short", title=f"Q{n}",
                                                text=f"Question {n}?", answers=[{"text": "x", "fraction": 1}])
                  for n in range(5)]

@@ -5,7 +5,7 @@
 What it does (a measurement, not a test):
 1. Creates the PostgreSQL database ceng501_quizbench afresh (psql -h 127.0.0.1 -U postgres) and
    migrates it; builds a course with 500 students (+ 32 for the throughput phase), each with a
-   DRF token, and one open quiz of 10 auto-graded questions (single, multiple, true/false, numeric, short).
+   hashed API token (courseapp.tokens), and one open quiz of 10 auto-graded questions (single, multiple, true/false, numeric, short).
 2. Starts gunicorn on 127.0.0.1 with production settings (DJANGO_ENV=production, DJANGO_SECRET_KEY,
    DJANGO_ALLOWED_HOSTS=127.0.0.1, DJANGO_SECURE_SSL_REDIRECT=0 so plain http works, Redis at
    redis://127.0.0.1:6379/14 as the broker). Clients authenticate with `Authorization: Token …`:
@@ -83,9 +83,9 @@ def setup(n_students: int, out: Path) -> None:
 
     from django.db import transaction
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
-    from courseapp.models import Course, Membership, Role, User
+    from courseapp.models import ApiToken, Course, Membership, Role, User
+    from courseapp.tokens import token_build
     from grading.models import Category
     from quizzes import services
 
@@ -102,7 +102,9 @@ def setup(n_students: int, out: Path) -> None:
                   student_number=f"9{i:06d}") for i in range(total)]
         )
         Membership.objects.bulk_create([Membership(course=course, user=u, role=Role.STUDENT) for u in users])
-        tokens = Token.objects.bulk_create([Token(user=u, key=Token.generate_key()) for u in users])
+        built = [token_build(user=u, name="quiz rush") for u in users]
+        ApiToken.objects.bulk_create([token for token, _ in built])
+        tokens = [key for _, key in built]
         kinds = ["single", "single", "single", "multi", "multi", "truefalse", "truefalse", "numeric", "short", "short"]
         questions = []
         for n, kind in enumerate(kinds, start=1):
@@ -123,9 +125,9 @@ def setup(n_students: int, out: Path) -> None:
             services.slot_add(quiz=quiz, question=question, by=None, points=Decimal("1"))
     out.write_text(json.dumps({
         "code": course.code, "quiz": quiz.id, "grade_item": quiz.grade_item_id,
-        "tokens": [t.key for t in tokens[:n_students]],
-        "throughput_tokens": [t.key for t in tokens[n_students:n_students + THROUGHPUT_STUDENTS]],
-        "profile_tokens": [t.key for t in tokens[n_students + THROUGHPUT_STUDENTS:]],
+        "tokens": tokens[:n_students],
+        "throughput_tokens": tokens[n_students:n_students + THROUGHPUT_STUDENTS],
+        "profile_tokens": tokens[n_students + THROUGHPUT_STUDENTS:],
     }))
 
 

@@ -8,7 +8,8 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db import models
 
-from .models import Course, Lecture, Membership, Textbook, User
+from . import tokens
+from .models import ApiToken, Course, Lecture, Membership, Textbook, User
 
 
 @admin.register(User)
@@ -81,3 +82,31 @@ class TextbookAdmin(admin.ModelAdmin):
     list_display = ("course", "position", "citation")
     list_filter = ("course",)
     list_select_related = ("course",)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Site staff see whose tokens exist and when they were used, and can revoke them; never a key.
+
+    Nothing can show a key (only its digest is stored), and tokens are made only by their owner
+    (the Tokens page or POST /api/auth/token/), so the admin cannot add or edit one.
+    """
+
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "prefix", "user__username")
+    fields = ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected tokens (they stop working at once)", permissions=["delete"])
+    def revoke(self, request, queryset) -> None:
+        for token in queryset.filter(revoked_at__isnull=True):
+            tokens.token_revoke(token=token)
+        self.message_user(request, "Revoked.", messages.SUCCESS)

@@ -7,17 +7,19 @@ from dataclasses import asdict
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, status
 from rest_framework import serializers as drf_serializers
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import access, selectors, services
+from . import access, selectors, services, tokens
 from .models import Membership
 from .serializers import (
+    ApiTokenCreatedSerializer,
+    ApiTokenSerializer,
     CourseDetailSerializer,
     CourseSerializer,
     EnrollmentSerializer,
@@ -25,28 +27,35 @@ from .serializers import (
     RosterPreviewSerializer,
     RosterResultSerializer,
     RosterUploadSerializer,
+    TokenObtainSerializer,
 )
 
 
 class CourseApi:
     """Token first, so an anonymous request gets 401 with `WWW-Authenticate: Token`."""
 
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [tokens.ApiTokenAuthentication, SessionAuthentication]
 
 
-class TokenObtainApi(ObtainAuthToken):
-    """POST username and password; returns {"token": "..."} for `Authorization: Token <token>`.
+class TokenObtainApi(APIView):
+    """POST username and password (and optionally a name); returns a NEW token, once.
+
+    The response's `token` is the key for `Authorization: Token <token>`; it is never shown again
+    (the database keeps only its SHA-256). Each call makes another token; list and revoke them at
+    /api/auth/tokens/ or on the Tokens page (/account/tokens/).
 
     Throttled like the login page (courseapp.throttling): a locked-out username or address gets
     429 with `detail` saying when to try again and a `Retry-After` header.
     """
 
+    authentication_classes: list = []
+    permission_classes: list = []
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     @extend_schema(
-        request=AuthTokenSerializer,
+        request=TokenObtainSerializer,
         responses={
-            200: inline_serializer("AuthTokenResponse", {"token": drf_serializers.CharField()}),
+            200: ApiTokenCreatedSerializer,
             429: inline_serializer("LoginLockedOut", {
                 "detail": drf_serializers.CharField(help_text="Says when to try again"),
                 "retry_after_s": drf_serializers.IntegerField(help_text="Seconds until the lock ends at the latest"),
@@ -54,12 +63,35 @@ class TokenObtainApi(ObtainAuthToken):
         },
     )
     def post(self, request: Request, *args, **kwargs) -> Response:
-        return super().post(request, *args, **kwargs)
-
-    def get_serializer_context(self) -> dict:
         # authenticate() gets Django's request, not DRF's wrapper: django-axes marks the request it
         # is given as locked out, and its middleware only sees Django's.
-        return {**super().get_serializer_context(), "request": self.request._request}
+        login = AuthTokenSerializer(data=request.data, context={"request": request._request})
+        login.is_valid(raise_exception=True)
+        name = request.data.get("name") if hasattr(request.data, "get") else None
+        if name is not None and not isinstance(name, str):
+            raise ValidationError({"name": ["Send the token's name as text."]})
+        try:
+            token, key = tokens.token_create(user=login.validated_data["user"], name=name)
+        except tokens.TokenError as exc:
+            raise ValidationError({"name": [str(exc)]}) from None
+        return Response(ApiTokenCreatedSerializer(token, context={"key": key}).data)
+
+
+class TokenListApi(CourseApi, generics.ListAPIView):
+    """My live API tokens: name, prefix (first 8 characters of the key), created, last used. Never the key."""
+
+    serializer_class = ApiTokenSerializer
+
+    def get_queryset(self):
+        return tokens.tokens_of(user=self.request.user)
+
+
+class TokenRevokeApi(CourseApi, APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, token_id: int) -> Response:
+        """Revoke one of my tokens: it stops working at once. Another person's token is a 404."""
+        tokens.token_revoke(token=tokens.access_own_token(request.user, token_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class CourseListApi(CourseApi, generics.ListAPIView):

@@ -3,15 +3,18 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import apis, views
+from . import apis, token_views, views
 from .forms import AccountPasswordResetForm
 
 urlpatterns = [
+    path("account/tokens/", token_views.tokens_page, name="courseapp-tokens"),
     path("courses/<slug:code>/", views.course_detail, name="course-detail"),
     path("courses/<slug:code>/schedule/", views.schedule, name="courseapp-schedule"),
     path("courses/<slug:code>/calendar/<str:token>.ics", views.calendar_feed, name="courseapp-calendar"),
     path("courses/<slug:code>/roster/", views.roster, name="courseapp-roster"),
     path("courses/<slug:code>/roster/<str:username>/unlock/", views.roster_unlock, name="courseapp-roster-unlock"),
+    path("courses/<slug:code>/roster/<str:username>/revoke-tokens/", views.roster_revoke_tokens,
+         name="courseapp-roster-revoke-tokens"),
     path("courses/<slug:code>/roster/import/", views.roster_import, name="courseapp-roster-import"),
     path("courses/<slug:code>/roster/import/apply/", views.roster_import_apply,
          name="courseapp-roster-import-apply"),
@@ -25,6 +28,8 @@ urlpatterns = [
          name="password_reset_complete"),
     # API
     path("api/auth/token/", apis.TokenObtainApi.as_view(), name="courseapp-api-token"),
+    path("api/auth/tokens/", apis.TokenListApi.as_view(), name="courseapp-api-tokens"),
+    path("api/auth/tokens/<int:token_id>/", apis.TokenRevokeApi.as_view(), name="courseapp-api-token-revoke"),
     path("api/courses/", apis.CourseListApi.as_view(), name="courseapp-api-courses"),
     path("api/courses/<slug:code>/", apis.CourseDetailApi.as_view(), name="courseapp-api-course"),
     path("api/courses/<slug:code>/lectures/", apis.LectureListApi.as_view(), name="courseapp-api-lectures"),

@@ -104,3 +104,28 @@ class Lecture(models.Model):
 
     def __str__(self) -> str:
         return f"Week {self.week}: {self.topic}"
+
+
+class ApiToken(models.Model):
+    """An API token (`Authorization: Token <key>`). Only the SHA-256 digest of the key is stored.
+
+    The key is shown once, when it is made (courseapp.tokens.token_create); nobody
+    can read it back, staff and admins included. `prefix` (its first 8 characters)
+    lets its owner tell tokens apart. A revoked token is kept (revoked_at set) so
+    its owner can still see when it was last used.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=8, help_text="The key's first 8 characters, to tell tokens apart")
+    digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the key, hex")
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True, help_text="To the minute")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) of {self.user}"

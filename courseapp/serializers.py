@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import Course, Lecture, Membership, Role
+from .models import ApiToken, Course, Lecture, Membership, Role
 
 
 class CourseSerializer(serializers.ModelSerializer):
@@ -127,3 +127,32 @@ class RosterResultSerializer(serializers.Serializer):
     enrolled = serializers.IntegerField()
     updated = serializers.IntegerField()
     unchanged = serializers.IntegerField()
+
+
+class TokenObtainSerializer(serializers.Serializer):
+    """POST /api/auth/token/: who is asking, and what to call the new token."""
+
+    username = serializers.CharField()
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    name = serializers.CharField(required=False, max_length=100,
+                                 help_text='What the token is for, e.g. "laptop"; default "terminal <date time>"')
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    """A token as its owner sees it: never the key (nobody can read it back)."""
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "last_used_at"]
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    """The answer to making a token: the key, shown this once."""
+
+    token = serializers.SerializerMethodField(help_text="The key for `Authorization: Token <token>`; shown once")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = ["token", *ApiTokenSerializer.Meta.fields]
+
+    def get_token(self, obj: ApiToken) -> str:
+        return self.context["key"]

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import access, selectors, services, throttling
+from . import access, selectors, services, throttling, tokens
 from .forms import RosterUploadForm
 from .models import Course, Membership, Role
 
@@ -75,8 +75,10 @@ def roster(request: HttpRequest, code: str) -> HttpResponse:
     memberships = list(selectors.course_enrollments(course=course))
     role = access.role_in(request.user, course)
     locked = throttling.locked_out_usernames(usernames=[m.user.username for m in memberships])
+    live_tokens = tokens.live_token_counts(user_ids=[m.user_id for m in memberships if m.role == Role.STUDENT])
     for m in memberships:
         m.locked_until = locked.get(m.user.username)
+        m.live_tokens = live_tokens.get(m.user_id, 0)
     return render(request, "courseapp/roster.html", {
         "course": course,
         "role": role,
@@ -96,6 +98,20 @@ def roster_unlock(request: HttpRequest, code: str, username: str) -> HttpRespons
         raise Http404("No such member of this course.")
     throttling.login_lock_clear(course=course, user=member.user, by=request.user)
     messages.success(request, f"{member.user.username} can log in again.")
+    return redirect("courseapp-roster", code=course.code)
+
+
+@login_required
+@require_POST
+def roster_revoke_tokens(request: HttpRequest, code: str, username: str) -> HttpResponse:
+    """The instructor revokes every API token of a student of the course (e.g. one that leaked)."""
+    course = access.access_course_as_instructor(request.user, code)
+    member = (Membership.objects.filter(course=course, user__username=username, role=Role.STUDENT)
+              .select_related("user").first())
+    if member is None:
+        raise Http404("No such student in this course.")
+    count = tokens.tokens_revoke_all(user=member.user)
+    messages.success(request, f"Revoked {count} API token{'s' if count != 1 else ''} of {member.user.username}.")
     return redirect("courseapp-roster", code=course.code)
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from courseapp.tokens import ApiTokenAuthentication
 
 from . import passback, roster, selectors
 from .access import access_context, access_lti_course
@@ -23,7 +25,7 @@ from .serializers import (
 
 
 class LtiApi(APIView):
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
     parser_classes = [JSONParser, FormParser]
 
 

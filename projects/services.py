@@ -923,15 +923,3 @@ def sweep_stuck_runs(*, now: dt.datetime | None = None) -> SweepReport:
         report.resent.append(run_id)
     return report
 
-
-# --- API tokens -----------------------------------------------------------------------------
-
-
-def api_token_regenerate(*, user: User):
-    """A fresh API token for ``user`` (the old one stops working)."""
-    from rest_framework.authtoken.models import Token
-
-    with transaction.atomic():
-        Token.objects.filter(user=user).delete()
-        return Token.objects.create(user=user)
-

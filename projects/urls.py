@@ -10,7 +10,6 @@ A = "api/courses/<slug:code>/projects"
 urlpatterns = [
     # Pages
     path(f"{P}/", views.projects_home, name="home"),
-    path(f"{P}/token/", views.api_token, name="api-token"),
     path(f"{P}/datasets/", views.datasets_page, name="datasets"),
     path(f"{P}/<slug:project>/team/", views.team_page, name="team"),
     path(f"{P}/parts/<slug:part>/", views.part_page, name="part"),

@@ -36,19 +36,7 @@ def projects_home(request: HttpRequest, code: str) -> HttpResponse:
     projects = list(Project.objects.filter(course=course).prefetch_related("parts__grade_item"))
     for project in projects:
         project.my_membership = selectors.current_membership(project=project, user=request.user)
-    from rest_framework.authtoken.models import Token
-
-    token = Token.objects.filter(user=request.user).first()
-    return render(request, "projects/home.html", _ctx(request, course, projects=projects, token=token))
-
-
-@login_required
-@require_POST
-def api_token(request: HttpRequest, code: str) -> HttpResponse:
-    access_course(request.user, code)
-    services.api_token_regenerate(user=request.user)
-    messages.success(request, "A new API token was made; the old one no longer works.")
-    return redirect("projects:home", code)
+    return render(request, "projects/home.html", _ctx(request, course, projects=projects))
 
 
 @login_required

@@ -4,11 +4,11 @@ At the end of a quiz, every student's client saves answers at once, and the
 save is the site's hottest request. A save by an API client carrying
 `Authorization: Token <key>` needs none of what the rest of the stack does for a
 browser: no session, no CSRF check (the token is not an ambient credential; DRF's
-TokenAuthentication does not check CSRF either), no messages, no URL resolution
+token authentication does not check CSRF either), no messages, no URL resolution
 beyond this one route. So this middleware, placed right after SecurityMiddleware
 (HTTPS redirect and security headers still apply), recognises that one route and
 answers a save that services.answer_save_by_token writes: that service checks the
-token, its user being active, the attempt being theirs, the course membership,
+token (by its digest, not revoked: courseapp.tokens), its user being active, the attempt being theirs, the course membership,
 the deadline + grace and the sequence number in the one SQL statement that writes,
 and has committed when it returns.
 

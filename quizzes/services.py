@@ -19,9 +19,9 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
-from courseapp.models import Course, Membership, User
+from courseapp.models import ApiToken, Course, Membership, User
+from courseapp.tokens import key_digest
 from grading.models import GradeItem
 
 from . import calculations as calc
@@ -584,16 +584,18 @@ def _attempt_facts(attempt_id: int) -> _AttemptFacts | None:
 def _upsert_sql(*, by_token: bool) -> str:
     """One statement: check who asks and that the attempt still takes answers, lock it, upsert the answer.
 
-    The attempt must be the asker's (by_token: the user owning the API token
-    passed, who must be active; else the student id passed), its student still
+    The attempt must be the asker's (by_token: the user owning the live (not
+    revoked) API token whose SHA-256 digest is passed, who must be active; else
+    the student id passed), its student still
     an active member of the course, in progress and not past deadline + grace.
     The attempt row is locked (FOR NO KEY UPDATE) so a concurrent submit waits for
     this save to commit, or this save sees the submitted state and inserts nothing.
     The update only happens when the save's base is the stored version (a
     browser's save), or, for a save without a base (a script's), when its
     sequence number is higher than the stored one; each update adds 1 to the
-    version. RETURNING gives no row when nothing was written.
-    Parameters: course id, attempt id, started_at, token key or student id, now,
+    version. RETURNING gives no row when nothing was written. On PostgreSQL a
+    token save also notes the token's last use (at most once a minute), in the statement.
+    Parameters: course id, attempt id, started_at, token digest or student id, now,
     then slot, value (JSON text), seq, now, needs_manual, base, base (None: seq rules).
     """
     postgres = connection.vendor == "postgresql"
@@ -601,11 +603,23 @@ def _upsert_sql(*, by_token: bool) -> str:
     json_value, stamp = ("%s::jsonb", "%s::timestamptz") if postgres else ("%s", "%s")
     greatest = "GREATEST" if postgres else "MAX"
     if by_token:
-        who = (f"JOIN {Token._meta.db_table} t ON t.user_id = a.student_id "
+        who = (f"JOIN {ApiToken._meta.db_table} t ON t.user_id = a.student_id "
                f"JOIN {User._meta.db_table} u ON u.id = a.student_id")
-        asker = "t.key = %s AND u.is_active"
+        asker = "t.digest = %s AND t.revoked_at IS NULL AND u.is_active"
     else:
         who, asker = "", "a.student_id = %s"
+    touch = ""
+    if by_token and postgres:
+        # The token's last use, to the minute, in this same statement (a data-modifying CTE runs
+        # whether or not it is referenced). Only ever PREPAREd, so $4 (the digest) and $5 (now) are
+        # the parameters above; it writes the row at most once a minute. SQLite has no such CTE:
+        # there (development and tests) the fast path leaves last_used_at to the other API calls.
+        touch = f"""
+, touch AS (
+    UPDATE {ApiToken._meta.db_table} SET last_used_at = $5
+     WHERE digest = $4 AND revoked_at IS NULL
+       AND (last_used_at IS NULL OR last_used_at <= $5 - interval '1 minute')
+)"""
     return f"""
 WITH live AS (
     SELECT a.id FROM quizzes_attempt a
@@ -614,7 +628,7 @@ WITH live AS (
      WHERE a.id = %s AND a.started_at = {stamp} AND {asker}
        AND a.state = 'in_progress' AND a.accept_until >= {stamp}
      {lock}
-)
+){touch}
 INSERT INTO quizzes_response (attempt_id, slot_id, value, client_seq, version, saved_at, needs_manual, comment)
 SELECT live.id, %s, {json_value}, %s, 1, {stamp}, %s, '' FROM live WHERE true
 ON CONFLICT (attempt_id, slot_id) DO UPDATE
@@ -744,8 +758,8 @@ def answer_save_by_token(
     if calc.validate_value(facts.slots[slot_id], value):
         return None
     now = now or timezone.now()
-    stored = _upsert(facts=facts, attempt_id=attempt_id, asker=token, by_token=True, slot_id=slot_id, value=value,
-                     seq=seq, base=base, now=now)
+    stored = _upsert(facts=facts, attempt_id=attempt_id, asker=key_digest(token), by_token=True, slot_id=slot_id,
+                     value=value, seq=seq, base=base, now=now)
     if stored is None:
         return None
     return SaveResult(slot=slot_id, version=stored[0], seq=stored[1], saved_at=now, stale=False)

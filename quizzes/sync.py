@@ -17,6 +17,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from courseapp.models import Membership, User
+from courseapp.tokens import key_digest
 
 from .models import Attempt, Response
 
@@ -26,14 +27,16 @@ def answer_versions(*, student: User | None = None, token: str | None = None, co
     """The attempt's state and each saved answer's version and time; the values of the slots in `values_for`.
 
     The asker is `student` (authenticated already) or the owner of the API `token`
-    (checked here, in the same query: the token's user, active). Raises Http404
+    (checked here, in the same query, by the key's digest: a token not revoked, its user active). Raises Http404
     when the attempt is not the asker's own in that course, or they are no longer
     an active member (staff included: they review attempts, they do not take them).
     """
     if student is not None:
         owner = {"student_id": student.id}
     elif token:
-        owner = {"student__auth_token__key": token, "student__is_active": True}
+        # One join: the live (not revoked) token with this digest, of an active user (courseapp.tokens).
+        owner = {"student__api_tokens__digest": key_digest(token), "student__api_tokens__revoked_at__isnull": True,
+                 "student__is_active": True}
     else:
         raise Http404("No such attempt.")
     member = Membership.objects.filter(course_id=OuterRef("quiz__course_id"), user_id=OuterRef("student_id"),

@@ -11,7 +11,8 @@ from django.test import Client
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
 from jsonschema import Draft7Validator
-from rest_framework.authtoken.models import Token
+
+from courseapp.tokens import token_create
 
 JSON = "application/json"
 
@@ -22,7 +23,7 @@ def served_schema() -> dict:
 
 def token_client(user) -> Client:
     """A client that authenticates as `user` with an API token, as scripts do."""
-    return Client(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    return Client(HTTP_AUTHORIZATION=f"Token {token_create(user=user)[1]}")
 
 
 def generated_schema() -> tuple[dict, list[str]]:

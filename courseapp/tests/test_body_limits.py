@@ -7,9 +7,9 @@ proof that nothing read the body. (Live sockets: tests/test_edge.py.)
 
 import pytest
 from django.test import Client, RequestFactory
-from rest_framework.authtoken.models import Token
 
 from courseapp.body_limits import route_limit
+from courseapp.tokens import token_create
 from projects import demo as projects_demo
 
 GB2 = str(2 * 1024**3)
@@ -78,8 +78,8 @@ def test_a_wrong_token_passes_the_size_check_and_drf_refuses_it_before_reading(c
 
 
 def test_a_token_client_is_refused_above_the_projects_limit(client, student, project):
-    token = Token.objects.create(user=student)
-    response = declared_post(client, SUBMIT, GB2, HTTP_AUTHORIZATION=f"Token {token.key}")
+    token = token_create(user=student)[1]
+    response = declared_post(client, SUBMIT, GB2, HTTP_AUTHORIZATION=f"Token {token}")
     assert response.status_code == 413
 
 

@@ -232,7 +232,8 @@ def test_the_schema_documents_the_lockout(client, db):
     assert set(responses) >= {"200", "429"}
     locked = schema["components"]["schemas"]["LoginLockedOut"]
     assert set(locked["properties"]) == {"detail", "retry_after_s"}
-    assert set(schema["components"]["schemas"]["AuthTokenResponse"]["properties"]) == {"token"}
+    created = schema["components"]["schemas"]["ApiTokenCreated"]["properties"]
+    assert set(created) == {"token", "id", "name", "prefix", "created_at", "last_used_at"}
 
 
 def test_unlocking_someone_outside_the_course_is_not_found(limits, client_for, instructor, outsider):

@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
 
+from courseapp.tokens import token_create
 from projects import services
 from projects.models import GradingRun, RunStatus, Submission, Team
 
@@ -23,8 +23,8 @@ def api(part: str, rest: str = "") -> str:
 
 
 def token_client(user) -> Client:
-    token, _ = Token.objects.get_or_create(user=user)
-    return Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    token = token_create(user=user)[1]
+    return Client(HTTP_AUTHORIZATION=f"Token {token}")
 
 
 @pytest.fixture
@@ -178,6 +178,7 @@ def test_run_list_query_count_does_not_grow_with_runs(graded, echo_part, instruc
 
     with django_capture_on_commit_callbacks(execute=False):
         services.submission_rerun(submission=graded, by=instructor)  # one queued run: positions are computed
+    queries()  # the token's first use notes its last use (a write at most once a minute): not what is counted
     few = queries()
     with django_capture_on_commit_callbacks(execute=False):
         for _ in range(5):
@@ -197,6 +198,7 @@ def test_submission_list_query_count_does_not_grow_with_submissions(echo_part, s
             assert client.get(api("echo", "submissions/")).status_code == 200
         return len(ctx.captured_queries)
 
+    queries()  # the token's first use notes its last use (a write at most once a minute): not what is counted
     few = queries()
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(4):

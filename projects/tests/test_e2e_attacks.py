@@ -33,10 +33,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import connections
 from django.test import Client, override_settings
-from rest_framework.authtoken.models import Token
 
 from courseapp import demo as course_demo
 from courseapp.models import Membership, Role
+from courseapp.tokens import token_create
 from grading.models import Grade, GradeChange
 from projects import demo as project_demo
 from projects import services, storage
@@ -87,8 +87,8 @@ def _jail_missing() -> str | None:
 
 def _post(user, files: dict[str, str | bytes] | bytes) -> int:
     data = files if isinstance(files, bytes) else zip_bytes(files)
-    token, _ = Token.objects.get_or_create(user=user)
-    response = Client(HTTP_AUTHORIZATION=f"Token {token.key}").post(
+    token = token_create(user=user)[1]
+    response = Client(HTTP_AUTHORIZATION=f"Token {token}").post(
         "/api/courses/ceng501-2024f/projects/echo/submissions/",
         {"file": SimpleUploadedFile("s.zip", data, content_type="application/zip")},
     )

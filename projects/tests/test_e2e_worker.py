@@ -13,8 +13,8 @@ from decimal import Decimal
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
+from courseapp.tokens import token_create
 from grading.models import Grade, GradeChange
 from projects import services
 from projects.models import TERMINAL_STATUSES, GradingRun, RunStatus, Team
@@ -31,8 +31,8 @@ def team_members(project, name):
 
 
 def submit_over_http(user, sample: str) -> dict:
-    token, _ = Token.objects.get_or_create(user=user)
-    response = Client(HTTP_AUTHORIZATION=f"Token {token.key}").post(
+    token = token_create(user=user)[1]
+    response = Client(HTTP_AUTHORIZATION=f"Token {token}").post(
         "/api/courses/ceng501-2024f/projects/echo/submissions/", {"file": upload(sample)}
     )
     assert response.status_code == 201, response.content
@@ -79,8 +79,8 @@ def test_real_worker_grades_correct_partial_crash_and_sleep_forever(echo_part, s
     assert sleeper.limit_hit or "timeout" in str(sleeper.results["steps"]["predict"]["status"])
     # The student sees the crash and the timeout on the status API.
     crash_owner = team_members(project, "Vanishing Gradients")[0]
-    token = Token.objects.get_or_create(user=crash_owner)[0]
-    status = Client(HTTP_AUTHORIZATION=f"Token {token.key}").get(submitted["crash"]["status_url"]).json()
+    token = token_create(user=crash_owner)[1]
+    status = Client(HTTP_AUTHORIZATION=f"Token {token}").get(submitted["crash"]["status_url"]).json()
     assert "shape mismatch" in status["run"]["error"] and status["run"]["status"] == "failed"
 
 

@@ -16,8 +16,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from rest_framework.authtoken.models import Token
 
+from courseapp.tokens import token_create
 from grading.models import Category, GradeItem
 from projects import datasets, environments, services
 from projects.models import (
@@ -103,8 +103,8 @@ def big_zip(path) -> bytes:
 def api(user):
     from django.test import Client
 
-    token, _ = Token.objects.get_or_create(user=user)
-    return Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    token = token_create(user=user)[1]
+    return Client(HTTP_AUTHORIZATION=f"Token {token}")
 
 
 def test_a_chunked_upload_resumes_after_a_lost_chunk_and_registers_the_dataset(course, instructor, node,

@@ -157,9 +157,10 @@ def test_every_bad_value_is_a_400_that_says_what_to_fix(two_devices, body, what)
 @pytest.mark.parametrize("value", ["a\u0000b", "\udfff"])
 def test_bad_text_is_a_400_on_the_token_fast_path_too(student, quiz, value):
     from django.test import Client
-    from rest_framework.authtoken.models import Token
 
-    client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=student)[0].key}")
+    from courseapp.tokens import token_create
+
+    client = Client(HTTP_AUTHORIZATION=f"Token {token_create(user=student)[1]}")
     payload = start(client, quiz).json()
     slot = f.slot_of(payload, "short")["slot"]
     refused = put(client, payload["id"], slot, json.dumps({"value": value, "base": 0}))
@@ -169,9 +170,10 @@ def test_bad_text_is_a_400_on_the_token_fast_path_too(student, quiz, value):
 
 def test_a_token_client_gets_the_same_conflict(student, quiz):
     from django.test import Client
-    from rest_framework.authtoken.models import Token
 
-    client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=student)[0].key}")
+    from courseapp.tokens import token_create
+
+    client = Client(HTTP_AUTHORIZATION=f"Token {token_create(user=student)[1]}")
     payload = start(client, quiz).json()
     slot = f.slot_of(payload, "short")["slot"]
     assert save(client, payload["id"], slot, "one", 0).json()["version"] == 1
@@ -232,12 +234,12 @@ def test_the_poll_is_answered_by_the_fast_path_for_tokens_and_sessions(by_token,
     from unittest import mock
 
     from django.test import Client
-    from rest_framework.authtoken.models import Token
 
+    from courseapp.tokens import token_create
     from quizzes.apis import AnswerVersionsApi
 
     if by_token:
-        client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=student)[0].key}")
+        client = Client(HTTP_AUTHORIZATION=f"Token {token_create(user=student)[1]}")
     else:
         client = client_for(student)
     attempt = start(client, quiz).json()["id"]
@@ -251,7 +253,8 @@ def test_the_poll_is_answered_by_the_fast_path_for_tokens_and_sessions(by_token,
 
 def test_a_poll_the_fast_path_cannot_answer_is_explained_by_the_api(student, quiz, client_for):
     from django.test import Client
-    from rest_framework.authtoken.models import Token
+
+    from courseapp.tokens import token_create
 
     client = client_for(student)
     attempt = start(client, quiz).json()["id"]
@@ -259,6 +262,20 @@ def test_a_poll_the_fast_path_cannot_answer_is_explained_by_the_api(student, qui
     assert versions(Client(), attempt).status_code in (401, 403)
     student.is_active = False
     student.save(update_fields=["is_active"])
-    token = Token.objects.get_or_create(user=student)[0].key
+    token = token_create(user=student)[1]
     assert versions(Client(HTTP_AUTHORIZATION=f"Token {token}"), attempt).status_code == 401
     assert versions(client, attempt).status_code in (401, 403)  # the session no longer authenticates
+
+
+def test_a_revoked_token_cannot_poll(student, quiz):
+    from django.test import Client
+
+    from courseapp.tokens import token_create, token_revoke
+
+    token, key = token_create(user=student)
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    attempt = start(client, quiz).json()["id"]
+    assert versions(client, attempt).status_code == 200
+    token_revoke(token=token)
+    refused = versions(client, attempt)
+    assert refused.status_code == 401 and refused.json()["detail"] == "Invalid token."

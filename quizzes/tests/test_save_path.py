@@ -12,9 +12,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from freezegun import freeze_time
-from rest_framework.authtoken.models import Token
 
 from courseapp.models import Membership
+from courseapp.tokens import token_create
 from quizzes.apis import AnswerSaveApi
 from quizzes.middleware import AnswerSaveFastPath
 from quizzes.models import Response
@@ -27,7 +27,7 @@ CODE = "ceng501-2024f"
 
 
 def token_client(user) -> Client:
-    return Client(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    return Client(HTTP_AUTHORIZATION=f"Token {token_create(user=user)[1]}")
 
 
 def start(client, quiz):
@@ -70,7 +70,7 @@ def test_a_token_save_is_one_statement_that_checks_token_owner_and_attempt(takin
     if connection.vendor == "postgresql":  # the same statement, prepared once per connection
         assert sql[0].startswith("EXECUTE quizzes_answer_save_token")
     else:
-        assert "authtoken_token" in sql[0] and "courseapp_membership" in sql[0]
+        assert "courseapp_apitoken" in sql[0] and "courseapp_membership" in sql[0]
     assert Response.objects.get(attempt_id=attempt, slot_id=slot).value == "backprop"
 
 
@@ -259,3 +259,41 @@ def test_a_token_save_that_is_not_json_is_left_to_drf_which_explains(taking):
     form = client.put(url, data="value=x&seq=1", content_type="application/x-www-form-urlencoded")
     assert form.status_code == 400 and "sequence number" in form.json()["detail"]
     assert not Response.objects.filter(attempt_id=attempt).exists()
+
+
+def test_a_revoked_token_cannot_save_on_the_fast_path(student, short_quiz):
+    from courseapp.tokens import token_revoke
+
+    token, key = token_create(user=student)
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    payload = start(client, short_quiz).json()
+    slot = f.slot_of(payload, "short")["slot"]
+    assert save(client, payload["id"], slot, "before", 1).status_code == 200
+    token_revoke(token=token)
+    refused = save(client, payload["id"], slot, "after", 2)
+    assert refused.status_code == 401 and refused.json()["detail"] == "Invalid token."
+    assert Response.objects.get(attempt_id=payload["id"], slot_id=slot).value == "before"
+    with mock.patch.object(AnswerSaveApi, "put", side_effect=AssertionError("DRF must not save")):
+        assert save(client, payload["id"], slot, "after", 3).status_code == 401  # refused before the view
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the statement notes last use on PostgreSQL only")
+def test_a_fast_path_save_notes_the_tokens_last_use_in_its_one_statement(student, short_quiz):
+    from courseapp.models import ApiToken
+
+    token, key = token_create(user=student)
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    payload = start(client, short_quiz).json()
+    slot = f.slot_of(payload, "short")["slot"]
+    assert save(client, payload["id"], slot, "warm", 1).status_code == 200  # the attempt's facts are cached
+    long_ago = token.created_at - dt.timedelta(hours=1)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=long_ago)
+    with CaptureQueriesContext(connection) as ctx:
+        assert save(client, payload["id"], slot, "noted", 2).status_code == 200
+    assert len(data_queries(ctx)) == 1
+    token.refresh_from_db()
+    assert token.last_used_at > long_ago + dt.timedelta(minutes=59)
+    noted = token.last_used_at
+    assert save(client, payload["id"], slot, "again", 3).status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at == noted  # within the minute: not written again
