@@ -68,7 +68,7 @@ def test_main_pages_of_every_role_run_without_a_policy_violation(demo, page, liv
     pages = {
         Role.STUDENT: ["/", f"/courses/{CODE}/", f"/courses/{CODE}/schedule/", f"/courses/{CODE}/grades/mine/",
                        f"/courses/{CODE}/quizzes/", f"/courses/{CODE}/projects/",
-                       f"/courses/{CODE}/projects/parts/{part}/"],
+                       f"/courses/{CODE}/projects/parts/{part}/", "/account/tokens/"],
         Role.INSTRUCTOR: [f"/courses/{CODE}/grades/", f"/courses/{CODE}/grades/setup/",
                           f"/courses/{CODE}/grades/setup/options/", f"/courses/{CODE}/grades/letters/",
                           f"/courses/{CODE}/roster/", f"/courses/{CODE}/quizzes/bank/",
