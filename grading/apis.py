@@ -208,15 +208,19 @@ class ImportPreviewApi(APIView):
                                                                   "writes nothing",
                    request=_IMPORT_BODY,
                    responses={200: out.GradeImportPlanSerializer,
-                              400: OpenApiResponse(out.IMPORT_ERRORS, description="The plan with every bad line "
-                                                   "(ok false), or `errors` for a file that cannot be read"),
+                              400: OpenApiResponse(out.GradeImportPlanSerializer,
+                                                   description="The plan (ok false) with every bad line, or "
+                                                               "what to fix in a file that cannot be read, in "
+                                                               "`errors`"),
                               **_REFUSED})
     def post(self, request, code):
         course, _ = access.access_gradebook(request.user, code)
         try:
             plan = services.import_plan(course=course, data=_upload(request), by=request.user)
         except ValidationError as exc:
-            return _error(exc)
+            # The plan's shape with nothing in it, so the 400 has one documented shape (not two that a
+            # client, or an OpenAPI oneOf, could not tell apart).
+            plan = services.ImportPlan(errors=list(exc.messages))
         return Response(_plan_out(plan), status=status.HTTP_200_OK if plan.ok else status.HTTP_400_BAD_REQUEST)
 
 

@@ -412,10 +412,6 @@ class GradeImportPlanSerializer(serializers.Serializer):
     changes = GradeImportChangeSerializer(many=True)
 
 
-IMPORT_ERRORS = PolymorphicProxySerializer(
-    component_name="GradeImportError", resource_type_field_name=None,
-    serializers=[GradeImportPlanSerializer, GradingErrorSerializer],
-)
 
 
 # --- letters ------------------------------------------------------------------------------------------
