@@ -49,8 +49,8 @@ def same_connection():
     signals.request_finished.connect(close_old_connections)
 
 
-@pytest.fixture(scope="module")
-def schema():
+@pytest.fixture
+def schema(db, same_connection):
     from courseapp.wsgi import application
 
     return schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
