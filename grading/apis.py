@@ -55,12 +55,19 @@ def _body(request):
     return request.data
 
 
+MAX_ID = out.ID_MAX
+
+
 def _student_id(value) -> int:
     """A student id sent by a client; ValidationError saying what to send when it is not a whole number."""
     try:
-        return int(str(value).strip())
+        number = int(str(value).strip())
     except ValueError:
         raise ValidationError(f"student must be a student's id (a whole number); “{value}” is not.") from None
+    # Beyond a 64-bit id no query can be made (SQLite: OverflowError; PostgreSQL: out of range).
+    if not 0 <= number <= MAX_ID:
+        raise ValidationError(f"student must be a student's id, from 1 to {MAX_ID}; {number} is not.")
+    return number
 
 
 

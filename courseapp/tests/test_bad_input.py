@@ -101,6 +101,14 @@ def test_category_and_item_patch_refuse_a_list_body(book, instructor, client_for
         assert response.status_code == 400 and response.json()["errors"] == [NOT_AN_OBJECT]
 
 
+@pytest.mark.parametrize("rest", ["grades/letter-overrides/", "grades/what-if/"])
+def test_a_student_id_beyond_64_bits_is_a_400(book, instructor, client_for, rest):
+    response = client_for(instructor).post(_api(book, rest), {"student": 10**20, "letter": "AA", "reason": "x"},
+                                           content_type=JSON)
+    assert response.status_code == 400
+    assert response.json() == {"errors": [f"student must be a student's id, from 1 to {2**63 - 1}; {10**20} is not."]}
+
+
 # --- grade import -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("rest", ["grades/import/preview/", "grades/import/apply/"])
