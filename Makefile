@@ -11,7 +11,8 @@ PORT ?= 8000
 # Modules whose types mypy checks (django-stubs, djangorestframework-stubs); the list only grows.
 TYPED ?= courseapp/services.py courseapp/selectors.py courseapp/calculations.py courseapp/access.py \
 	courseapp/ical.py projects/calculations.py projects/access.py \
-	courseapp/throttling.py courseapp/body_limits.py
+	courseapp/throttling.py courseapp/body_limits.py courseapp/pagination.py courseapp/text.py \
+	courseapp/errors.py courseapp/api_errors.py
 
 install: $(VENV)/.installed
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import generics, status
 from rest_framework import serializers as drf_serializers
 from rest_framework.authentication import SessionAuthentication
@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import access, selectors, services, tokens
+from .api_errors import FIELD_ERRORS, REFUSED
 from .models import Membership
 from .serializers import (
     ApiTokenCreatedSerializer,
@@ -56,6 +57,8 @@ class TokenObtainApi(APIView):
         request=TokenObtainSerializer,
         responses={
             200: ApiTokenCreatedSerializer,
+            # wrong credentials: {"non_field_errors": [...]}; a missing field: by field
+            **FIELD_ERRORS,
             429: inline_serializer("LoginLockedOut", {
                 "detail": drf_serializers.CharField(help_text="Says when to try again"),
                 "retry_after_s": drf_serializers.IntegerField(help_text="Seconds until the lock ends at the latest"),
@@ -94,6 +97,7 @@ class TokenRevokeApi(CourseApi, APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema_view(get=extend_schema(responses={200: CourseSerializer(many=True), **REFUSED, **FIELD_ERRORS}))
 class CourseListApi(CourseApi, generics.ListAPIView):
     """The courses I belong to, with my role in each."""
 
@@ -110,7 +114,7 @@ class CourseListApi(CourseApi, generics.ListAPIView):
 
 
 class CourseDetailApi(CourseApi, APIView):
-    @extend_schema(responses=CourseDetailSerializer)
+    @extend_schema(responses={200: CourseDetailSerializer, **REFUSED})
     def get(self, request: Request, code: str) -> Response:
         """The syllabus: course facts, staff, textbooks and the grading policy."""
         course = access.access_course(request.user, code)
@@ -118,6 +122,7 @@ class CourseDetailApi(CourseApi, APIView):
         return Response(CourseDetailSerializer(course, context=context).data)
 
 
+@extend_schema_view(get=extend_schema(responses={200: LectureSerializer(many=True), **REFUSED, **FIELD_ERRORS}))
 class LectureListApi(CourseApi, generics.ListAPIView):
     """Every lecture of the course in date order (times in ISO 8601 with the course's UTC offset)."""
 
@@ -128,6 +133,7 @@ class LectureListApi(CourseApi, generics.ListAPIView):
         return course.lectures.order_by("starts_at")
 
 
+@extend_schema_view(get=extend_schema(responses={200: EnrollmentSerializer(many=True), **REFUSED, **FIELD_ERRORS}))
 class EnrollmentListApi(CourseApi, generics.ListAPIView):
     """Active members (staff first, then students by name). Staff only."""
 
@@ -170,7 +176,8 @@ def _preview_data(preview: services.RosterPreview) -> dict:
 class RosterPreviewApi(CourseApi, APIView):
     parser_classes = [MultiPartParser, JSONParser]
 
-    @extend_schema(request=RosterUploadSerializer, responses=RosterPreviewSerializer)
+    @extend_schema(request=RosterUploadSerializer, responses={200: RosterPreviewSerializer, **FIELD_ERRORS,
+                                                               **REFUSED})
     def post(self, request: Request, code: str) -> Response:
         """What importing this roster CSV would do; changes nothing. Instructor only."""
         course = access.access_course_as_instructor(request.user, code)
@@ -183,7 +190,9 @@ class RosterApplyApi(CourseApi, APIView):
 
     @extend_schema(
         request=RosterUploadSerializer,
-        responses={200: RosterResultSerializer, 400: RosterPreviewSerializer},
+        # 400: the preview (ok false, with every bad row in `errors`), or messages by field for a body that
+        # names no CSV; one open object documents both.
+        responses={200: RosterResultSerializer, **FIELD_ERRORS, **REFUSED},
     )
     def post(self, request: Request, code: str) -> Response:
         """Import the roster atomically; 400 with the preview's errors, and nothing applied, if any row is bad."""

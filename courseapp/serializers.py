@@ -32,6 +32,14 @@ class GradingCategorySerializer(serializers.Serializer):
     description = serializers.CharField()
 
 
+@extend_schema_field({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d:[0-5]\d$", "example": "09:40:00",
+                      "description": "Wall-clock time in the course's time_zone (HH:MM:SS, no offset)"})
+class WallTimeField(serializers.TimeField):
+    """A time of day without an offset. OpenAPI's `format: time` is RFC 3339's, which requires one
+    ("09:40:00+03:00"); the course's lecture times are local to its time_zone, so they are documented
+    as a pattern instead of a format they do not meet."""
+
+
 class CourseDetailSerializer(serializers.ModelSerializer):
     """Needs context {"role": str, "syllabus": selectors.Syllabus}."""
 
@@ -40,6 +48,8 @@ class CourseDetailSerializer(serializers.ModelSerializer):
     textbooks = serializers.SerializerMethodField()
     grading = serializers.SerializerMethodField()
     lecture_weekday = serializers.IntegerField(help_text="0 = Monday … 6 = Sunday")
+    lecture_start = WallTimeField()
+    lecture_end = WallTimeField()
 
     class Meta:
         model = Course

@@ -26,3 +26,7 @@ urlpatterns = [
     path("", include("projects.urls")),
     path("", include("lti.urls")),
 ]
+
+# JSON for /api/ paths (a non-integer id matches no pattern), the HTML pages elsewhere.
+handler404 = "courseapp.errors.not_found"
+handler500 = "courseapp.errors.server_error"

@@ -44,12 +44,30 @@ def _error(exc: ValidationError) -> Response:
     return Response({"errors": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
 
 
+def _body(request):
+    """The request's fields; ValidationError unless the body is an object (JSON) or a form.
+
+    A JSON list or scalar ([null, null], 3) parses, but names no field: without this check the
+    first .get() on it was a 500."""
+    if not isinstance(request.data, dict):  # QueryDict (forms, multipart) is a dict too
+        raise ValidationError("Send a JSON object with named fields (see /api/docs/), not a "
+                              f"{'list' if isinstance(request.data, list) else 'single value'}.")
+    return request.data
+
+
+MAX_ID = out.ID_MAX
+
+
 def _student_id(value) -> int:
     """A student id sent by a client; ValidationError saying what to send when it is not a whole number."""
     try:
-        return int(str(value).strip())
+        number = int(str(value).strip())
     except ValueError:
         raise ValidationError(f"student must be a student's id (a whole number); “{value}” is not.") from None
+    # Beyond a 64-bit id no query can be made (SQLite: OverflowError; PostgreSQL: out of range).
+    if not 0 <= number <= MAX_ID:
+        raise ValidationError(f"student must be a student's id, from 1 to {MAX_ID}; {number} is not.")
+    return number
 
 
 
@@ -74,7 +92,7 @@ class ItemListApi(APIView):
     def post(self, request, code):
         course = access.access_setup(request.user, code)
         try:
-            item = services.item_create(course=course, by=request.user, **_item_values(request.data, course))
+            item = services.item_create(course=course, by=request.user, **_item_values(_body(request), course))
         except ValidationError as exc:
             return _setup_error(exc)
         return Response(out.GradeItemSetupSerializer(item).data, status=status.HTTP_201_CREATED)
@@ -120,6 +138,8 @@ class GradeListApi(APIView):
                                                                "malformed body"),
                               **_REFUSED})
     def post(self, request, code):
+        # Who is asking first: someone outside the course learns nothing from how the body is read.
+        access.access_gradebook(request.user, code)
         data = out.GradeSetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
@@ -163,9 +183,14 @@ class GradeHistoryApi(APIView):
 
 
 def _upload(request) -> bytes | str:
+    """The CSV sent as a multipart "file" or as text in "csv"; ValidationError for anything else."""
     if "file" in request.FILES:
         return request.FILES["file"].read()
-    return request.data.get("csv", "")
+    text = _body(request).get("csv", "")
+    if not isinstance(text, str):
+        raise ValidationError("csv must be the file's text (a JSON string); or upload the file as multipart "
+                              "“file”.")
+    return text
 
 
 _IMPORT_BODY = {
@@ -190,15 +215,19 @@ class ImportPreviewApi(APIView):
                                                                   "writes nothing",
                    request=_IMPORT_BODY,
                    responses={200: out.GradeImportPlanSerializer,
-                              400: OpenApiResponse(out.IMPORT_ERRORS, description="The plan with every bad line "
-                                                   "(ok false), or `errors` for a file that cannot be read"),
+                              400: OpenApiResponse(out.GradeImportPlanSerializer,
+                                                   description="The plan (ok false) with every bad line, or "
+                                                               "what to fix in a file that cannot be read, in "
+                                                               "`errors`"),
                               **_REFUSED})
     def post(self, request, code):
         course, _ = access.access_gradebook(request.user, code)
         try:
             plan = services.import_plan(course=course, data=_upload(request), by=request.user)
         except ValidationError as exc:
-            return _error(exc)
+            # The plan's shape with nothing in it, so the 400 has one documented shape (not two that a
+            # client, or an OpenAPI oneOf, could not tell apart).
+            plan = services.ImportPlan(errors=list(exc.messages))
         return Response(_plan_out(plan), status=status.HTTP_200_OK if plan.ok else status.HTTP_400_BAD_REQUEST)
 
 
@@ -305,14 +334,15 @@ class WhatIfApi(APIView):
     def post(self, request, code):
         course, role = access.access_my_grades(request.user, code)
         try:
-            student_id = request.user.pk if role == Role.STUDENT else _student_id(request.data.get("student") or 0)
+            body = _body(request)
+            student_id = request.user.pk if role == Role.STUDENT else _student_id(body.get("student") or 0)
         except ValidationError as exc:
             return _error(exc)
         student = access.access_student(request.user, course, student_id)
         frame = selectors.gradebook_frame(course=course, students=[student], released_only=True,
                                           with_details=True)
         grades = frame.grades.copy()
-        wanted = request.data.get("grades") or {}
+        wanted = body.get("grades") or {}
         if not isinstance(wanted, dict):
             return Response({"errors": ["grades must be an object of item id → points."]}, status=400)
         errors = []
@@ -386,14 +416,14 @@ class LetterOverrideApi(APIView):
     def post(self, request, code):
         course = access.access_gradebook_as_instructor(request.user, code)
         try:
-            student_id = _student_id(request.data.get("student") or 0)
+            student_id = _student_id(_body(request).get("student") or 0)
         except ValidationError as exc:
             return _error(exc)
         student = access.access_student(request.user, course, student_id)
         try:
             row = services.letter_override_set(course=course, student=student,
-                                               letter=str(request.data.get("letter") or ""),
-                                               reason=str(request.data.get("reason") or ""), by=request.user)
+                                               letter=str(_body(request).get("letter") or ""),
+                                               reason=str(_body(request).get("reason") or ""), by=request.user)
         except ValidationError as exc:
             return _error(exc)
         return Response({"student": student.pk, "letter": row.letter, "reason": row.reason}, status=201)
@@ -446,7 +476,7 @@ class CategoryListApi(APIView):
         course = access.access_setup(request.user, code)
         try:
             category = services.category_create(course=course, by=request.user,
-                                                **_fields(request.data, services.CATEGORY_FIELDS))
+                                                **_fields(_body(request), services.CATEGORY_FIELDS))
         except ValidationError as exc:
             return _setup_error(exc)
         return Response({**out.GradeCategorySerializer(category).data, "weight_warning": selectors.weight_warning(course=course)},
@@ -470,8 +500,8 @@ class CategoryDetailApi(APIView):
         category = access.access_category(request.user, code, category_id, for_setup=True)
         try:
             category = services.category_update(category=category, by=request.user,
-                                                reason=str(request.data.get("reason") or ""),
-                                                **_fields(request.data, services.CATEGORY_FIELDS))
+                                                reason=str(_body(request).get("reason") or ""),
+                                                **_fields(_body(request), services.CATEGORY_FIELDS))
         except ValidationError as exc:
             return _setup_error(exc)
         return Response({**out.GradeCategorySerializer(category).data,
@@ -512,8 +542,8 @@ class ItemDetailApi(APIView):
     def patch(self, request, code, item_id):
         item = access.access_item_for_setup(request.user, code, item_id)
         try:
-            item = services.item_update(item=item, by=request.user, reason=str(request.data.get("reason", "")),
-                                        **_item_values(request.data, item.course))
+            item = services.item_update(item=item, by=request.user, reason=str(_body(request).get("reason", "")),
+                                        **_item_values(_body(request), item.course))
         except ValidationError as exc:
             return _setup_error(exc)
         return Response(out.GradeItemSetupSerializer(item).data)
@@ -555,8 +585,8 @@ class OptionsApi(APIView):
     def patch(self, request, code):
         course = access.access_setup(request.user, code)
         try:
-            options.gradebook_options_update(course=course, by=request.user, reason=str(request.data.get("reason") or ""),
-                                             **_fields(request.data, options.OPTION_FIELDS))
+            options.gradebook_options_update(course=course, by=request.user, reason=str(_body(request).get("reason") or ""),
+                                             **_fields(_body(request), options.OPTION_FIELDS))
         except ValidationError as exc:
             return _setup_error(exc)
         return Response(_options_out(course))

@@ -15,6 +15,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from courseapp.text import for_export
+
 from . import calculations as calc
 
 STUDENT_NUMBER = "Student number"
@@ -220,7 +222,11 @@ def to_csv(table: pd.DataFrame) -> str:
 
 
 def to_xlsx(table: pd.DataFrame, sheet: str = "Gradebook") -> bytes:
-    """Excel workbook (openpyxl). Cells are written as text so nothing is evaluated."""
+    """Excel workbook (openpyxl). Cells are written as text so nothing is evaluated.
+
+    Control characters (which openpyxl refuses, failing the whole workbook) become U+FFFD in
+    headers and cells: a name stored with one must not break every export (courseapp.text)."""
+    table = table.rename(columns=for_export).map(for_export)
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         table.to_excel(writer, index=False, sheet_name=sheet[:31])

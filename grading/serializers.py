@@ -31,6 +31,9 @@ from .models import (
     Weighting,
 )
 
+# Ids are BigAutoField: a larger number cannot be looked up (a 400, not a database error).
+ID_MAX = 2**63 - 1
+
 
 class NamedChoiceField(serializers.ChoiceField):
     """A ChoiceField documented as the enum component `enum_name`.
@@ -254,8 +257,8 @@ class GradeRowSerializer(serializers.Serializer):
 class GradeSetInputSerializer(serializers.Serializer):
     """Manual entry of one grade (validated here, then by services.grade_set)."""
 
-    item = serializers.IntegerField()
-    student = serializers.IntegerField()
+    item = serializers.IntegerField(min_value=1, max_value=ID_MAX)
+    student = serializers.IntegerField(min_value=1, max_value=ID_MAX)
     points = serializers.CharField(allow_null=True, allow_blank=True, required=False,
                                    help_text="Counted points like 7.5 (a comma works too); null or empty clears the "
                                              "grade (missing)")
@@ -361,7 +364,8 @@ class GradeWhatIfInputSerializer(serializers.Serializer):
     grades = serializers.DictField(
         child=serializers.CharField(allow_null=True, allow_blank=True), required=False,
         help_text="Item id → points (\"8.5\"), \"EX\" to excuse, or null/empty for no grade; released items only")
-    student = serializers.IntegerField(required=False, help_text="Staff: the student's id (students: themselves)")
+    student = serializers.IntegerField(required=False, min_value=1, max_value=ID_MAX,
+                                       help_text="Staff: the student's id (students: themselves)")
 
 
 # --- statistics ---------------------------------------------------------------------------------------
@@ -412,17 +416,13 @@ class GradeImportPlanSerializer(serializers.Serializer):
     changes = GradeImportChangeSerializer(many=True)
 
 
-IMPORT_ERRORS = PolymorphicProxySerializer(
-    component_name="GradeImportError", resource_type_field_name=None,
-    serializers=[GradeImportPlanSerializer, GradingErrorSerializer],
-)
 
 
 # --- letters ------------------------------------------------------------------------------------------
 
 
 class GradeLetterOverrideInputSerializer(serializers.Serializer):
-    student = serializers.IntegerField()
+    student = serializers.IntegerField(min_value=1, max_value=ID_MAX)
     letter = serializers.CharField(allow_blank=True, required=False,
                                    help_text="A letter of the course's scale; empty clears the override")
     reason = serializers.CharField(help_text="Required; kept with the history")

@@ -20,6 +20,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
 from courseapp.models import User
+from courseapp.text import control_character_error
 
 from .access import can_edit_item
 from .calculations import LatePenalty, fmt_points, late_penalty
@@ -258,6 +259,8 @@ class ImportPlan:
 def _decode(data: bytes | str) -> str:
     if isinstance(data, str):
         return data
+    if not isinstance(data, bytes):
+        raise ValidationError("Send the CSV as a file (multipart “file”) or as text (“csv”).")
     if len(data) > MAX_IMPORT_BYTES:
         raise ValidationError("The file is larger than 5 MB; split it or remove unused columns.")
     for encoding in ("utf-8-sig", "cp1254"):  # Excel on Turkish Windows saves CSV as cp1254
@@ -280,7 +283,13 @@ def import_plan(*, course: Course, data: bytes | str, by: User) -> ImportPlan:
     an item without extra credit, a student twice, items the user may not edit.
     """
     text = _decode(data)
-    rows = list(csv.reader(io.StringIO(text)))
+    # newline="": a file saved with bare CR line endings (old Mac Excel) reads as lines, not one field.
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise ValidationError(f"Line {reader.line_num}: the CSV cannot be read ({exc}); save it again as "
+                              "CSV (UTF-8) from your spreadsheet program.") from None
     plan = ImportPlan()
     if not rows:
         plan.errors.append("The file is empty; export the gradebook to see the expected layout.")
@@ -423,6 +432,9 @@ def letter_override_set(*, course: Course, student: User, letter: str, reason: s
         raise ValidationError(f"“{letter}” is not a letter of this course's scale; use one of {', '.join(allowed)}.")
     if not reason.strip():
         raise ValidationError("Give a reason for the override; it is kept with the grade's history.")
+    control = control_character_error(reason, label="reason", multiline=True)
+    if control:
+        raise ValidationError(control)
     if not Membership.objects.filter(course=course, user=student, role=Role.STUDENT).exists():
         raise ValidationError("That person is not a student of this course.")
     return LetterOverride.objects.create(
@@ -494,10 +506,17 @@ class _Errors(dict):
             raise ValidationError(dict(self))
 
 
-def _text(values: dict, key: str, label: str, errors: _Errors, *, required: bool, max_length: int) -> str:
+def _text(values: dict, key: str, label: str, errors: _Errors, *, required: bool, max_length: int,
+          multiline: bool = False) -> str:
     value = values.get(key)
+    if isinstance(value, (dict, list)):
+        errors.add(key, f"The {label} must be text, not a JSON {'object' if isinstance(value, dict) else 'list'}.")
+        return ""
     text = "" if value is None else str(value).strip()
-    if required and not text:
+    control = control_character_error(text, label=label, multiline=multiline)
+    if control:
+        errors.add(key, control)
+    elif required and not text:
         errors.add(key, f"Give the {label}.")
     elif len(text) > max_length:
         errors.add(key, f"The {label} is {len(text)} characters long; shorten it to {max_length}.")
@@ -588,7 +607,8 @@ def _clean_category(*, course: Course, values: dict, category: Category | None) 
         "drop_lowest": _count(values, "drop_lowest", "drop lowest", errors),
         "drop_highest": _count(values, "drop_highest", "drop highest", errors),
         "position": _position(values, errors),
-        "description": _text(values, "description", "description", errors, required=False, max_length=200),
+        "description": _text(values, "description", "description", errors, required=False, max_length=200,
+                             multiline=True),
         "late_penalty_base": values.get("late_penalty_base") or LateBase.SCORE,
     }
     if clean["late_penalty_base"] not in LateBase.values:

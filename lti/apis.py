@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from courseapp.api_errors import REFUSED
 from courseapp.tokens import ApiTokenAuthentication
 
 from . import passback, roster, selectors
@@ -30,7 +31,7 @@ class LtiApi(APIView):
 
 
 class ContextListApi(LtiApi):
-    @extend_schema(responses=LtiContextSerializer(many=True))
+    @extend_schema(responses={200: LtiContextSerializer(many=True), **REFUSED})
     def get(self, request: Request, code: str) -> Response:
         """The platform courses that launched into this course."""
         course = access_lti_course(request.user, code)
@@ -43,7 +44,7 @@ class ContextListApi(LtiApi):
 
 
 class RosterSyncApi(LtiApi):
-    @extend_schema(responses={200: LtiRosterPreviewSerializer, 502: LtiRosterPreviewSerializer})
+    @extend_schema(responses={200: LtiRosterPreviewSerializer, 502: LtiRosterPreviewSerializer, **REFUSED})
     def get(self, request: Request, code: str, context_id: int) -> Response:
         """What syncing the platform's roster would do; changes nothing. 502: the platform did not answer."""
         context = access_context(request.user, code, context_id)
@@ -59,7 +60,8 @@ class RosterSyncApi(LtiApi):
         }).data)
 
     @extend_schema(request=LtiRosterApplySerializer,
-                   responses={200: LtiRosterSyncSerializer, 400: LtiRosterSyncSerializer, 502: LtiRosterSyncSerializer})
+                   responses={200: LtiRosterSyncSerializer, 400: LtiRosterSyncSerializer, 502: LtiRosterSyncSerializer,
+                              **REFUSED})
     def post(self, request: Request, code: str, context_id: int) -> Response:
         """Apply the platform's roster, all or nothing. 400: refused (nothing changed); 502: platform unreachable."""
         context = access_context(request.user, code, context_id)
@@ -74,7 +76,7 @@ class RosterSyncApi(LtiApi):
 
 
 class PassbackSendApi(LtiApi):
-    @extend_schema(request=None, responses=LtiPassbackResultSerializer)
+    @extend_schema(request=None, responses={200: LtiPassbackResultSerializer, **REFUSED})
     def post(self, request: Request, code: str, context_id: int) -> Response:
         """Queue every released score that changed since it was last posted (what the 5-minute sync does)."""
         context = access_context(request.user, code, context_id)

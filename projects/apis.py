@@ -28,6 +28,7 @@ from courseapp.access import is_staff_of
 from . import access, lifecycle, selectors, serializers, services
 
 _REFUSED = {
+    401: OpenApiResponse(serializers.ErrorSerializer, description="No or bad credentials"),
     403: OpenApiResponse(serializers.ErrorSerializer, description="A member without the role this needs"),
     404: OpenApiResponse(serializers.ErrorSerializer, description="Not a member of the course, or no such object"),
 }

@@ -30,6 +30,7 @@ from .services import ProjectError
 
 _REFUSED = {
     400: OpenApiResponse(ErrorSerializer, description="What to fix, in `detail`"),
+    401: OpenApiResponse(ErrorSerializer, description="No or bad credentials"),
     403: OpenApiResponse(ErrorSerializer, description="Not the course's instructor"),
     404: OpenApiResponse(ErrorSerializer, description="Not a member of the course"),
 }
