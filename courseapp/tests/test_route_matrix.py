@@ -25,6 +25,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from courseapp.models import Course, Membership, Role, User
+from courseapp.tokens import token_create
 
 ROLES = ("anonymous", "student", "student2", "ta", "instructor", "other_instructor", "other_student", "inactive")
 MEMBERS = {"student", "student2", "ta", "instructor"}
@@ -67,6 +68,11 @@ RULES: dict[str, Rule] = {
     "course-detail": page(*MEMBERS), "courseapp-schedule": page(*MEMBERS),
     "courseapp-calendar": PUBLIC,  # the secret token in the URL is the key
     "courseapp-roster": page(*STAFF), "courseapp-roster-unlock": page("instructor", get=False),
+    "courseapp-roster-revoke-tokens": page("instructor", get=False),
+    # Anyone logged in has a tokens page and API of their own (nobody sees another's).
+    "courseapp-tokens": page(*ROLES[1:7]), "courseapp-api-tokens": api(*ROLES[1:7]),
+    # The first student's token: everyone else must fail to revoke it (and nothing may change).
+    "courseapp-api-token-revoke": api("student", get=False),
     "courseapp-roster-import": page("instructor"), "courseapp-roster-import-apply": page("instructor", get=False),
     "password_reset": PUBLIC, "password_reset_done": PUBLIC, "password_reset_confirm": PUBLIC,
     "password_reset_complete": PUBLIC,
@@ -97,6 +103,9 @@ RULES: dict[str, Rule] = {
     # quizzes pages
     "quizzes:list": page(*MEMBERS), "quizzes:create": page("instructor"), "quizzes:bank": page(*STAFF),
     "quizzes:question-edit": page("instructor"), "quizzes:bank-export": page(*STAFF),
+    "quizzes:question-new": page("instructor"), "quizzes:question-edit-gift": page("instructor"),
+    "quizzes:bank-export-xml": page(*STAFF), "quizzes:bank-import-xml": page("instructor", get=False),
+    "quizzes:api-moodle-xml": api(*STAFF),
     "quizzes:regrade": page("instructor", get=False), "quizzes:detail": page(*MEMBERS), "quizzes:edit": page("instructor"),
     "quizzes:questions": page("instructor"), "quizzes:preview": page(*STAFF),
     "quizzes:start": page("student", "student2", get=False), "quizzes:statistics": page(*STAFF),
@@ -108,11 +117,12 @@ RULES: dict[str, Rule] = {
     "quizzes:api-question": api(*STAFF), "quizzes:api-regrade": api("instructor", get=False),
     "quizzes:api-attempts": api(*MEMBERS), "quizzes:api-attempt": api(*OWNER),
     "quizzes:api-answer": api("student", get=False), "quizzes:api-submit": api("student", get=False),
+    "quizzes:api-answer-versions": api("student"),  # only the attempt's own pages poll it
     "quizzes:api-results": api(*STAFF), "quizzes:api-statistics": api(*STAFF),
     "quizzes:api-grading": api(*STAFF), "quizzes:api-grading-slot": api(*STAFF),
     "quizzes:api-grade-response": api(*STAFF, get=False),
     # projects pages
-    "projects:home": page(*MEMBERS), "projects:api-token": page(*MEMBERS, get=False), "projects:datasets": page(*STAFF),
+    "projects:home": page(*MEMBERS), "projects:datasets": page(*STAFF),
     "projects:team": page(*MEMBERS), "projects:part": page(*MEMBERS), "projects:harness-upload": page("instructor", get=False),
     "projects:harness": page(*STAFF), "projects:part-rerun": page("instructor", get=False),
     "projects:part-runs": page(*STAFF), "projects:submission": page(*OWNER),
@@ -239,6 +249,7 @@ def _objects(course: Course, student: User) -> dict:
         "attempt_id": attempt.pk, "response_id": response.pk, "key_change_id": 999999,
         "project": Project.objects.get(pk=part.project_id).slug, "part": part.slug,
         "upload": "no-such-upload", "platform_id": 999999, "context_id": 999999, "line_id": 999999,
+        "token_id": token_create(user=student, name="matrix")[0].pk,
         "uidb64": "x", "pk": {"projects:harness": harness.pk, "projects:run": run.pk, "projects:api-run": run.pk,
                               "default": submission.pk},
     }
