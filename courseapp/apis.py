@@ -10,7 +10,7 @@ from rest_framework import serializers as drf_serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from . import access, selectors, services, tokens
 from .api_errors import FIELD_ERRORS, REFUSED
 from .models import Membership
+from .parsers import ObjectJSONParser
 from .serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenSerializer,
@@ -51,7 +52,7 @@ class TokenObtainApi(APIView):
 
     authentication_classes: list = []
     permission_classes: list = []
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = [ObjectJSONParser, FormParser, MultiPartParser]
 
     @extend_schema(
         request=TokenObtainSerializer,
@@ -80,6 +81,7 @@ class TokenObtainApi(APIView):
         return Response(ApiTokenCreatedSerializer(token, context={"key": key}).data)
 
 
+@extend_schema_view(get=extend_schema(responses={200: ApiTokenSerializer(many=True), **REFUSED, **FIELD_ERRORS}))
 class TokenListApi(CourseApi, generics.ListAPIView):
     """My live API tokens: name, prefix (first 8 characters of the key), created, last used. Never the key."""
 
@@ -90,7 +92,7 @@ class TokenListApi(CourseApi, generics.ListAPIView):
 
 
 class TokenRevokeApi(CourseApi, APIView):
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, **REFUSED})
     def delete(self, request: Request, token_id: int) -> Response:
         """Revoke one of my tokens: it stops working at once. Another person's token is a 404."""
         tokens.token_revoke(token=tokens.access_own_token(request.user, token_id))
@@ -174,7 +176,7 @@ def _preview_data(preview: services.RosterPreview) -> dict:
 
 
 class RosterPreviewApi(CourseApi, APIView):
-    parser_classes = [MultiPartParser, JSONParser]
+    parser_classes = [MultiPartParser, ObjectJSONParser]
 
     @extend_schema(request=RosterUploadSerializer, responses={200: RosterPreviewSerializer, **FIELD_ERRORS,
                                                                **REFUSED})
@@ -186,7 +188,7 @@ class RosterPreviewApi(CourseApi, APIView):
 
 
 class RosterApplyApi(CourseApi, APIView):
-    parser_classes = [MultiPartParser, JSONParser]
+    parser_classes = [MultiPartParser, ObjectJSONParser]
 
     @extend_schema(
         request=RosterUploadSerializer,

@@ -278,6 +278,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "courseapp.pagination.StrictLimitOffsetPagination",
+    # A JSON body that is not an object, or is nested too deeply, is a 400 (courseapp/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "courseapp.parsers.ObjectJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 100,
 }
 SPECTACULAR_SETTINGS = {

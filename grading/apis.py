@@ -14,11 +14,12 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from courseapp.models import Role
+from courseapp.parsers import ObjectJSONParser
 
 from . import access, calculations, exports, forms, options, presenters, selectors, services
 from . import serializers as out
@@ -209,7 +210,7 @@ def _plan_out(plan) -> dict:
 class ImportPreviewApi(APIView):
     """POST a CSV (multipart "file" or JSON/form "csv"): what would change, or the bad lines. Writes nothing."""
 
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, ObjectJSONParser]
 
     @extend_schema(operation_id="grading_import_preview", summary="What a CSV import would change (staff); "
                                                                   "writes nothing",
@@ -234,7 +235,7 @@ class ImportPreviewApi(APIView):
 class ImportApplyApi(APIView):
     """POST the same CSV: applied atomically, or 400 with every error and nothing changed."""
 
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, ObjectJSONParser]
 
     @extend_schema(operation_id="grading_import_apply", summary="Apply a CSV import, all of it or nothing (staff)",
                    request=_IMPORT_BODY,

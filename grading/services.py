@@ -516,7 +516,8 @@ def _text(values: dict, key: str, label: str, errors: _Errors, *, required: bool
     control = control_character_error(text, label=label, multiline=multiline)
     if control:
         errors.add(key, control)
-    elif required and not text:
+        return ""  # never queried with (PostgreSQL refuses NUL in a query's text) nor stored
+    if required and not text:
         errors.add(key, f"Give the {label}.")
     elif len(text) > max_length:
         errors.add(key, f"The {label} is {len(text)} characters long; shorten it to {max_length}.")

@@ -5,12 +5,13 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import FormParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from courseapp.api_errors import REFUSED
+from courseapp.parsers import ObjectJSONParser
 from courseapp.tokens import ApiTokenAuthentication
 
 from . import passback, roster, selectors
@@ -27,7 +28,7 @@ from .serializers import (
 
 class LtiApi(APIView):
     authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
-    parser_classes = [JSONParser, FormParser]
+    parser_classes = [ObjectJSONParser, FormParser]
 
 
 class ContextListApi(LtiApi):

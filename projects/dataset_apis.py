@@ -16,12 +16,13 @@ from __future__ import annotations
 from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from courseapp.access import access_course_as_instructor, access_course_as_staff
+from courseapp.parsers import ObjectJSONParser
 
 from . import datasets
 from .models import Dataset
@@ -89,7 +90,7 @@ class DatasetListApi(APIView):
 
 
 class DatasetUploadStartApi(APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [ObjectJSONParser]
 
     @extend_schema(operation_id="datasets_upload_start", summary="Start a chunked dataset upload",
                    request=UploadStartSerializer, responses={201: UploadStateSerializer, **_REFUSED})

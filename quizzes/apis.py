@@ -360,7 +360,10 @@ class MoodleXmlApi(QuizApi):
                                "`{xml, category}`. All or none: a 400 lists every question that cannot be imported "
                                "in `errors`. Unsupported types are skipped and named in `skipped`.",
                    request=out.QuizMoodleXmlImportInputSerializer,
-                   responses={201: out.QuizMoodleXmlImportedSerializer, **_BAD, **_REFUSED})
+                   responses={201: out.QuizMoodleXmlImportedSerializer,
+                              400: OpenApiResponse(out.QuizImportErrorSerializer, description="What to fix, in "
+                                                   "`detail`; every question that could not be imported in `errors`"),
+                              **_REFUSED})
     def post(self, request: Request, code: str) -> Response:
         course = access.access_bank(request.user, code, edit=True)
         upload = request.FILES.get("file")

@@ -297,6 +297,12 @@ class QuizMoodleXmlImportInputSerializer(serializers.Serializer):
                                      help_text="Folder for questions the file puts in no category")
 
 
+class QuizImportErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong and what to do about it")
+    errors = serializers.ListField(child=serializers.CharField(), required=False,
+                                   help_text="Each question that could not be imported, with what to fix")
+
+
 class QuizMoodleXmlImportedSerializer(serializers.Serializer):
     created = QuizQuestionSerializer(many=True)
     skipped = serializers.ListField(child=serializers.CharField(),

@@ -21,6 +21,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.utils import timezone
 
 from courseapp.models import ApiToken, Course, Membership, User
+from courseapp.text import control_character_error
 from courseapp.tokens import key_digest
 from grading.models import GradeItem
 
@@ -214,6 +215,17 @@ def _decimal(value, *, what: str) -> Decimal:
     return number
 
 
+def _refuse_control_characters(values: dict, *, where: str) -> None:
+    """ValidationError naming the field and position of a control character (NUL …) in a text value.
+
+    Tabs and line breaks are text; the rest cannot be stored in PostgreSQL (NUL) or exported."""
+    for name, value in values.items():
+        if isinstance(value, str):
+            error = control_character_error(value, label=f"{where}{name.replace('_', ' ')}", multiline=True)
+            if error:
+                raise ValidationError(error)
+
+
 def _clean_answers(qtype: str, answers: list[dict], *, use_regex: bool) -> list[dict]:
     """Answers checked for the question type; raises ValidationError saying what to fix."""
     cleaned = []
@@ -221,6 +233,7 @@ def _clean_answers(qtype: str, answers: list[dict], *, use_regex: bool) -> list[
         unknown = set(raw) - ANSWER_FIELDS
         if unknown:
             raise ValidationError(f"Answer {i}: unknown fields {', '.join(sorted(unknown))}.")
+        _refuse_control_characters(raw, where=f"answer {i}'s ")
         fraction = _decimal(raw.get("fraction", 0), what=f"Answer {i}: the fraction")
         if not Decimal("-1") <= fraction <= Decimal("1"):
             raise ValidationError(f"Answer {i}: the fraction must lie between -1 and 1 (e.g. 0.5 for half credit).")
@@ -278,6 +291,7 @@ def _clean_question(fields: dict) -> dict:
         raise ValidationError(f"Unknown question type “{fields.get('qtype')}”; use one of {', '.join(QuestionType.values)}.")
     if not str(fields.get("text", "")).strip():
         raise ValidationError("Write the question's text.")
+    _refuse_control_characters(fields, where="question's ")
     if fields.setdefault("text_format", TextFormat.PLAIN) not in TextFormat.values:
         raise ValidationError(f"Unknown text format “{fields['text_format']}”; use one of {', '.join(TextFormat.values)}.")
     if fields["qtype"] == QuestionType.TRUEFALSE and fields.get("correct_bool") is None:
@@ -397,6 +411,9 @@ def questions_import_gift(*, course: Course, text: str, by: User | None, categor
     category: a bank folder for questions the text puts in none ($CATEGORY wins).
     Raises ValidationError naming the line of the first question that cannot be read.
     """
+    error = control_character_error(text, label="GIFT text", multiline=True)
+    if error:
+        raise ValidationError(error)
     try:
         parsed = gift.parse(text)
     except gift.GiftError as exc:
