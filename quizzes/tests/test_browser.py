@@ -192,7 +192,8 @@ def test_an_answer_reading_script_end_survives_a_reload(page, live_server, login
     wait_saved(page)
     page.reload()
     page.wait_for_selector("#quiz-config", state="attached")
-    assert page.input_value(f"#in-{essay}") == nasty
+    # The page's script fills the saved answers in once it has read the config: wait for it.
+    expect(page.locator(f"#in-{essay}")).to_have_value(nasty)
     assert page.inner_text("#timer").startswith("Time left")
     assert page.title() != "owned"
     page.fill(f"#in-{short}", "backprop")
