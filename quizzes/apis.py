@@ -381,22 +381,37 @@ class MoodleXmlApi(QuizApi):
 
 
 class RegradeApi(QuizApi):
-    """POST: run the regrade a key change offered (instructor). Records old → new per attempt."""
+    """POST: queue the regrade a key change offered (instructor). GET: whether it has run, and old → new per attempt."""
 
-    @extend_schema(operation_id="quizzes_key_changes_regrade", summary="Regrade after an answer-key change (instructor)",
-                   request=None, responses={200: out.QuizRegradeSerializer, **_REFUSED})
-    def post(self, request: Request, code: str, key_change_id: int) -> Response:
+    @extend_schema(operation_id="quizzes_key_changes_regrade_status", summary="A key change's regrade (instructor)",
+                   responses={200: out.QuizRegradeSerializer, **_REFUSED})
+    def get(self, request: Request, code: str, key_change_id: int) -> Response:
         course = access.access_bank(request.user, code, edit=True)
-        key_change = get_object_or_404(KeyChange, pk=key_change_id, question__course=course)
-        summary = services.regrade(key_change=key_change, by=request.user)
+        key_change = get_object_or_404(KeyChange.objects.select_related("regraded_by"), pk=key_change_id,
+                                       question__course=course)
         return Response({
-            "key_change": key_change.id, "attempts": summary.attempts, "changed": summary.changed,
+            "key_change": key_change.id,
+            "regraded_at": None if key_change.regraded_at is None else key_change.regraded_at.isoformat(),
+            "regraded_by": None if key_change.regraded_by is None else str(key_change.regraded_by),
             "entries": [
                 {"attempt": e.attempt_id, "old_score": None if e.old_score is None else str(e.old_score),
                  "new_score": None if e.new_score is None else str(e.new_score)}
-                for e in summary.key_change.entries.all()
+                for e in key_change.entries.order_by("id")
             ],
         })
+
+    @extend_schema(operation_id="quizzes_key_changes_regrade", summary="Queue the regrade after an answer-key change "
+                   "(instructor)",
+                   description="202: the regrade runs as a background task (it is idempotent: queueing it twice "
+                               "changes nothing more); GET `status_url` to see when it has run and what changed.",
+                   request=None, responses={202: out.QuizRegradeQueuedSerializer, **_REFUSED})
+    def post(self, request: Request, code: str, key_change_id: int) -> Response:
+        course = access.access_bank(request.user, code, edit=True)
+        key_change = get_object_or_404(KeyChange.objects.select_related("question__course"), pk=key_change_id,
+                                       question__course=course)
+        with transaction.atomic():
+            services.regrade_send(key_change=key_change, by=request.user)
+        return Response({"key_change": key_change.id, "queued": True, "status_url": request.path}, status=202)
 
 
 # --- Taking -------------------------------------------------------------------------
@@ -420,10 +435,7 @@ class AttemptListApi(QuizApi):
                                "closed, no attempts left, staff.",
                    request=None, responses={201: out.QuizAttemptSerializer, 200: out.QuizAttemptSerializer, **_REFUSED})
     def post(self, request: Request, code: str, quiz_id: int) -> Response:
-        quiz, role = access.access_quiz(request.user, code, quiz_id)
-        if role in access.STAFF:
-            raise services.AnswerRefused("Staff preview quizzes from the quiz page; attempts are for students.",
-                                         code="staff", status=403)
+        quiz = access.access_quiz_to_take(request.user, code, quiz_id)
         attempt, created = services.attempt_start(quiz=quiz, student=request.user)
         payload = selectors.attempt_payload(attempt=attempt, viewer_is_staff=False, new=created)
         return Response(payload, status=201 if created else 200)
@@ -468,12 +480,7 @@ class AnswerSaveApi(QuizApi):
                                                     "(code `conflict`, with the server's answer)")},
     )
     def put(self, request: Request, code: str, attempt_id: int, slot_id: int) -> Response:
-        data = request.data
-        if not isinstance(data, dict) or ("seq" not in data and "base" not in data):
-            raise services.AnswerRefused(
-                "Send JSON {\"value\": …, \"base\": n}, base being the version of the answer your edit replaces "
-                "(0 for none), or a script's {\"value\": …, \"seq\": n} with a rising sequence number.",
-                code="bad_body", status=400)
+        data = request.data if isinstance(request.data, dict) else {}
         result = services.answer_save(
             attempt_id=attempt_id, student=request.user, course_code=code, slot_id=slot_id,
             value=data.get("value"), seq=data.get("seq"), base=data.get("base"),
@@ -508,10 +515,7 @@ class AttemptSubmitApi(QuizApi):
                                "auto-submitted (as it is whenever a submit arrives at or after the deadline).",
                    request=out.QuizSubmitInputSerializer, responses={200: out.QuizAttemptSubmittedSerializer, **_REFUSED})
     def post(self, request: Request, code: str, attempt_id: int) -> Response:
-        attempt, staff = access.access_attempt(request.user, code, attempt_id)
-        if attempt.student_id != request.user.id:
-            raise services.AnswerRefused("Only the student who took an attempt submits it.", code="not_yours",
-                                         status=403)
+        attempt = access.access_attempt_to_submit(request.user, code, attempt_id)
         data = request.data if isinstance(request.data, dict) else {}
         auto = data.get("auto", False)
         if not isinstance(auto, bool):

@@ -163,9 +163,16 @@ class QuizRegradeEntrySerializer(serializers.Serializer):
 
 class QuizRegradeSerializer(serializers.Serializer):
     key_change = serializers.IntegerField()
-    attempts = serializers.IntegerField(help_text="Finished attempts regraded")
-    changed = serializers.IntegerField(help_text="Attempts whose score moved")
-    entries = QuizRegradeEntrySerializer(many=True)
+    regraded_at = serializers.DateTimeField(allow_null=True, help_text="When the regrade last ran; null while queued "
+                                                                         "or never run")
+    regraded_by = serializers.CharField(allow_null=True)
+    entries = QuizRegradeEntrySerializer(many=True, help_text="Attempts whose score moved, old → new")
+
+
+class QuizRegradeQueuedSerializer(serializers.Serializer):
+    key_change = serializers.IntegerField()
+    queued = serializers.BooleanField(help_text="Always true: the regrade runs as a background task")
+    status_url = serializers.CharField(help_text="GET it to see when the regrade has run and what changed")
 
 
 # --- Taking ----------------------------------------------------------------------------

@@ -114,7 +114,7 @@ RULES: dict[str, Rule] = {
     "quizzes:api-quizzes": api(*MEMBERS), "quizzes:api-quiz": api(*MEMBERS), "quizzes:api-slots": api("instructor", get=False),
     "quizzes:api-slot-order": api("instructor", get=False), "quizzes:api-slot": api("instructor", get=False),
     "quizzes:api-questions": api(*STAFF), "quizzes:api-gift": api(*STAFF),
-    "quizzes:api-question": api(*STAFF), "quizzes:api-regrade": api("instructor", get=False),
+    "quizzes:api-question": api(*STAFF), "quizzes:api-regrade": api("instructor"),
     "quizzes:api-attempts": api(*MEMBERS), "quizzes:api-attempt": api(*OWNER),
     "quizzes:api-answer": api("student", get=False), "quizzes:api-submit": api("student", get=False),
     "quizzes:api-answer-versions": api("student"),  # only the attempt's own pages poll it

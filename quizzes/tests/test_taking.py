@@ -249,6 +249,36 @@ def test_two_tabs_pressing_start_get_one_attempt(client_for, student, course):
     assert Attempt.objects.filter(quiz=quiz, student=student).count() == 1
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql",
+                    reason="concurrent starts need PostgreSQL: run with DATABASE_URL=postgres://… (SQLite serialises "
+                           "writers, so the race cannot happen there)")
+@pytest.mark.django_db(transaction=True)
+def test_two_tabs_pressing_start_at_the_same_moment_get_one_attempt(client_for, student, course):
+    """Two threads, each on its own database connection, start the same quiz at once (a barrier releases both)."""
+    for round_ in range(5):  # several rounds, so that at least some really overlap on a busy machine
+        quiz = f.quiz(course, questions=[f.question(course, "short")], max_attempts=3, title=f"Race {round_}")
+        barrier = threading.Barrier(2)
+        answers: list[tuple[int, int]] = []
+
+        def tab(quiz=quiz, barrier=barrier, answers=answers):
+            from django.db import connection as conn
+
+            client = client_for(student)
+            barrier.wait()
+            response = start(client, quiz)
+            answers.append((response.status_code, response.json()["id"]))
+            conn.close()
+
+        threads = [threading.Thread(target=tab) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(code for code, _ in answers) == [200, 201], answers
+        assert len({attempt_id for _, attempt_id in answers}) == 1
+        assert Attempt.objects.filter(quiz=quiz, student=student).count() == 1
+
+
 def test_starting_again_after_the_deadline_submits_the_old_attempt_first(client_for, student, course):
     with freeze_time("2024-10-09 10:00:00+03:00") as clock:
         quiz = f.quiz(course, questions=[f.question(course, "short")], max_attempts=2,
