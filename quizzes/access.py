@@ -55,13 +55,13 @@ def can_submit(user: User, attempt: Attempt) -> bool:
     return user.pk == attempt.student_id
 
 
-def access_quizzes(user: User, code: str) -> tuple[Course, str]:
+def access_quizzes(user: User, code: str) -> tuple[Course, str | None]:
     """The course and the person's role, for any member."""
     course = access_course(user, code)
     return course, role_in(user, course)
 
 
-def access_quiz(user: User, code: str, quiz_id: int, *, roles=None) -> tuple[Quiz, str]:
+def access_quiz(user: User, code: str, quiz_id: int, *, roles=None) -> tuple[Quiz, str | None]:
     """A quiz of the course; students only reach published ones."""
     course = access_course(user, code, roles=roles)
     role = role_in(user, course)
@@ -79,7 +79,7 @@ def access_quiz_to_take(user: User, code: str, quiz_id: int) -> Quiz:
     return quiz
 
 
-def access_quiz_as_staff(user: User, code: str, quiz_id: int) -> tuple[Quiz, str]:
+def access_quiz_as_staff(user: User, code: str, quiz_id: int) -> tuple[Quiz, str | None]:
     return access_quiz(user, code, quiz_id, roles=STAFF)
 
 

@@ -2,7 +2,7 @@
 
 Points are Decimals. Fractions (of a question's points) are Decimals in [-1, 1].
 No workflow lives here: starting, saving, submitting, grading and regrading are
-in services.py; grading one answer is a pure function in calculations.py.
+in services/; grading one answer is a pure function in calculations.py.
 """
 
 from __future__ import annotations

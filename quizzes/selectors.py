@@ -49,9 +49,10 @@ def slots_of(quiz: Quiz) -> list[QuizSlot]:
     """
     cached = getattr(quiz, "_slots_cache", None)
     if cached is None:
-        cached = quiz._slots_cache = list(
+        cached = list(
             QuizSlot.objects.filter(quiz=quiz).select_related("question").prefetch_related("question__answers")
         )
+        setattr(quiz, "_slots_cache", cached)  # noqa: B010 (a per-instance cache, not a model field)
     return list(cached)
 
 
@@ -146,9 +147,9 @@ def _questions_payload(
                 for cid in entry["choices"] if cid in answers
             ]
             if finished and show_answers and response is not None:
-                picked = response.value if isinstance(response.value, list) else [response.value]
+                chosen = response.value if isinstance(response.value, list) else [response.value]
                 for choice in item["choices"]:
-                    if choice["id"] in picked:
+                    if choice["id"] in chosen:
                         choice["chosen"] = True
         if question.qtype == calc.MATCHING:
             item["match_items"] = [{"id": cid, "text": answers[cid].text,
@@ -188,8 +189,8 @@ def _questions_payload(
             if response is not None and question.qtype not in calc.CHOICE_TYPES:
                 outcome_feedback = list(calc.grade_answer(key, response.value).feedback)
             if question.qtype == calc.SINGLE or question.qtype == calc.MULTI:
-                chosen = response.value if response else None
-                chosen_ids = set(chosen if isinstance(chosen, list) else [chosen])
+                held = response.value if response else None
+                chosen_ids = set(held if isinstance(held, list) else [held])
                 outcome_feedback = [answers[c].feedback for c in chosen_ids if c in answers and answers[c].feedback]
             item["feedback"] = outcome_feedback
             if question.general_feedback:
@@ -267,8 +268,9 @@ def preview_payload(*, quiz: Quiz, seed: str, answers: dict[int, object] | None 
     )
     checked = answers is not None
     responses: dict[int, Response] = {}
+    given: dict[int, object] = answers or {}
     for slot in slots.values() if checked else ():
-        value = answers.get(slot.id)
+        value = given.get(slot.id)
         outcome = calc.grade_answer(key_of(slot.question), value)
         responses[slot.id] = Response(
             slot_id=slot.id, value=value, client_seq=0, fraction=outcome.fraction, needs_manual=outcome.needs_manual,
@@ -365,9 +367,10 @@ def statistics(*, quiz: Quiz) -> dict:
         "attempt_id", "slot_id", "points"
     ):
         points[row["attempt_id"]][row["slot_id"]] = row["points"] or Decimal("0")
-    rows = [[float(points[a["id"]].get(s.id, 0)) for s in slots] for a in attempts]
+    rows = [[float(points[a["id"]].get(s.id, Decimal("0"))) for s in slots] for a in attempts]
     stats = calc.question_statistics(slots=[(s.id, float(s.points)) for s in slots], rows=rows)
-    percentages = [100 * float(a["score"]) / float(a["max_score"]) for a in attempts if a["max_score"]]
+    percentages = [100 * float(a["score"]) / float(a["max_score"])
+                   for a in attempts if a["max_score"] and a["score"] is not None]
     by_slot = {s.id: s for s in slots}
     mean = sum(percentages) / len(percentages) if percentages else None
     return {

@@ -7,8 +7,10 @@ is the system (the demo loader, imports run by a command).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -73,7 +75,7 @@ def _clean_answers(qtype: str, answers: list[dict], *, use_regex: bool) -> list[
         fraction = _decimal(raw.get("fraction", 0), what=f"Answer {i}: the fraction")
         if not Decimal("-1") <= fraction <= Decimal("1"):
             raise ValidationError(f"Answer {i}: the fraction must lie between -1 and 1 (e.g. 0.5 for half credit).")
-        item = {"id": raw.get("id"), "text": str(raw.get("text", "")).strip(), "fraction": fraction,
+        item: dict[str, Any] = {"id": raw.get("id"), "text": str(raw.get("text", "")).strip(), "fraction": fraction,
                 "feedback": str(raw.get("feedback", "")), "value": None, "tolerance": Decimal("0"),
                 "match": str(raw.get("match", "")).strip()}
         if qtype == QuestionType.MATCHING:
@@ -165,7 +167,7 @@ def _write_answers(question: Question, answers: list[dict]) -> None:
 
 
 @transaction.atomic
-def question_create(*, course: Course, by: User | None, answers: list[dict] = (), **fields) -> Question:
+def question_create(*, course: Course, by: User | None, answers: Sequence[dict] = (), **fields) -> Question:
     """A new bank question. answers: dicts with text, fraction (-1..1), feedback, value, tolerance."""
     require_author(by, course)
     fields = _clean_question(dict(fields))
@@ -227,7 +229,7 @@ def question_update(*, question: Question, by: User | None, answers: list[dict] 
 
 
 def parsed_fields(parsed: gift.ParsedQuestion) -> tuple[dict, list[dict]]:
-    fields = {
+    fields: dict[str, Any] = {
         "category": parsed.category, "title": parsed.title, "text": parsed.text, "qtype": parsed.qtype,
         "general_feedback": parsed.general_feedback, "text_format": parsed.text_format,
     }

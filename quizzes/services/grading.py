@@ -73,6 +73,7 @@ def quiz_grade_post(*, quiz: Quiz, student: User, by: User | None = None, reason
     finished = [
         calc.FinishedAttempt(number=a.number, score=a.score, submitted_at=a.submitted_at)
         for a in Attempt.objects.filter(quiz=quiz, student=student, state=AttemptState.GRADED)
+        if a.score is not None and a.submitted_at is not None  # a graded attempt has both
     ]
     combined = calc.combine_attempts(quiz.grading_method, finished)
     if combined is None:

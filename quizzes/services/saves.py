@@ -188,8 +188,8 @@ def _prepared_upsert(cursor, *, by_token: bool) -> str:
     raw = connection.connection
     mark = getattr(connection, "_quizzes_prepared", None)
     if mark is None or mark[0] is not raw:
-        mark = (raw, set())
-        connection._quizzes_prepared = mark
+        mark = (raw, set[str]())
+        setattr(connection, "_quizzes_prepared", mark)  # noqa: B010 (per connection, not a Django attribute)
     if name not in mark[1]:
         sql = _upsert_sql(by_token=by_token)
         parts = sql.split("%s")
@@ -219,7 +219,7 @@ def _upsert(*, facts: _AttemptFacts, attempt_id: int, asker: int | str, by_token
               slot_id, json.dumps(value), seq, stamp, False, base, base]
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return _execute_upsert(params, by_token=by_token)
-    connection.health_check_done = True
+    setattr(connection, "health_check_done", True)  # noqa: B010 (Django's own flag; not in the stubs)
     try:
         return _execute_upsert(params, by_token=by_token)
     except (InterfaceError, OperationalError):
@@ -281,6 +281,7 @@ def _save(
     """
     seq, base = _save_order(seq=seq, base=base)
     now = now or timezone.now()
+    refusal: AnswerRefused | None = None
     for fresh in (False, True):  # a refusal based on cached facts is checked once more against the database
         if fresh:
             _FACTS.pop(attempt_id, None)
