@@ -113,11 +113,11 @@ def access_attempt(user: User, code: str, attempt_id: int) -> tuple[Attempt, boo
     return attempt, staff
 
 
-def access_attempt_to_submit(user: User, code: str, attempt_id: int) -> Attempt:
-    """An attempt its own student may submit; staff who may see it are refused (403), anyone else 404."""
+def access_own_attempt(user: User, code: str, attempt_id: int) -> Attempt:
+    """An attempt, for its own student to submit or check answers; staff who may see it get 403, anyone else 404."""
     attempt, _ = access_attempt(user, code, attempt_id)
     if not can_submit(user, attempt):
-        raise PermissionDenied("Only the student who took an attempt submits it.")
+        raise PermissionDenied("Only the student who took an attempt submits it or checks its answers.")
     return attempt
 
 

@@ -25,7 +25,16 @@ from . import access, bank_import, selectors, services, sync
 from . import serializers as out
 from .calculations import plain_decimal
 from .grade_link import GradeItemExists
-from .models import REVIEW_PARTS, GradingMethod, KeyChange, Question, QuestionType, Quiz, TextFormat
+from .models import (
+    DURING_PARTS,
+    REVIEW_PARTS,
+    GradingMethod,
+    KeyChange,
+    Question,
+    QuestionType,
+    Quiz,
+    TextFormat,
+)
 from .parsers import PARSERS
 
 
@@ -78,7 +87,8 @@ def quiz_data(quiz: Quiz, *, staff: bool) -> dict:
         data.update(
             published=quiz.published, shuffle_questions=quiz.shuffle_questions,
             shuffle_choices=quiz.shuffle_choices, review_after_submit=quiz.review_after_submit,
-            review_after_close=quiz.review_after_close, grade_item=quiz.grade_item_id,
+            review_after_close=quiz.review_after_close, review_during=quiz.review_during,
+            grade_item=quiz.grade_item_id,
         )
     return data
 
@@ -97,6 +107,10 @@ class QuizInput(serializers.Serializer):
     shuffle_choices = serializers.BooleanField(required=False)
     review_after_submit = serializers.ListField(child=serializers.ChoiceField(choices=REVIEW_PARTS), required=False)
     review_after_close = serializers.ListField(child=serializers.ChoiceField(choices=REVIEW_PARTS), required=False)
+    review_during = serializers.ListField(
+        child=serializers.ChoiceField(choices=DURING_PARTS), required=False,
+        help_text="What a student sees of a question they check during the attempt (checking makes it final); "
+                  "empty (the default): no checking, nothing before submitting")
     published = serializers.BooleanField(required=False)
     use_grade_item = serializers.IntegerField(
         required=False, help_text="Create only: grade into this existing, unlinked Quizzes item of the gradebook "
@@ -488,6 +502,27 @@ class AnswerSaveApi(QuizApi):
         return Response(result.as_json())
 
 
+class AnswerCheckApi(QuizApi):
+    """POST: check one saved answer during the attempt (quizzes with review_during); it becomes final."""
+
+    @extend_schema(
+        operation_id="quizzes_answers_check", summary="Check a saved answer during the attempt",
+        description="Only on quizzes whose `review_during` is not empty (Moodle's immediate feedback): the saved "
+                    "answer is marked now and becomes final (later saves to it are refused, 409 `checked`); the "
+                    "question comes back with what `review_during` shows (marks, right answer, feedback). "
+                    "Checking again changes nothing.",
+        request=None,
+        responses={200: out.QuizAnswerCheckedSerializer, **_BAD, **_REFUSED,
+                   409: OpenApiResponse(out.QuizErrorSerializer, description="Submitted, or time is up")},
+    )
+    def post(self, request: Request, code: str, attempt_id: int, slot_id: int) -> Response:
+        attempt = access.access_own_attempt(request.user, code, attempt_id)
+        response = services.answer_check(attempt_id=attempt.id, slot_id=slot_id, by=request.user)
+        payload = selectors.attempt_payload(attempt=attempt, viewer_is_staff=False)
+        question = next(q for q in payload["questions"] if q["slot"] == slot_id)
+        return Response({"slot": slot_id, "checked_at": response.checked_at.isoformat(), "question": question})
+
+
 class AnswerVersionsApi(QuizApi):
     """GET: which version of each answer the server holds (the page polls it to learn of other devices' saves)."""
 
@@ -515,7 +550,7 @@ class AttemptSubmitApi(QuizApi):
                                "auto-submitted (as it is whenever a submit arrives at or after the deadline).",
                    request=out.QuizSubmitInputSerializer, responses={200: out.QuizAttemptSubmittedSerializer, **_REFUSED})
     def post(self, request: Request, code: str, attempt_id: int) -> Response:
-        attempt = access.access_attempt_to_submit(request.user, code, attempt_id)
+        attempt = access.access_own_attempt(request.user, code, attempt_id)
         data = request.data if isinstance(request.data, dict) else {}
         auto = data.get("auto", False)
         if not isinstance(auto, bool):

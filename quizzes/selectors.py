@@ -125,8 +125,14 @@ def _correct_answer(question: Question, answers: list[Answer]) -> object:
 def _questions_payload(
     *, layout: list[dict], slots: dict[int, QuizSlot], responses: dict[int, Response], finished: bool,
     show_answers: bool, show_key: bool, show_feedback: bool, show_score: bool,
+    during: frozenset[str] = frozenset(),
 ) -> list[dict]:
-    """The questions of one attempt (stored, or a preview's in memory) in its layout's order, as far as allowed."""
+    """The questions of one attempt (stored, or a preview's in memory) in its layout's order, as far as allowed.
+
+    during: while the attempt is open, what the quiz's review_during shows of each question the
+    student has checked (Moodle's immediate feedback); nothing of unchecked ones.
+    """
+    finished_attempt, all_key, all_feedback = finished, show_key, show_feedback
     questions = []
     for number, entry in enumerate(layout, start=1):
         slot = slots.get(entry["slot"])
@@ -140,6 +146,14 @@ def _questions_payload(
             "text_html": rich_text.render(question.text, question.text_format), "points": str(slot.points),
         }
         response = responses.get(slot.id)
+        checked = not finished_attempt and response is not None and response.checked_at is not None
+        # A checked question is shown as far as review_during allows, as if finished; the rest as the attempt is.
+        finished = finished_attempt or (checked and bool(during))
+        show_key = all_key or (checked and "correct" in during)
+        show_feedback = all_feedback or (checked and "feedback" in during)
+        question_score = (finished_attempt and show_score) or (checked and "score" in during)
+        if checked:
+            item["checked"] = True
         if question.qtype in calc.CHOICE_TYPES:
             item["choices"] = [
                 _choice_payload(answers[cid], text_format=question.text_format, show_key=show_key,
@@ -169,16 +183,16 @@ def _questions_payload(
             if finished:
                 item["answer_text"] = review.answer_in_words(key, item["answer"])
             item["seq"] = response.client_seq if response else 0
-            if not finished:
+            if not finished_attempt:
                 item["version"] = response.version if response else 0
                 item["saved_at"] = response.saved_at.isoformat() if response else None
-        if finished and show_score and response is not None:
+        if question_score and response is not None:
             item["earned"] = None if response.points is None else str(response.points)
             if response.needs_manual and response.graded_at is None:
                 item["awaiting_grader"] = True
             item["mark"] = review.mark(value=response.value, fraction=response.fraction,
                                        needs_manual=response.needs_manual, graded=response.graded_at is not None)
-        elif finished and show_score:
+        elif question_score:
             item["earned"] = "0.00"
             item["mark"] = review.Mark.UNANSWERED
         if show_key:
@@ -215,9 +229,11 @@ def attempt_payload(*, attempt: Attempt, viewer_is_staff: bool, now: dt.datetime
     now = now or timezone.now()
     quiz = attempt.quiz
     finished = attempt.state != AttemptState.IN_PROGRESS
+    during: frozenset[str] = frozenset()
     if viewer_is_staff:
         parts = frozenset(REVIEW_PARTS) if finished else frozenset({"answers"})
     else:
+        during = frozenset() if finished else frozenset(quiz.review_during)
         parts = calc.review_parts(
             after_submit=quiz.review_after_submit, after_close=quiz.review_after_close,
             attempt_finished=finished, closes_at=quiz.closes_at, now=now,
@@ -232,7 +248,7 @@ def attempt_payload(*, attempt: Attempt, viewer_is_staff: bool, now: dt.datetime
     responses = {} if new else {r.slot_id: r for r in Response.objects.filter(attempt=attempt)}
     questions = _questions_payload(
         layout=attempt.layout, slots=slots, responses=responses, finished=finished, show_answers=show_answers,
-        show_key=show_key, show_feedback=show_feedback, show_score=show_score,
+        show_key=show_key, show_feedback=show_feedback, show_score=show_score, during=during,
     )
 
     payload = {
@@ -242,6 +258,7 @@ def attempt_payload(*, attempt: Attempt, viewer_is_staff: bool, now: dt.datetime
         "submitted_at": attempt.submitted_at.isoformat() if attempt.submitted_at else None,
         "auto_submitted": attempt.auto_submitted,
         "review": sorted(parts),
+        "review_during": sorted(during),
         "questions": questions,
     }
     if finished and show_score:

@@ -340,6 +340,18 @@ def attempt_page(request: HttpRequest, code: str, attempt_id: int) -> HttpRespon
 
 
 @login_required
+@require_POST
+def answer_check(request: HttpRequest, code: str, attempt_id: int, slot_id: int) -> HttpResponse:
+    """The taking page's Check button (quizzes with review_during): the saved answer becomes final and is marked."""
+    attempt = access.access_own_attempt(request.user, code, attempt_id)
+    try:
+        services.answer_check(attempt_id=attempt.id, slot_id=slot_id, by=request.user)
+    except services.AnswerRefused as exc:
+        messages.error(request, exc.message)
+    return redirect(reverse("quizzes:attempt", args=[code, attempt.id]) + f"#q-{slot_id}")
+
+
+@login_required
 def statistics(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
     quiz, role = access.access_quiz_as_staff(request.user, code, quiz_id)
     stats = selectors.statistics(quiz=quiz)

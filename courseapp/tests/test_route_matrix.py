@@ -106,7 +106,7 @@ RULES: dict[str, Rule] = {
     "quizzes:question-new": page("instructor"), "quizzes:question-edit-gift": page("instructor"),
     "quizzes:bank-export-xml": page(*STAFF), "quizzes:bank-import-xml": page("instructor", get=False),
     "quizzes:api-moodle-xml": api(*STAFF),
-    "quizzes:regrade": page("instructor", get=False), "quizzes:detail": page(*MEMBERS), "quizzes:edit": page("instructor"),
+    "quizzes:regrade": page("instructor", get=False), "quizzes:answer-check": page("student", get=False), "quizzes:detail": page(*MEMBERS), "quizzes:edit": page("instructor"),
     "quizzes:questions": page("instructor"), "quizzes:preview": page(*STAFF),
     "quizzes:start": page("student", "student2", get=False), "quizzes:statistics": page(*STAFF),
     "quizzes:grading": page(*STAFF), "quizzes:grading-slot": page(*STAFF), "quizzes:attempt": page(*OWNER),
@@ -116,7 +116,7 @@ RULES: dict[str, Rule] = {
     "quizzes:api-questions": api(*STAFF), "quizzes:api-gift": api(*STAFF),
     "quizzes:api-question": api(*STAFF), "quizzes:api-regrade": api("instructor"),
     "quizzes:api-attempts": api(*MEMBERS), "quizzes:api-attempt": api(*OWNER),
-    "quizzes:api-answer": api("student", get=False), "quizzes:api-submit": api("student", get=False),
+    "quizzes:api-answer": api("student", get=False), "quizzes:api-answer-check": api("student", get=False), "quizzes:api-submit": api("student", get=False),
     "quizzes:api-answer-versions": api("student"),  # only the attempt's own pages poll it
     "quizzes:api-results": api(*STAFF), "quizzes:api-statistics": api(*STAFF),
     "quizzes:api-grading": api(*STAFF), "quizzes:api-grading-slot": api(*STAFF),

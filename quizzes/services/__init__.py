@@ -33,11 +33,18 @@ from .bank import (
 from .grading import GRADE_SOURCE, RegradeSummary, quiz_grade_post, regrade, regrade_send, response_grade
 from .saves import _FACTS as _FACTS
 from .saves import AnswerConflict, AnswerRefused, SaveResult, answer_save, answer_save_by_token
-from .taking import TIMER_SLACK, attempt_start, attempt_submit, autosubmit_expired, expired_attempt_ids
+from .taking import (
+    TIMER_SLACK,
+    answer_check,
+    attempt_start,
+    attempt_submit,
+    autosubmit_expired,
+    expired_attempt_ids,
+)
 
 __all__ = [
     "ANSWER_FIELDS", "GRADE_SOURCE", "QUESTION_FIELDS", "QUIZ_FIELDS", "TIMER_SLACK", "AnswerConflict",
-    "AnswerRefused", "QuestionUpdate", "RegradeSummary", "SaveResult", "answer_save", "answer_save_by_token",
+    "AnswerRefused", "QuestionUpdate", "answer_check", "RegradeSummary", "SaveResult", "answer_save", "answer_save_by_token",
     "attempt_start", "attempt_submit", "autosubmit_expired", "expired_attempt_ids", "parsed_fields", "positive_points",
     "question_check", "question_create", "question_update", "question_update_from_gift", "questions_import_gift",
     "quiz_create", "quiz_grade_post", "quiz_update", "regrade", "regrade_send", "response_grade", "slot_add",

@@ -19,14 +19,23 @@ from grading.models import GradeItem
 from .. import calculations as calc
 from ..access import require_author
 from ..grade_link import existing_grade_item, sync_grade_item
-from ..models import REVIEW_PARTS, Attempt, AttemptState, GradingMethod, Question, Quiz, QuizSlot
+from ..models import (
+    DURING_PARTS,
+    REVIEW_PARTS,
+    Attempt,
+    AttemptState,
+    GradingMethod,
+    Question,
+    Quiz,
+    QuizSlot,
+)
 from ..selectors import forget_slots
 from .bank import positive_points
 
 QUIZ_FIELDS = {
     "title", "description", "lecture", "opens_at", "closes_at", "time_limit", "grace_seconds", "max_attempts",
     "grading_method", "shuffle_questions", "shuffle_choices", "review_after_submit", "review_after_close",
-    "published",
+    "review_during", "published",
 }
 
 
@@ -47,6 +56,10 @@ def _check_quiz(quiz: Quiz) -> None:
         parts = getattr(quiz, name)
         if not isinstance(parts, list) or any(p not in REVIEW_PARTS for p in parts):
             raise ValidationError(f"{name} must be a list drawn from {', '.join(REVIEW_PARTS)}.")
+    during = quiz.review_during
+    if not isinstance(during, list) or any(p not in DURING_PARTS for p in during):
+        raise ValidationError(f"review_during must be a list drawn from {', '.join(DURING_PARTS)} (the student's "
+                              "own answers are always on the taking page).")
     if quiz.lecture is not None and quiz.lecture.course_id != quiz.course_id:
         raise ValidationError("That lecture belongs to another course; pick one of this course's lectures.")
     if quiz.grace_seconds > 300:

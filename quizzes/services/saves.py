@@ -122,8 +122,8 @@ def _upsert_sql(*, by_token: bool) -> str:
     this save to commit, or this save sees the submitted state and inserts nothing.
     The update only happens when the save's base is the stored version (a
     browser's save), or, for a save without a base (a script's), when its
-    sequence number is higher than the stored one; each update adds 1 to the
-    version. RETURNING gives no row when nothing was written. On PostgreSQL a
+    sequence number is higher than the stored one, and never to an answer the
+    student checked (final: review_during); each update adds 1 to the version. RETURNING gives no row when nothing was written. On PostgreSQL a
     token save also notes the token's last use (at most once a minute), in the statement.
     Parameters: course id, attempt id, started_at, token digest or student id, now,
     then slot, value (JSON text), seq, now, needs_manual, base, base (None: seq rules).
@@ -164,7 +164,8 @@ SELECT live.id, %s, {json_value}, %s, 1, {stamp}, %s, '' FROM live WHERE true
 ON CONFLICT (attempt_id, slot_id) DO UPDATE
    SET value = excluded.value, client_seq = {greatest}(quizzes_response.client_seq, excluded.client_seq),
        version = quizzes_response.version + 1, saved_at = excluded.saved_at
- WHERE CASE WHEN %s IS NULL THEN quizzes_response.client_seq < excluded.client_seq
+ WHERE quizzes_response.checked_at IS NULL
+   AND CASE WHEN %s IS NULL THEN quizzes_response.client_seq < excluded.client_seq
             ELSE quizzes_response.version = %s END
 RETURNING version, client_seq
 """
@@ -328,7 +329,9 @@ def _save(
         raise AnswerRefused("You are no longer a member of this course, so answers are not accepted; "
                             "ask the instructor.", code="not_member", status=403)
     held = Response.objects.filter(attempt_id=attempt_id, slot_id=slot_id).values_list(
-        "value", "version", "client_seq", "saved_at").get()
+        "value", "version", "client_seq", "saved_at", "checked_at").get()
+    if held[4] is not None and held[0] != value:
+        raise AnswerRefused("You checked this answer, so it is final and can no longer change.", code="checked")
     if base is None:
         return SaveResult(slot=slot_id, version=held[1], seq=held[2], saved_at=now, stale=True)
     if held[0] == value:  # a retry of a save whose answer got lost, or both devices chose the same

@@ -16,8 +16,8 @@ from courseapp.models import User
 
 from .. import calculations as calc
 from ..access import can_submit, can_take
-from ..models import Attempt, AttemptState, Quiz
-from ..selectors import layout_slot, slots_of
+from ..models import Attempt, AttemptState, Quiz, Response
+from ..selectors import key_of, layout_slot, slots_of
 from .grading import grade_responses, quiz_grade_post
 from .saves import AnswerRefused
 
@@ -139,3 +139,45 @@ def autosubmit_expired(*, now: dt.datetime | None = None) -> int:
         submitted += changed
     return submitted
 
+
+
+@transaction.atomic
+def answer_check(*, attempt_id: int, slot_id: int, by: User, now: dt.datetime | None = None) -> Response:
+    """The student checks one saved answer during the attempt (quizzes with review_during): it becomes final.
+
+    Moodle's immediate feedback: the answer is graded now and, from then on, the
+    taking page shows that question's parts of review_during (marks, right answer,
+    feedback); saves to it are refused (the save rule's statement skips a checked
+    answer). Checking again changes nothing. Refuses (AnswerRefused) when the quiz
+    gives no feedback during the attempt, the attempt is not `by`'s, it no longer
+    takes answers, or nothing was saved for the question yet.
+    The attempt row is locked, as a save or a submit would.
+    """
+    now = now or timezone.now()
+    attempt = Attempt.objects.select_for_update(of=("self",)).select_related("quiz").get(pk=attempt_id)
+    if not can_submit(by, attempt):
+        raise AnswerRefused("Only the student who took an attempt checks its answers.", code="not_yours",
+                            status=403)
+    if not attempt.quiz.review_during:
+        raise AnswerRefused("This quiz gives no feedback during the attempt; answers are marked after you submit.",
+                            code="no_feedback_during", status=400)
+    if attempt.state != AttemptState.IN_PROGRESS:
+        raise AnswerRefused("This attempt has been submitted; its review shows what you may see.", code="submitted")
+    if now > attempt.accept_until:
+        raise AnswerRefused("Time is up for this attempt; it can no longer be checked.", code="deadline_passed")
+    slot = next((s for s in slots_of(attempt.quiz) if s.id == slot_id), None)
+    if slot is None or all(e["slot"] != slot_id for e in attempt.layout):
+        raise AnswerRefused("That question is not part of this attempt.", code="bad_slot", status=400)
+    response = Response.objects.filter(attempt=attempt, slot_id=slot_id).first()
+    if response is None or response.value in (None, "", []):
+        raise AnswerRefused("Answer the question (and let it save) before checking it.", code="nothing_saved",
+                            status=400)
+    if response.checked_at is None:
+        outcome = calc.grade_answer(key_of(slot.question), response.value)
+        response.fraction = outcome.fraction
+        response.points = calc.points_for(outcome.fraction, slot.points)
+        response.needs_manual = outcome.needs_manual
+        response.checked_at = now
+        response.save(update_fields=["fraction", "points", "needs_manual", "checked_at"])
+    response.slot = slot
+    return response
