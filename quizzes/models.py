@@ -130,6 +130,8 @@ class Quiz(models.Model):
     review_after_submit = models.JSONField(default=list, blank=True)
     review_after_close = models.JSONField(default=list, blank=True)
     review_during = models.JSONField(default=list, blank=True)
+    # Raised whenever the quiz's questions, their order, points, texts or keys change: keys the layout cache.
+    layout_version = models.PositiveIntegerField(default=1, editable=False)
     published = models.BooleanField(default=False, help_text="Students see only published quizzes")
     grade_item = models.OneToOneField(
         "grading.GradeItem", null=True, blank=True, on_delete=models.SET_NULL, related_name="quiz"

@@ -40,24 +40,38 @@ def key_of(question: Question) -> calc.Key:
     )
 
 
-def slots_of(quiz: Quiz) -> list[QuizSlot]:
-    """The quiz's slots in order with their questions and answers (3 queries, once per Quiz instance).
+# Per process: the slots of a quiz with their questions and answers, keyed by what identifies that content:
+# the quiz row (id and creation time: a test database reuses ids) and its layout_version, which every service
+# that changes a quiz's questions, their order, points, texts or keys raises in the same transaction
+# (services.authoring.layout_changed). A start or submit then reads no slot, question or answer row at all.
+# The cached objects are shared between requests and threads: read them, never change them.
+_LAYOUTS: dict[tuple, list[QuizSlot]] = {}
+_LAYOUTS_MAX = 256
 
-    Start and submit both grade or lay out the attempt and then build its payload
-    from the same quiz: the slots are loaded once and kept on that instance (a
-    request's lifetime). Services that change slots or keys call forget_slots.
+
+def slots_of(quiz: Quiz) -> list[QuizSlot]:
+    """The quiz's slots in order with their questions and answers (read-only objects).
+
+    3 queries the first time a process sees this version of the quiz's layout, none after:
+    the quiz row the caller loaded carries layout_version, and the cache is keyed by it.
     """
     cached = getattr(quiz, "_slots_cache", None)
     if cached is None:
-        cached = list(
-            QuizSlot.objects.filter(quiz=quiz).select_related("question").prefetch_related("question__answers")
-        )
+        key = (quiz.pk, quiz.created_at, quiz.layout_version)
+        cached = _LAYOUTS.get(key)
+        if cached is None:
+            cached = list(
+                QuizSlot.objects.filter(quiz=quiz).select_related("question").prefetch_related("question__answers")
+            )
+            if len(_LAYOUTS) >= _LAYOUTS_MAX:
+                _LAYOUTS.clear()
+            _LAYOUTS[key] = cached
         setattr(quiz, "_slots_cache", cached)  # noqa: B010 (a per-instance cache, not a model field)
     return list(cached)
 
 
 def forget_slots(quiz: Quiz) -> None:
-    """Drop the slots slots_of kept on this instance (after the quiz's questions or keys changed)."""
+    """Drop the slots slots_of kept on this instance (the process cache is keyed by layout_version)."""
     quiz.__dict__.pop("_slots_cache", None)
 
 
@@ -245,7 +259,13 @@ def attempt_payload(*, attempt: Attempt, viewer_is_staff: bool, now: dt.datetime
 
     slots = {s.id: s for s in slots_of(quiz)}
     # new: an attempt created in this request has no answers yet (the start path skips the query).
-    responses = {} if new else {r.slot_id: r for r in Response.objects.filter(attempt=attempt)}
+    graded = getattr(attempt, "_graded_responses", None)  # attempt_submit's, just written
+    if new:
+        responses = {}
+    elif graded is not None:
+        responses = graded
+    else:
+        responses = {r.slot_id: r for r in Response.objects.filter(attempt=attempt)}
     questions = _questions_payload(
         layout=attempt.layout, slots=slots, responses=responses, finished=finished, show_answers=show_answers,
         show_key=show_key, show_feedback=show_feedback, show_score=show_score, during=during,

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from courseapp.models import Course, User
@@ -118,6 +119,22 @@ def quiz_update(*, quiz: Quiz, by: User | None, **fields) -> Quiz:
 
 
 
+def layout_changed(*, quizzes) -> None:
+    """Raise the layout_version of `quizzes` (a queryset or a list of Quiz): their cached slots are stale.
+
+    Called in the transaction that changes a quiz's slots or a question a quiz holds;
+    selectors.slots_of keys its per-process cache by this version.
+    """
+    if isinstance(quizzes, list):
+        Quiz.objects.filter(pk__in=[q.pk for q in quizzes]).update(layout_version=F("layout_version") + 1)
+        versions = dict(Quiz.objects.filter(pk__in=[q.pk for q in quizzes]).values_list("pk", "layout_version"))
+        for quiz in quizzes:  # the caller's instances key the cache by the new version from here on
+            forget_slots(quiz)
+            quiz.layout_version = versions[quiz.pk]
+        return
+    quizzes.update(layout_version=F("layout_version") + 1)
+
+
 @transaction.atomic
 def slot_add(*, quiz: Quiz, question: Question, by: User | None, points: Decimal | None = None) -> QuizSlot:
     """Put a bank question at the end of the quiz (worth `points`, default the question's)."""
@@ -132,7 +149,7 @@ def slot_add(*, quiz: Quiz, question: Question, by: User | None, points: Decimal
     value = positive_points(question.default_points if points is None else points, what="Points")
     position = (QuizSlot.objects.filter(quiz=quiz).order_by("-position").values_list("position", flat=True).first() or 0) + 1
     slot = QuizSlot.objects.create(quiz=quiz, question=question, points=value, position=position)
-    forget_slots(quiz)
+    layout_changed(quizzes=[quiz])
     sync_grade_item(quiz)
     return slot
 
@@ -145,7 +162,7 @@ def slot_remove(*, slot: QuizSlot, by: User | None) -> None:
         raise ValidationError("Students have already attempted this quiz; its questions can no longer change.")
     quiz = slot.quiz
     slot.delete()
-    forget_slots(quiz)
+    layout_changed(quizzes=[quiz])
     sync_grade_item(quiz)
 
 
@@ -175,6 +192,6 @@ def slots_reorder(*, quiz: Quiz, order: list[int], by: User | None) -> list[Quiz
             slot.position = position
             changed.append(slot)
     QuizSlot.objects.bulk_update(changed, ["position"])
-    forget_slots(quiz)
+    layout_changed(quizzes=[quiz])
     return [slots[i] for i in order]
 

@@ -21,7 +21,7 @@ from courseapp.text import control_character_error
 from .. import calculations as calc
 from .. import gift
 from ..access import require_author
-from ..models import Answer, KeyChange, Question, QuestionType, Response, TextFormat
+from ..models import Answer, KeyChange, Question, QuestionType, Quiz, Response, TextFormat
 from ..selectors import key_of
 
 
@@ -218,6 +218,9 @@ def question_update(*, question: Question, by: User | None, answers: list[dict] 
     if cleaned is not None:
         _write_answers(question, cleaned)
     question = Question.objects.prefetch_related("answers").get(pk=question.pk)
+    from .authoring import layout_changed
+
+    layout_changed(quizzes=Quiz.objects.filter(slots__question=question))  # texts, points or keys they show changed
     after = calc.key_summary(key_of(question))
     key_change = None
     if before != after:

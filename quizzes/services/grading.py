@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from courseapp.models import User
-from grading.models import GradeItem
 
 from .. import calculations as calc
 from ..access import require_author, require_grader
@@ -26,8 +25,11 @@ from ..selectors import key_of, slots_of
 GRADE_SOURCE = "quiz"
 
 
-def grade_responses(attempt: Attempt, *, now: dt.datetime) -> None:
-    """Grade every answer of `attempt` (locked by the caller) and set its state and score."""
+def grade_responses(attempt: Attempt, *, now: dt.datetime) -> dict[int, Response]:
+    """Grade every answer of `attempt` (locked by the caller) and set its state and score.
+
+    Returns the graded answers by slot id (for the payload, without reading them again).
+    """
     slots = slots_of(attempt.quiz)
     by_slot = {s.id: s for s in slots}
     responses = {r.slot_id: r for r in Response.objects.filter(attempt=attempt)}
@@ -36,8 +38,10 @@ def grade_responses(attempt: Attempt, *, now: dt.datetime) -> None:
         for s in slots if s.id not in responses and any(e["slot"] == s.id for e in attempt.layout)
     ]
     if missing:
-        Response.objects.bulk_create(missing)
-        responses.update({r.slot_id: r for r in Response.objects.filter(attempt=attempt, slot_id__in=[m.slot_id for m in missing])})
+        created = Response.objects.bulk_create(missing)  # PostgreSQL and SQLite return the new ids
+        if any(r.pk is None for r in created):
+            created = list(Response.objects.filter(attempt=attempt, slot_id__in=[m.slot_id for m in missing]))
+        responses.update({r.slot_id: r for r in created})
     for response in responses.values():
         slot = by_slot.get(response.slot_id)
         if slot is None:
@@ -48,8 +52,35 @@ def grade_responses(attempt: Attempt, *, now: dt.datetime) -> None:
         response.fraction = outcome.fraction
         response.points = calc.points_for(outcome.fraction, slot.points)
         response.needs_manual = outcome.needs_manual
-    Response.objects.bulk_update(list(responses.values()), ["fraction", "points", "needs_manual"])
+    _store_grades(list(responses.values()))
     _finish(attempt, responses.values())
+    return responses
+
+
+def _store_grades(responses: list[Response]) -> None:
+    """Write fraction, points and needs_manual of `responses` in one UPDATE … FROM (VALUES …).
+
+    What bulk_update does, without building a CASE expression per row and field
+    (most of a submit's CPU went there).
+    """
+    if not responses:
+        return
+    table = Response._meta.db_table
+    ops = connection.ops
+    rows = ", ".join(["(%s, %s, %s, %s)"] * len(responses))
+    params: list = []
+    for r in responses:
+        params += [r.pk, ops.adapt_decimalfield_value(r.fraction, 8, 7), ops.adapt_decimalfield_value(r.points, 8, 2),
+                   r.needs_manual]
+    if connection.vendor == "postgresql":
+        values = f"(VALUES {rows}) AS v(id, fraction, points, needs_manual)"
+        cast = "v.fraction::numeric, points = v.points::numeric, needs_manual = v.needs_manual::boolean"
+        sql = (f"UPDATE {table} SET fraction = {cast} FROM {values} WHERE {table}.id = v.id::bigint")
+    else:  # SQLite names VALUES columns column1 … column4
+        sql = (f"UPDATE {table} SET fraction = v.column2, points = v.column3, needs_manual = v.column4 "
+               f"FROM (VALUES {rows}) AS v WHERE {table}.id = v.column1")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _finish(attempt: Attempt, responses: Iterable[Response]) -> None:
@@ -79,7 +110,8 @@ def quiz_grade_post(*, quiz: Quiz, student: User, by: User | None = None, reason
     if combined is None:
         return
     score, submitted_at = combined
-    item = GradeItem.objects.get(pk=quiz.grade_item_id)
+    item = quiz.grade_item  # loaded with the quiz by attempt_submit (select_related), else one query
+    assert item is not None
     grade_post(item=item, student=student, raw_points=score, submitted_at=submitted_at, source=GRADE_SOURCE,
                by=by, reason=reason)
 

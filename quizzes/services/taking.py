@@ -105,7 +105,8 @@ def attempt_submit(
     Returns (attempt, changed).
     """
     now = now or timezone.now()
-    attempt = Attempt.objects.select_for_update(of=("self",)).select_related("quiz", "student").get(pk=attempt_id)
+    attempt = (Attempt.objects.select_for_update(of=("self",))
+               .select_related("quiz__course", "quiz__grade_item__category", "student").get(pk=attempt_id))
     if by is not None and not can_submit(by, attempt):
         raise AnswerRefused("Only the student who took an attempt submits it.", code="not_yours", status=403)
     if attempt.state != AttemptState.IN_PROGRESS:
@@ -114,7 +115,8 @@ def attempt_submit(
     attempt.auto_submitted = (
         auto or now >= attempt.deadline or (timer_ran_out and now >= attempt.deadline - TIMER_SLACK)
     )
-    grade_responses(attempt, now=now)
+    graded = grade_responses(attempt, now=now)
+    attempt._graded_responses = graded  # type: ignore[attr-defined]  # for the payload: not read twice
     if attempt.state == AttemptState.GRADED:
         quiz_grade_post(quiz=attempt.quiz, student=attempt.student, by=by)
     return attempt, True

@@ -14,7 +14,7 @@ from django.urls import reverse
 from freezegun import freeze_time
 
 from grading.models import Grade, GradeChange
-from quizzes import tasks
+from quizzes import services, tasks
 from quizzes.models import Attempt, AttemptState, Response
 
 from . import factories as f
@@ -320,4 +320,27 @@ def test_start_and_submit_load_the_quizs_questions_once(client_for, student, all
     assert not [q for q in data if 'FROM "quizzes_response"' in q]
     with CaptureQueriesContext(connection) as ctx:
         assert submit(client, payload["id"]).status_code == 200
-    assert len(slot_queries(ctx)) == 1
+    # The process already holds this version of the quiz's layout (selectors._LAYOUTS): no slot read at all,
+    # and the graded answers go to the payload without being read again.
+    assert slot_queries(ctx) == []
+    assert len([q for q in ctx.captured_queries if 'FROM "quizzes_response"' in q["sql"]]) == 1
+    assert len([q for q in ctx.captured_queries if q["sql"].startswith('UPDATE "quizzes_response"')]) <= 1
+
+
+def test_the_layout_cache_follows_every_change_to_the_quizs_questions(client_for, instructor, student, course):
+    """slots_of caches per process by layout_version; each authoring change raises it, so pages never go stale."""
+    from quizzes import selectors
+    from quizzes.models import Quiz
+
+    question = f.question(course, "short", text="Old wording?")
+    quiz = f.quiz(course, questions=[question], max_attempts=0)
+    assert [s.question.text for s in selectors.slots_of(Quiz.objects.get(pk=quiz.pk))] == ["Old wording?"]
+    services.question_update(question=question, by=instructor, text="New wording?")
+    fresh = Quiz.objects.get(pk=quiz.pk)
+    assert fresh.layout_version > quiz.layout_version
+    assert [s.question.text for s in selectors.slots_of(fresh)] == ["New wording?"]
+    other = f.question(course, "short", text="Second?")
+    services.slot_add(quiz=fresh, question=other, by=instructor)
+    assert [s.question.text for s in selectors.slots_of(Quiz.objects.get(pk=quiz.pk))] == ["New wording?", "Second?"]
+    payload = start(client_for(student), quiz).json()
+    assert [q["text"] for q in payload["questions"]] == ["New wording?", "Second?"]
