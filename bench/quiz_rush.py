@@ -1,6 +1,6 @@
 """The end of a quiz: 500 students start the same quiz within a minute, save 10 answers each, submit.
 
-    .venv/bin/python bench/quiz_rush.py [--students 500] [--ramp 60] [--seconds 20 --rounds 10] [--workers 3 --threads 4]
+    .venv/bin/python bench/quiz_rush.py [--students 500] [--ramp 60] [--seconds 20 --rounds 10] [--workers 4 --threads 4]
 
 What it does (a measurement, not a test):
 1. Creates the PostgreSQL database ceng501_quizbench afresh (psql -h 127.0.0.1 -U postgres) and
@@ -523,7 +523,8 @@ def main() -> None:
     parser.add_argument("--ramp", type=float, default=60, help="seconds over which students start")
     parser.add_argument("--seconds", type=float, default=20, help="closed-loop time for each of ping and save")
     parser.add_argument("--rounds", type=int, default=10, help="ping and save take turns this many times")
-    parser.add_argument("--workers", type=int, default=3)
+    # The defaults are production's (Dockerfile: gunicorn --workers 4 --threads 4), so the bench measures that.
+    parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--seed", type=int, default=501)
