@@ -1,6 +1,6 @@
 """The end of a quiz: 500 students start the same quiz within a minute, save 10 answers each, submit.
 
-    .venv/bin/python bench/quiz_rush.py [--students 500] [--ramp 60] [--seconds 20 --rounds 10] [--workers 4 --threads 4]
+    .venv/bin/python bench/quiz_rush.py [--profile | --profile-only] [--students 500] [--ramp 60] [--seconds 20 --rounds 10] [--workers 4 --threads 4]
 
 What it does (a measurement, not a test):
 1. Creates the PostgreSQL database ceng501_quizbench afresh (psql -h 127.0.0.1 -U postgres) and
