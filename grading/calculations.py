@@ -10,8 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
+
+from courseapp.numbers import PointsError, format_points, parse_points
 
 HUNDREDTH = Decimal("0.01")
 HUNDRED = Decimal("100")
@@ -723,3 +726,54 @@ def drop_problems(
         return [f"{name} has {len(counted)} counted item(s) and would drop {drops} ({rule}); at least one must "
                 f"count. Drop at most {len(counted) - 1} in all."]
     return []
+
+
+# --- what if ----------------------------------------------------------------------------------
+
+EXCUSED_WORDS = frozenset({"E", "EX", "EXCUSED"})
+
+
+def what_if_grades(
+    grades: GradeMatrix, items: pd.DataFrame, guesses: Mapping[object, object], *, row: int = 0,
+) -> tuple[GradeMatrix, list[str]]:
+    """A copy of `grades` with one student's (row `row`) guesses put in; `grades` is left as it is.
+
+    guesses: item id (int, or its text as JSON object keys are) → points typed by a person
+    ("8.5", "8,5", 8), "EX"/"E"/"excused" to excuse, None or "" to take the grade out (missing).
+    items: the frame's items (index = item id; name, points_possible, extra_credit); only these
+    may be guessed (for a student: the released ones). Points are read with the site's parser
+    (courseapp.numbers: at most two decimals, not negative) and may not exceed points possible
+    unless the item is extra credit.
+    Returns (grades, errors): every guess that cannot be used gives one error saying what to
+    fix, and then nothing should be computed from the returned matrix.
+    """
+    out = grades.copy()
+    errors: list[str] = []
+    for key, value in guesses.items():
+        try:
+            item_id = int(str(key).strip())
+            j = int(out.items.get_loc(item_id))
+        except (KeyError, ValueError, TypeError):
+            errors.append(f"Item {key} is not a released item of this course.")
+            continue
+        item = items.loc[item_id]
+        text = "" if value is None else str(value).strip()
+        if text == "":
+            out.graded[row, j] = out.excused[row, j] = False
+            out.cents[row, j] = 0
+            continue
+        if text.upper() in EXCUSED_WORDS:
+            out.excused[row, j], out.graded[row, j], out.cents[row, j] = True, False, 0
+            continue
+        try:
+            points = parse_points(value if not isinstance(value, str) else text, what=str(item["name"]))
+        except PointsError as exc:
+            errors.append(str(exc))
+            continue
+        if not item["extra_credit"] and points > item["points_possible"]:
+            errors.append(f"{item['name']}: {format_points(points)} is above the maximum of "
+                          f"{format_points(item['points_possible'])}; enter at most the maximum.")
+            continue
+        out.graded[row, j], out.excused[row, j] = True, False
+        out.cents[row, j] = to_cents(points)
+    return out, errors
