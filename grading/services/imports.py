@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from courseapp.csvfiles import sniff_dialect, without_bom
 from courseapp.models import Course, Membership, Role, User
 from courseapp.numbers import format_points
 
@@ -49,8 +50,9 @@ class ImportPlan:
 
 
 def _decode(data: bytes | str) -> str:
+    """The file's text: UTF-8 with or without a byte order mark, else cp1254 (Excel on Turkish Windows)."""
     if isinstance(data, str):
-        return data
+        return without_bom(data)
     if not isinstance(data, bytes):
         raise ValidationError("Send the CSV as a file (multipart “file”) or as text (“csv”).")
     if len(data) > MAX_IMPORT_BYTES:
@@ -67,16 +69,20 @@ def import_plan(*, course: Course, data: bytes | str, by: User) -> ImportPlan:
     """Read a CSV (student number + one column per item, or the export's own layout) and
     compare it with the gradebook. Nothing is written.
 
+    The file: comma, semicolon or tab separated (guessed as the roster import does,
+    courseapp.csvfiles), UTF-8 with or without a byte order mark, or cp1254.
     Headers: a student-number column ("Student number" or "ID number") and columns named
     like grade items (name or short name, an optional " (Real)" suffix as in Moodle's
-    layout); other columns (names, totals) are ignored. Cells: points, "EX" to excuse,
-    empty or "-" to leave as is. A "Points possible" row is skipped. Errors are reported
+    layout, or the points possible the gradebook export writes: "Quiz 1 (10)"); other
+    columns (names, totals) are ignored. Cells: points as courseapp.numbers reads them
+    ("7.5" or "7,5"), "EX" to excuse, empty or "-" to leave as is. A "Points possible" row
+    (older exports) is skipped. Errors are reported
     per line (the header is line 1): unknown student, not a number, above the maximum on
     an item without extra credit, a student twice, items the user may not edit.
     """
     text = _decode(data)
     # newline="": a file saved with bare CR line endings (old Mac Excel) reads as lines, not one field.
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), sniff_dialect(text))
     try:
         rows = list(reader)
     except csv.Error as exc:
@@ -90,17 +96,20 @@ def import_plan(*, course: Course, data: bytes | str, by: User) -> ImportPlan:
     lower = [h.lower() for h in header]
     number_col = next((k for k, h in enumerate(lower) if h in STUDENT_NUMBER_HEADERS), None)
     if number_col is None:
-        plan.errors.append("Line 1: no “Student number” column; add one with each student's METU number.")
+        found = ", ".join(f"“{h}”" for h in header[:6] if h) or "none"
+        plan.errors.append(f"Line 1: no “Student number” column (the columns found are: {found}); name the column "
+                           "of METU numbers “Student number” or “ID number”, and separate columns with commas, "
+                           "semicolons or tabs.")
         return plan
-    items = {}
+    items: dict[str, GradeItem] = {}
     for item in GradeItem.objects.filter(course=course):
         for key in {item.name, item.short_name} - {""}:
             items[key.lower()] = item
     columns: dict[int, GradeItem] = {}
     for k, h in enumerate(lower):
-        name = h[:-7].strip() if h.endswith(" (real)") else h
-        if k != number_col and name in items:
-            columns[k] = items[name]
+        item_found = _item_of_header(h, items)
+        if k != number_col and item_found is not None:
+            columns[k] = item_found
     if not columns:
         plan.errors.append("Line 1: no column is named like a grade item; use the item names as headers.")
         return plan
@@ -158,6 +167,16 @@ def import_plan(*, course: Course, data: bytes | str, by: User) -> ImportPlan:
                 item_id=item.pk, item_name=item.name, old=old, new=new,
             ))
     return plan
+
+
+def _item_of_header(header: str, items: dict[str, GradeItem]) -> GradeItem | None:
+    """The item a (lower-case) header names: its name or short name as is, else without Moodle's
+    " (real)" or the export's points possible (" (10)", " (5, extra credit)")."""
+    for name in (header, header[:-7].strip() if header.endswith(" (real)") else None,
+                 exports.POSSIBLE_SUFFIX.sub("", header)):
+        if name and name in items:
+            return items[name]
+    return None
 
 
 def _grade_text(grade: Grade | None) -> str:
