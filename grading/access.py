@@ -32,7 +32,7 @@ def can_edit_item(user: User | None, item: GradeItem) -> bool:
     return role_may_edit(role_in(user, item.course), item.ta_editable)
 
 
-def access_gradebook(user: User, code: str) -> tuple[Course, str]:
+def access_gradebook(user: User, code: str) -> tuple[Course, str | None]:
     """The course and the person's role, for staff (instructor or TA) only."""
     course = access_course(user, code, roles=(Role.INSTRUCTOR, Role.TA))
     return course, role_in(user, course)
@@ -42,7 +42,7 @@ def access_gradebook_as_instructor(user: User, code: str) -> Course:
     return access_course(user, code, roles=(Role.INSTRUCTOR,))
 
 
-def access_my_grades(user: User, code: str) -> tuple[Course, str]:
+def access_my_grades(user: User, code: str) -> tuple[Course, str | None]:
     """The course for any member: students see their own grades, staff may preview theirs."""
     course = access_course(user, code)
     return course, role_in(user, course)

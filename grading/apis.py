@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
@@ -21,12 +21,26 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from courseapp.models import Course, Role
+from courseapp.models import Course, Role, User
 from courseapp.parsers import ObjectJSONParser
 
 from . import access, calculations, exports, forms, options, presenters, selectors, services
 from . import serializers as out
 from .models import Category, GradeState
+
+if TYPE_CHECKING:
+    class SignedInRequest(Request):
+        """What these views receive, for the type checker: IsAuthenticated (the default permission)
+        lets only signed-in users through, and ObjectJSONParser (the default parser) refuses a body
+        that is not a JSON object (forms and multipart parse to a QueryDict, a dict too)."""
+
+        user: User
+
+        @property
+        def data(self) -> dict[str, Any]: ...
+else:
+    SignedInRequest = Request
+
 
 _REFUSED = {
     401: OpenApiResponse(out.GradingErrorSerializer, description="No or bad credentials (`detail`)"),
@@ -88,14 +102,14 @@ class ItemListApi(APIView):
 
     @extend_schema(operation_id="grading_items_list", summary="Grade items (students: released items only)",
                    responses={200: out.GradeItemSerializer(many=True), **_REFUSED})
-    def get(self, request: Request, code: str) -> Response:
+    def get(self, request: SignedInRequest, code: str) -> Response:
         _, items = access.access_items(request.user, code)
         return Response(out.GradeItemSerializer(items, many=True).data)
 
     @extend_schema(operation_id="grading_items_create", summary="Add a grade item (instructor)",
                    request=out.GradeItemInputSerializer,
                    responses={201: out.GradeItemSetupSerializer, **_SETUP_BAD, **_REFUSED})
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: SignedInRequest, code: str) -> Response:
         course = access.access_setup(request.user, code)
         try:
             item = services.item_create(course=course, by=request.user, **_item_values(request.data, course))
@@ -113,8 +127,9 @@ class GradeListApi(APIView):
                    parameters=[OpenApiParameter("student", OpenApiTypes.INT, required=False,
                                                 description="Staff: only this student's grades")],
                    responses={200: out.GradeRowSerializer(many=True), **_BAD, **_REFUSED})
-    def get(self, request: Request, code: str) -> Response:
+    def get(self, request: SignedInRequest, code: str) -> Response:
         course, role = access.access_my_grades(request.user, code)
+        students: list[User] | None
         if role == Role.STUDENT:
             students, released_only = [request.user], True
         else:
@@ -143,7 +158,7 @@ class GradeListApi(APIView):
                                                    description="What to fix: `errors`, or messages by field for a "
                                                                "malformed body"),
                               **_REFUSED})
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: SignedInRequest, code: str) -> Response:
         # Who is asking first: someone outside the course learns nothing from how the body is read.
         access.access_gradebook(request.user, code)
         data = out.GradeSetInputSerializer(data=request.data)
@@ -176,7 +191,7 @@ class GradeHistoryApi(APIView):
 
     @extend_schema(operation_id="grading_grade_history", summary="Change history of one grade, newest first (staff)",
                    responses={200: out.GradeHistoryEntrySerializer(many=True), **_REFUSED})
-    def get(self, request: Request, code: str, item_id: int, student_id: int) -> Response:
+    def get(self, request: SignedInRequest, code: str, item_id: int, student_id: int) -> Response:
         item = access.access_item(request.user, code, item_id)
         student = access.access_student(request.user, item.course, student_id)
         return Response([
@@ -188,7 +203,7 @@ class GradeHistoryApi(APIView):
         ])
 
 
-def _upload(request: Request) -> bytes | str:
+def _upload(request: SignedInRequest) -> bytes | str:
     """The CSV sent as a multipart "file" or as text in "csv"; ValidationError for anything else."""
     if "file" in request.FILES:
         return request.FILES["file"].read()
@@ -226,7 +241,7 @@ class ImportPreviewApi(APIView):
                                                                "what to fix in a file that cannot be read, in "
                                                                "`errors`"),
                               **_REFUSED})
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: SignedInRequest, code: str) -> Response:
         course, _ = access.access_gradebook(request.user, code)
         try:
             plan = services.import_plan(course=course, data=_upload(request), by=request.user)
@@ -248,7 +263,7 @@ class ImportApplyApi(APIView):
                               400: OpenApiResponse(out.GradingErrorSerializer,
                                                    description="Every bad line in `errors`; nothing changed"),
                               **_REFUSED})
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: SignedInRequest, code: str) -> Response:
         course, _ = access.access_gradebook(request.user, code)
         try:
             plan = services.import_apply(course=course, data=_upload(request), by=request.user)
@@ -275,12 +290,13 @@ class ExportApi(APIView):
             **_BAD, **_REFUSED,
         },
     )
-    def get(self, request: Request, code: str) -> HttpResponse | Response:
+    def get(self, request: SignedInRequest, code: str) -> HttpResponse | Response:
         course, _ = access.access_gradebook(request.user, code)
         fmt = request.query_params.get("fmt", "csv")
         if fmt not in {"csv", "xlsx", "moodle"}:
             return error_response(["fmt must be csv, xlsx or moodle."])
         frame = selectors.gradebook_frame(course=course)
+        body: bytes | str
         if fmt == "moodle":
             body, ctype = exports.to_csv(exports.moodle_table(frame)), "text/csv"
         else:
@@ -301,7 +317,7 @@ class SummaryApi(APIView):
                    summary="Categories, totals, letter, drops and late penalties per student "
                            "(staff: every student; students: their own)",
                    responses={200: out.GradeReportSerializer(many=True), **_REFUSED})
-    def get(self, request: Request, code: str) -> Response:
+    def get(self, request: SignedInRequest, code: str) -> Response:
         course, role = access.access_my_grades(request.user, code)
         if role == Role.STUDENT:
             return Response([_report_out(selectors.my_grades_report(course=course, student=request.user))])
@@ -337,7 +353,7 @@ class WhatIfApi(APIView):
     @extend_schema(operation_id="grading_what_if", summary="Totals if these grades were in; nothing is saved",
                    request=out.GradeWhatIfInputSerializer,
                    responses={200: out.GradeReportSerializer, **_BAD, **_REFUSED})
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: SignedInRequest, code: str) -> Response:
         course, role = access.access_my_grades(request.user, code)
         body = request.data
         try:
@@ -366,7 +382,7 @@ class StatisticsApi(APIView):
     @extend_schema(operation_id="grading_statistics",
                    summary="Per item and for the final total: counts, mean, median, sd (staff)",
                    responses={200: out.GradeStatisticsRowSerializer(many=True), **_REFUSED})
-    def get(self, request: Request, code: str) -> Response:
+    def get(self, request: SignedInRequest, code: str) -> Response:
         course, _ = access.access_gradebook(request.user, code)
         frame = selectors.gradebook_frame(course=course)
         stats = presenters.statistics_table(frame, frame.compute())
@@ -380,7 +396,7 @@ class ReleaseApi(APIView):
     @extend_schema(operation_id="grading_items_release", summary="Show or hide an item's grades (instructor)",
                    request=out.GradeReleaseInputSerializer,
                    responses={200: out.GradeReleaseSerializer, **_BAD, **_REFUSED})
-    def post(self, request: Request, code: str, item_id: int) -> Response:
+    def post(self, request: SignedInRequest, code: str, item_id: int) -> Response:
         item = access.access_item(request.user, code, item_id)
         body = out.GradeReleaseInputSerializer(data=request.data)
         if not body.is_valid():
@@ -396,7 +412,7 @@ class LetterOverrideApi(APIView):
                    summary="Override a student's final letter, or clear the override (instructor)",
                    request=out.GradeLetterOverrideInputSerializer,
                    responses={201: out.GradeLetterOverrideSerializer, **_BAD, **_REFUSED})
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: SignedInRequest, code: str) -> Response:
         course = access.access_gradebook_as_instructor(request.user, code)
         try:
             student_id = _student_id(request.data.get("student") or 0)
@@ -438,7 +454,7 @@ class CategoryListApi(APIView):
     @extend_schema(operation_id="grading_categories_list", summary="The course's grade categories, with the weight "
                                                                    "warning",
                    responses={200: out.GradeCategoryListSerializer, **_REFUSED})
-    def get(self, request: Request, code: str) -> Response:
+    def get(self, request: SignedInRequest, code: str) -> Response:
         course, _ = access.access_my_grades(request.user, code)
         categories = Category.objects.filter(course=course)
         return Response({"categories": out.GradeCategorySerializer(categories, many=True).data,
@@ -447,7 +463,7 @@ class CategoryListApi(APIView):
     @extend_schema(operation_id="grading_categories_create", summary="Add a grade category (instructor)",
                    request=out.GradeCategoryInputSerializer,
                    responses={201: out.GradeCategoryChangedSerializer, **_SETUP_BAD, **_REFUSED})
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: SignedInRequest, code: str) -> Response:
         course = access.access_setup(request.user, code)
         try:
             category = services.category_create(course=course, by=request.user,
@@ -463,7 +479,7 @@ class CategoryDetailApi(APIView):
 
     @extend_schema(operation_id="grading_categories_retrieve", summary="One grade category",
                    responses={200: out.GradeCategorySerializer, **_REFUSED})
-    def get(self, request: Request, code: str, category_id: int) -> Response:
+    def get(self, request: SignedInRequest, code: str, category_id: int) -> Response:
         return Response(out.GradeCategorySerializer(access.access_category(request.user, code, category_id)).data)
 
     @extend_schema(operation_id="grading_categories_partial_update",
@@ -471,7 +487,7 @@ class CategoryDetailApi(APIView):
                            "its items' late policies",
                    request=out.GradeCategoryChangeSerializer,
                    responses={200: out.GradeCategoryChangedSerializer, **_SETUP_BAD, **_REFUSED})
-    def patch(self, request: Request, code: str, category_id: int) -> Response:
+    def patch(self, request: SignedInRequest, code: str, category_id: int) -> Response:
         category = access.access_category(request.user, code, category_id, for_setup=True)
         try:
             category = services.category_update(category=category, by=request.user,
@@ -484,7 +500,7 @@ class CategoryDetailApi(APIView):
 
     @extend_schema(operation_id="grading_categories_destroy", summary="Delete an empty category (instructor)",
                    responses={**_DELETED, **_SETUP_BAD, **_REFUSED})
-    def delete(self, request: Request, code: str, category_id: int) -> Response:
+    def delete(self, request: SignedInRequest, code: str, category_id: int) -> Response:
         category = access.access_category(request.user, code, category_id, for_setup=True)
         try:
             services.category_delete(category=category, by=request.user)
@@ -500,7 +516,7 @@ class ItemDetailApi(APIView):
 
     @extend_schema(operation_id="grading_items_retrieve", summary="One grade item (students: released items only)",
                    responses={200: out.GradeItemSetupSerializer, **_REFUSED})
-    def get(self, request: Request, code: str, item_id: int) -> Response:
+    def get(self, request: SignedInRequest, code: str, item_id: int) -> Response:
         item = access.access_visible_item(request.user, code, item_id)
         return Response(out.GradeItemSetupSerializer(item).data)
 
@@ -508,7 +524,7 @@ class ItemDetailApi(APIView):
                    summary="Change some of an item's settings (instructor); new due dates re-apply late policies",
                    request=out.GradeItemChangeSerializer,
                    responses={200: out.GradeItemSetupSerializer, **_SETUP_BAD, **_REFUSED})
-    def patch(self, request: Request, code: str, item_id: int) -> Response:
+    def patch(self, request: SignedInRequest, code: str, item_id: int) -> Response:
         item = access.access_item_for_setup(request.user, code, item_id)
         try:
             item = services.item_update(item=item, by=request.user, reason=str(request.data.get("reason", "")),
@@ -519,7 +535,7 @@ class ItemDetailApi(APIView):
 
     @extend_schema(operation_id="grading_items_destroy", summary="Delete an item without grades (instructor)",
                    responses={**_DELETED, **_SETUP_BAD, **_REFUSED})
-    def delete(self, request: Request, code: str, item_id: int) -> Response:
+    def delete(self, request: SignedInRequest, code: str, item_id: int) -> Response:
         item = access.access_item_for_setup(request.user, code, item_id)
         try:
             services.item_delete(item=item, by=request.user)
@@ -543,7 +559,7 @@ class OptionsApi(APIView):
     @extend_schema(operation_id="grading_options_retrieve",
                    summary="The gradebook's options: weighting, missing-work policy, letters released",
                    responses={200: out.GradeOptionsSerializer, **_REFUSED})
-    def get(self, request: Request, code: str) -> Response:
+    def get(self, request: SignedInRequest, code: str) -> Response:
         course, _ = access.access_my_grades(request.user, code)
         return Response(_options_out(course))
 
@@ -551,7 +567,7 @@ class OptionsApi(APIView):
                    summary="Change some of the gradebook's options (instructor); each change is kept in the history",
                    request=out.GradeOptionsInputSerializer,
                    responses={200: out.GradeOptionsSerializer, **_SETUP_BAD, **_REFUSED})
-    def patch(self, request: Request, code: str) -> Response:
+    def patch(self, request: SignedInRequest, code: str) -> Response:
         course = access.access_setup(request.user, code)
         try:
             options.gradebook_options_update(course=course, by=request.user, reason=str(request.data.get("reason") or ""),

@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from courseapp.numbers import PointsError, format_points, parse_points
 
@@ -414,7 +415,7 @@ def _counted(
 
 def _category_coefficients(items: pd.DataFrame, aggregation: str) -> tuple[list, list]:
     """Per item (alpha, beta): a kept item adds alpha·cents to N and beta to D."""
-    q = [to_cents(v) for v in items["points_possible"]]
+    q = [to_cents(v) or 0 for v in items["points_possible"]]  # points possible is never None
     ec = list(items["extra_credit"].astype(bool))
     if aggregation == "total_points":
         return [1] * len(q), [0 if e else qq for qq, e in zip(q, ec, strict=True)]
@@ -456,13 +457,17 @@ def _best_drops(
         ka, cand = kept_a[rows], candidate[rows]
         tn, td = total_n[rows], total_d[rows]
         combos: list[tuple[int, ...]] = []
-        best_n = best_d = best_idx = None
+        best_n: Any = None  # arrays over `rows` once the first combination is seen
+        best_d: Any = None
+        best_idx: Any = None
         for low_set in itertools.combinations(range(n), lo):
             low_cols = list(low_set)
             low_ok = cand[:, low_cols].all(axis=1)
             ln = tn - ka[:, low_cols].sum(axis=1)
             ld = td - beta[low_cols].sum()
-            inner_n = inner_d = inner_idx = None
+            inner_n: Any = None
+            inner_d: Any = None
+            inner_idx: Any = None
             rest = [j for j in range(n) if j not in low_set]
             for high_set in itertools.combinations(rest, hi):
                 high_cols = list(high_set)
@@ -766,7 +771,7 @@ def what_if_grades(
             out.excused[row, j], out.graded[row, j], out.cents[row, j] = True, False, 0
             continue
         try:
-            points = parse_points(value if not isinstance(value, str) else text, what=str(item["name"]))
+            points = parse_points(text, what=str(item["name"]))
         except PointsError as exc:
             errors.append(str(exc))
             continue

@@ -75,7 +75,8 @@ class GradebookFrame:
 
     def compute(self, grades: calc.GradeMatrix | None = None) -> calc.Result:
         return calc.compute(
-            categories=self.categories, items=self.items, grades=grades or self.grades, now=self.now,
+            categories=self.categories, items=self.items, grades=grades or self.grades,
+            now=self.now or timezone.now(),
             options=self.engine_options,
         )
 

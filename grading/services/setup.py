@@ -4,6 +4,7 @@ new due date or late policy re-applies the late penalty to scores posted by quiz
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -188,7 +189,7 @@ def _clean_item(*, course: Course, values: dict, item: GradeItem | None) -> dict
                                         "percent of the student's score), possible (of points possible), or empty "
                                         "(as its category).")
     due = clean["due_at"]
-    if due is not None and (not hasattr(due, "utcoffset") or timezone.is_naive(due)):
+    if due is not None and (not isinstance(due, dt.datetime) or timezone.is_naive(due)):
         errors.add("due_at", "Give the due date with its time zone (the pages use the course's, Europe/Istanbul).")
     if clean["late_penalty_unit"] not in LateUnit.values:
         errors.add("late_penalty_unit", f"Unknown late penalty unit “{clean['late_penalty_unit']}”; use day or hour.")
@@ -303,13 +304,16 @@ def _reapply_late_policy(*, item: GradeItem, by: User, reason: str) -> int:
     grades = (Grade.objects.select_for_update().filter(item=item, state=GradeState.GRADED, raw_points__isnull=False)
               .exclude(source__in=REPOSTED_SOURCES_EXCLUDED).select_related("student"))
     for grade in grades:
-        penalty = item_late_penalty(item=item, raw_points=grade.raw_points, submitted_at=grade.submitted_at)
+        raw = grade.raw_points
+        if raw is None:  # never: the query keeps posted scores only
+            continue
+        penalty = item_late_penalty(item=item, raw_points=raw, submitted_at=grade.submitted_at)
         if penalty.points == grade.late_penalty_points:
             continue
         old = _snapshot(grade)
         grade.item = item  # the locked, updated item: no query per grade when recording
         grade.late_penalty_points = penalty.points
-        grade.points = grade.raw_points - penalty.points
+        grade.points = raw - penalty.points
         grade.updated_by = by
         changed += _record(grade=grade, old=old, by=by, source="late policy", reason=reason, created=False)
     return changed
