@@ -16,7 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from grading.models import Grade, GradeChange, LateBase
-from projects import selectors, services
+from projects import calculations, selectors, services
 from projects.gpus import WorkerInfo
 from projects.models import (
     CountingPolicy,
@@ -130,7 +130,7 @@ def test_daily_limit_refuses_with_a_clear_message(echo_part, student, django_cap
     with pytest.raises(services.ProjectError, match="used all 2 submissions for Echo exercise today"):
         submit(echo_part, student, "correct", now=now)
     assert Submission.objects.filter(part=echo_part).count() == 2
-    tomorrow = services.calculations.local_day_start(now, tz="Europe/Istanbul") + dt.timedelta(days=1, hours=1)
+    tomorrow = calculations.local_day_start(now, tz="Europe/Istanbul") + dt.timedelta(days=1, hours=1)
     assert submit(echo_part, student, "correct", django_capture_on_commit_callbacks, now=tomorrow).number == 3
 
 
@@ -318,7 +318,7 @@ def test_sweep_leaves_a_live_run_alone(echo_part, student, django_capture_on_com
 def test_sweep_ends_a_run_past_its_limit_plus_margin(echo_part, student, django_capture_on_commit_callbacks):
     run = _queued_run(echo_part, student, django_capture_on_commit_callbacks)
     services.run_claim(run_id=run.pk, worker=WORKER)
-    limits = services.calculations.run_time_limits(predict_timeout_s=5, score_timeout_s=10)
+    limits = calculations.run_time_limits(predict_timeout_s=5, score_timeout_s=10)
     later = timezone.now() + dt.timedelta(seconds=limits.stuck_after_s + 1)
     assert services.sweep_stuck_runs(now=later).failed == [run.pk]
     run.refresh_from_db()
