@@ -117,8 +117,7 @@ class SubmissionRerunApi(APIView):
     @extend_schema(operation_id="projects_submission_rerun", summary="Rerun one submission (instructor)",
                    request=None, responses={202: serializers.RunSerializer, **_BAD, **_REFUSED})
     def post(self, request: Request, code: str, part: str, pk: int) -> Response:
-        access.access_part_as_instructor(request.user, code, part)
-        submission = access.access_submission(request.user, code, part, pk)
+        submission = access.access_submission_as_instructor(request.user, code, part, pk)
         try:
             run = services.submission_rerun(submission=submission, by=request.user)
         except services.ProjectError as exc:
