@@ -6,7 +6,7 @@ other way round.
 
 Contract, shared by every backend:
 
-    run(argv, *, root, binds, env, limits, gpu) -> StepResult
+    run(StepRequest(argv, root, binds, env, limits, gpu)) -> StepResult
 
 * ``root`` is a host folder that becomes the step's working directory, seen
   inside as ``WORKDIR`` (``/job``).  Everything the step may see of the job
@@ -76,6 +76,18 @@ class Mount:
     writable: bool = False
 
 
+@dataclasses.dataclass(frozen=True)
+class StepRequest:
+    """One step to run: ``argv`` in ``root`` (seen as ``WORKDIR``) with exactly ``env``."""
+
+    argv: Sequence[str]
+    root: Path  # absolute, resolved
+    binds: Sequence[Mount]
+    env: Mapping[str, str]
+    limits: Limits
+    gpu: int | None = None
+
+
 @dataclasses.dataclass
 class StepResult:
     status: Status
@@ -128,15 +140,6 @@ class Backend(Protocol):
         """What isolation the backend gives (after a step: what that step got)."""
         ...
 
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        root: Path,
-        binds: Sequence[Mount],
-        env: Mapping[str, str],
-        limits: Limits,
-        gpu: int | None,
-    ) -> StepResult:
+    def run(self, step: StepRequest) -> StepResult:
         """Run one step (see the module docstring); raises SandboxError on infrastructure failure."""
         ...

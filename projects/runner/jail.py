@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from . import cgroups, seccomp_filter, stepio
-from .contract import WORKDIR, Limits, Mount, SandboxError, StepResult
+from .contract import WORKDIR, Limits, Mount, SandboxError, StepRequest, StepResult
 
 log = logging.getLogger(__name__)
 
@@ -430,15 +430,15 @@ def _sweep_once() -> None:
             cgroups.sweep_stale()
 
 
-def _prepare(root: Path, binds: Sequence[Mount], uid: int, gpu: int | None) -> list[tuple[str, str, str]]:
+def _prepare(step: StepRequest, uid: int) -> list[tuple[str, str, str]]:
     """Check the host, give the step its writable folders; returns the GPU's bind operations."""
     ok, why = available()
     if not ok:
         raise SandboxError(why)
     _sweep_once()
-    gpu_ops = gpu_binds(gpu) if gpu is not None else []
-    _chown_tree(root, uid)
-    for mount in binds:
+    gpu_ops = gpu_binds(step.gpu) if step.gpu is not None else []
+    _chown_tree(step.root, uid)
+    for mount in step.binds:
         if mount.writable:
             _chown_tree(Path(mount.src), uid)
     return gpu_ops
@@ -505,57 +505,53 @@ def _exit_status(reports: Sequence[Mapping[str, Any]], ended: stepio.Ended) -> i
     return (code & 0xFF) << 8
 
 
-def run(
-    argv: Sequence[str],
-    *,
-    root: Path,
-    binds: Sequence[Mount],
-    env: Mapping[str, str],
-    limits: Limits,
-    gpu: int | None,
-) -> StepResult:
+def _launch(step: StepRequest, *, uid: int, gpu_ops: Sequence[tuple[str, str, str]],
+            groups: cgroups.JobCgroups, rlimits: Mapping[str, tuple[int, int]]) -> tuple[stepio.Ended, int]:
+    """Run bubblewrap with its descriptors; returns how it ended and the step's wait status."""
+    watch = _Watch(groups, step.root, step.binds, step.limits)
+    with _Files() as files:
+        passwd, group = _passwd(uid)
+        files.memfd("passwd", passwd)
+        files.memfd("group", group)
+        files.memfd("seccomp", seccomp_filter.build())
+        files.status_pipe()
+        args = build_args(root=step.root, binds=step.binds, env=step_env(step.env, step.gpu),
+                          limits=step.limits, gpu_ops=gpu_ops, fds=files.fds)
+        files.memfd("args", b"".join(x.encode() + b"\0" for x in args))
+        command = _command(step.argv, uid=uid, args_fd=files.fds["args"])
+        ended = stepio.run_captured(
+            stepio.exec_wrapper(command, rlimits, cgroup_procs=groups.procs_files()),
+            env={},  # bwrap's own environment is what /proc/1/environ shows inside
+            cwd="/",
+            limits=step.limits,
+            kill=watch.kill,
+            after_exit=watch.after_exit,
+            check=watch.check,
+            check_every=POLL_S,
+            pass_fds=tuple(files.fds.values()),
+        )
+        files.close_passed()
+        return ended, _exit_status(files.status_reports(), ended)
+
+
+def run(step: StepRequest) -> StepResult:
     """Run one step in the jail; ``info()`` then names the mechanisms it got."""
     uid = step_uid()
-    gpu_ops = _prepare(root, binds, uid, gpu)
+    gpu_ops = _prepare(step, uid)
     mechanisms = ["bwrap", "netns", "pidns", "mountns", "ipcns", "utsns", f"uid:{uid}"]
     mechanisms += ["no_new_privs", "no_caps", "seccomp", "tmpfs-size", "rlimits"]
     # +2: bubblewrap's monitor and its PID 1 live in the group too.
-    groups = cgroups.JobCgroups.create(memory_bytes=limits.memory_mb << 20, pids=limits.pids + 2)
+    groups = cgroups.JobCgroups.create(memory_bytes=step.limits.memory_mb << 20, pids=step.limits.pids + 2)
     mechanisms += [f"cgroup:{name}" for name in groups.active]
-    rlimits, fallbacks = _rlimits(limits, groups)
-    mechanisms += fallbacks
-    watch = _Watch(groups, root, binds, limits)
+    rlimits, fallbacks = _rlimits(step.limits, groups)
     started = time.monotonic()
     try:
-        with _Files() as files:
-            passwd, group = _passwd(uid)
-            files.memfd("passwd", passwd)
-            files.memfd("group", group)
-            files.memfd("seccomp", seccomp_filter.build())
-            files.status_pipe()
-            args = build_args(root=root, binds=binds, env=step_env(env, gpu), limits=limits,
-                              gpu_ops=gpu_ops, fds=files.fds)
-            files.memfd("args", b"".join(x.encode() + b"\0" for x in args))
-            command = _command(argv, uid=uid, args_fd=files.fds["args"])
-            ended = stepio.run_captured(
-                stepio.exec_wrapper(command, rlimits, cgroup_procs=groups.procs_files()),
-                env={},  # bwrap's own environment is what /proc/1/environ shows inside
-                cwd="/",
-                limits=limits,
-                kill=watch.kill,
-                after_exit=watch.after_exit,
-                check=watch.check,
-                check_every=POLL_S,
-                pass_fds=tuple(files.fds.values()),
-            )
-            files.close_passed()
-            reports = files.status_reports()
+        ended, wait_status = _launch(step, uid=uid, gpu_ops=gpu_ops, groups=groups, rlimits=rlimits)
     finally:
         stats = groups.stats()
         leftover = groups.leftover_pids()
         groups.close()
-    wait_status = _exit_status(reports, ended)
-    _last_mechanisms[:] = mechanisms + [f"cgroup-error:{e}" for e in groups.errors]
+    _last_mechanisms[:] = mechanisms + fallbacks + [f"cgroup-error:{e}" for e in groups.errors]
     # bwrap's rusage misses the step's processes (its PID 1 is not waited for
     # with their usage); the cpuacct group counts every one of them.
     cpu = stats.get("cpu_s")
@@ -563,7 +559,7 @@ def run(
         cpu = ended.usage.ru_utime + ended.usage.ru_stime
     return stepio.result(
         ended,
-        limits=limits,
+        limits=step.limits,
         started=started,
         wait_status=wait_status,
         cpu_s=cpu,

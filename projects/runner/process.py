@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import stepio
-from .contract import WORKDIR, Limits, Mount, SandboxError, StepResult
+from .contract import WORKDIR, Limits, Mount, SandboxError, StepRequest, StepResult
 
 log = logging.getLogger(__name__)
 
@@ -175,19 +175,11 @@ def _step_env(env: Mapping[str, str], root: Path, gpu: int | None, marker: str) 
     return out
 
 
-def run(
-    argv: Sequence[str],
-    *,
-    root: Path,
-    binds: Sequence[Mount],
-    env: Mapping[str, str],
-    limits: Limits,
-    gpu: int | None,
-) -> StepResult:
+def run(step: StepRequest) -> StepResult:
     marker = secrets.token_hex(12)
-    step_env = _step_env(env, root, gpu, marker)
-    stepio.check_program(argv[0], cwd=root, path=step_env.get("PATH"))
-    command = stepio.exec_wrapper(argv, _rlimits(limits))
+    step_env = _step_env(step.env, step.root, step.gpu, marker)
+    stepio.check_program(step.argv[0], cwd=step.root, path=step_env.get("PATH"))
+    command = stepio.exec_wrapper(step.argv, _rlimits(step.limits))
 
     def after_exit(pid: int, captures: Sequence[stepio.Capture], pipes: Sequence[int]) -> None:
         # The main process is gone; whatever it started goes too, then the pipes
@@ -198,14 +190,14 @@ def run(
             kill_step(pid, marker, pipes)
             stepio.await_eof(captures, stepio.DRAIN_S)
 
-    links = _link_binds(root, binds)
+    links = _link_binds(step.root, step.binds)
     started = time.monotonic()
     try:
         ended = stepio.run_captured(
             command,
             env=step_env,
-            cwd=root,
-            limits=limits,
+            cwd=step.root,
+            limits=step.limits,
             kill=lambda pid: kill_step(pid, marker),
             after_exit=after_exit,
         )
@@ -215,7 +207,7 @@ def run(
     usage = ended.usage
     return stepio.result(
         ended,
-        limits=limits,
+        limits=step.limits,
         started=started,
         wait_status=ended.wait_status,
         cpu_s=usage.ru_utime + usage.ru_stime if usage else None,

@@ -48,11 +48,11 @@ from pathlib import Path
 from typing import Any
 
 from . import jail, process
-from .contract import WORKDIR, Backend, Limits, Mount, SandboxError, Status, StepResult
+from .contract import WORKDIR, Backend, Limits, Mount, SandboxError, Status, StepRequest, StepResult
 from .stepio import DRAIN_S
 
 __all__ = [
-    "DRAIN_S", "WORKDIR", "Limits", "Mount", "SandboxError", "Status", "StepResult",
+    "DRAIN_S", "WORKDIR", "Limits", "Mount", "SandboxError", "Status", "StepRequest", "StepResult",
     "backend_info", "backend_name", "run_step",
 ]
 
@@ -109,7 +109,8 @@ def run_step(
                 "and files. This is NOT a security boundary; use the jail backend in production."
             )
             _warned = True
-        return BACKENDS[name].run(argv, root=root, binds=binds, env=env, limits=limits, gpu=gpu)
+        step = StepRequest(tuple(argv), root, tuple(binds), dict(env), limits, gpu)
+        return BACKENDS[name].run(step)
     except (SandboxError, OSError, ValueError) as exc:
         log.exception("sandbox failed")
         return StepResult.sandbox_error(f"{type(exc).__name__}: {exc}", wall_s=time.monotonic() - started)
