@@ -128,17 +128,6 @@ def submission_data(score: selectors.SubmissionScore, *, staff: bool, now: dt.da
 # key added to a payload without being documented here fails a test.
 
 
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField(help_text="What went wrong and what to do about it.")
-
-
-class UploadRefusedSerializer(serializers.Serializer):
-    """A refused upload: ``detail`` says why (limits, archive checks, team, window); ``file`` when none was sent."""
-
-    detail = serializers.CharField(required=False, help_text="What to fix.")
-    file = serializers.ListField(child=serializers.CharField(), required=False, help_text="How to attach the file.")
-
-
 class PredictStepSerializer(serializers.Serializer):
     """How the predict step (the student's code) ended."""
 

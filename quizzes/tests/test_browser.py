@@ -66,6 +66,7 @@ def test_answers_survive_an_offline_spell_and_a_reload_and_the_score_reaches_the
     stored = {r.slot_id: r.value for r in Response.objects.filter(attempt=attempt)}
     assert stored[slots["truefalse"]] is True and stored[slots["numeric"]] == "3.14"
 
+    page.once("dialog", lambda dialog: dialog.accept())  # "Submit this attempt?"
     page.click("#submit-attempt")
     page.wait_for_selector("#attempt-score")
     assert page.inner_text("#attempt-score") == "4.00"
