@@ -52,7 +52,7 @@ def test_grading_service_refusal_names_the_field(course, instructor, client_for)
 def test_quizzes_validation_is_a_problem(course, instructor, client_for):
     response = client_for(instructor).post(api(course, "quizzes/"), {"title": ""}, content_type=JSON)
     body = assert_problem(response, 400)
-    assert body["errors"] and body["code"] == "invalid"
+    assert field_messages(response, "title") == ["This field may not be blank."] and body["code"] == "blank"
 
 
 def test_projects_dataset_upload_without_its_fields_is_a_problem(course, instructor, client_for):
