@@ -157,8 +157,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         body = problem(status, summary(errors), request=request, code=code, errors=errors)
     else:
         detail = data.get("detail", "") if isinstance(data, dict) else summary(field_errors(data))
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            extensions["retry_after_s"] = int(exc.wait + 0.999)
+        wait = getattr(exc, "wait", None)
+        if isinstance(exc, exceptions.Throttled) and wait is not None:
+            extensions["retry_after_s"] = int(wait + 0.999)
         body = problem(status, str(detail), request=request, code=code, **extensions)
     return _response(body, request, headers)
 
@@ -182,7 +183,8 @@ class ProblemSerializer(serializers.Serializer):
     instance = serializers.CharField(required=False, help_text="The path that was asked")
     code = serializers.CharField(required=False, help_text="A stable code for scripts (invalid, not_found, "
                                                            "permission_denied, not_authenticated, throttled, …)")
-    errors = FieldErrorSerializer(many=True, required=False, help_text="Validation: each message by field")
+    errors = FieldErrorSerializer(many=True, required=False,  # type: ignore[assignment]
+                                  help_text="Validation: each message by field")
 
     class Meta:
         ref_name = "Problem"
