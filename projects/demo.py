@@ -4,6 +4,9 @@ Three parts in the gradebook's "Project" category (45% of the course, counted
 in points: 5 + 10 + 30 = 45): a hand-graded proposal and progress report, and
 the final code, autograded with the shipped multi-head self-attention harness
 (projects/harnesses/mhsa).  Four demo teams of two.
+
+Due dates move with the lectures (courseapp.demo.shifted). With `now` (load_demo places the
+course around a day), the first part still due after it is due a week after that day, at 23:59.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
+from courseapp.demo import shifted
 from courseapp.models import Course, Membership, Role
 from grading.models import Category, GradeItem, LateUnit
 
@@ -51,8 +55,9 @@ DEMO_TEAMS = ["Attention Seekers", "Gradient Descenders", "Vanishing Gradients",
 
 
 @transaction.atomic
-def load(*, course: Course) -> Project:
+def load(*, course: Course, now: dt.datetime | None = None) -> Project:
     tz = ZoneInfo(course.time_zone)
+    next_due_set = False
     project, _ = Project.objects.get_or_create(
         course=course, slug="project",
         defaults={
@@ -67,7 +72,11 @@ def load(*, course: Course) -> Project:
     instructor = (Membership.objects.filter(course=course, role=Role.INSTRUCTOR)
                   .select_related("user").order_by("id").first())
     for position, spec in enumerate(PARTS):
-        due = dt.datetime(*spec["due"], 23, 59, tzinfo=tz)
+        due = shifted(course, *spec["due"], 23, 59)
+        if now is not None and due > now and not next_due_set:
+            # the project's next part is due in a week: the demo shows a deadline to work toward
+            due = dt.datetime.combine(now.astimezone(tz).date() + dt.timedelta(days=7), dt.time(23, 59), tzinfo=tz)
+            next_due_set = True
         item, _ = GradeItem.objects.get_or_create(
             course=course, name=spec["name"],
             defaults={
