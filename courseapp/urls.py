@@ -28,5 +28,6 @@ urlpatterns = [
 ]
 
 # JSON for /api/ paths (a non-integer id matches no pattern), the HTML pages elsewhere.
+handler403 = "courseapp.errors.permission_denied"
 handler404 = "courseapp.errors.not_found"
 handler500 = "courseapp.errors.server_error"
