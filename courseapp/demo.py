@@ -211,8 +211,9 @@ def load_course(*, data_file: Path = DATA_FILE, password: str = DEMO_PASSWORD,
         defaults={"role": Role.INSTRUCTOR, "office_hours": instructor["office_hours"]},
     )
     logins.append(("instructor", user.username, password))
-    for username, first, last, email in TAS:
-        user, _ = _user(username=username, password=password, first_name=first, last_name=last, email=email)
+    for username, first_name, last_name, email in TAS:
+        user, _ = _user(username=username, password=password, first_name=first_name, last_name=last_name,
+                        email=email)
         Membership.objects.get_or_create(
             course=course, user=user, defaults={"role": Role.TA, "office_hours": "By appointment"}
         )
