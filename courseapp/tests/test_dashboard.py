@@ -100,12 +100,11 @@ def _submission(course, part_slug: str, *, error: bool = False):
 
 
 def test_ta_sees_ungraded_rubric_parts_and_runs_in_error(client_for, demo):
-    course, people = demo
-    _submission(course, "proposal")
+    course, people = demo  # the demo's four teams sent proposals; a TA graded two of them
     _submission(course, "final-code", error=True)
     waiting = panel(page(client_for, people[Role.TA]), "waiting", course.code)
     assert f"/courses/{course.code}/projects/parts/proposal/" in waiting
-    assert "1 team to grade with the rubric" in waiting
+    assert "2 teams to grade with the rubric" in waiting
     assert f"/courses/{course.code}/projects/parts/final-code/runs/" in waiting
     assert "1 submission whose grading ended in an error" in waiting
 

@@ -78,6 +78,8 @@ def test_as_of_state_graded_open_upcoming_and_next_project_deadline():
     assert local(following[0]).date() == as_of + dt.timedelta(days=7)
     assert local(following[0]).time() == dt.time(23, 59)
     assert local(due[0]) < now  # the proposal was due weeks ago
+    from projects.selectors import rubric_waiting  # every team sent it; a TA graded half of them
+    assert [(r["part"].slug, r["teams"]) for r in rubric_waiting(course=course)] == [("proposal", 2)]
 
 
 def test_every_student_login_is_predictable_and_listed():
