@@ -70,7 +70,8 @@ class Command(BaseCommand):
             tz = ZoneInfo(course.time_zone)
             self.stdout.write(f"Lectures {first.starts_at.astimezone(tz):%Y-%m-%d} – "
                               f"{last.starts_at.astimezone(tz):%Y-%m-%d} "
-                              f"(Wednesdays 09:40-11:30, {course.lecture_room}; {placed}).")
+                              f"({first.starts_at.astimezone(tz):%A}s {course.lecture_start:%H:%M}-"
+                              f"{course.lecture_end:%H:%M} {course.time_zone}, {course.lecture_room}; {placed}).")
         self.stdout.write(f"Demo logins (all share the password {demo.DEMO_PASSWORD}):")
         students = [login for login in result.logins if login[0] == "student"]
         for role, username, password in result.logins:
