@@ -66,3 +66,14 @@ def test_student_pages_fit_a_390px_phone(page, live_server, login, demo_course):
         assert width <= WIDTH, (path, width, page.evaluate(WIDEST))
         if path.endswith("/parts/final-code/"):  # the submissions table scrolls in its box: Points is there
             assert "17.5 / 30" in page.locator("#submissions").inner_text()
+
+
+@pytest.mark.browser
+def test_the_grade_grid_uses_the_windows_width(page, live_server, login, demo_course):
+    page.set_viewport_size({"width": 1600, "height": 900})
+    login(page, live_server, User.objects.get(username="ta.ayse"))
+    page.goto(f"{live_server.url}/courses/{demo_course.code}/grades/")
+    grid = page.locator(".gb-wrap")
+    assert grid.evaluate("e => e.getBoundingClientRect().width") > 1400  # not the 1100 px text column
+    page.set_viewport_size({"width": WIDTH, "height": 844})
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= WIDTH  # the grid scrolls in its box
