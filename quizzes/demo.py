@@ -123,19 +123,19 @@ def _take_quiz_1(quiz: Quiz) -> None:
 def _placed_quizzes(course: Course, *, now: dt.datetime, transformers: list[Question],
                     llm: list[Question]) -> None:
     """The open quiz (due first after `now`) and the upcoming one after it, from the gradebook's items."""
-    items = [i for i in GradeItem.objects.filter(course=course, name__startswith="Quiz ", due_at__isnull=False)
-             .order_by("due_at") if i.name[5:].isdigit()]
-    later = [(n, i) for n, i in enumerate(items) if i.due_at > now]
-    for kind, (n, item) in zip(("open", "upcoming"), later[:2], strict=False):
+    items = [(i, i.due_at) for i in GradeItem.objects.filter(course=course, name__startswith="Quiz ")
+             .order_by("due_at") if i.name[5:].isdigit() and i.due_at is not None]
+    later = [(n, i, due) for n, (i, due) in enumerate(items) if due > now]
+    for kind, (n, item, due) in zip(("open", "upcoming"), later[:2], strict=False):
         if Quiz.objects.filter(course=course, title=item.name).exists():
             continue
-        opens = items[n - 1].due_at if n > 0 else item.due_at - dt.timedelta(days=7)
+        opens = items[n - 1][1] if n > 0 else due - dt.timedelta(days=7)
         questions, points = (transformers, [2, 2, 1, 3, 2]) if kind == "open" else (llm, [2, 1, 2])
         quiz = services.quiz_create(
             course=course, by=None, title=item.name, grade_item=item,
             description=("Self-Attention and Transformers. 30 minutes once you start; your answers save as you go."
                          if kind == "open" else "Large-Language Models: pre-training, retrieval, fine-tuning."),
-            opens_at=opens, closes_at=item.due_at, time_limit=dt.timedelta(minutes=30), max_attempts=2,
+            opens_at=opens, closes_at=due, time_limit=dt.timedelta(minutes=30), max_attempts=2,
             grading_method="highest", published=True, shuffle_questions=True, shuffle_choices=True,
             review_after_submit=["score", "answers"], review_after_close=["score", "answers", "correct", "feedback"],
         )
