@@ -7,7 +7,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.test import Client, RequestFactory
 
-from courseapp import errors
+from courseapp import error_pages
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +47,7 @@ def test_403_for_a_student_says_to_ask_the_instructor(client_for, student, cours
 def test_403_for_a_visitor_says_to_log_in_and_come_back(db):
     request = RequestFactory().get("/courses/nope/roster/")
     request.user = AnonymousUser()
-    response = errors.permission_denied(request, PermissionDenied())
+    response = error_pages.permission_denied(request, PermissionDenied())
     html = response.content.decode()
     assert response.status_code == 403 and "Log in" in html
     assert "/login/?next=/courses/nope/roster/" in html and "Go back to" not in html  # no such course
@@ -68,5 +68,5 @@ def test_500_page_says_it_is_our_fault_and_what_to_do(client_for, student, monke
 
 
 def test_500_under_api_stays_json(db):
-    response = errors.server_error(RequestFactory().get("/api/courses/"))
+    response = error_pages.server_error(RequestFactory().get("/api/courses/"))
     assert response.status_code == 500 and "Server error" in response.content.decode()
