@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis, dataset_apis, views
+from . import apis, dataset_apis, views, views_files
 
 app_name = "projects"
 
@@ -20,6 +20,9 @@ urlpatterns = [
     path(f"{P}/parts/<slug:part>/submissions/<int:pk>/", views.submission_page, name="submission"),
     path(f"{P}/parts/<slug:part>/submissions/<int:pk>/rerun/", views.submission_rerun, name="submission-rerun"),
     path(f"{P}/parts/<slug:part>/submissions/<int:pk>/rubric/", views.rubric_page, name="rubric"),
+    path(f"{P}/parts/<slug:part>/submissions/<int:pk>/files/", views_files.submission_files,
+         name="submission-files"),
+    path(f"{P}/parts/<slug:part>/submissions/<int:pk>/file/", views_files.submission_file, name="submission-file"),
     path(f"{P}/runs/<int:pk>/", views.run_page, name="run"),
     # API
     path(f"{A}/runs/<int:pk>/", apis.RunDetailApi.as_view(), name="api-run"),

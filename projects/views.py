@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -243,5 +244,12 @@ def rubric_page(request: HttpRequest, code: str, part: str, pk: int) -> HttpResp
     rows = [(c, marks_by_criterion.get(c.pk)) for c in criteria]
     return render(request, "projects/rubric.html", _ctx(
         request, part_obj.course, part=part_obj, submission=submission, rows=rows, existing=existing,
-        members=list(submission.members.all()),
+        members=list(submission.members.all()), **_viewer(submission, request.GET.get("path")),
     ))
+
+
+def _viewer(submission, path):
+    from .views_files import viewer_context  # views_files imports this module
+
+    return viewer_context(submission, path, page=reverse(
+        "projects:rubric", args=[submission.part.course.code, submission.part.slug, submission.pk]))

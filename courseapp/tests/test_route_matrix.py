@@ -128,6 +128,9 @@ RULES: dict[str, Rule] = {
     "projects:part-runs": page(*STAFF), "projects:submission": page(*OWNER),
     "projects:submission-rerun": page(*STAFF, get=False), "projects:rubric": page(*STAFF),
     "projects:run": page(*STAFF),
+    # The submitted files: the staff and the submitting team only (the matrix's submission has no stored
+    # file, so the allowed roles get 404 "missing": see NO_OBJECT; tests/test_files.py reads real ones).
+    "projects:submission-files": page(*OWNER), "projects:submission-file": page(*OWNER),
     # projects API
     "projects:api-run": api(*STAFF), "projects:api-submissions": api(*MEMBERS),
     "projects:api-submission": api(*OWNER), "projects:api-submission-rerun": api(*STAFF, get=False),
@@ -146,6 +149,7 @@ ADMIN_PREFIX = "admin/"
 ADMIN_RULE = Rule(frozenset({"instructor"}), "admin")
 # Routes whose objects the fixtures cannot make, so every role gets 404 or a refusal (still no 5xx, no leak).
 NO_OBJECT = {"projects:rubric",  # the demo's rubric part has no submission
+             "projects:submission-file",  # the matrix's submission has no stored file
              "quizzes:regrade", "quizzes:api-regrade", "projects:api-dataset-upload",
              "projects:api-dataset-upload-finish", "lti-platform-edit", "lti-roster", "lti-passback", "lti-posts",
              "lti-api-roster", "lti-api-passback-send", "password_reset_confirm"}
