@@ -115,8 +115,8 @@ def submission_files(request: HttpRequest, code: str, part: str, pk: int) -> Htt
 @login_required
 @require_GET
 @xframe_options_sameorigin
-@csp_replace({"default-src": ["'none'"], "img-src": ["'self'"], "object-src": ["'self'"],
-              "frame-ancestors": ["'self'"], "script-src": ["'none'"], "style-src": ["'none'"]})
+# Only what showing a PDF in a frame of the site needs; the rest of the site's policy stands (settings).
+@csp_replace({"object-src": ["'self'"], "frame-ancestors": ["'self'"]})
 def submission_file(request: HttpRequest, code: str, part: str, pk: int) -> HttpResponseBase:
     """The bytes of the upload, or of one member (``?path=``); an attachment unless ``?inline=1`` may show it."""
     submission = access.access_submission(request.user, code, part, pk)

@@ -125,6 +125,7 @@ RULES: dict[str, Rule] = {
     "projects:home": page(*MEMBERS), "projects:datasets": page(*STAFF),
     "projects:team": page(*MEMBERS), "projects:part": page(*MEMBERS), "projects:harness-upload": page("instructor", get=False),
     "projects:harness": page(*STAFF), "projects:part-rerun": page("instructor", get=False),
+    "projects:harness-trial": page("instructor", get=False), "projects:harness-live": page("instructor", get=False),
     "projects:part-runs": page(*STAFF), "projects:submission": page(*OWNER),
     "projects:submission-rerun": page(*STAFF, get=False), "projects:rubric": page(*STAFF),
     "projects:run": page(*STAFF),
@@ -254,7 +255,8 @@ def _objects(course: Course, student: User) -> dict:
         "project": Project.objects.get(pk=part.project_id).slug, "part": part.slug,
         "upload": "no-such-upload", "platform_id": 999999, "context_id": 999999, "line_id": 999999,
         "token_id": token_create(user=student, name="matrix")[0].pk,
-        "uidb64": "x", "pk": {"projects:harness": harness.pk, "projects:run": run.pk, "projects:api-run": run.pk,
+        "uidb64": "x", "pk": {"projects:harness": harness.pk, "projects:harness-trial": harness.pk,
+                              "projects:harness-live": harness.pk, "projects:run": run.pk, "projects:api-run": run.pk,
                               "default": submission.pk},
     }
 
