@@ -87,7 +87,8 @@ def trial_create(*, bundle: HarnessBundle, uploads: Sequence, by: User) -> Harne
         raise TrialError(f"The sample is {total / MB:.1f} MB; a test-run takes at most {SAMPLE_MAX_MB} MB.")
     root = storage.harness_root()
     names = [Path(getattr(u, "name", "") or "sample").name for u in uploads]
-    staged = storage.new_staging_file(root, suffix=".zip")
+    staged: Path | None = storage.new_staging_file(root, suffix=".zip")
+    assert staged is not None
     try:
         if len(uploads) == 1 and names[0].lower().endswith(".zip"):
             storage.write_upload(uploads[0], staged)

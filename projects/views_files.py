@@ -13,6 +13,7 @@ is projects/files.py; this module only chooses the headers:
 
 from __future__ import annotations
 
+from typing import cast
 from urllib.parse import urlencode
 
 from csp.decorators import csp_replace
@@ -26,6 +27,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
 from courseapp.access import is_staff_of
+from courseapp.models import User
 
 from . import access, files
 from .models import Submission
@@ -104,11 +106,11 @@ def _preview(submission: Submission, name: str, kind: str, *, refused: str, too_
 @require_GET
 def submission_files(request: HttpRequest, code: str, part: str, pk: int) -> HttpResponse:
     """The viewer page: the zip's file tree beside a preview of the chosen file (``?path=``)."""
-    submission = access.access_submission(request.user, code, part, pk)
+    submission = access.access_submission(_user(request), code, part, pk)
     ctx = viewer_context(submission, request.GET.get("path"))
     return render(request, "projects/files.html", _ctx(
         request, submission.part.course, part=submission.part, submission=submission, **ctx,
-        staff=is_staff_of(request.user, submission.part.course),
+        staff=is_staff_of(_user(request), submission.part.course),
     ))
 
 
@@ -116,10 +118,10 @@ def submission_files(request: HttpRequest, code: str, part: str, pk: int) -> Htt
 @require_GET
 @xframe_options_sameorigin
 # Only what showing a PDF in a frame of the site needs; the rest of the site's policy stands (settings).
-@csp_replace({"object-src": ["'self'"], "frame-ancestors": ["'self'"]})
+@csp_replace({"object-src": ["'self'"], "frame-ancestors": ["'self'"]})  # type: ignore[arg-type]
 def submission_file(request: HttpRequest, code: str, part: str, pk: int) -> HttpResponseBase:
     """The bytes of the upload, or of one member (``?path=``); an attachment unless ``?inline=1`` may show it."""
-    submission = access.access_submission(request.user, code, part, pk)
+    submission = access.access_submission(_user(request), code, part, pk)
     name = request.GET.get("path")
     inline = request.GET.get("inline") == "1"
     try:
@@ -142,7 +144,12 @@ def submission_file(request: HttpRequest, code: str, part: str, pk: int) -> Http
 
 def _headers(response: HttpResponseBase, name: str, *, inline: bool) -> HttpResponseBase:
     filename = name.rsplit("/", 1)[-1] or "file"
-    response["Content-Disposition"] = content_disposition_header(not inline, filename)
+    response["Content-Disposition"] = content_disposition_header(not inline, filename) or "attachment"
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+def _user(request: HttpRequest) -> User:
+    """The logged-in user (every view here is behind login_required)."""
+    return cast(User, request.user)
