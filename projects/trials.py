@@ -16,6 +16,7 @@ Writes (CONTRIBUTING: services), kept out of services.py so the harness's life c
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
 import traceback
@@ -36,6 +37,9 @@ from .models import HarnessBundle, HarnessTrial, ProjectPart, TrialStatus
 log = logging.getLogger(__name__)
 
 SAMPLE_MAX_MB = 200
+# The harness page refreshes itself while a trial this young is unfinished (one a dead worker left
+# "running" stops the refreshing; the instructor starts another).
+REFRESH_FOR = dt.timedelta(hours=1)
 MB = 1024 * 1024
 
 

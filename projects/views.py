@@ -192,7 +192,7 @@ def harness_page(request: HttpRequest, code: str, part: str, pk: int) -> HttpRes
     return render(request, "projects/harness.html", _ctx(
         request, part_obj.course, part=part_obj, bundle=bundle, harness=harness, environments=rows,
         declared=declared, building=any(r.state == EnvState.BUILDING for r in rows)
-        or any(not t.finished_at for t in trial_rows),
+        or any(not t.finished_at and t.requested_at > timezone.now() - trials.REFRESH_FOR for t in trial_rows),
         trials=trial_rows, versions=list(HarnessBundle.objects.filter(part=part_obj)),
     ))
 

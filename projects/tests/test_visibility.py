@@ -68,13 +68,22 @@ def test_page_and_api_withhold_the_total_and_the_score_line(graded, student, cli
     assert "score" not in body["run"] and "max_score" not in body["run"]
     listed = client.get(f"{API}/submissions/").json()["results"][0]
     assert listed["points"] is None and "completed" not in listed["run"]["log_tail"]
-    assert "4.0 / 8.0" not in client.get(f"{PAGE}/").content.decode()
+    assert "8.0 / 8.0" not in client.get(f"{PAGE}/").content.decode()  # the part page's list
+
+
+def test_grading_sends_no_mail_that_could_carry_the_total(echo_part, student, mailoutbox,
+                                                          django_capture_on_commit_callbacks):
+    """No e-mail channel carries run results; one added later must use visibility.run_view (and this fails)."""
+    with django_capture_on_commit_callbacks(execute=True):
+        services.submission_create(part=echo_part, user=student, uploads=[upload("correct")])
+    assert mailoutbox == []
 
 
 def test_staff_see_everything(graded, ta, client_for):
     body = client_for(ta).get(f"{API}/submissions/{graded.pk}/").json()
     assert body["run"]["log_tail"].endswith("completed: 4 / 4") and body["run"]["score"] == 4
     assert body["points"] == 8.0 and len(body["tests"]) == 4
+    assert "8.0 / 8.0" in client_for(ta).get(f"{PAGE}/").content.decode()
 
 
 def test_gradebook_withholds_until_the_item_is_released_and_release_shows_all(graded, echo_part, student,
