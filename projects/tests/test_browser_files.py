@@ -31,3 +31,21 @@ def test_ta_grades_beside_the_files_without_csp_refusals(page, live_server, logi
     expect(page.locator(".file-code")).to_contain_text("document.title")  # shown as source, not run
     assert page.title() != "pwned"
     assert refusals == [], refusals
+
+
+def test_viewer_and_harness_pages_have_no_serious_accessibility_violation(page, live_server, login, project,
+                                                                           student, instructor):
+    from courseapp.tests.test_accessibility import axe_violations
+
+    sub = crafted(project, student, [("src/model.py", b"# a comment\nimport os\nx = 'text' + str(1)\n"),
+                                     ("report.pdf", PDF)])
+    bundle = sub.part.harness
+    login(page, live_server, instructor)
+    base = f"{live_server.url}/courses/ceng501-2024f/projects/parts/final-code"
+    found = {}
+    for path in (f"/submissions/{sub.pk}/files/?path=src/model.py", f"/submissions/{sub.pk}/files/",
+                 f"/harness/{bundle.pk}/"):
+        violations = axe_violations(page, base + path)
+        if violations:
+            found[path] = violations
+    assert found == {}, found
