@@ -121,3 +121,12 @@ def test_a_harness_that_prints_its_total_does_not_leak_it(echo_part, student, in
     echo_part.results_published = True
     echo_part.save()
     assert client.get(f"{API}/submissions/{submission.pk}/").json()["output"] == "TOTAL 4 of 4"
+
+
+def test_a_running_run_never_shows_its_score_line(graded, student, client_for):
+    """The runner logs "completed" a moment before the service stores the record with the tests."""
+    from projects.models import GradingRun, RunStatus
+
+    GradingRun.objects.filter(submission=graded).update(status=RunStatus.RUNNING, results=None)
+    body = client_for(student).get(f"{API}/submissions/{graded.pk}/").json()
+    assert "completed" not in body["run"]["log_tail"] and "score step ended: ok" in body["run"]["log_tail"]
