@@ -40,6 +40,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from courseapp.models import Membership, Role, User
+from courseapp.numbers import PointsError, parse_points
 from grading.services import grade_post
 from projects.runner.archive import ArchiveError, check_archive
 from projects.runner.harness import HarnessError, load_harness
@@ -804,7 +805,7 @@ def part_grades_post(*, part: ProjectPart, students: Sequence[User], by: User | 
 
 
 @transaction.atomic
-def rubric_grade_save(*, submission: Submission, marks: dict[int, tuple[Decimal, str]], comment: str,
+def rubric_grade_save(*, submission: Submission, marks: dict[int, tuple[Decimal | str | None, str]], comment: str,
                       by: User, now: dt.datetime | None = None) -> RubricGrade:
     """Save a TA's rubric marks (criterion id -> (points, comment)) and post the team's grades.
 
@@ -824,11 +825,11 @@ def rubric_grade_save(*, submission: Submission, marks: dict[int, tuple[Decimal,
     for criterion in criteria:
         if criterion.pk not in marks or marks[criterion.pk][0] is None:
             raise ProjectError(f"Give points for “{criterion.title}” (0 to {criterion.points}).")
-        points, note = marks[criterion.pk]
-        try:
-            points = Decimal(str(points)).quantize(calculations.CENT)
-        except ArithmeticError:
-            raise ProjectError(f"“{points}” is not a number of points for “{criterion.title}”.") from None
+        raw, note = marks[criterion.pk]
+        try:  # the site's points parser: 1.5 or 1,5; a third decimal is refused, not rounded away
+            points = parse_points(raw, what=f"Points for “{criterion.title}”")
+        except PointsError as exc:
+            raise ProjectError(str(exc)) from None
         if not Decimal("0") <= points <= criterion.points:
             raise ProjectError(f"“{criterion.title}” allows 0 to {criterion.points} points; you gave {points}.")
         total += points

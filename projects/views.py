@@ -7,7 +7,7 @@ the submission page polls the API for live status (static/projects/status.js).
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -223,16 +223,12 @@ def rubric_page(request: HttpRequest, code: str, part: str, pk: int) -> HttpResp
     criteria = list(RubricCriterion.objects.filter(part=part_obj))
     existing = getattr(submission, "rubric_grade", None) if hasattr(submission, "rubric_grade") else None
     if request.method == "POST":
-        marks: dict[int, tuple[Decimal | None, str]] = {}
+        marks: dict[int, tuple[Decimal | str | None, str]] = {}
         try:
             for criterion in criteria:
                 raw = request.POST.get(f"points-{criterion.pk}", "").strip()
-                try:
-                    value = Decimal(raw) if raw else None
-                except InvalidOperation:
-                    raise services.ProjectError(f"“{raw}” is not a number of points for “{criterion.title}”.") \
-                        from None
-                marks[criterion.pk] = (value, request.POST.get(f"comment-{criterion.pk}", ""))
+                # the service reads the text with the site's points parser (7.5 or 7,5)
+                marks[criterion.pk] = (raw or None, request.POST.get(f"comment-{criterion.pk}", ""))
             services.rubric_grade_save(submission=submission, marks=marks,
                                        comment=request.POST.get("comment", ""), by=request.user)
             messages.success(request, f"Rubric saved for {submission.team}; the gradebook is updated.")

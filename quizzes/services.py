@@ -21,6 +21,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.utils import timezone
 
 from courseapp.models import ApiToken, Course, Membership, User
+from courseapp.numbers import PointsError, parse_points
 from courseapp.text import control_character_error
 from courseapp.tokens import key_digest
 from grading.models import GradeItem
@@ -131,11 +132,11 @@ def quiz_update(*, quiz: Quiz, by: User | None, **fields) -> Quiz:
 
 def _positive_points(points, *, what: str) -> Decimal:
     try:
-        value = Decimal(str(points))
-    except (InvalidOperation, ValueError):
-        raise ValidationError(f"“{points}” is not a number of points; write e.g. 2 or 2.5.") from None
-    if not value.is_finite() or value <= 0 or value != value.quantize(Decimal("0.01")) or value >= 10000:
-        raise ValidationError(f"{what} must be a positive number of points with at most two decimals.")
+        value = parse_points(points, what=what)  # the site's points parser: 2.5 or 2,5, two decimals at most
+    except PointsError as exc:
+        raise ValidationError(str(exc)) from None
+    if value <= 0 or value >= 10000:
+        raise ValidationError(f"{what} must be a positive number of points below 10000.")
     return value
 
 
@@ -983,13 +984,11 @@ def response_grade(*, response: Response, by: User, points, comment: str = "") -
     if not response.needs_manual:
         raise ValidationError("This answer was graded automatically; change the answer key and regrade instead.")
     try:
-        value = Decimal(str(points))
-    except (InvalidOperation, ValueError):
-        raise ValidationError(f"“{points}” is not a number; enter points like 1.5.") from None
-    if not value.is_finite() or value < 0 or value > response.slot.points:
+        value = parse_points(points)  # the site's points parser: 1.5 or 1,5, two decimals at most, not NaN
+    except PointsError as exc:
+        raise ValidationError(str(exc)) from None
+    if value > response.slot.points:
         raise ValidationError(f"Enter points between 0 and {response.slot.points} for this question.")
-    if value != value.quantize(Decimal("0.01")):
-        raise ValidationError(f"{value} has more than two decimals; round it to hundredths.")
     response.points = value
     response.fraction = value / response.slot.points
     response.comment = comment

@@ -110,7 +110,7 @@ def test_setup_payloads_match_the_schema(schema, book, instructor, ta, student, 
     one = f"{A}/grade-items/{{item_id}}/"
     check(schema, one, "get", learner.get(one.format(code=code, item_id=item["id"])))
     missing = check(schema, one, "get", learner.get(one.format(code=code, item_id=hidden.pk)))  # 404
-    assert missing == {"errors": ["No such grade item."]}
+    assert missing == {"detail": "No such grade item."}  # the same 404 as every access_* refusal
     check(schema, one, "patch", teacher.patch(one.format(code=code, item_id=item["id"]),
                                               {"due_at": "2024-12-02T12:00:00Z", "reason": "moved"}, content_type=JSON))
     check(schema, one, "patch", teacher.patch(one.format(code=code, item_id=item["id"]), {"due_at": "soon"},

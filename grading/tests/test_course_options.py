@@ -103,8 +103,8 @@ def test_options_api_refuses_bad_values_with_what_to_fix(small, instructor, clie
     assert "between 0 and 100; 150 is not" in fields["missing_percent"][0]
     assert "true or false" in fields["letters_released"][0]
     assert teacher.patch(path, {"missing_percent": "12.345"}, content_type=JSON).json()["fields"][
-        "missing_percent"] == ["The grade for missing work (percent of the points) may have at most 2 decimals; "
-                               "round 12.345."]
+        "missing_percent"] == ["Grade for missing work (percent of the points): 12.345 has more than two decimals; "
+                               "round it to hundredths (like 7.25)."]
     assert gradebook_options(course=course).pk is None  # nothing stored
     assert not GradebookOptionsChange.objects.exists()
 

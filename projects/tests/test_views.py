@@ -211,7 +211,19 @@ def test_rubric_page_reports_a_bad_number(proposal, ta, client_for):
     criterion = proposal.part.criteria.first()
     url = f"{BASE}/parts/proposal/submissions/{proposal.pk}/rubric/"
     response = client_for(ta).post(url, {f"points-{criterion.pk}": "lots"})
-    assert f"“lots” is not a number of points for “{criterion.title}”" in response.content.decode()
+    assert f"Points for “{criterion.title}”: “lots” is not a number" in response.content.decode()
+
+
+def test_rubric_page_reads_a_decimal_comma_and_refuses_a_third_decimal(proposal, ta, client_for):
+    criteria = list(proposal.part.criteria.all())
+    data = {f"points-{c.pk}": str(c.points) for c in criteria}
+    url = f"{BASE}/parts/proposal/submissions/{proposal.pk}/rubric/"
+    refused = client_for(ta).post(url, {**data, f"points-{criteria[0].pk}": "1,255"}, follow=True)
+    assert "1.255 has more than two decimals; round it to hundredths" in refused.content.decode()
+    assert not RubricGrade.objects.filter(submission=proposal).exists()  # not rounded silently to 1.26
+    client_for(ta).post(url, {**data, f"points-{criteria[0].pk}": "1,5"}, follow=True)
+    full = sum(c.points for c in criteria)
+    assert RubricGrade.objects.get(submission=proposal).total == full - criteria[0].points + Decimal("1.5")
 
 
 def test_students_cannot_open_the_rubric_page(proposal, student, client_for):

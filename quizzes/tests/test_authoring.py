@@ -7,6 +7,7 @@ import json
 from decimal import Decimal as D
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 from freezegun import freeze_time
@@ -15,7 +16,7 @@ from grading.models import Grade, GradeChange, GradeItem
 from quizzes import services
 from quizzes.calendar import course_events
 from quizzes.grade_link import GradeItemExists
-from quizzes.models import Attempt, AttemptState, KeyChange, Question, Quiz, RegradeEntry
+from quizzes.models import Attempt, AttemptState, KeyChange, Question, QuestionType, Quiz, RegradeEntry
 
 from . import factories as f
 from .test_taking import save, start, submit
@@ -309,8 +310,12 @@ def test_essays_wait_for_a_ta_and_the_score_completes_with_the_last_grade(client
     assert answers["rubric"] == "2 points: mentions vanishing gradients." and len(answers["responses"]) == 2
     too_many = post_json(staff, api("api-grade-response", answers["responses"][0]["id"]), {"points": 3})
     assert too_many.status_code == 400 and too_many.json()["detail"] == "Enter points between 0 and 2.00 for this question."
+    third = post_json(staff, api("api-grade-response", answers["responses"][0]["id"]), {"points": "1.255"})
+    assert third.status_code == 400 and "1.255 has more than two decimals" in third.json()["detail"]
+    nan = post_json(staff, api("api-grade-response", answers["responses"][0]["id"]), {"points": "NaN"})
+    assert nan.status_code == 400 and "“NaN” is not a number" in nan.json()["detail"]
     mine = next(r for r in answers["responses"] if r["attempt"] == ids[0])
-    graded = post_json(staff, api("api-grade-response", mine["id"]), {"points": "1.5", "comment": "Say why."})
+    graded = post_json(staff, api("api-grade-response", mine["id"]), {"points": "1,5", "comment": "Say why."})
     assert graded.json()["attempt_state"] == "graded"
     assert Grade.objects.get(item=quiz.grade_item, student=student).points == D("2.50")
     assert Attempt.objects.get(pk=ids[1]).state == AttemptState.NEEDS_GRADING
@@ -441,3 +446,20 @@ def test_a_quiz_may_not_take_an_item_of_another_category(course):
                              name="Final exam", points_possible=D("100"))
     with pytest.raises(ValidationError, match="already has an item named “Final exam”"):
         f.quiz(course, title="Final exam")
+
+
+@pytest.mark.parametrize(("points", "expected"), [("2,5", D("2.5")), ("2.50", D("2.50")), (3, D("3"))])
+def test_question_points_are_read_with_the_sites_points_parser(points, expected):
+    fields, _ = services.question_check(qtype=QuestionType.TRUEFALSE, text="Pooling has weights.", correct_bool=False,
+                                        default_points=points, answers=[])
+    assert fields["default_points"] == expected
+
+
+@pytest.mark.parametrize(("points", "message"), [
+    ("2.555", "Default points: 2.555 has more than two decimals"), ("nan", "“nan” is not a number"),
+    ("0", "must be a positive number of points below 10000"), ("-1", "-1 is negative"),
+])
+def test_question_points_that_are_not_points_are_refused(points, message):
+    with pytest.raises(ValidationError, match=message):
+        services.question_check(qtype=QuestionType.TRUEFALSE, text="Pooling has weights.", correct_bool=False,
+                                default_points=points, answers=[])
