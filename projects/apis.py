@@ -41,8 +41,8 @@ def _error(exc: services.ProjectError) -> Response:
 
 def _submission_payload(request: Request, submission, *, staff: bool) -> dict:
     score = selectors.submission_scores(part=submission.part, submissions=[submission])[submission.pk]
-    return serializers.submission_data(score, staff=staff, now=timezone.now(),
-                                       latest=selectors.latest_run(submission))
+    return serializers.api_data(serializers.submission_data(score, staff=staff, now=timezone.now(),
+                                                            latest=selectors.latest_run(submission)))
 
 
 class SubmissionListCreateApi(APIView):
@@ -58,12 +58,12 @@ class SubmissionListCreateApi(APIView):
         latest = selectors.latest_runs([s.submission for s in scores])
         positions = selectors.queue_positions(latest.values())
         now = timezone.now()
-        return Response({
+        return Response(serializers.api_data({
             "count": len(scores),
             "results": [serializers.submission_data(s, staff=staff, now=now, latest=latest.get(s.submission.pk),
                                                     positions=positions)
                         for s in scores],
-        })
+        }))
 
     @extend_schema(operation_id="projects_submissions_create", summary="Submit",
                    description="A student in a team uploads one .zip, or the files themselves (zipped "
@@ -117,14 +117,13 @@ class SubmissionRerunApi(APIView):
     @extend_schema(operation_id="projects_submission_rerun", summary="Rerun one submission (instructor)",
                    request=None, responses={202: serializers.RunSerializer, **_BAD, **_REFUSED})
     def post(self, request: Request, code: str, part: str, pk: int) -> Response:
-        access.access_part_as_instructor(request.user, code, part)
-        submission = access.access_submission(request.user, code, part, pk)
+        submission = access.access_submission_as_instructor(request.user, code, part, pk)
         try:
             run = services.submission_rerun(submission=submission, by=request.user)
         except services.ProjectError as exc:
             return _error(exc)
         run.refresh_from_db()
-        return Response(serializers.run_data(run, staff=True), status=status.HTTP_202_ACCEPTED)
+        return Response(serializers.api_data(serializers.run_data(run, staff=True)), status=status.HTTP_202_ACCEPTED)
 
 
 class PartRerunApi(APIView):
@@ -152,7 +151,7 @@ class PartRunsApi(APIView):
             row.update({"submission": run.submission_id, "team": run.submission.team.name,
                         "requested_by": str(run.requested_by) if run.requested_by else None})
             results.append(row)
-        return Response({"count": len(results), "results": results})
+        return Response(serializers.api_data({"count": len(results), "results": results}))
 
 
 class RunDetailApi(APIView):
@@ -163,4 +162,4 @@ class RunDetailApi(APIView):
         data = serializers.run_data(run, staff=True)
         data.update({"stdout": run.stdout, "stderr": run.stderr, "log": run.log, "results": run.results,
                      "submission": run.submission_id})
-        return Response(data)
+        return Response(serializers.api_data(data))

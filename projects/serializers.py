@@ -4,11 +4,16 @@ Students get only what Gradescope's visibility rules allow (calculations.
 visible_results), their own code's output (the predict step), and a generic
 message when the harness itself failed (its error may quote hidden data).
 Staff get everything.
+
+Points are Decimals in these payloads (the pages render them); the API sends
+them as decimal strings ("12.50"), like the other apps, through ``api_data``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
+from typing import Any
 
 from django.urls import reverse
 from rest_framework import serializers
@@ -32,6 +37,17 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def _tail(text: str, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:])
+
+
+def api_data(value: Any) -> Any:
+    """A payload for the API: every Decimal (points) as its decimal string, e.g. "12.50"; the rest as is."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: api_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [api_data(item) for item in value]
+    return value
 
 
 def run_data(run: GradingRun, *, staff: bool, position: int | None | object = ..., brief: bool = False) -> dict:
@@ -63,8 +79,7 @@ def run_data(run: GradingRun, *, staff: bool, position: int | None | object = ..
             "priority": run.priority, "worker_host": run.worker_host, "gpu_index": run.gpu_index,
             "gpu_name": run.gpu_name, "peak_memory_mb": run.peak_memory_mb, "exit_code": run.exit_code,
             "harness_version": run.harness_version, "submission_sha256": run.submission_sha256,
-            "score": None if run.score is None else float(run.score),
-            "max_score": None if run.max_score is None else float(run.max_score),
+            "score": run.score, "max_score": run.max_score,
             "time_limit_s": run.time_limit_s, "send_error": run.send_error,
         })
     return data
@@ -92,7 +107,7 @@ def submission_data(score: selectors.SubmissionScore, *, staff: bool, now: dt.da
         "run": (run_data(latest, staff=staff) if positions is None
                 else run_data(latest, staff=staff, position=positions.get(latest.pk))) if latest else None,
         "points": None,
-        "points_possible": float(part.points),
+        "points_possible": calculations.to_points(part.points),
         "late_penalty": None,
         "tests": [],
         "tests_withheld": 0,
@@ -110,14 +125,14 @@ def submission_data(score: selectors.SubmissionScore, *, staff: bool, now: dt.da
         data["output"] = record.get("output") or ""
         data["scored_run"] = counted.pk
         if shown.show_score and score.points is not None:
-            data["points"] = float(score.points)
-            data["late_penalty"] = float(score.penalty)
+            data["points"] = calculations.to_points(score.points)
+            data["late_penalty"] = calculations.to_points(score.penalty)
     elif score.points is not None and (staff or released):
-        data["points"] = float(score.points)
-        data["late_penalty"] = float(score.penalty)
+        data["points"] = calculations.to_points(score.points)
+        data["late_penalty"] = calculations.to_points(score.penalty)
     if score.rubric is not None and (staff or released):
         rubric = sub.rubric_grade
-        data["rubric"] = {"total": float(score.rubric), "comment": rubric.comment}
+        data["rubric"] = {"total": calculations.to_points(score.rubric), "comment": rubric.comment}
     return data
 
 
@@ -126,6 +141,16 @@ def submission_data(score: selectors.SubmissionScore, *, staff: bool, now: dt.da
 # shared by the page and the API); these serializers describe those payloads for the
 # schema at /api/docs/.  test_apis.py validates real responses against the schema, so a
 # key added to a payload without being documented here fails a test.
+
+
+def _points(**kwargs: Any) -> serializers.DecimalField:
+    """Part points as a decimal string with two places ("12.50"), as every app of the site sends points."""
+    return serializers.DecimalField(max_digits=8, decimal_places=2, coerce_to_string=True, **kwargs)
+
+
+def _harness_points(**kwargs: Any) -> serializers.DecimalField:
+    """A harness's score as stored, a decimal string with four places ("7.5000")."""
+    return serializers.DecimalField(max_digits=10, decimal_places=4, coerce_to_string=True, **kwargs)
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -183,8 +208,8 @@ class RunSerializer(serializers.Serializer):
     exit_code = serializers.IntegerField(required=False, allow_null=True, help_text="staff: of the predict step")
     harness_version = serializers.CharField(required=False, allow_blank=True, help_text="staff: bundle digest")
     submission_sha256 = serializers.CharField(required=False, allow_blank=True, help_text="staff")
-    score = serializers.FloatField(required=False, allow_null=True, help_text="staff: harness points")
-    max_score = serializers.FloatField(required=False, allow_null=True, help_text="staff: harness points")
+    score = _harness_points(required=False, allow_null=True, help_text="staff: harness points")
+    max_score = _harness_points(required=False, allow_null=True, help_text="staff: harness points")
     time_limit_s = serializers.FloatField(required=False, help_text="staff: hard limit of one attempt, seconds")
     send_error = serializers.CharField(required=False, allow_blank=True,
                                        help_text="staff: why the last send to the broker failed; '' once sent")
@@ -218,8 +243,8 @@ class TestResultSerializer(serializers.Serializer):
     """One test of results.json after Gradescope's visibility rules (docs/harness.md)."""
 
     name = serializers.CharField()
-    score = serializers.FloatField(allow_null=True)
-    max_score = serializers.FloatField(allow_null=True)
+    score = serializers.FloatField(allow_null=True, help_text="As the harness wrote it in results.json")
+    max_score = serializers.FloatField(allow_null=True, help_text="As the harness wrote it in results.json")
     output = serializers.CharField(allow_blank=True)
     visibility = serializers.ChoiceField(choices=[(v, v) for v in calculations.VISIBILITIES])
     number = serializers.CharField(required=False)
@@ -227,7 +252,7 @@ class TestResultSerializer(serializers.Serializer):
 
 
 class RubricTotalSerializer(serializers.Serializer):
-    total = serializers.FloatField(help_text="Points")
+    total = _points(help_text="Points")
     comment = serializers.CharField(allow_blank=True)
 
 
@@ -248,10 +273,9 @@ class SubmissionSerializer(serializers.Serializer):
     url = serializers.CharField(help_text="The submission's page")
     status_url = serializers.CharField(help_text="This endpoint: poll it for the status")
     run = RunSerializer(allow_null=True, help_text="The latest run")
-    points = serializers.FloatField(allow_null=True, help_text="Part points after the late penalty; null while "
-                                                               "unscored or withheld")
-    points_possible = serializers.FloatField()
-    late_penalty = serializers.FloatField(allow_null=True, help_text="Points taken off")
+    points = _points(allow_null=True, help_text="Part points after the late penalty; null while unscored or withheld")
+    points_possible = _points()
+    late_penalty = _points(allow_null=True, help_text="Points taken off (\"0.00\" when on time)")
     tests = TestResultSerializer(many=True)
     tests_withheld = serializers.IntegerField(help_text="Tests not shown yet (hidden until published or the due date)")
     output = serializers.CharField(allow_blank=True, help_text="The harness's text above the tests")

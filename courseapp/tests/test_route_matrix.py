@@ -126,11 +126,11 @@ RULES: dict[str, Rule] = {
     "projects:team": page(*MEMBERS), "projects:part": page(*MEMBERS), "projects:harness-upload": page("instructor", get=False),
     "projects:harness": page(*STAFF), "projects:part-rerun": page("instructor", get=False),
     "projects:part-runs": page(*STAFF), "projects:submission": page(*OWNER),
-    "projects:submission-rerun": page(*STAFF, get=False), "projects:rubric": page(*STAFF),
+    "projects:submission-rerun": page("instructor", get=False), "projects:rubric": page(*STAFF),
     "projects:run": page(*STAFF),
     # projects API
     "projects:api-run": api(*STAFF), "projects:api-submissions": api(*MEMBERS),
-    "projects:api-submission": api(*OWNER), "projects:api-submission-rerun": api(*STAFF, get=False),
+    "projects:api-submission": api(*OWNER), "projects:api-submission-rerun": api("instructor", get=False),
     "projects:api-part-rerun": api("instructor", get=False), "projects:api-part-runs": api(*STAFF),
     "projects:api-datasets": api(*STAFF), "projects:api-dataset-uploads": api("instructor", get=False),
     "projects:api-dataset-upload": api("instructor"), "projects:api-dataset-upload-finish": api("instructor", get=False),

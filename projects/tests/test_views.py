@@ -172,6 +172,42 @@ def test_ta_cannot_assign_students(project, ta, student, client_for):
     assert response.status_code == 403
 
 
+def test_ta_gets_403_creating_a_team_and_the_instructor_creates_an_empty_one(project, ta, instructor, client_for):
+    refused = client_for(ta).post(f"{BASE}/project/team/", {"action": "create", "name": "TA Team"})
+    assert refused.status_code == 403
+    assert not Team.objects.filter(project=project, name="TA Team").exists()
+    made = client_for(instructor).post(f"{BASE}/project/team/", {"action": "create", "name": "Spare"}, follow=True)
+    assert "Team created." in made.content.decode()
+    spare = Team.objects.get(project=project, name="Spare")
+    assert spare.created_by == instructor and not spare.memberships.exists()  # the instructor joins no team
+
+
+@pytest.mark.parametrize("action", ["join", "leave"])
+def test_staff_cannot_join_or_leave_teams(project, ta, instructor, client_for, action):
+    team = Team.objects.get(project=project, name="Batch Normies")
+    for user in (ta, instructor):
+        response = client_for(user).post(f"{BASE}/project/team/", {"action": action, "code": team.join_code})
+        assert response.status_code == 403
+    assert not TeamMembership.objects.filter(user__in=[ta, instructor]).exists()
+
+
+def test_student_cannot_assign_and_an_unknown_action_is_a_400(project, student, client_for):
+    team = Team.objects.get(project=project, name="Batch Normies")
+    before = TeamMembership.objects.filter(user=student, left_at__isnull=True).get().team_id
+    response = client_for(student).post(f"{BASE}/project/team/", {"action": "assign", "student": student.pk,
+                                                                  "team": team.pk})
+    assert response.status_code == 403
+    assert TeamMembership.objects.filter(user=student, left_at__isnull=True).get().team_id == before
+    bad = client_for(student).post(f"{BASE}/project/team/", {"action": "disband"})
+    assert bad.status_code == 400 and "send one of create, join, leave, assign" in bad.content.decode()
+
+
+def test_staff_upload_through_the_page_is_refused_with_the_reason(echo_part, ta, client_for):
+    response = client_for(ta).post(f"{BASE}/parts/echo/", {"file": upload()})
+    assert response.status_code == 403
+    assert not echo_part.submissions.exists()
+
+
 def test_instructor_assigns_through_the_page(project, instructor, student, client_for):
     team = Team.objects.get(project=project, name="Batch Normies")
     services.team_leave(project=project, user=team.memberships.first().user)
