@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal as D
+from unittest import mock
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils import timezone
 from freezegun import freeze_time
@@ -237,7 +238,8 @@ def test_staff_see_the_key_and_every_attempt(client_for, ta, student, course):
 
 # --- regrade ---------------------------------------------------------------------------
 
-def test_changing_the_key_offers_a_regrade_that_records_and_reposts(client_for, instructor, student, other_student, course):
+def test_changing_the_key_offers_a_regrade_that_records_and_reposts(client_for, instructor, student, other_student, course,
+                                                                   django_capture_on_commit_callbacks):
     q = f.question(course, "single")
     quiz = f.quiz(course, questions=[q], points=[2])
     step = {c.text: c.id for c in q.answers.all()}
@@ -259,15 +261,28 @@ def test_changing_the_key_offers_a_regrade_that_records_and_reposts(client_for, 
     # Nothing moves until the instructor accepts the offer.
     assert Grade.objects.get(item=quiz.grade_item, student=other_student).points == D("0.00")
 
-    done = client_for(instructor).post(offer["regrade_url"]).json()
-    assert (done["attempts"], done["changed"]) == (2, 1)
-    assert done["entries"][0]["old_score"] == "0.00" and done["entries"][0]["new_score"] == "2.00"
+    # Accepting queues the quizzes.regrade task after commit (tests run tasks eagerly); the answer is 202 at once.
+    with mock.patch("quizzes.tasks.regrade.delay") as sent:
+        with django_capture_on_commit_callbacks(execute=True):
+            queued = client_for(instructor).post(offer["regrade_url"])
+    assert queued.status_code == 202 and queued.json()["queued"] is True
+    sent.assert_called_once_with(offer["key_change"], instructor.id)
+    assert Grade.objects.get(item=quiz.grade_item, student=other_student).points == D("0.00")  # not run in the request
+    status = client_for(instructor).get(offer["regrade_url"]).json()
+    assert status["regraded_at"] is None and status["entries"] == []
+
+    with django_capture_on_commit_callbacks(execute=True):  # now let the task run (eagerly)
+        client_for(instructor).post(offer["regrade_url"])
+    done = client_for(instructor).get(offer["regrade_url"]).json()
+    assert done["regraded_at"] is not None and done["regraded_by"] == str(instructor)
+    assert [(e["old_score"], e["new_score"]) for e in done["entries"]] == [("0.00", "2.00")]
     assert Grade.objects.get(item=quiz.grade_item, student=other_student).points == D("2.00")
     history = GradeChange.objects.filter(item=quiz.grade_item, student=other_student).first()
     assert "regrade after the answer key" in history.reason
     # Regrading again changes nothing.
-    again = client_for(instructor).post(offer["regrade_url"]).json()
-    assert again["changed"] == 0 and RegradeEntry.objects.count() == 1
+    from quizzes.tasks import regrade as regrade_task
+
+    assert regrade_task.delay(offer["key_change"], instructor.id).get() == 0 and RegradeEntry.objects.count() == 1
     assert KeyChange.objects.get().regraded_at is not None
 
 
@@ -284,6 +299,19 @@ def test_ta_cannot_regrade(client_for, ta, course):
     q = f.question(course, "short")
     kc = KeyChange.objects.create(question=q, before={}, after={})
     assert client_for(ta).post(reverse("quizzes:api-regrade", args=[CODE, kc.id])).status_code == 403
+    with pytest.raises(PermissionDenied):  # the service checks its acting user too, whoever calls it
+        services.regrade(key_change=kc, by=ta)
+    assert KeyChange.objects.get().regraded_at is None
+
+
+def test_the_regrade_page_queues_the_task_and_says_so(client_for, instructor, course, django_capture_on_commit_callbacks):
+    q = f.question(course, "short")
+    kc = KeyChange.objects.create(question=q, before={}, after={})
+    with mock.patch("quizzes.tasks.regrade.delay") as sent:
+        with django_capture_on_commit_callbacks(execute=True):
+            page = client_for(instructor).post(reverse("quizzes:regrade", args=[CODE, kc.id]), follow=True)
+    sent.assert_called_once_with(kc.id, instructor.id)
+    assert "Regrade queued" in page.content.decode()
 
 
 # --- manual grading -------------------------------------------------------------------
