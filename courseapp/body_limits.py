@@ -6,7 +6,8 @@ body. The small limit (REQUEST_BODY_MAX_BYTES, 1 MB) holds for every route and f
 anonymous client; the routes below accept uploads from a logged-in client (a session or an
 `Authorization` header, which DRF checks before it parses the body):
 
-- project submissions: the project's `max_upload_mb` (plus room for the multipart framing);
+- project submissions, and the sample of a harness test-run: the project's `max_upload_mb` (plus room
+  for the multipart framing);
 - harness bundles: HARNESS_BODY_MAX_BYTES;
 - one chunk of a dataset upload: DATASET_UPLOAD_CHUNK_MB;
 - roster, grade, GIFT and Moodle XML imports: IMPORT_BODY_MAX_BYTES.
@@ -58,6 +59,7 @@ def _dataset_chunk_limit(kwargs: dict) -> int:
 UPLOAD_ROUTES: dict[str, Callable[[dict], int | None]] = {
     "projects:api-submissions": _submission_limit,
     "projects:harness-upload": _harness_limit,
+    "projects:harness-trial": _submission_limit,  # a sample submission
     "projects:api-dataset-upload": _dataset_chunk_limit,
     "courseapp-roster-import": _import_limit,
     "courseapp-api-roster-preview": _import_limit,

@@ -1,7 +1,8 @@
 """What the API and the status page show about a submission and its runs.
 
-Students get only what Gradescope's visibility rules allow (calculations.
-visible_results), their own code's output (the predict step), and a generic
+Students get only what projects/visibility.py allows (Gradescope's visibility
+rules; while a total is withheld, so are the log's score line and the harness's
+output text), their own code's output (the predict step), and a generic
 message when the harness itself failed (its error may quote hidden data).
 Staff get everything.
 
@@ -18,7 +19,7 @@ from typing import Any
 from django.urls import reverse
 from rest_framework import serializers
 
-from . import calculations, lifecycle, selectors
+from . import calculations, selectors, visibility
 from .models import GradingRun, RunStatus, Submission
 
 LOG_TAIL_LINES = 40
@@ -50,9 +51,12 @@ def api_data(value: Any) -> Any:
     return value
 
 
-def run_data(run: GradingRun, *, staff: bool, position: int | None | object = ..., brief: bool = False) -> dict:
+def run_data(run: GradingRun, *, staff: bool, position: int | None | object = ..., brief: bool = False,
+             show_score: bool = False) -> dict:
     """``position``: the run's queue position when the caller computed it for many runs at once.
-    ``brief``: leave out the log tail and the predict step's output (lists load runs without them)."""
+    ``brief``: leave out the log tail and the predict step's output (lists load runs without them).
+    ``show_score``: a student may see this run's total (visibility.run_view), so its log keeps the
+    score line; staff see the whole log whatever it says."""
     data = {
         "id": run.pk,
         "status": run.status,
@@ -65,7 +69,8 @@ def run_data(run: GradingRun, *, staff: bool, position: int | None | object = ..
         "queued_at": _iso(run.queued_at),
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
-        "log_tail": "" if brief else _tail(run.log if staff else lifecycle.scrub_paths(run.log), LOG_TAIL_LINES),
+        "log_tail": "" if brief else _tail(visibility.log_for(run.log, staff=staff, show_score=show_score),
+                                           LOG_TAIL_LINES),
         "error": run.error if (staff or run.status != RunStatus.ERROR) else STUDENT_HARNESS_ERROR,
         "notice": "" if run.is_terminal else run.notice,
         "limit_hit": run.limit_hit,
@@ -104,8 +109,7 @@ def submission_data(score: selectors.SubmissionScore, *, staff: bool, now: dt.da
         "files": sub.files[:200],
         "url": reverse("projects:submission", args=[part.course.code, part.slug, sub.pk]),
         "status_url": reverse("projects:api-submission", args=[part.course.code, part.slug, sub.pk]),
-        "run": (run_data(latest, staff=staff) if positions is None
-                else run_data(latest, staff=staff, position=positions.get(latest.pk))) if latest else None,
+        "run": None,
         "points": None,
         "points_possible": calculations.to_points(part.points),
         "late_penalty": None,
@@ -113,16 +117,20 @@ def submission_data(score: selectors.SubmissionScore, *, staff: bool, now: dt.da
         "tests_withheld": 0,
         "output": "",
     }
+    if latest is not None:  # its log's score line shows only when its total may (visibility.py)
+        seen = visibility.record_view(part, latest.results, staff=staff, now=now)
+        kwargs = {} if positions is None else {"position": positions.get(latest.pk)}
+        # Before its record is stored (a running run's log already says "completed") nothing is known: hide it.
+        data["run"] = run_data(latest, staff=staff, show_score=seen.show_score and latest.results is not None,
+                               **kwargs)
     counted = score.run
-    released = part.results_published or part.grade_item.released  # hand grades show once released
+    released = visibility.results_released(part)  # hand grades show once released
     if counted is not None:
         record = counted.results or {}
-        shown = calculations.visible_results(
-            record.get("tests") or [], staff=staff, now=now, due_at=part.due_at, published=part.results_published
-        )
+        shown = visibility.record_view(part, record, staff=staff, now=now)
         data["tests"] = shown.tests
         data["tests_withheld"] = shown.withheld
-        data["output"] = record.get("output") or ""
+        data["output"] = (record.get("output") or "") if shown.show_score else ""  # it may state the total
         data["scored_run"] = counted.pk
         if shown.show_score and score.points is not None:
             data["points"] = calculations.to_points(score.points)
@@ -193,7 +201,8 @@ class RunSerializer(serializers.Serializer):
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
     log_tail = serializers.CharField(allow_blank=True, help_text=f"Last {LOG_TAIL_LINES} progress lines "
-                                                                 "(empty in lists)")
+                                                                 "(empty in lists; students: the runner's stage "
+                                                                 "lines, without the score while it is withheld)")
     error = serializers.CharField(allow_blank=True, help_text="Why it failed; students get a generic message "
                                                               "for harness errors")
     limit_hit = serializers.CharField(allow_blank=True, help_text="The predict step's limit that ended it, or ''")
@@ -278,7 +287,8 @@ class SubmissionSerializer(serializers.Serializer):
     late_penalty = _points(allow_null=True, help_text="Points taken off (\"0.00\" when on time)")
     tests = TestResultSerializer(many=True)
     tests_withheld = serializers.IntegerField(help_text="Tests not shown yet (hidden until published or the due date)")
-    output = serializers.CharField(allow_blank=True, help_text="The harness's text above the tests")
+    output = serializers.CharField(allow_blank=True, help_text="The harness's text above the tests ('' while "
+                                                               "the total is withheld)")
     scored_run = serializers.IntegerField(required=False, help_text="The run whose score counts, once there is one")
     rubric = RubricTotalSerializer(required=False, help_text="Hand grading, once released (staff: always)")
 

@@ -13,15 +13,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from courseapp.access import access_course, is_staff_of, role_in
 from courseapp.models import Role, User
 
-from . import access, datasets, environments, selectors, serializers, services
+from . import access, datasets, environments, selectors, serializers, services, trials
 from .access import TeamChange
-from .models import Dataset, EnvState, Project, ProjectPart, RubricCriterion, Team
+from .models import Dataset, EnvState, HarnessBundle, Project, ProjectPart, RubricCriterion, Team
 
 
 def _ctx(request: HttpRequest, course, **extra) -> dict:
@@ -171,11 +172,17 @@ def harness_upload(request: HttpRequest, code: str, part: str) -> HttpResponse:
     try:
         if upload is None:
             raise services.ProjectError("Choose the harness bundle (.zip with harness.toml at its root).")
-        bundle = services.harness_upload(part=part_obj, source=upload, by=request.user, filename=upload.name)
-        messages.success(request, f"Harness {bundle} ({bundle.sha256[:12]}) is now used for new submissions.")
+        bundle, live = trials.harness_candidate_upload(part=part_obj, source=upload, by=request.user,
+                                                       filename=upload.name)
     except services.ProjectError as exc:
         messages.error(request, str(exc))
-    return redirect("projects:part", code, part)
+        return redirect("projects:part", code, part)
+    if live:
+        messages.success(request, f"Harness {bundle} ({bundle.sha256[:12]}) is now used for new submissions.")
+    else:
+        messages.success(request, f"Harness {bundle} ({bundle.sha256[:12]}) is uploaded as a candidate: the live "
+                                  "version stays live. Test-run it on a sample below, then make it live.")
+    return redirect("projects:harness", code, part, bundle.pk)
 
 
 @login_required
@@ -188,9 +195,12 @@ def harness_page(request: HttpRequest, code: str, part: str, pk: int) -> HttpRes
     refs = datasets.datasets_for(course=part_obj.course, harness=harness) if harness else {}
     declared = [{"mount": mount, "wanted": wanted, "ref": refs.get(wanted.partition("@")[0])}
                 for mount, wanted in (harness.data if harness else ())]
+    trial_rows = list(bundle.trials.select_related("requested_by")[:20])
     return render(request, "projects/harness.html", _ctx(
         request, part_obj.course, part=part_obj, bundle=bundle, harness=harness, environments=rows,
-        declared=declared, building=any(r.state == EnvState.BUILDING for r in rows),
+        declared=declared, building=any(r.state == EnvState.BUILDING for r in rows)
+        or any(not t.finished_at and t.requested_at > timezone.now() - trials.REFRESH_FOR for t in trial_rows),
+        trials=trial_rows, versions=list(HarnessBundle.objects.filter(part=part_obj)),
     ))
 
 
@@ -242,5 +252,12 @@ def rubric_page(request: HttpRequest, code: str, part: str, pk: int) -> HttpResp
     rows = [(c, marks_by_criterion.get(c.pk)) for c in criteria]
     return render(request, "projects/rubric.html", _ctx(
         request, part_obj.course, part=part_obj, submission=submission, rows=rows, existing=existing,
-        members=list(submission.members.all()),
+        members=list(submission.members.all()), **_viewer(submission, request.GET.get("path")),
     ))
+
+
+def _viewer(submission, path):
+    from .views_files import viewer_context  # views_files imports this module
+
+    return viewer_context(submission, path, page=reverse(
+        "projects:rubric", args=[submission.part.course.code, submission.part.slug, submission.pk]))

@@ -125,9 +125,13 @@ RULES: dict[str, Rule] = {
     "projects:home": page(*MEMBERS), "projects:datasets": page(*STAFF),
     "projects:team": page(*MEMBERS), "projects:part": page(*MEMBERS), "projects:harness-upload": page("instructor", get=False),
     "projects:harness": page(*STAFF), "projects:part-rerun": page("instructor", get=False),
+    "projects:harness-trial": page("instructor", get=False), "projects:harness-live": page("instructor", get=False),
     "projects:part-runs": page(*STAFF), "projects:submission": page(*OWNER),
     "projects:submission-rerun": page("instructor", get=False), "projects:rubric": page(*STAFF),
     "projects:run": page(*STAFF),
+    # The submitted files: the staff and the submitting team only (the matrix's submission has no stored
+    # file, so the allowed roles get 404 "missing": see NO_OBJECT; tests/test_files.py reads real ones).
+    "projects:submission-files": page(*OWNER), "projects:submission-file": page(*OWNER),
     # projects API
     "projects:api-run": api(*STAFF), "projects:api-submissions": api(*MEMBERS),
     "projects:api-submission": api(*OWNER), "projects:api-submission-rerun": api("instructor", get=False),
@@ -146,6 +150,7 @@ ADMIN_PREFIX = "admin/"
 ADMIN_RULE = Rule(frozenset({"instructor"}), "admin")
 # Routes whose objects the fixtures cannot make, so every role gets 404 or a refusal (still no 5xx, no leak).
 NO_OBJECT = {"projects:rubric",  # the demo's rubric part has no submission
+             "projects:submission-file",  # the matrix's submission has no stored file
              "quizzes:regrade", "quizzes:api-regrade", "projects:api-dataset-upload",
              "projects:api-dataset-upload-finish", "lti-platform-edit", "lti-roster", "lti-passback", "lti-posts",
              "lti-api-roster", "lti-api-passback-send", "password_reset_confirm"}
@@ -250,7 +255,8 @@ def _objects(course: Course, student: User) -> dict:
         "project": Project.objects.get(pk=part.project_id).slug, "part": part.slug,
         "upload": "no-such-upload", "platform_id": 999999, "context_id": 999999, "line_id": 999999,
         "token_id": token_create(user=student, name="matrix")[0].pk,
-        "uidb64": "x", "pk": {"projects:harness": harness.pk, "projects:run": run.pk, "projects:api-run": run.pk,
+        "uidb64": "x", "pk": {"projects:harness": harness.pk, "projects:harness-trial": harness.pk,
+                              "projects:harness-live": harness.pk, "projects:run": run.pk, "projects:api-run": run.pk,
                               "default": submission.pk},
     }
 

@@ -110,9 +110,13 @@ def test_instructor_uploads_a_harness_version(echo_part, instructor, client_for)
                 zf.writestr(path.relative_to(ECHO_HARNESS).as_posix(), data)
     response = client_for(instructor).post(
         f"{BASE}/parts/echo/harness/", {"harness": SimpleUploadedFile("v2.zip", buffer.getvalue())}, follow=True)
-    assert "is now used for new submissions" in response.content.decode()
+    assert "is uploaded as a candidate: the live version stays live" in response.content.decode()
     echo_part.refresh_from_db()
-    assert echo_part.harness.label == "test-2" and HarnessBundle.objects.filter(part=echo_part).count() == 2
+    assert echo_part.harness.label == "test-1" and HarnessBundle.objects.filter(part=echo_part).count() == 2
+    candidate = HarnessBundle.objects.get(part=echo_part, label="test-2")
+    client_for(instructor).post(f"{BASE}/parts/echo/harness/{candidate.pk}/live/")
+    echo_part.refresh_from_db()
+    assert echo_part.harness.label == "test-2"
 
 
 def test_broken_harness_upload_says_why(echo_part, instructor, client_for):
