@@ -24,8 +24,10 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
+
+from .api_errors import problem_response, wants_json
 
 MB = 1024 * 1024
 # Multipart boundaries, part headers and the other form fields around the uploaded files.
@@ -117,8 +119,8 @@ def too_large(request: HttpRequest, *, declared: int, limit: int) -> HttpRespons
         f"The request body is {_size(declared)}; this address accepts at most {_size(limit)}. "
         "Send a smaller file (project uploads: leave out data sets and checkpoints)."
     )
-    if request.path.startswith("/api/") or "json" in request.META.get("HTTP_ACCEPT", ""):
-        response: HttpResponse = JsonResponse({"detail": message, "limit_bytes": limit}, status=413)
+    if wants_json(request):
+        response: HttpResponse = problem_response(request, 413, message, code="too_large", limit_bytes=limit)
     else:
         response = HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
     # The body stays unread; the server (gunicorn, runserver) closes or drains the connection

@@ -285,6 +285,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "PAGE_SIZE": 100,
+    # Every error answer is RFC 9457 problem details, application/problem+json (courseapp/api_errors.py).
+    "EXCEPTION_HANDLER": "courseapp.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "CENG 501 course API",
@@ -302,6 +304,11 @@ SPECTACULAR_SETTINGS = {
         "AttemptStateEnum": "quizzes.models.AttemptState.values",
         "ReviewPartEnum": "quizzes.models.REVIEW_PARTS",
     },
+    # Error answers are documented as application/problem+json (courseapp/api_errors.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "courseapp.api_errors.problem_media_types",
+    ],
 }
 
 # --- Celery -------------------------------------------------------------------

@@ -15,12 +15,13 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from courseapp.api_errors import BAD, REFUSED, Problem, problem_serializer, validation_problem
 from courseapp.models import Course, Role, User
 from courseapp.parsers import ObjectJSONParser
 
@@ -42,15 +43,12 @@ else:
     SignedInRequest = Request
 
 
-_REFUSED = {
-    401: OpenApiResponse(out.GradingErrorSerializer, description="No or bad credentials (`detail`)"),
-    403: OpenApiResponse(out.GradingErrorSerializer, description="A member whose role does not allow this "
-                                                                 "(`detail` says why)"),
-    404: OpenApiResponse(out.GradingErrorSerializer, description="Not a member of the course, or no such object"),
-}
-_BAD = {400: OpenApiResponse(out.GradingErrorSerializer, description="What to fix, in `errors`")}
-_SETUP_BAD = {400: OpenApiResponse(out.GradingErrorSerializer,
-                                   description="What to fix: every message in `errors`, by field in `fields`")}
+# Errors are problem details (courseapp.api_errors): a service's ValidationError propagates to the
+# site's exception handler, which answers 400 with every message (by field where one is named).
+_REFUSED = REFUSED
+_BAD = BAD
+_SETUP_BAD = {400: OpenApiResponse(Problem, description="What to fix: `detail`, and every message in `errors` "
+                                                        "with the field it is about")}
 _DELETED = {204: OpenApiResponse(description="Deleted")}
 
 
@@ -58,24 +56,6 @@ def _dec(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def error_response(messages: list[str], *, status_code: int = status.HTTP_400_BAD_REQUEST,
-                   fields: dict[str, list[str]] | None = None) -> Response:
-    """The one place this API shapes an error answer: every message in `errors` (what to fix),
-    and per field in `fields` where a service named the field. Every error answer of
-    grading/apis.py goes through here."""
-    body: dict[str, object] = {"errors": list(messages)}
-    if fields is not None:
-        body["fields"] = fields
-    return Response(body, status=status_code)
-
-
-def _error(exc: ValidationError) -> Response:
-    return error_response(exc.messages)
-
-
-def _setup_error(exc: ValidationError) -> Response:
-    """400 with every message, and per field where the service named one."""
-    return error_response(exc.messages, fields=exc.message_dict if hasattr(exc, "error_dict") else None)
 
 
 MAX_ID = out.ID_MAX
@@ -111,10 +91,7 @@ class ItemListApi(APIView):
                    responses={201: out.GradeItemSetupSerializer, **_SETUP_BAD, **_REFUSED})
     def post(self, request: SignedInRequest, code: str) -> Response:
         course = access.access_setup(request.user, code)
-        try:
-            item = services.item_create(course=course, by=request.user, **_item_values(request.data, course))
-        except ValidationError as exc:
-            return _setup_error(exc)
+        item = services.item_create(course=course, by=request.user, **_item_values(request.data, course))
         return Response(out.GradeItemSetupSerializer(item).data, status=status.HTTP_201_CREATED)
 
 
@@ -134,10 +111,7 @@ class GradeListApi(APIView):
             students, released_only = [request.user], True
         else:
             student = request.query_params.get("student")
-            try:
-                students = [access.access_student(request.user, course, _student_id(student))] if student else None
-            except ValidationError as exc:
-                return _error(exc)
+            students = [access.access_student(request.user, course, _student_id(student))] if student else None
             released_only = False
         frame = selectors.gradebook_frame(course=course, students=students, released_only=released_only,
                                           with_details=True)
@@ -154,9 +128,8 @@ class GradeListApi(APIView):
                    summary="Set one grade (instructor; TA on items opened to TAs); returns the new totals",
                    request=out.GradeSetInputSerializer,
                    responses={200: out.GradeSetResultSerializer,
-                              400: OpenApiResponse(out.GRADE_SET_ERRORS,
-                                                   description="What to fix: `errors`, or messages by field for a "
-                                                               "malformed body"),
+                              400: OpenApiResponse(Problem, description="What to fix: `detail`, and each "
+                                                                        "message by field in `errors`"),
                               **_REFUSED})
     def post(self, request: SignedInRequest, code: str) -> Response:
         # Who is asking first: someone outside the course learns nothing from how the body is read.
@@ -168,11 +141,8 @@ class GradeListApi(APIView):
         student = access.access_student(request.user, item.course, v["student"])
         points = v.get("points")
         points = None if points in (None, "") else points.strip()
-        try:
-            grade = services.grade_set(item=item, student=student, points=points, by=request.user,
-                                       state=v["state"], reason=v["reason"], comment=v["comment"])
-        except ValidationError as exc:
-            return _error(exc)
+        grade = services.grade_set(item=item, student=student, points=points, by=request.user,
+                                   state=v["state"], reason=v["reason"], comment=v["comment"])
         frame = selectors.gradebook_frame(course=item.course, students=[student])
         result = frame.compute()
         letters = selectors.letters(frame, result)
@@ -227,6 +197,13 @@ def _plan_out(plan: services.ImportPlan) -> dict[str, Any]:
                          "item": c.item_name, "old": c.old, "new": c.new} for c in plan.changes]}
 
 
+_IMPORT_REFUSED = problem_serializer(
+    "GradeImportProblem", ok=serializers.BooleanField(help_text="false: nothing can be applied"),
+    items=serializers.ListField(child=serializers.CharField(), help_text="The items the file's columns matched"),
+    unchanged=serializers.IntegerField(help_text="Cells equal to the stored grade"),
+    changes=out.GradeImportChangeSerializer(many=True))
+
+
 class ImportPreviewApi(APIView):
     """POST a CSV (multipart "file" or JSON/form "csv"): what would change, or the bad lines. Writes nothing."""
 
@@ -236,20 +213,23 @@ class ImportPreviewApi(APIView):
                                                                   "writes nothing",
                    request=_IMPORT_BODY,
                    responses={200: out.GradeImportPlanSerializer,
-                              400: OpenApiResponse(out.GradeImportPlanSerializer,
-                                                   description="The plan (ok false) with every bad line, or "
-                                                               "what to fix in a file that cannot be read, in "
-                                                               "`errors`"),
+                              400: OpenApiResponse(_IMPORT_REFUSED,
+                                                   description="Problem details with every bad line, or what to "
+                                                               "fix in a file that cannot be read, in `errors`; "
+                                                               "the plan's other members beside them"),
                               **_REFUSED})
     def post(self, request: SignedInRequest, code: str) -> Response:
         course, _ = access.access_gradebook(request.user, code)
         try:
             plan = services.import_plan(course=course, data=_upload(request), by=request.user)
-        except ValidationError as exc:
-            # The plan's shape with nothing in it, so the 400 has one documented shape (not two that a
-            # client, or an OpenAPI oneOf, could not tell apart).
+        except ValidationError as exc:  # a file that cannot be read: the same shape, nothing found
             plan = services.ImportPlan(errors=list(exc.messages))
-        return Response(_plan_out(plan), status=status.HTTP_200_OK if plan.ok else status.HTTP_400_BAD_REQUEST)
+        if plan.ok:
+            return Response(_plan_out(plan))
+        # Problem details, with what the plan found beside the bad lines (extension members).
+        found = _plan_out(plan)
+        del found["errors"]
+        return validation_problem(ValidationError(plan.errors), request, **found)
 
 
 class ImportApplyApi(APIView):
@@ -260,15 +240,12 @@ class ImportApplyApi(APIView):
     @extend_schema(operation_id="grading_import_apply", summary="Apply a CSV import, all of it or nothing (staff)",
                    request=_IMPORT_BODY,
                    responses={200: out.GradeImportPlanSerializer,
-                              400: OpenApiResponse(out.GradingErrorSerializer,
-                                                   description="Every bad line in `errors`; nothing changed"),
+                              400: OpenApiResponse(Problem, description="Every bad line in `errors`; nothing "
+                                                                        "changed"),
                               **_REFUSED})
     def post(self, request: SignedInRequest, code: str) -> Response:
         course, _ = access.access_gradebook(request.user, code)
-        try:
-            plan = services.import_apply(course=course, data=_upload(request), by=request.user)
-        except ValidationError as exc:
-            return _error(exc)
+        plan = services.import_apply(course=course, data=_upload(request), by=request.user)
         return Response(_plan_out(plan))
 
 
@@ -294,7 +271,7 @@ class ExportApi(APIView):
         course, _ = access.access_gradebook(request.user, code)
         fmt = request.query_params.get("fmt", "csv")
         if fmt not in {"csv", "xlsx", "moodle"}:
-            return error_response(["fmt must be csv, xlsx or moodle."])
+            raise ValidationError({"fmt": ["fmt must be csv, xlsx or moodle."]})
         frame = selectors.gradebook_frame(course=course)
         body: bytes | str
         if fmt == "moodle":
@@ -356,19 +333,16 @@ class WhatIfApi(APIView):
     def post(self, request: SignedInRequest, code: str) -> Response:
         course, role = access.access_my_grades(request.user, code)
         body = request.data
-        try:
-            student_id = request.user.pk if role == Role.STUDENT else _student_id(body.get("student") or 0)
-        except ValidationError as exc:
-            return _error(exc)
+        student_id = request.user.pk if role == Role.STUDENT else _student_id(body.get("student") or 0)
         student = access.access_student(request.user, course, student_id)
         wanted = body.get("grades") or {}
         if not isinstance(wanted, dict):
-            return error_response(["grades must be an object of item id → points."])
+            raise ValidationError({"grades": ["grades must be an object of item id → points."]})
         frame = selectors.gradebook_frame(course=course, students=[student], released_only=True,
                                           with_details=True)
         grades, errors = calculations.what_if_grades(frame.grades, frame.items, wanted)
         if errors:
-            return error_response(errors)
+            raise ValidationError({"grades": errors})
         result = frame.compute(grades)
         frame.grades = grades
         report = presenters.student_report(frame, result, selectors.letters(frame, result), student.pk,
@@ -400,7 +374,7 @@ class ReleaseApi(APIView):
         item = access.access_item(request.user, code, item_id)
         body = out.GradeReleaseInputSerializer(data=request.data)
         if not body.is_valid():
-            return _error(ValidationError("released must be true or false."))
+            raise ValidationError({"released": ["released must be true or false."]})
         services.item_release(item=item, released=body.validated_data["released"], by=request.user)
         return Response({"id": item.pk, "released": item.released})
 
@@ -414,17 +388,11 @@ class LetterOverrideApi(APIView):
                    responses={201: out.GradeLetterOverrideSerializer, **_BAD, **_REFUSED})
     def post(self, request: SignedInRequest, code: str) -> Response:
         course = access.access_gradebook_as_instructor(request.user, code)
-        try:
-            student_id = _student_id(request.data.get("student") or 0)
-        except ValidationError as exc:
-            return _error(exc)
+        student_id = _student_id(request.data.get("student") or 0)
         student = access.access_student(request.user, course, student_id)
-        try:
-            row = services.letter_override_set(course=course, student=student,
-                                               letter=str(request.data.get("letter") or ""),
-                                               reason=str(request.data.get("reason") or ""), by=request.user)
-        except ValidationError as exc:
-            return _error(exc)
+        row = services.letter_override_set(course=course, student=student,
+                                           letter=str(request.data.get("letter") or ""),
+                                           reason=str(request.data.get("reason") or ""), by=request.user)
         return Response({"student": student.pk, "letter": row.letter, "reason": row.reason}, status=201)
 
 
@@ -465,11 +433,8 @@ class CategoryListApi(APIView):
                    responses={201: out.GradeCategoryChangedSerializer, **_SETUP_BAD, **_REFUSED})
     def post(self, request: SignedInRequest, code: str) -> Response:
         course = access.access_setup(request.user, code)
-        try:
-            category = services.category_create(course=course, by=request.user,
-                                                **_fields(request.data, services.CATEGORY_FIELDS))
-        except ValidationError as exc:
-            return _setup_error(exc)
+        category = services.category_create(course=course, by=request.user,
+                                            **_fields(request.data, services.CATEGORY_FIELDS))
         return Response({**out.GradeCategorySerializer(category).data, "weight_warning": selectors.weight_warning(course=course)},
                         status=status.HTTP_201_CREATED)
 
@@ -489,12 +454,9 @@ class CategoryDetailApi(APIView):
                    responses={200: out.GradeCategoryChangedSerializer, **_SETUP_BAD, **_REFUSED})
     def patch(self, request: SignedInRequest, code: str, category_id: int) -> Response:
         category = access.access_category(request.user, code, category_id, for_setup=True)
-        try:
-            category = services.category_update(category=category, by=request.user,
-                                                reason=str(request.data.get("reason") or ""),
-                                                **_fields(request.data, services.CATEGORY_FIELDS))
-        except ValidationError as exc:
-            return _setup_error(exc)
+        category = services.category_update(category=category, by=request.user,
+                                            reason=str(request.data.get("reason") or ""),
+                                            **_fields(request.data, services.CATEGORY_FIELDS))
         return Response({**out.GradeCategorySerializer(category).data,
                          "weight_warning": selectors.weight_warning(course=category.course)})
 
@@ -502,10 +464,7 @@ class CategoryDetailApi(APIView):
                    responses={**_DELETED, **_SETUP_BAD, **_REFUSED})
     def delete(self, request: SignedInRequest, code: str, category_id: int) -> Response:
         category = access.access_category(request.user, code, category_id, for_setup=True)
-        try:
-            services.category_delete(category=category, by=request.user)
-        except ValidationError as exc:
-            return _setup_error(exc)
+        services.category_delete(category=category, by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -526,21 +485,15 @@ class ItemDetailApi(APIView):
                    responses={200: out.GradeItemSetupSerializer, **_SETUP_BAD, **_REFUSED})
     def patch(self, request: SignedInRequest, code: str, item_id: int) -> Response:
         item = access.access_item_for_setup(request.user, code, item_id)
-        try:
-            item = services.item_update(item=item, by=request.user, reason=str(request.data.get("reason", "")),
-                                        **_item_values(request.data, item.course))
-        except ValidationError as exc:
-            return _setup_error(exc)
+        item = services.item_update(item=item, by=request.user, reason=str(request.data.get("reason", "")),
+                                    **_item_values(request.data, item.course))
         return Response(out.GradeItemSetupSerializer(item).data)
 
     @extend_schema(operation_id="grading_items_destroy", summary="Delete an item without grades (instructor)",
                    responses={**_DELETED, **_SETUP_BAD, **_REFUSED})
     def delete(self, request: SignedInRequest, code: str, item_id: int) -> Response:
         item = access.access_item_for_setup(request.user, code, item_id)
-        try:
-            services.item_delete(item=item, by=request.user)
-        except ValidationError as exc:
-            return _setup_error(exc)
+        services.item_delete(item=item, by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -569,9 +522,6 @@ class OptionsApi(APIView):
                    responses={200: out.GradeOptionsSerializer, **_SETUP_BAD, **_REFUSED})
     def patch(self, request: SignedInRequest, code: str) -> Response:
         course = access.access_setup(request.user, code)
-        try:
-            options.gradebook_options_update(course=course, by=request.user, reason=str(request.data.get("reason") or ""),
-                                             **_fields(request.data, options.OPTION_FIELDS))
-        except ValidationError as exc:
-            return _setup_error(exc)
+        options.gradebook_options_update(course=course, by=request.user, reason=str(request.data.get("reason") or ""),
+                                         **_fields(request.data, options.OPTION_FIELDS))
         return Response(_options_out(course))

@@ -24,19 +24,22 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from courseapp.access import is_staff_of
+from courseapp.api_errors import ApiProblem, Problem
 
 from . import access, lifecycle, selectors, serializers, services
 
+# Errors are problem details (courseapp.api_errors), answered by the site's exception handler.
 _REFUSED = {
-    401: OpenApiResponse(serializers.ErrorSerializer, description="No or bad credentials"),
-    403: OpenApiResponse(serializers.ErrorSerializer, description="A member without the role this needs"),
-    404: OpenApiResponse(serializers.ErrorSerializer, description="Not a member of the course, or no such object"),
+    401: OpenApiResponse(Problem, description="No or bad credentials"),
+    403: OpenApiResponse(Problem, description="A member without the role this needs"),
+    404: OpenApiResponse(Problem, description="Not a member of the course, or no such object"),
 }
-_BAD = {400: OpenApiResponse(serializers.ErrorSerializer, description="What to fix, in `detail`")}
+_BAD = {400: OpenApiResponse(Problem, description="What to fix, in `detail`")}
 
 
-def _error(exc: services.ProjectError) -> Response:
-    return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+def _error(exc: services.ProjectError) -> ApiProblem:
+    """A service's refusal (what to fix) as a 400 problem."""
+    return ApiProblem(str(exc), code="invalid")
 
 
 def _submission_payload(request: Request, submission, *, staff: bool) -> dict:
@@ -70,10 +73,10 @@ class SubmissionListCreateApi(APIView):
                                "for them). The grading job is queued when the upload is stored.",
                    request={"multipart/form-data": serializers.SubmissionUploadSerializer},
                    responses={201: serializers.SubmissionSerializer,
-                              400: OpenApiResponse(serializers.UploadRefusedSerializer,
-                                                   description="Refused: the reason in `detail` (or `file` when "
-                                                               "no file was attached)"),
-                              503: OpenApiResponse(serializers.ErrorSerializer,
+                              400: OpenApiResponse(Problem,
+                                                   description="Refused: the reason in `detail` (field `file` in "
+                                                               "`errors` when no file was attached)"),
+                              503: OpenApiResponse(Problem,
                                                    description="The database is unreachable (a restart): nothing "
                                                                "was stored; submit again (see Retry-After)"),
                               **_REFUSED})
@@ -89,12 +92,12 @@ class SubmissionListCreateApi(APIView):
                 via="api" if request.auth is not None else "web",
             )
         except services.ProjectError as exc:
-            return _error(exc)
+            raise _error(exc) from None
         except lifecycle.DB_ERRORS:  # its transaction did not commit: nothing stored, the staged file removed
             lifecycle.drop_connection()
-            return Response({"detail": "The course database is restarting, so nothing was stored. "
-                                       "Submit again in a minute."},
-                            status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "30"})
+            raise ApiProblem("The course database is restarting, so nothing was stored. Submit again in a minute.",
+                             status=status.HTTP_503_SERVICE_UNAVAILABLE, code="database_unavailable",
+                             headers={"Retry-After": "30"}) from None
 
         def payload() -> dict:  # committed: answer 201 even if the database blips right now
             submission.refresh_from_db()
@@ -121,7 +124,7 @@ class SubmissionRerunApi(APIView):
         try:
             run = services.submission_rerun(submission=submission, by=request.user)
         except services.ProjectError as exc:
-            return _error(exc)
+            raise _error(exc) from None
         run.refresh_from_db()
         return Response(serializers.api_data(serializers.run_data(run, staff=True)), status=status.HTTP_202_ACCEPTED)
 
@@ -134,7 +137,7 @@ class PartRerunApi(APIView):
         try:
             count = services.part_rerun(part=part_obj, by=request.user)
         except services.ProjectError as exc:
-            return _error(exc)
+            raise _error(exc) from None
         return Response({"queued": count, "queue": "rerun"}, status=status.HTTP_202_ACCEPTED)
 
 

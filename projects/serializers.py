@@ -161,17 +161,6 @@ def _harness_points(**kwargs: Any) -> serializers.DecimalField:
     return serializers.DecimalField(max_digits=10, decimal_places=4, coerce_to_string=True, **kwargs)
 
 
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField(help_text="What went wrong and what to do about it.")
-
-
-class UploadRefusedSerializer(serializers.Serializer):
-    """A refused upload: ``detail`` says why (limits, archive checks, team, window); ``file`` when none was sent."""
-
-    detail = serializers.CharField(required=False, help_text="What to fix.")
-    file = serializers.ListField(child=serializers.CharField(), required=False, help_text="How to attach the file.")
-
-
 class PredictStepSerializer(serializers.Serializer):
     """How the predict step (the student's code) ended."""
 

@@ -134,6 +134,11 @@ def submission_page(request: HttpRequest, code: str, part: str, pk: int) -> Http
     score = selectors.submission_scores(part=part_obj, submissions=[submission])[submission.pk]
     latest = selectors.latest_run(submission)
     data = serializers.submission_data(score, staff=staff, now=timezone.now(), latest=latest)
+    if request.GET.get("fragment") == "live":
+        # The page's live part alone, for projects/status.js to swap in while the run goes on.
+        response = render(request, "projects/_submission_live.html", {"data": data})
+        response["Cache-Control"] = "no-store"
+        return response
     runs = list(submission.runs.defer("stdout", "stderr", "results").order_by("-id")) if staff else []
     return render(request, "projects/submission.html", _ctx(
         request, part_obj.course, part=part_obj, submission=submission, data=data, runs=runs,

@@ -9,6 +9,8 @@ saves are answered even earlier, by quizzes.middleware.AnswerSaveFastPath.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpResponse
@@ -16,10 +18,12 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from courseapp.api_errors import ApiProblem, Problem
 
 from . import access, bank_import, selectors, services, sync
 from . import serializers as out
@@ -39,37 +43,32 @@ from .parsers import PARSERS
 
 
 class QuizApi(APIView):
-    """Turns the errors a person can cause into 400/4xx answers with the message to act on."""
+    """Turns the errors a person can cause into 4xx problem details (courseapp.api_errors) with the message to
+    act on; a service's ValidationError is answered 400 by the site's exception handler."""
 
     parser_classes = PARSERS
 
     def handle_exception(self, exc):
         if isinstance(exc, GradeItemExists):
-            return Response({"detail": " ".join(exc.messages), "code": "grade_item_exists",
-                             "grade_item": exc.item.id}, status=status.HTTP_400_BAD_REQUEST)
-        if isinstance(exc, ValidationError):
-            return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
-        if isinstance(exc, services.AnswerConflict):
-            return Response(exc.as_json(), status=exc.status)
-        if isinstance(exc, services.AnswerRefused):
-            return Response({"detail": exc.message, "code": exc.code}, status=exc.status)
+            exc = ApiProblem(" ".join(exc.messages), code="grade_item_exists", grade_item=exc.item.id)
+        elif isinstance(exc, services.AnswerConflict):
+            body = exc.as_json()
+            exc = ApiProblem(body.pop("detail"), status=exc.status, code=body.pop("code"), **body)
+        elif isinstance(exc, services.AnswerRefused):
+            exc = ApiProblem(exc.message, status=exc.status, code=exc.code)
         return super().handle_exception(exc)
 
 
 _REFUSED = {
-    401: OpenApiResponse(out.QuizErrorSerializer, description="No or bad credentials"),
-    403: OpenApiResponse(out.QuizErrorSerializer, description="A member whose role does not allow this (or the reason)"),
-    404: OpenApiResponse(out.QuizErrorSerializer, description="Not a member of the course, or no such object"),
+    401: OpenApiResponse(Problem, description="No or bad credentials"),
+    403: OpenApiResponse(Problem, description="A member whose role does not allow this (or the reason, in `detail`)"),
+    404: OpenApiResponse(Problem, description="Not a member of the course, or no such object"),
 }
-_BAD = {400: OpenApiResponse(out.QuizErrorSerializer, description="What to fix, in `detail`")}
+_BAD = {400: OpenApiResponse(out.QuizErrorSerializer, description="What to fix, in `detail`; by field in `errors`")}
 
 
-def _detail_errors(serializer: serializers.Serializer) -> Response:
-    messages = []
-    for field, errors in serializer.errors.items():
-        for error in errors if isinstance(errors, list) else [errors]:
-            messages.append(f"{field}: {error}")
-    return Response({"detail": " ".join(messages), "errors": serializer.errors}, status=400)
+def _detail_errors(serializer: serializers.Serializer) -> NoReturn:
+    raise serializers.ValidationError(serializer.errors)
 
 
 # --- Quizzes ------------------------------------------------------------------------
@@ -151,7 +150,7 @@ class QuizListApi(QuizApi):
         course = access.access_bank(request.user, code, edit=True)
         serializer = QuizInput(data=request.data)
         if not serializer.is_valid():
-            return _detail_errors(serializer)
+            _detail_errors(serializer)
         fields = serializer.to_fields(course)
         for required in ("title", "opens_at", "closes_at"):
             if required not in fields:
@@ -186,7 +185,7 @@ class QuizDetailApi(QuizApi):
         quiz = access.access_quiz_as_instructor(request.user, code, quiz_id)
         serializer = QuizInput(data=request.data, partial=True)
         if not serializer.is_valid():
-            return _detail_errors(serializer)
+            _detail_errors(serializer)
         quiz = services.quiz_update(quiz=quiz, by=request.user, **serializer.to_fields(quiz.course))
         return Response(quiz_data(quiz, staff=True))
 
@@ -292,7 +291,7 @@ class QuestionListApi(QuizApi):
         course = access.access_bank(request.user, code, edit=True)
         serializer = QuizQuestionInput(data=request.data)
         if not serializer.is_valid():
-            return _detail_errors(serializer)
+            _detail_errors(serializer)
         data = dict(serializer.validated_data)
         answers = data.pop("answers", [])
         question = services.question_create(course=course, by=request.user, answers=answers, **data)
@@ -314,7 +313,7 @@ class QuestionDetailApi(QuizApi):
         question = access.access_question(request.user, code, question_id, edit=True)
         serializer = QuizQuestionInput(data=request.data, partial=True)
         if not serializer.is_valid():
-            return _detail_errors(serializer)
+            _detail_errors(serializer)
         data = dict(serializer.validated_data)
         answers = data.pop("answers", None)
         result = services.question_update(question=question, by=request.user, answers=answers, **data)
@@ -375,8 +374,8 @@ class MoodleXmlApi(QuizApi):
                                "in `errors`. Unsupported types are skipped and named in `skipped`.",
                    request=out.QuizMoodleXmlImportInputSerializer,
                    responses={201: out.QuizMoodleXmlImportedSerializer,
-                              400: OpenApiResponse(out.QuizImportErrorSerializer, description="What to fix, in "
-                                                   "`detail`; every question that could not be imported in `errors`"),
+                              400: OpenApiResponse(Problem, description="What to fix, in `detail`; every question "
+                                                                        "that could not be imported in `errors`"),
                               **_REFUSED})
     def post(self, request: Request, code: str) -> Response:
         course = access.access_bank(request.user, code, edit=True)
@@ -388,8 +387,8 @@ class MoodleXmlApi(QuizApi):
             result = bank_import.questions_import_moodle_xml(course=course, data=data, by=request.user,
                                                              category=str(request.data.get("category", ""))[:200])
         except ValidationError as exc:
-            return Response({"detail": " ".join(exc.messages), "errors": exc.messages[1:] or exc.messages},
-                            status=400)
+            raise ApiProblem(" ".join(exc.messages), code="invalid",
+                             errors=[{"field": None, "message": m} for m in exc.messages[1:] or exc.messages]) from None
         return Response({"created": [question_data(q) for q in result.created], "skipped": result.skipped},
                         status=201)
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
+from courseapp.api_errors import ProblemSerializer, problem_serializer
+
 from .models import DURING_PARTS, REVIEW_PARTS, AttemptState, GradingMethod, QuestionType
 
 
@@ -24,10 +26,10 @@ def _decimal_text(help_text: str, **kwargs) -> serializers.CharField:
     return serializers.CharField(help_text=help_text, **kwargs)
 
 
-class QuizErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField(help_text="What went wrong and what to do about it")
-    code = serializers.CharField(required=False, help_text="Taking refusals: a stable code (e.g. deadline_passed)")
-    errors = serializers.DictField(required=False, help_text="Per-field messages of a refused body")
+# Errors are problem details (courseapp.api_errors); these add the quizzes' extension members.
+QuizErrorSerializer = problem_serializer(
+    "QuizProblem", grade_item=serializers.IntegerField(
+        required=False, help_text="code grade_item_exists: the unlinked gradebook item to grade into"))
 
 
 # --- Quizzes -----------------------------------------------------------------------
@@ -316,25 +318,22 @@ class QuizMoodleXmlImportInputSerializer(serializers.Serializer):
                                      help_text="Folder for questions the file puts in no category")
 
 
-class QuizImportErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField(help_text="What went wrong and what to do about it")
-    errors = serializers.ListField(child=serializers.CharField(), required=False,
-                                   help_text="Each question that could not be imported, with what to fix")
-
-
 class QuizMoodleXmlImportedSerializer(serializers.Serializer):
     created = QuizQuestionSerializer(many=True)
     skipped = serializers.ListField(child=serializers.CharField(),
                                     help_text="Questions of unsupported types, each named with its position")
 
 
-class QuizAnswerConflictSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField(help_text="conflict, submitted or deadline_passed")
+class QuizAnswerConflictSerializer(ProblemSerializer):
+    """Problem details; code conflict, submitted or deadline_passed, and for a conflict the server's answer."""
+
     slot = serializers.IntegerField(required=False, help_text="Conflict only")
     value = serializers.JSONField(required=False, allow_null=True, help_text="Conflict only: the server's answer")
     version = serializers.IntegerField(required=False, help_text="Conflict only: send it as base to keep yours")
     saved_at = serializers.DateTimeField(required=False, help_text="Conflict only: when the server's answer was saved")
+
+    class Meta:
+        ref_name = "QuizAnswerConflictProblem"
 
 
 class QuizAnswerVersionSerializer(serializers.Serializer):

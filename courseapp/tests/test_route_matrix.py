@@ -63,7 +63,7 @@ OWNER = ("student", "ta", "instructor")
 RULES: dict[str, Rule] = {
     # courseapp
     "dashboard": page(*ROLES[1:7]),
-    "login": PUBLIC, "logout": Rule(frozenset(ROLES), "public", get=False), "healthz": PUBLIC,
+    "login": PUBLIC, "logout": Rule(frozenset(ROLES), "public", get=False), "healthz": PUBLIC, "favicon": PUBLIC,
     "api-schema": PUBLIC, "api-docs": PUBLIC, "api-redoc": PUBLIC,
     "course-detail": page(*MEMBERS), "courseapp-schedule": page(*MEMBERS),
     "courseapp-calendar": PUBLIC,  # the secret token in the URL is the key

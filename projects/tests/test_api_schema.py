@@ -81,7 +81,7 @@ def test_refusals_match_the_schema(schema, echo_part, student, outsider):
     check(schema, PATHS["list"], "post", token_client(student).post(url, {"file": upload()}))
     body = check(schema, PATHS["list"], "post", token_client(student).post(url, {"file": upload()}))
     assert "used all 1 submissions" in body["detail"]
-    assert "multipart field" in check(schema, PATHS["list"], "post", token_client(student).post(url, {}))["file"][0]
+    assert "multipart field" in check(schema, PATHS["list"], "post", token_client(student).post(url, {}))["errors"][0]["message"]
     assert check(schema, PATHS["list"], "get", token_client(outsider).get(url))["detail"]
 
 

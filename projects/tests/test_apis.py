@@ -7,6 +7,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from courseapp.tests.openapi import field_messages
 from courseapp.tokens import token_create
 from projects import services
 from projects.models import GradingRun, RunStatus, Submission, Team
@@ -60,7 +61,7 @@ def test_curl_with_a_token_submits_and_gets_the_status(echo_part, student, djang
 def test_upload_without_a_file_says_how(echo_part, student):
     response = token_client(student).post(api("echo", "submissions/"), {})
     assert response.status_code == 400
-    assert "multipart field named “file”" in response.json()["file"][0]
+    assert "multipart field named “file”" in field_messages(response, "file")[0]
 
 
 def test_refusals_come_back_as_400_with_the_message(echo_part, student):

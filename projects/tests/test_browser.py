@@ -50,9 +50,10 @@ def test_student_uploads_watches_the_status_and_sees_results(
     # starts while the page is open, and the page must follow it without a reload.
     first = page.locator("#run-status").inner_text()
     assert first == "Queued", first
+    # status.js swaps in the server-rendered live part (#submission-live) as the run goes on.
     page.evaluate("""() => { window.seenStatuses = [];
       new MutationObserver(() => window.seenStatuses.push(document.getElementById('run-status').textContent.trim()))
-        .observe(document.getElementById('run-status'), {childList: true, characterData: true, subtree: true}); }""")
+        .observe(document.getElementById('submission-live'), {childList: true, characterData: true, subtree: true}); }""")
     start_worker()
     expect(page.locator("#run-status")).to_have_text("Succeeded", timeout=180_000)
     seen = [first, *page.evaluate("window.seenStatuses")]
