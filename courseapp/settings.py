@@ -469,6 +469,7 @@ LOGGING = {
 # Where project submissions and harness bundles are kept (private, never served).
 SUBMISSIONS_ROOT = Path(env_str("SUBMISSIONS_ROOT", str(MEDIA_ROOT / "submissions")))
 HARNESS_ROOT = Path(env_str("HARNESS_ROOT", str(MEDIA_ROOT / "harnesses")))
+MATERIALS_ROOT = Path(env_str("MATERIALS_ROOT", str(MEDIA_ROOT / "materials")))  # lecture files, members only
 # Grading runs (docs/projects.md): a running job writes a heartbeat every HEARTBEAT_S;
 # the sweep treats a run whose heartbeat is older than STALE_AFTER_S as orphaned (its
 # worker died) and requeues it, resends a job still queued after RESEND_AFTER_S, and

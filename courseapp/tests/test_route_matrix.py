@@ -24,7 +24,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from courseapp.models import Course, Membership, Role, User
+from courseapp.models import Course, LectureMaterial, Membership, Role, User
 from courseapp.tokens import token_create
 
 ROLES = ("anonymous", "student", "student2", "ta", "instructor", "other_instructor", "other_student", "inactive")
@@ -73,6 +73,13 @@ RULES: dict[str, Rule] = {
     "courseapp-tokens": page(*ROLES[1:7]), "courseapp-api-tokens": api(*ROLES[1:7]),
     # The first student's token: everyone else must fail to revoke it (and nothing may change).
     "courseapp-api-token-revoke": api("student", get=False),
+    # Course editing: the instructor edits; instructors and TAs announce; staff read the history.
+    "courseapp-course-edit": page("instructor"), "courseapp-session-add": page("instructor"),
+    "courseapp-lecture-edit": page("instructor"), "courseapp-lecture-cancel": page("instructor", get=False),
+    "courseapp-lecture-restore": page("instructor", get=False),
+    "courseapp-material-add": page("instructor", get=False), "courseapp-material": page(*MEMBERS),
+    "courseapp-material-remove": page("instructor", get=False),
+    "courseapp-announcements": page(*MEMBERS), "courseapp-history": page(*STAFF),
     "courseapp-roster-import": page("instructor"), "courseapp-roster-import-apply": page("instructor", get=False),
     "password_reset": PUBLIC, "password_reset_done": PUBLIC, "password_reset_confirm": PUBLIC,
     "password_reset_complete": PUBLIC,
@@ -255,6 +262,10 @@ def _objects(course: Course, student: User) -> dict:
         "project": Project.objects.get(pk=part.project_id).slug, "part": part.slug,
         "upload": "no-such-upload", "platform_id": 999999, "context_id": 999999, "line_id": 999999,
         "token_id": token_create(user=student, name="matrix")[0].pk,
+        "lecture_id": course.lectures.order_by("starts_at").first().pk,
+        "material_id": LectureMaterial.objects.create(lecture=course.lectures.order_by("starts_at").first(),
+                                                      title="Slides", url="https://example.org/slides.pdf").pk,
+        "uidb64": "x", "pk": {"projects:harness": harness.pk, "projects:run": run.pk, "projects:api-run": run.pk,
         "uidb64": "x", "pk": {"projects:harness": harness.pk, "projects:harness-trial": harness.pk,
                               "projects:harness-live": harness.pk, "projects:run": run.pk, "projects:api-run": run.pk,
                               "default": submission.pk},

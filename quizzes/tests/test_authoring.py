@@ -399,13 +399,13 @@ def test_statistics_over_first_attempts(client_for, instructor, course):
 
 # --- calendar ---------------------------------------------------------------------------
 
-def test_calendar_events_cover_each_published_quiz_window(course):
+def test_calendar_events_mark_each_published_quiz_opening_and_closing(course):
     quiz = f.quiz(course, questions=[f.question(course, "short")], title="Calendar quiz")
     f.quiz(course, questions=[], title="Hidden", published=False)
     events = course_events(course)
-    assert [e["summary"] for e in events] == ["CENG 501 quiz: Calendar quiz"]
-    assert (events[0]["start"], events[0]["end"]) == (quiz.opens_at, quiz.closes_at)
-    assert events[0]["uid"] == f"quiz-{quiz.id}@{CODE}.quizzes"
+    assert [e["summary"] for e in events] == ["CENG 501 quiz opens: Calendar quiz", "CENG 501 quiz closes: Calendar quiz"]
+    assert [(e["start"], e["end"]) for e in events] == [(quiz.opens_at, None), (quiz.closes_at, None)]
+    assert [e["uid"] for e in events] == [f"quiz-{quiz.id}-opens@{CODE}.quizzes", f"quiz-{quiz.id}-closes@{CODE}.quizzes"]
 
 
 # --- pages ------------------------------------------------------------------------------
