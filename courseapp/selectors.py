@@ -129,15 +129,76 @@ def enrollment_counts(*, course: Course) -> dict[str, int]:
 
 
 @dataclass(frozen=True)
+class StudentPanel:
+    """What a student needs today in one course: their own rows only."""
+
+    open_quizzes: list[dict]  # quizzes.selectors.open_quizzes_for_student rows
+    deadlines: list  # grading GradeItems due next, with .quiz / .project_part when they have one
+    recent_grades: list  # the student's own Grade rows on released items
+
+
+@dataclass(frozen=True)
+class StaffPanel:
+    """What waits for the course staff; `health` only for the instructor."""
+
+    essays: list[dict]  # quizzes.selectors.essays_waiting rows
+    rubric: list[dict]  # projects.selectors.rubric_waiting rows
+    failed_runs: list[dict]  # projects.selectors.failed_runs rows
+    deadlines: list
+    health: dict | None = None  # teamless (rows), failed_runs (count), unreleased (item names past due)
+
+    @property
+    def waiting(self) -> int:
+        return (sum(r["pending"] for r in self.essays) + sum(r["teams"] for r in self.rubric)
+                + sum(r["submissions"] for r in self.failed_runs))
+
+
+@dataclass(frozen=True)
 class DashboardCard:
     course: Course
     role: str  # the person's role; superusers who are not members act as instructors
     next_lecture: Lecture | None
     students: int
+    student: StudentPanel | None = None
+    staff: StaffPanel | None = None
+
+
+def student_panel(*, course: Course, student: User, now: dt.datetime) -> StudentPanel:
+    """Open quizzes with time left, next deadlines and recent grades: the student's own data only."""
+    from grading import selectors as grading
+    from quizzes import selectors as quizzes
+
+    return StudentPanel(
+        open_quizzes=quizzes.open_quizzes_for_student(course=course, student=student, now=now),
+        deadlines=grading.upcoming_deadlines(course=course, now=now),
+        recent_grades=grading.recent_grades(course=course, student=student),
+    )
+
+
+def staff_panel(*, course: Course, now: dt.datetime, instructor: bool) -> StaffPanel:
+    """What waits for grading (essays, rubric parts, runs in error), and for the instructor the health."""
+    from grading import selectors as grading
+    from grading.models import GradeItem
+    from projects import selectors as projects
+    from quizzes import selectors as quizzes
+
+    failed = projects.failed_runs(course=course)
+    health = None
+    if instructor:
+        health = {
+            "teamless": [r for r in projects.teamless_counts(course=course) if r["students"]],
+            "failed_runs": sum(r["submissions"] for r in failed),
+            "unreleased": list(GradeItem.objects.filter(course=course, released=False, due_at__lt=now)
+                               .order_by("due_at").values_list("name", flat=True)),
+        }
+    return StaffPanel(essays=quizzes.essays_waiting(course=course), rubric=projects.rubric_waiting(course=course),
+                      failed_runs=failed, deadlines=grading.upcoming_deadlines(course=course, now=now, limit=3),
+                      health=health)
 
 
 def dashboard_cards(*, user: User, now: dt.datetime) -> list[DashboardCard]:
-    """The person's courses with their next lecture and student count (three queries)."""
+    """The person's courses with their next lecture and student count (three queries), and per course what
+    the person's role needs: a student's open quizzes, deadlines and grades; what waits for the staff."""
     from .access import courses_of
 
     courses = list(
@@ -151,15 +212,16 @@ def dashboard_cards(*, user: User, now: dt.datetime) -> list[DashboardCard]:
     upcoming: dict[int, Lecture] = {}
     for lecture in Lecture.objects.filter(course__in=courses, ends_at__gt=now, cancelled=False).order_by("-starts_at"):
         upcoming[lecture.course_id] = lecture  # the earliest one wins: rows come latest first
-    return [
-        DashboardCard(
-            course=course,
-            role=getattr(course, "my_role", None) or Role.INSTRUCTOR,
-            next_lecture=upcoming.get(course.pk),
-            students=course.n_students,
-        )
-        for course in courses
-    ]
+    cards = []
+    for course in courses:
+        role = getattr(course, "my_role", None) or Role.INSTRUCTOR
+        cards.append(DashboardCard(
+            course=course, role=role, next_lecture=upcoming.get(course.pk), students=course.n_students,
+            student=student_panel(course=course, student=user, now=now) if role == Role.STUDENT else None,
+            staff=(staff_panel(course=course, now=now, instructor=role == Role.INSTRUCTOR)
+                   if role in (Role.TA, Role.INSTRUCTOR) else None),
+        ))
+    return cards
 
 
 def lecture_event(*, course: Course, lecture: Lecture, url: str = "") -> ical.Event:

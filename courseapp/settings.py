@@ -140,6 +140,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # |when |day |points |score |time_left in every template: one format for times and points
+            "builtins": ["courseapp.templatetags.site_format"],
         },
     },
 ]
@@ -230,6 +232,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "Europe/Istanbul"  # the course runs in Ankara; datetimes are stored in UTC
 USE_I18N = True
 USE_TZ = True
+# A datetime printed without a filter reads 2026-12-02 09:40, Istanbul time (courseapp/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["courseapp.formats"]
 
 # --- Static and uploaded files ------------------------------------------------------
 STATIC_URL = "static/"

@@ -32,6 +32,7 @@ urlpatterns = [
     path("", include("lti.urls")),
 ]
 
-# JSON for /api/ paths (a non-integer id matches no pattern), the HTML pages elsewhere.
-handler404 = "courseapp.errors.not_found"
-handler500 = "courseapp.errors.server_error"
+# JSON for /api/ paths (a non-integer id matches no pattern; courseapp.errors), the HTML pages elsewhere.
+handler403 = "courseapp.error_pages.permission_denied"
+handler404 = "courseapp.error_pages.not_found"
+handler500 = "courseapp.error_pages.server_error"

@@ -286,3 +286,15 @@ def my_grades_report(*, course: Course, student: User) -> dict:
         official = {"letter": row["letter"], "overridden": bool(row["override"])}
     return presenters.student_report(frame, result, letters(frame, result), student.pk, for_student=True,
                                      not_released=hidden, official=official)
+
+
+def upcoming_deadlines(*, course: Course, now: dt.datetime, limit: int = 5) -> list[GradeItem]:
+    """The course's next due items after `now`, soonest first (one query); quiz and project part attached."""
+    return list(GradeItem.objects.filter(course=course, due_at__gt=now)
+                .select_related("quiz", "project_part").order_by("due_at", "id")[:limit])
+
+
+def recent_grades(*, course: Course, student: User, limit: int = 5) -> list[Grade]:
+    """The student's own latest grades on released items, newest first (one query)."""
+    return list(Grade.objects.filter(item__course=course, item__released=True, student=student)
+                .select_related("item").order_by("-updated_at", "-id")[:limit])

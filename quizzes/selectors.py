@@ -453,3 +453,41 @@ def as_parsed(question: Question) -> ParsedQuestion:
 def affected_attempts(*, question: Question) -> int:
     """Finished attempts that answered `question` (what a regrade would touch)."""
     return Attempt.objects.filter(quiz__slots__question=question).exclude(state=AttemptState.IN_PROGRESS).distinct().count()
+
+
+def open_quizzes_for_student(*, course: Course, student: User, now: dt.datetime) -> list[dict]:
+    """Published quizzes open at `now`, with time left and the student's own attempts (two queries).
+
+    Each row: quiz, closes_at, time_left (a timedelta), attempts_used, attempts_left (None: unlimited),
+    in_progress (the student has an attempt still open).
+    """
+    quizzes = list(Quiz.objects.filter(course=course, published=True, opens_at__lte=now, closes_at__gt=now)
+                   .order_by("closes_at", "id"))
+    mine: dict[int, list[Attempt]] = defaultdict(list)
+    for attempt in Attempt.objects.filter(quiz__in=quizzes, student=student).only("id", "quiz_id", "state"):
+        mine[attempt.quiz_id].append(attempt)
+    rows = []
+    for quiz in quizzes:
+        used = len(mine[quiz.id])
+        rows.append({
+            "quiz": quiz, "closes_at": quiz.closes_at, "time_left": quiz.closes_at - now, "attempts_used": used,
+            "attempts_left": None if quiz.max_attempts == 0 else max(quiz.max_attempts - used, 0),
+            "in_progress": any(a.state == AttemptState.IN_PROGRESS for a in mine[quiz.id]),
+        })
+    return rows
+
+
+def essays_waiting(*, course: Course) -> list[dict]:
+    """Per quiz of the course: answers graded by hand that wait for a grader, in submitted attempts (one query).
+
+    Rows: quiz_id, title, pending (answers), attempts (attempts they belong to); quizzes with none are left out.
+    """
+    rows = (
+        Response.objects.filter(slot__quiz__course=course, needs_manual=True, graded_at__isnull=True)
+        .exclude(attempt__state=AttemptState.IN_PROGRESS)
+        .values("slot__quiz_id", "slot__quiz__title", "slot__quiz__closes_at")
+        .annotate(pending=Count("id"), attempts=Count("attempt_id", distinct=True))
+        .order_by("slot__quiz__closes_at", "slot__quiz_id")
+    )
+    return [{"quiz_id": r["slot__quiz_id"], "title": r["slot__quiz__title"], "pending": r["pending"],
+             "attempts": r["attempts"]} for r in rows]

@@ -154,7 +154,7 @@ def test_checking_preview_answers_grades_them_in_memory_only(client_for, instruc
     html = checked.content.decode()
     assert checked.status_code == 200
     # single 1 + half of multi's 2 + true/false wrong 0 + numeric 1 = 3 of 8; the essay waits for a grader
-    assert '<strong id="preview-score">3.00</strong> / 8.00' in html
+    assert '<strong id="preview-score">3</strong> / 8' in html
     assert "1 question would wait for a grader" in html
     assert "<strong>ReLU</strong> <small>(your choice, right)</small>" in html  # the review marks each pick
     assert "Backprop is the chain rule." in html
