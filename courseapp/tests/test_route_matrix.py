@@ -265,7 +265,6 @@ def _objects(course: Course, student: User) -> dict:
         "lecture_id": course.lectures.order_by("starts_at").first().pk,
         "material_id": LectureMaterial.objects.create(lecture=course.lectures.order_by("starts_at").first(),
                                                       title="Slides", url="https://example.org/slides.pdf").pk,
-        "uidb64": "x", "pk": {"projects:harness": harness.pk, "projects:run": run.pk, "projects:api-run": run.pk,
         "uidb64": "x", "pk": {"projects:harness": harness.pk, "projects:harness-trial": harness.pk,
                               "projects:harness-live": harness.pk, "projects:run": run.pk, "projects:api-run": run.pk,
                               "default": submission.pk},
