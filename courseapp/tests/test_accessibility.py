@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 
 from courseapp.models import Membership, Role
 from quizzes.models import Quiz
@@ -22,13 +21,6 @@ RUN = """async () => {
   return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
                                       nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}));
 }"""
-
-
-@pytest.fixture
-def demo(db, settings, tmp_path):
-    settings.SUBMISSIONS_ROOT = tmp_path / "submissions"
-    settings.HARNESS_ROOT = tmp_path / "harnesses"
-    call_command("load_demo", stdout=open("/dev/null", "w"))
 
 
 def axe_violations(page, url: str) -> list[dict]:

@@ -5,7 +5,6 @@ style attribute, nothing from another host)."""
 from __future__ import annotations
 
 import pytest
-from django.core.management import call_command
 
 from courseapp.models import Membership, Role
 from quizzes.models import Quiz
@@ -38,13 +37,6 @@ def test_api_docs_allow_inline_styles_but_never_inline_scripts(client):
     for path in ("/api/docs/", "/api/redoc/"):
         rules = policy(client.get(path))
         assert "'unsafe-inline'" in rules["style-src"] and rules["script-src"] == "'self'", path
-
-
-@pytest.fixture
-def demo(db, settings, tmp_path):
-    settings.SUBMISSIONS_ROOT = tmp_path / "submissions"
-    settings.HARNESS_ROOT = tmp_path / "harnesses"
-    call_command("load_demo", stdout=open("/dev/null", "w"))
 
 
 def _visit(page, url: str, wait_for: str | None = None) -> list[str]:
