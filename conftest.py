@@ -22,7 +22,8 @@ def skip_or_fail(reason: str) -> None:
 
 @pytest.fixture
 def course(db) -> Course:
-    """CENG 501 Fall 2024-2025 as load_demo builds it (course part only, not other apps' demo data)."""
+    """CENG 501 Fall 2024-2025 as `load_demo --syllabus-dates` builds it (course part only, not other apps'
+    demo data)."""
     return demo.load_course().course
 
 

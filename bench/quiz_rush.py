@@ -1,6 +1,6 @@
 """The end of a quiz: 500 students start the same quiz within a minute, save 10 answers each, submit.
 
-    .venv/bin/python bench/quiz_rush.py [--students 500] [--ramp 60] [--seconds 20 --rounds 10] [--workers 3 --threads 4]
+    .venv/bin/python bench/quiz_rush.py [--profile | --profile-only] [--students 500] [--ramp 60] [--seconds 20 --rounds 10] [--workers 4 --threads 4]
 
 What it does (a measurement, not a test):
 1. Creates the PostgreSQL database ceng501_quizbench afresh (psql -h 127.0.0.1 -U postgres) and
@@ -145,6 +145,7 @@ def profile(data_file: Path, out: Path) -> None:
     data = json.loads(data_file.read_text())
     code, quiz = data["code"], data["quiz"]
     rows: dict[str, list[tuple[int, float]]] = {"start": [], "save": [], "submit": [], "poll": []}
+    statements: dict[str, list[str]] = {}  # the last request of each kind: its SQL, to see where queries go
 
     def measure(client, name: str, method: str, url: str, body: str | None = None):
         with CaptureQueriesContext(connection) as ctx:
@@ -156,6 +157,7 @@ def profile(data_file: Path, out: Path) -> None:
             took = time.process_time() - t0
         assert response.status_code in (200, 201), (name, response.status_code, response.content[:300])
         rows[name].append((len(ctx.captured_queries), took))
+        statements[name] = [q["sql"][:160] for q in ctx.captured_queries]
         return response
 
     for token in data["profile_tokens"]:
@@ -175,7 +177,7 @@ def profile(data_file: Path, out: Path) -> None:
         name: {"n": len(v), "sql_statements": sum(q for q, _ in v) / len(v),
                "cpu_ms": 1000 * sum(c for _, c in v) / len(v)}
         for name, v in rows.items() if v
-    }))
+    } | {"statements": statements}))
 
 
 def process_cpu(pid: int) -> float:
@@ -521,12 +523,15 @@ def main() -> None:
     parser.add_argument("--ramp", type=float, default=60, help="seconds over which students start")
     parser.add_argument("--seconds", type=float, default=20, help="closed-loop time for each of ping and save")
     parser.add_argument("--rounds", type=int, default=10, help="ping and save take turns this many times")
-    parser.add_argument("--workers", type=int, default=3)
+    # The defaults are production's (Dockerfile: gunicorn --workers 4 --threads 4), so the bench measures that.
+    parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--seed", type=int, default=501)
     parser.add_argument("--poll", type=float, default=3, help="seconds between an open page's version polls (0: none)")
     parser.add_argument("--profile", action="store_true", help="also profile start/save/submit in-process")
+    parser.add_argument("--profile-only", action="store_true",
+                        help="only the in-process profile (no gunicorn, no rush), with each request's SQL")
     parser.add_argument("--setup", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--profile-child", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -549,11 +554,19 @@ def main() -> None:
                        cwd=ROOT, env=env, check=True)
         setup_data = json.loads(data_file.read_text())
         profiled = None
-        if args.profile:
+        if args.profile or args.profile_only:
             profile_file = Path(tmp) / "profile.json"
             subprocess.run([python, __file__, "--profile-child", str(data_file), str(profile_file)],
                            cwd=ROOT, env=env, check=True)
             profiled = json.loads(profile_file.read_text())
+    statements = profiled.pop("statements", {}) if profiled else {}
+    if args.profile_only:
+        assert profiled is not None
+        for name, row in profiled.items():
+            print(f"{name}: {row['sql_statements']:.1f} SQL, {row['cpu_ms']:.1f} ms CPU (n={row['n']})")
+            for sql in statements.get(name, []):
+                print(f"    {sql}")
+        return
 
     gunicorn = Path(python).with_name("gunicorn")
     server = subprocess.Popen(

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from .models import Course, Membership, Role, User
+from .models import Course, Lecture, LectureMaterial, Membership, Role, User
 
 STAFF_ROLES = (Role.INSTRUCTOR, Role.TA)
 
@@ -70,6 +70,35 @@ def access_course_as_staff(user: User, code: str) -> Course:
 
 def access_course_as_instructor(user: User, code: str) -> Course:
     return access_course(user, code, roles=(Role.INSTRUCTOR,))
+
+
+# Course editing (README "Editing the course"): the instructor edits the course page, the
+# schedule and its materials; instructors and TAs post announcements (TAs announce recitations
+# and homework help); staff read the edit history; every member reads the rest.
+ANNOUNCERS = STAFF_ROLES
+
+
+def access_course_as_announcer(user: User, code: str) -> Course:
+    return access_course(user, code, roles=ANNOUNCERS)
+
+
+def access_lecture(user: User, code: str, lecture_id: int, *, edit: bool = False) -> Lecture:
+    """A session of the course: any member reads it; `edit` needs the instructor."""
+    course = access_course_as_instructor(user, code) if edit else access_course(user, code)
+    lecture = Lecture.objects.filter(course=course, pk=lecture_id).select_related("course").first()
+    if lecture is None:
+        raise Http404("No such session in this course.")
+    return lecture
+
+
+def access_material(user: User, code: str, material_id: int, *, edit: bool = False) -> LectureMaterial:
+    """A lecture material: any member of its course reads it (files included); `edit` needs the instructor."""
+    course = access_course_as_instructor(user, code) if edit else access_course(user, code)
+    material = (LectureMaterial.objects.filter(lecture__course=course, pk=material_id)
+                .select_related("lecture", "lecture__course").first())
+    if material is None:
+        raise Http404("No such material in this course.")
+    return material
 
 
 def courses_of(user: User):

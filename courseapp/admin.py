@@ -9,7 +9,17 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db import models
 
 from . import tokens
-from .models import ApiToken, Course, Lecture, Membership, Textbook, User
+from .models import (
+    Announcement,
+    ApiToken,
+    Course,
+    CourseChange,
+    Lecture,
+    LectureMaterial,
+    Membership,
+    Textbook,
+    User,
+)
 
 
 @admin.register(User)
@@ -71,8 +81,8 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(Lecture)
 class LectureAdmin(admin.ModelAdmin):
-    list_display = ("course", "week", "starts_at", "room", "topic")
-    list_filter = ("course",)
+    list_display = ("course", "week", "kind", "starts_at", "room", "topic", "cancelled")
+    list_filter = ("course", "kind", "cancelled")
     list_select_related = ("course",)
     search_fields = ("topic",)
 
@@ -110,3 +120,41 @@ class ApiTokenAdmin(admin.ModelAdmin):
         for token in queryset.filter(revoked_at__isnull=True):
             tokens.token_revoke(token=token)
         self.message_user(request, "Revoked.", messages.SUCCESS)
+
+
+@admin.register(Announcement)
+class AnnouncementAdmin(admin.ModelAdmin):
+    """Announcements are posted on the course's Announcements page (sanitised, history kept, e-mailed)."""
+
+    list_display = ("course", "title", "author", "created_at", "emailed_at", "emailed_to")
+    list_filter = ("course",)
+    list_select_related = ("course", "author")
+    readonly_fields = ("body_html", "emailed_at", "emailed_to")
+
+    def has_add_permission(self, request) -> bool:
+        return False  # the site's form renders and sanitises the body and sends the e-mail
+
+
+@admin.register(LectureMaterial)
+class LectureMaterialAdmin(admin.ModelAdmin):
+    list_display = ("lecture", "title", "url", "original_name", "created_at")
+    list_select_related = ("lecture", "lecture__course")
+    raw_id_fields = ("lecture", "created_by")
+
+
+@admin.register(CourseChange)
+class CourseChangeAdmin(admin.ModelAdmin):
+    """The course history is append-only: readable here, never added, changed or deleted."""
+
+    list_display = ("changed_at", "course", "changed_by", "subject", "action", "target")
+    list_filter = ("course", "subject")
+    list_select_related = ("course", "changed_by")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

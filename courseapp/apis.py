@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework import serializers as drf_serializers
 from rest_framework.authentication import SessionAuthentication
@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import access, selectors, services, tokens
-from .api_errors import FIELD_ERRORS, REFUSED
+from .api_errors import FIELD_ERRORS, REFUSED, ApiProblem, problem_serializer, summary
 from .models import Membership
 from .parsers import ObjectJSONParser
 from .serializers import (
@@ -28,6 +28,7 @@ from .serializers import (
     LectureSerializer,
     RosterPreviewSerializer,
     RosterResultSerializer,
+    RosterRowSerializer,
     RosterUploadSerializer,
     TokenObtainSerializer,
 )
@@ -60,10 +61,8 @@ class TokenObtainApi(APIView):
             200: ApiTokenCreatedSerializer,
             # wrong credentials: {"non_field_errors": [...]}; a missing field: by field
             **FIELD_ERRORS,
-            429: inline_serializer("LoginLockedOut", {
-                "detail": drf_serializers.CharField(help_text="Says when to try again"),
-                "retry_after_s": drf_serializers.IntegerField(help_text="Seconds until the lock ends at the latest"),
-            }),
+            429: problem_serializer("LoginLockedOutProblem", retry_after_s=drf_serializers.IntegerField(
+                help_text="Seconds until the lock ends at the latest")),
         },
     )
     def post(self, request: Request, *args, **kwargs) -> Response:
@@ -187,6 +186,11 @@ class RosterPreviewApi(CourseApi, APIView):
         return Response(RosterPreviewSerializer(_preview_data(preview)).data)
 
 
+ROSTER_REFUSED = problem_serializer(
+    "RosterImportProblem", ok=drf_serializers.BooleanField(required=False), counts=drf_serializers.DictField(
+        child=drf_serializers.IntegerField(), required=False), rows=RosterRowSerializer(many=True, required=False))
+
+
 class RosterApplyApi(CourseApi, APIView):
     parser_classes = [MultiPartParser, ObjectJSONParser]
 
@@ -194,7 +198,9 @@ class RosterApplyApi(CourseApi, APIView):
         request=RosterUploadSerializer,
         # 400: the preview (ok false, with every bad row in `errors`), or messages by field for a body that
         # names no CSV; one open object documents both.
-        responses={200: RosterResultSerializer, **FIELD_ERRORS, **REFUSED},
+        responses={200: RosterResultSerializer, 400: OpenApiResponse(ROSTER_REFUSED, description=(
+            "Problem details: every bad row in `errors` (field `line N`), with the preview beside them; or "
+            "what to fix in a body that names no CSV")), **REFUSED},
     )
     def post(self, request: Request, code: str) -> Response:
         """Import the roster atomically; 400 with the preview's errors, and nothing applied, if any row is bad."""
@@ -202,6 +208,9 @@ class RosterApplyApi(CourseApi, APIView):
         try:
             result = services.roster_import_apply(course=course, csv_text=_csv_text(request), by=request.user)
         except services.RosterImportError as exc:
-            return Response(RosterPreviewSerializer(_preview_data(exc.preview)).data,
-                            status=status.HTTP_400_BAD_REQUEST)
+            found = RosterPreviewSerializer(_preview_data(exc.preview)).data
+            errors = [{"field": f"line {e['line']}" if e["line"] else None, "message": e["message"]}
+                      for e in found.pop("errors")]
+            raise ApiProblem(summary(errors) or "The roster has no rows to import.", code="invalid", errors=errors,
+                             **found) from None
         return Response(RosterResultSerializer(asdict(result)).data)

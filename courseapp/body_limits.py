@@ -6,7 +6,8 @@ body. The small limit (REQUEST_BODY_MAX_BYTES, 1 MB) holds for every route and f
 anonymous client; the routes below accept uploads from a logged-in client (a session or an
 `Authorization` header, which DRF checks before it parses the body):
 
-- project submissions: the project's `max_upload_mb` (plus room for the multipart framing);
+- project submissions, and the sample of a harness test-run: the project's `max_upload_mb` (plus room
+  for the multipart framing);
 - harness bundles: HARNESS_BODY_MAX_BYTES;
 - one chunk of a dataset upload: DATASET_UPLOAD_CHUNK_MB;
 - roster, grade, GIFT and Moodle XML imports: IMPORT_BODY_MAX_BYTES.
@@ -23,8 +24,10 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
+
+from .api_errors import problem_response, wants_json
 
 MB = 1024 * 1024
 # Multipart boundaries, part headers and the other form fields around the uploaded files.
@@ -58,6 +61,7 @@ def _dataset_chunk_limit(kwargs: dict) -> int:
 UPLOAD_ROUTES: dict[str, Callable[[dict], int | None]] = {
     "projects:api-submissions": _submission_limit,
     "projects:harness-upload": _harness_limit,
+    "projects:harness-trial": _submission_limit,  # a sample submission
     "projects:api-dataset-upload": _dataset_chunk_limit,
     "courseapp-roster-import": _import_limit,
     "courseapp-api-roster-preview": _import_limit,
@@ -115,8 +119,8 @@ def too_large(request: HttpRequest, *, declared: int, limit: int) -> HttpRespons
         f"The request body is {_size(declared)}; this address accepts at most {_size(limit)}. "
         "Send a smaller file (project uploads: leave out data sets and checkpoints)."
     )
-    if request.path.startswith("/api/") or "json" in request.META.get("HTTP_ACCEPT", ""):
-        response: HttpResponse = JsonResponse({"detail": message, "limit_bytes": limit}, status=413)
+    if wants_json(request):
+        response: HttpResponse = problem_response(request, 413, message, code="too_large", limit_bytes=limit)
     else:
         response = HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
     # The body stays unread; the server (gunicorn, runserver) closes or drains the connection

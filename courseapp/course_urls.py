@@ -3,13 +3,30 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import apis, token_views, views
+from . import apis, editing_views, token_views, views
 from .forms import AccountPasswordResetForm
 
 urlpatterns = [
     path("account/tokens/", token_views.tokens_page, name="courseapp-tokens"),
     path("courses/<slug:code>/", views.course_detail, name="course-detail"),
     path("courses/<slug:code>/schedule/", views.schedule, name="courseapp-schedule"),
+    # Editing the course (courseapp/editing_views.py)
+    path("courses/<slug:code>/edit/", editing_views.course_edit, name="courseapp-course-edit"),
+    path("courses/<slug:code>/schedule/new/", editing_views.session_add, name="courseapp-session-add"),
+    path("courses/<slug:code>/schedule/<int:lecture_id>/edit/", editing_views.lecture_edit,
+         name="courseapp-lecture-edit"),
+    path("courses/<slug:code>/schedule/<int:lecture_id>/cancel/", editing_views.lecture_cancel,
+         name="courseapp-lecture-cancel"),
+    path("courses/<slug:code>/schedule/<int:lecture_id>/restore/", editing_views.lecture_restore,
+         name="courseapp-lecture-restore"),
+    path("courses/<slug:code>/schedule/<int:lecture_id>/materials/", editing_views.material_add,
+         name="courseapp-material-add"),
+    path("courses/<slug:code>/materials/<int:material_id>/", editing_views.material_open,
+         name="courseapp-material"),
+    path("courses/<slug:code>/materials/<int:material_id>/remove/", editing_views.material_remove,
+         name="courseapp-material-remove"),
+    path("courses/<slug:code>/announcements/", editing_views.announcements, name="courseapp-announcements"),
+    path("courses/<slug:code>/history/", editing_views.history, name="courseapp-history"),
     path("courses/<slug:code>/calendar/<str:token>.ics", views.calendar_feed, name="courseapp-calendar"),
     path("courses/<slug:code>/roster/", views.roster, name="courseapp-roster"),
     path("courses/<slug:code>/roster/<str:username>/unlock/", views.roster_unlock, name="courseapp-roster-unlock"),

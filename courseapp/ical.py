@@ -20,15 +20,22 @@ MAX_OCTETS = 75
 
 @dataclass(frozen=True)
 class Event:
-    """One VEVENT. `start`/`end` are aware datetimes; `url` is absolute or empty."""
+    """One VEVENT. `start`/`end` are aware datetimes; `url` is absolute or empty.
+
+    `end` None makes a point event (no DTEND: RFC 5545 §3.6.1 says it ends when it
+    starts), for moments such as a quiz opening. `status` is "" or CONFIRMED/CANCELLED;
+    `sequence` is raised by the source each time the event changes.
+    """
 
     uid: str
     summary: str
     start: dt.datetime
-    end: dt.datetime
+    end: dt.datetime | None
     description: str = ""
     location: str = ""
     url: str = ""
+    status: str = ""
+    sequence: int = 0
 
 
 def escape_text(value: str) -> str:
@@ -144,16 +151,21 @@ def calendar(
         "X-PUBLISHED-TTL:PT6H",
     ]
     if events:
-        lines += vtimezone(tz, events[0].start, max(event.end for event in events))
+        lines += vtimezone(tz, events[0].start, max(event.end or event.start for event in events))
     for event in events:
         lines += [
             "BEGIN:VEVENT",
             f"UID:{event.uid}",
             f"DTSTAMP:{_utc_stamp(stamp)}",
             f"DTSTART;TZID={tz.key}:{_local_stamp(event.start, tz)}",
-            f"DTEND;TZID={tz.key}:{_local_stamp(event.end, tz)}",
-            f"SUMMARY:{escape_text(event.summary)}",
         ]
+        if event.end is not None:
+            lines.append(f"DTEND;TZID={tz.key}:{_local_stamp(event.end, tz)}")
+        lines.append(f"SUMMARY:{escape_text(event.summary)}")
+        if event.sequence:
+            lines.append(f"SEQUENCE:{event.sequence}")
+        if event.status:
+            lines.append(f"STATUS:{event.status}")
         if event.location:
             lines.append(f"LOCATION:{escape_text(event.location)}")
         if event.description:

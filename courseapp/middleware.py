@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
+
+from .api_errors import problem_response, wants_json
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +30,8 @@ class DatabaseUnavailableMiddleware:
         if not isinstance(exception, (OperationalError, InterfaceError)):
             return None
         log.warning("database unreachable while serving %s %s: %s", request.method, request.path, exception)
-        if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
-            response: HttpResponse = JsonResponse({"detail": MESSAGE}, status=503)
+        if wants_json(request):
+            response: HttpResponse = problem_response(request, 503, MESSAGE, code="database_unavailable")
         else:
             response = HttpResponse(f"<!doctype html><title>Try again in a minute</title><p>{MESSAGE}</p>",
                                     status=503)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import ApiToken, Course, Lecture, Membership, Role
+from .models import ApiToken, Course, Lecture, Membership, Role, SessionKind
 
 
 class CourseSerializer(serializers.ModelSerializer):
@@ -78,10 +78,13 @@ class CourseDetailSerializer(serializers.ModelSerializer):
 
 class LectureSerializer(serializers.ModelSerializer):
     subtopics = serializers.ListField(child=serializers.CharField())
+    kind = serializers.ChoiceField(choices=SessionKind.choices, help_text="A weekly lecture, an extra session or an exam")
+    cancelled = serializers.BooleanField(help_text="Cancelled sessions stay listed; `note` says why")
+    note = serializers.CharField(allow_blank=True, help_text="Why it was moved or cancelled; empty: nothing to say")
 
     class Meta:
         model = Lecture
-        fields = ["week", "starts_at", "ends_at", "room", "topic", "subtopics"]
+        fields = ["week", "kind", "starts_at", "ends_at", "room", "topic", "subtopics", "cancelled", "note"]
 
 
 class EnrollmentSerializer(serializers.ModelSerializer):

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
+from .csvfiles import sniff_dialect
 from .models import Course, Membership, Role, User
 
 MAX_ROSTER_BYTES = 2 * 1024 * 1024
@@ -153,12 +154,7 @@ def _header_map(header: list[str]) -> tuple[dict[str, int], list[RosterError]]:
     return found, []
 
 
-def _dialect(text: str) -> type[csv.Dialect] | csv.Dialect:
-    sample = text[:4096]
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        return csv.excel
+_dialect = sniff_dialect  # comma, semicolon or tab: shared with the grade import (courseapp.csvfiles)
 
 
 def _parse(csv_text: str) -> tuple[list[RosterRow], list[RosterError]]:

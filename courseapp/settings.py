@@ -140,6 +140,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # |when |day |points |score |time_left in every template: one format for times and points
+            "builtins": ["courseapp.templatetags.site_format"],
         },
     },
 ]
@@ -230,6 +232,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "Europe/Istanbul"  # the course runs in Ankara; datetimes are stored in UTC
 USE_I18N = True
 USE_TZ = True
+# A datetime printed without a filter reads 2026-12-02 09:40, Istanbul time (courseapp/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["courseapp.formats"]
 
 # --- Static and uploaded files ------------------------------------------------------
 STATIC_URL = "static/"
@@ -285,6 +289,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "PAGE_SIZE": 100,
+    # Every error answer is RFC 9457 problem details, application/problem+json (courseapp/api_errors.py).
+    "EXCEPTION_HANDLER": "courseapp.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "CENG 501 course API",
@@ -302,6 +308,11 @@ SPECTACULAR_SETTINGS = {
         "AttemptStateEnum": "quizzes.models.AttemptState.values",
         "ReviewPartEnum": "quizzes.models.REVIEW_PARTS",
     },
+    # Error answers are documented as application/problem+json (courseapp/api_errors.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "courseapp.api_errors.problem_media_types",
+    ],
 }
 
 # --- Celery -------------------------------------------------------------------
@@ -462,6 +473,7 @@ LOGGING = {
 # Where project submissions and harness bundles are kept (private, never served).
 SUBMISSIONS_ROOT = Path(env_str("SUBMISSIONS_ROOT", str(MEDIA_ROOT / "submissions")))
 HARNESS_ROOT = Path(env_str("HARNESS_ROOT", str(MEDIA_ROOT / "harnesses")))
+MATERIALS_ROOT = Path(env_str("MATERIALS_ROOT", str(MEDIA_ROOT / "materials")))  # lecture files, members only
 # Grading runs (docs/projects.md): a running job writes a heartbeat every HEARTBEAT_S;
 # the sweep treats a run whose heartbeat is older than STALE_AFTER_S as orphaned (its
 # worker died) and requeues it, resends a job still queued after RESEND_AFTER_S, and

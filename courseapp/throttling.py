@@ -23,10 +23,11 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.db import transaction
 from django.db.models import Max, Q, Sum
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from .api_errors import problem_response
 from .models import Course, Membership, User
 
 log = logging.getLogger(__name__)
@@ -107,8 +108,8 @@ def lockout_response(
     message = lockout_message(until=until)
     retry_after = max(1, math.ceil((until - timezone.now()).total_seconds()))
     if request.path.startswith("/api/"):
-        response: HttpResponse = JsonResponse(
-            {"detail": message, "retry_after_s": retry_after}, status=settings.AXES_HTTP_RESPONSE_CODE
+        response: HttpResponse = problem_response(
+            request, settings.AXES_HTTP_RESPONSE_CODE, message, code="throttled", retry_after_s=retry_after
         )
     else:
         response = render(

@@ -11,6 +11,7 @@ members with the wrong role get PermissionDenied. Rules:
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import Http404
 
 from courseapp.access import access_course, role_in
@@ -31,7 +32,7 @@ def can_edit_item(user: User | None, item: GradeItem) -> bool:
     return role_may_edit(role_in(user, item.course), item.ta_editable)
 
 
-def access_gradebook(user: User, code: str) -> tuple[Course, str]:
+def access_gradebook(user: User, code: str) -> tuple[Course, str | None]:
     """The course and the person's role, for staff (instructor or TA) only."""
     course = access_course(user, code, roles=(Role.INSTRUCTOR, Role.TA))
     return course, role_in(user, course)
@@ -41,7 +42,7 @@ def access_gradebook_as_instructor(user: User, code: str) -> Course:
     return access_course(user, code, roles=(Role.INSTRUCTOR,))
 
 
-def access_my_grades(user: User, code: str) -> tuple[Course, str]:
+def access_my_grades(user: User, code: str) -> tuple[Course, str | None]:
     """The course for any member: students see their own grades, staff may preview theirs."""
     course = access_course(user, code)
     return course, role_in(user, course)
@@ -99,3 +100,24 @@ def access_item_for_setup(user: User, code: str, item_id: int) -> GradeItem:
         return GradeItem.objects.select_related("category", "course").get(pk=item_id, course=course)
     except GradeItem.DoesNotExist:
         raise Http404("No such grade item.") from None
+
+
+def visible_items(user: User, course: Course) -> QuerySet[GradeItem]:
+    """The course's grade items `user` may see: staff every item, a student the released ones."""
+    items = GradeItem.objects.filter(course=course).select_related("category")
+    return items.filter(released=True) if role_in(user, course) == Role.STUDENT else items
+
+
+def access_items(user: User, code: str) -> tuple[Course, QuerySet[GradeItem]]:
+    """The course and the grade items the member may see (students: released items only)."""
+    course = access_course(user, code)
+    return course, visible_items(user, course)
+
+
+def access_visible_item(user: User, code: str, item_id: int) -> GradeItem:
+    """One grade item the member may see (students: a released one); Http404 otherwise."""
+    _, items = access_items(user, code)
+    item = items.filter(pk=item_id).first()
+    if item is None:
+        raise Http404("No such grade item.")
+    return item

@@ -7,59 +7,61 @@ responses of every role to the served schema.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from courseapp.models import Role
+from courseapp.api_errors import BAD, REFUSED, Problem, problem_serializer, validation_problem
+from courseapp.models import Course, Role, User
 from courseapp.parsers import ObjectJSONParser
 
 from . import access, calculations, exports, forms, options, presenters, selectors, services
 from . import serializers as out
-from .models import Category, GradeItem, GradeState
+from .models import Category, GradeState
 
-_REFUSED = {
-    401: OpenApiResponse(out.GradingErrorSerializer, description="No or bad credentials (`detail`)"),
-    403: OpenApiResponse(out.GradingErrorSerializer, description="A member whose role does not allow this "
-                                                                 "(`detail` says why)"),
-    404: OpenApiResponse(out.GradingErrorSerializer, description="Not a member of the course, or no such object"),
-}
-_BAD = {400: OpenApiResponse(out.GradingErrorSerializer, description="What to fix, in `errors`")}
-_SETUP_BAD = {400: OpenApiResponse(out.GradingErrorSerializer,
-                                   description="What to fix: every message in `errors`, by field in `fields`")}
+if TYPE_CHECKING:
+    class SignedInRequest(Request):
+        """What these views receive, for the type checker: IsAuthenticated (the default permission)
+        lets only signed-in users through, and ObjectJSONParser (the default parser) refuses a body
+        that is not a JSON object (forms and multipart parse to a QueryDict, a dict too)."""
+
+        user: User
+
+        @property
+        def data(self) -> dict[str, Any]: ...
+else:
+    SignedInRequest = Request
+
+
+# Errors are problem details (courseapp.api_errors): a service's ValidationError propagates to the
+# site's exception handler, which answers 400 with every message (by field where one is named).
+_REFUSED = REFUSED
+_BAD = BAD
+_SETUP_BAD = {400: OpenApiResponse(Problem, description="What to fix: `detail`, and every message in `errors` "
+                                                        "with the field it is about")}
 _DELETED = {204: OpenApiResponse(description="Deleted")}
 
 
-def _dec(value):
+def _dec(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _error(exc: ValidationError) -> Response:
-    return Response({"errors": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
-
-
-def _body(request):
-    """The request's fields; ValidationError unless the body is an object (JSON) or a form.
-
-    A JSON list or scalar ([null, null], 3) parses, but names no field: without this check the
-    first .get() on it was a 500."""
-    if not isinstance(request.data, dict):  # QueryDict (forms, multipart) is a dict too
-        raise ValidationError("Send a JSON object with named fields (see /api/docs/), not a "
-                              f"{'list' if isinstance(request.data, list) else 'single value'}.")
-    return request.data
 
 
 MAX_ID = out.ID_MAX
 
 
-def _student_id(value) -> int:
+def _student_id(value: object) -> int:
     """A student id sent by a client; ValidationError saying what to send when it is not a whole number."""
     try:
         number = int(str(value).strip())
@@ -80,22 +82,16 @@ class ItemListApi(APIView):
 
     @extend_schema(operation_id="grading_items_list", summary="Grade items (students: released items only)",
                    responses={200: out.GradeItemSerializer(many=True), **_REFUSED})
-    def get(self, request, code):
-        course, role = access.access_my_grades(request.user, code)
-        items = GradeItem.objects.filter(course=course).select_related("category")
-        if role == Role.STUDENT:
-            items = items.filter(released=True)
+    def get(self, request: SignedInRequest, code: str) -> Response:
+        _, items = access.access_items(request.user, code)
         return Response(out.GradeItemSerializer(items, many=True).data)
 
     @extend_schema(operation_id="grading_items_create", summary="Add a grade item (instructor)",
                    request=out.GradeItemInputSerializer,
                    responses={201: out.GradeItemSetupSerializer, **_SETUP_BAD, **_REFUSED})
-    def post(self, request, code):
+    def post(self, request: SignedInRequest, code: str) -> Response:
         course = access.access_setup(request.user, code)
-        try:
-            item = services.item_create(course=course, by=request.user, **_item_values(_body(request), course))
-        except ValidationError as exc:
-            return _setup_error(exc)
+        item = services.item_create(course=course, by=request.user, **_item_values(request.data, course))
         return Response(out.GradeItemSetupSerializer(item).data, status=status.HTTP_201_CREATED)
 
 
@@ -108,16 +104,14 @@ class GradeListApi(APIView):
                    parameters=[OpenApiParameter("student", OpenApiTypes.INT, required=False,
                                                 description="Staff: only this student's grades")],
                    responses={200: out.GradeRowSerializer(many=True), **_BAD, **_REFUSED})
-    def get(self, request, code):
+    def get(self, request: SignedInRequest, code: str) -> Response:
         course, role = access.access_my_grades(request.user, code)
+        students: list[User] | None
         if role == Role.STUDENT:
             students, released_only = [request.user], True
         else:
             student = request.query_params.get("student")
-            try:
-                students = [access.access_student(request.user, course, _student_id(student))] if student else None
-            except ValidationError as exc:
-                return _error(exc)
+            students = [access.access_student(request.user, course, _student_id(student))] if student else None
             released_only = False
         frame = selectors.gradebook_frame(course=course, students=students, released_only=released_only,
                                           with_details=True)
@@ -134,11 +128,10 @@ class GradeListApi(APIView):
                    summary="Set one grade (instructor; TA on items opened to TAs); returns the new totals",
                    request=out.GradeSetInputSerializer,
                    responses={200: out.GradeSetResultSerializer,
-                              400: OpenApiResponse(out.GRADE_SET_ERRORS,
-                                                   description="What to fix: `errors`, or messages by field for a "
-                                                               "malformed body"),
+                              400: OpenApiResponse(Problem, description="What to fix: `detail`, and each "
+                                                                        "message by field in `errors`"),
                               **_REFUSED})
-    def post(self, request, code):
+    def post(self, request: SignedInRequest, code: str) -> Response:
         # Who is asking first: someone outside the course learns nothing from how the body is read.
         access.access_gradebook(request.user, code)
         data = out.GradeSetInputSerializer(data=request.data)
@@ -147,12 +140,9 @@ class GradeListApi(APIView):
         item = access.access_item(request.user, code, v["item"], for_edit=True)
         student = access.access_student(request.user, item.course, v["student"])
         points = v.get("points")
-        points = None if points in (None, "") else points.strip().replace(",", ".")
-        try:
-            grade = services.grade_set(item=item, student=student, points=points, by=request.user,
-                                       state=v["state"], reason=v["reason"], comment=v["comment"])
-        except ValidationError as exc:
-            return _error(exc)
+        points = None if points in (None, "") else points.strip()
+        grade = services.grade_set(item=item, student=student, points=points, by=request.user,
+                                   state=v["state"], reason=v["reason"], comment=v["comment"])
         frame = selectors.gradebook_frame(course=item.course, students=[student])
         result = frame.compute()
         letters = selectors.letters(frame, result)
@@ -171,7 +161,7 @@ class GradeHistoryApi(APIView):
 
     @extend_schema(operation_id="grading_grade_history", summary="Change history of one grade, newest first (staff)",
                    responses={200: out.GradeHistoryEntrySerializer(many=True), **_REFUSED})
-    def get(self, request, code, item_id, student_id):
+    def get(self, request: SignedInRequest, code: str, item_id: int, student_id: int) -> Response:
         item = access.access_item(request.user, code, item_id)
         student = access.access_student(request.user, item.course, student_id)
         return Response([
@@ -183,11 +173,11 @@ class GradeHistoryApi(APIView):
         ])
 
 
-def _upload(request) -> bytes | str:
+def _upload(request: SignedInRequest) -> bytes | str:
     """The CSV sent as a multipart "file" or as text in "csv"; ValidationError for anything else."""
     if "file" in request.FILES:
         return request.FILES["file"].read()
-    text = _body(request).get("csv", "")
+    text = request.data.get("csv", "")
     if not isinstance(text, str):
         raise ValidationError("csv must be the file's text (a JSON string); or upload the file as multipart "
                               "“file”.")
@@ -201,10 +191,17 @@ _IMPORT_BODY = {
 }
 
 
-def _plan_out(plan) -> dict:
+def _plan_out(plan: services.ImportPlan) -> dict[str, Any]:
     return {"ok": plan.ok, "errors": plan.errors, "items": plan.items, "unchanged": plan.unchanged,
             "changes": [{"line": c.line, "student_number": c.student_number, "student": c.student_name,
                          "item": c.item_name, "old": c.old, "new": c.new} for c in plan.changes]}
+
+
+_IMPORT_REFUSED = problem_serializer(
+    "GradeImportProblem", ok=serializers.BooleanField(help_text="false: nothing can be applied"),
+    items=serializers.ListField(child=serializers.CharField(), help_text="The items the file's columns matched"),
+    unchanged=serializers.IntegerField(help_text="Cells equal to the stored grade"),
+    changes=out.GradeImportChangeSerializer(many=True))
 
 
 class ImportPreviewApi(APIView):
@@ -216,20 +213,23 @@ class ImportPreviewApi(APIView):
                                                                   "writes nothing",
                    request=_IMPORT_BODY,
                    responses={200: out.GradeImportPlanSerializer,
-                              400: OpenApiResponse(out.GradeImportPlanSerializer,
-                                                   description="The plan (ok false) with every bad line, or "
-                                                               "what to fix in a file that cannot be read, in "
-                                                               "`errors`"),
+                              400: OpenApiResponse(_IMPORT_REFUSED,
+                                                   description="Problem details with every bad line, or what to "
+                                                               "fix in a file that cannot be read, in `errors`; "
+                                                               "the plan's other members beside them"),
                               **_REFUSED})
-    def post(self, request, code):
+    def post(self, request: SignedInRequest, code: str) -> Response:
         course, _ = access.access_gradebook(request.user, code)
         try:
             plan = services.import_plan(course=course, data=_upload(request), by=request.user)
-        except ValidationError as exc:
-            # The plan's shape with nothing in it, so the 400 has one documented shape (not two that a
-            # client, or an OpenAPI oneOf, could not tell apart).
+        except ValidationError as exc:  # a file that cannot be read: the same shape, nothing found
             plan = services.ImportPlan(errors=list(exc.messages))
-        return Response(_plan_out(plan), status=status.HTTP_200_OK if plan.ok else status.HTTP_400_BAD_REQUEST)
+        if plan.ok:
+            return Response(_plan_out(plan))
+        # Problem details, with what the plan found beside the bad lines (extension members).
+        found = _plan_out(plan)
+        del found["errors"]
+        return validation_problem(ValidationError(plan.errors), request, **found)
 
 
 class ImportApplyApi(APIView):
@@ -240,15 +240,12 @@ class ImportApplyApi(APIView):
     @extend_schema(operation_id="grading_import_apply", summary="Apply a CSV import, all of it or nothing (staff)",
                    request=_IMPORT_BODY,
                    responses={200: out.GradeImportPlanSerializer,
-                              400: OpenApiResponse(out.GradingErrorSerializer,
-                                                   description="Every bad line in `errors`; nothing changed"),
+                              400: OpenApiResponse(Problem, description="Every bad line in `errors`; nothing "
+                                                                        "changed"),
                               **_REFUSED})
-    def post(self, request, code):
+    def post(self, request: SignedInRequest, code: str) -> Response:
         course, _ = access.access_gradebook(request.user, code)
-        try:
-            plan = services.import_apply(course=course, data=_upload(request), by=request.user)
-        except ValidationError as exc:
-            return _error(exc)
+        plan = services.import_apply(course=course, data=_upload(request), by=request.user)
         return Response(_plan_out(plan))
 
 
@@ -270,12 +267,13 @@ class ExportApi(APIView):
             **_BAD, **_REFUSED,
         },
     )
-    def get(self, request, code):
+    def get(self, request: SignedInRequest, code: str) -> HttpResponse | Response:
         course, _ = access.access_gradebook(request.user, code)
         fmt = request.query_params.get("fmt", "csv")
         if fmt not in {"csv", "xlsx", "moodle"}:
-            return Response({"errors": ["fmt must be csv, xlsx or moodle."]}, status=400)
+            raise ValidationError({"fmt": ["fmt must be csv, xlsx or moodle."]})
         frame = selectors.gradebook_frame(course=course)
+        body: bytes | str
         if fmt == "moodle":
             body, ctype = exports.to_csv(exports.moodle_table(frame)), "text/csv"
         else:
@@ -296,7 +294,7 @@ class SummaryApi(APIView):
                    summary="Categories, totals, letter, drops and late penalties per student "
                            "(staff: every student; students: their own)",
                    responses={200: out.GradeReportSerializer(many=True), **_REFUSED})
-    def get(self, request, code):
+    def get(self, request: SignedInRequest, code: str) -> Response:
         course, role = access.access_my_grades(request.user, code)
         if role == Role.STUDENT:
             return Response([_report_out(selectors.my_grades_report(course=course, student=request.user))])
@@ -308,8 +306,8 @@ class SummaryApi(APIView):
         ])
 
 
-def _report_out(report: dict) -> dict:
-    def conv(value):
+def _report_out(report: dict[str, Any]) -> dict[str, Any]:
+    def conv(value: Any) -> Any:
         if isinstance(value, Decimal):
             return str(value)
         if isinstance(value, dict):
@@ -332,45 +330,19 @@ class WhatIfApi(APIView):
     @extend_schema(operation_id="grading_what_if", summary="Totals if these grades were in; nothing is saved",
                    request=out.GradeWhatIfInputSerializer,
                    responses={200: out.GradeReportSerializer, **_BAD, **_REFUSED})
-    def post(self, request, code):
+    def post(self, request: SignedInRequest, code: str) -> Response:
         course, role = access.access_my_grades(request.user, code)
-        try:
-            body = _body(request)
-            student_id = request.user.pk if role == Role.STUDENT else _student_id(body.get("student") or 0)
-        except ValidationError as exc:
-            return _error(exc)
+        body = request.data
+        student_id = request.user.pk if role == Role.STUDENT else _student_id(body.get("student") or 0)
         student = access.access_student(request.user, course, student_id)
-        frame = selectors.gradebook_frame(course=course, students=[student], released_only=True,
-                                          with_details=True)
-        grades = frame.grades.copy()
         wanted = body.get("grades") or {}
         if not isinstance(wanted, dict):
-            return Response({"errors": ["grades must be an object of item id → points."]}, status=400)
-        errors = []
-        for key, value in wanted.items():
-            try:
-                j = frame.items.index.get_loc(int(key))
-            except (KeyError, ValueError):
-                errors.append(f"Item {key} is not a released item of this course.")
-                continue
-            item = GradeItem(name=frame.items.iloc[j]["name"], points_possible=frame.items.iloc[j]["points_possible"],
-                             extra_credit=bool(frame.items.iloc[j]["extra_credit"]))
-            if value is None or str(value).strip() == "":
-                grades.graded[0, j] = grades.excused[0, j] = False
-                grades.cents[0, j] = 0
-            elif str(value).strip().upper() in {"EX", "E"}:
-                grades.excused[0, j], grades.graded[0, j], grades.cents[0, j] = True, False, 0
-            else:
-                try:
-                    points = services._as_points(str(value).strip(), item=item)
-                    services.validate_points(points, item=item)
-                except ValidationError as exc:
-                    errors.append(f"{item.name}: {exc.messages[0]}")
-                    continue
-                grades.graded[0, j], grades.excused[0, j] = True, False
-                grades.cents[0, j] = calculations.to_cents(points)
+            raise ValidationError({"grades": ["grades must be an object of item id → points."]})
+        frame = selectors.gradebook_frame(course=course, students=[student], released_only=True,
+                                          with_details=True)
+        grades, errors = calculations.what_if_grades(frame.grades, frame.items, wanted)
         if errors:
-            return Response({"errors": errors}, status=400)
+            raise ValidationError({"grades": errors})
         result = frame.compute(grades)
         frame.grades = grades
         report = presenters.student_report(frame, result, selectors.letters(frame, result), student.pk,
@@ -384,7 +356,7 @@ class StatisticsApi(APIView):
     @extend_schema(operation_id="grading_statistics",
                    summary="Per item and for the final total: counts, mean, median, sd (staff)",
                    responses={200: out.GradeStatisticsRowSerializer(many=True), **_REFUSED})
-    def get(self, request, code):
+    def get(self, request: SignedInRequest, code: str) -> Response:
         course, _ = access.access_gradebook(request.user, code)
         frame = selectors.gradebook_frame(course=course)
         stats = presenters.statistics_table(frame, frame.compute())
@@ -398,11 +370,11 @@ class ReleaseApi(APIView):
     @extend_schema(operation_id="grading_items_release", summary="Show or hide an item's grades (instructor)",
                    request=out.GradeReleaseInputSerializer,
                    responses={200: out.GradeReleaseSerializer, **_BAD, **_REFUSED})
-    def post(self, request, code, item_id):
+    def post(self, request: SignedInRequest, code: str, item_id: int) -> Response:
         item = access.access_item(request.user, code, item_id)
         body = out.GradeReleaseInputSerializer(data=request.data)
         if not body.is_valid():
-            return _error(ValidationError("released must be true or false."))
+            raise ValidationError({"released": ["released must be true or false."]})
         services.item_release(item=item, released=body.validated_data["released"], by=request.user)
         return Response({"id": item.pk, "released": item.released})
 
@@ -414,38 +386,24 @@ class LetterOverrideApi(APIView):
                    summary="Override a student's final letter, or clear the override (instructor)",
                    request=out.GradeLetterOverrideInputSerializer,
                    responses={201: out.GradeLetterOverrideSerializer, **_BAD, **_REFUSED})
-    def post(self, request, code):
+    def post(self, request: SignedInRequest, code: str) -> Response:
         course = access.access_gradebook_as_instructor(request.user, code)
-        try:
-            student_id = _student_id(_body(request).get("student") or 0)
-        except ValidationError as exc:
-            return _error(exc)
+        student_id = _student_id(request.data.get("student") or 0)
         student = access.access_student(request.user, course, student_id)
-        try:
-            row = services.letter_override_set(course=course, student=student,
-                                               letter=str(_body(request).get("letter") or ""),
-                                               reason=str(_body(request).get("reason") or ""), by=request.user)
-        except ValidationError as exc:
-            return _error(exc)
+        row = services.letter_override_set(course=course, student=student,
+                                           letter=str(request.data.get("letter") or ""),
+                                           reason=str(request.data.get("reason") or ""), by=request.user)
         return Response({"student": student.pk, "letter": row.letter, "reason": row.reason}, status=201)
 
 
 # --- gradebook set-up (categories and items) -----------------------------------------------------
 
 
-def _setup_error(exc: ValidationError) -> Response:
-    """400 with every message, and per field where the service named one."""
-    body = {"errors": exc.messages}
-    if hasattr(exc, "error_dict"):
-        body["fields"] = exc.message_dict
-    return Response(body, status=status.HTTP_400_BAD_REQUEST)
-
-
-def _fields(data, names) -> dict:
+def _fields(data: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
     return {k: data[k] for k in names if k in data}
 
 
-def _item_values(data, course) -> dict:
+def _item_values(data: Mapping[str, Any], course: Course) -> dict[str, Any]:
     """Request data → item_update/item_create values; the due date read like the pages do (see forms.parse_due)."""
     values = _fields(data, services.ITEM_FIELDS)
     if "due_at" in values:
@@ -464,7 +422,7 @@ class CategoryListApi(APIView):
     @extend_schema(operation_id="grading_categories_list", summary="The course's grade categories, with the weight "
                                                                    "warning",
                    responses={200: out.GradeCategoryListSerializer, **_REFUSED})
-    def get(self, request, code):
+    def get(self, request: SignedInRequest, code: str) -> Response:
         course, _ = access.access_my_grades(request.user, code)
         categories = Category.objects.filter(course=course)
         return Response({"categories": out.GradeCategorySerializer(categories, many=True).data,
@@ -473,13 +431,10 @@ class CategoryListApi(APIView):
     @extend_schema(operation_id="grading_categories_create", summary="Add a grade category (instructor)",
                    request=out.GradeCategoryInputSerializer,
                    responses={201: out.GradeCategoryChangedSerializer, **_SETUP_BAD, **_REFUSED})
-    def post(self, request, code):
+    def post(self, request: SignedInRequest, code: str) -> Response:
         course = access.access_setup(request.user, code)
-        try:
-            category = services.category_create(course=course, by=request.user,
-                                                **_fields(_body(request), services.CATEGORY_FIELDS))
-        except ValidationError as exc:
-            return _setup_error(exc)
+        category = services.category_create(course=course, by=request.user,
+                                            **_fields(request.data, services.CATEGORY_FIELDS))
         return Response({**out.GradeCategorySerializer(category).data, "weight_warning": selectors.weight_warning(course=course)},
                         status=status.HTTP_201_CREATED)
 
@@ -489,7 +444,7 @@ class CategoryDetailApi(APIView):
 
     @extend_schema(operation_id="grading_categories_retrieve", summary="One grade category",
                    responses={200: out.GradeCategorySerializer, **_REFUSED})
-    def get(self, request, code, category_id):
+    def get(self, request: SignedInRequest, code: str, category_id: int) -> Response:
         return Response(out.GradeCategorySerializer(access.access_category(request.user, code, category_id)).data)
 
     @extend_schema(operation_id="grading_categories_partial_update",
@@ -497,25 +452,19 @@ class CategoryDetailApi(APIView):
                            "its items' late policies",
                    request=out.GradeCategoryChangeSerializer,
                    responses={200: out.GradeCategoryChangedSerializer, **_SETUP_BAD, **_REFUSED})
-    def patch(self, request, code, category_id):
+    def patch(self, request: SignedInRequest, code: str, category_id: int) -> Response:
         category = access.access_category(request.user, code, category_id, for_setup=True)
-        try:
-            category = services.category_update(category=category, by=request.user,
-                                                reason=str(_body(request).get("reason") or ""),
-                                                **_fields(_body(request), services.CATEGORY_FIELDS))
-        except ValidationError as exc:
-            return _setup_error(exc)
+        category = services.category_update(category=category, by=request.user,
+                                            reason=str(request.data.get("reason") or ""),
+                                            **_fields(request.data, services.CATEGORY_FIELDS))
         return Response({**out.GradeCategorySerializer(category).data,
                          "weight_warning": selectors.weight_warning(course=category.course)})
 
     @extend_schema(operation_id="grading_categories_destroy", summary="Delete an empty category (instructor)",
                    responses={**_DELETED, **_SETUP_BAD, **_REFUSED})
-    def delete(self, request, code, category_id):
+    def delete(self, request: SignedInRequest, code: str, category_id: int) -> Response:
         category = access.access_category(request.user, code, category_id, for_setup=True)
-        try:
-            services.category_delete(category=category, by=request.user)
-        except ValidationError as exc:
-            return _setup_error(exc)
+        services.category_delete(category=category, by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -526,41 +475,29 @@ class ItemDetailApi(APIView):
 
     @extend_schema(operation_id="grading_items_retrieve", summary="One grade item (students: released items only)",
                    responses={200: out.GradeItemSetupSerializer, **_REFUSED})
-    def get(self, request, code, item_id):
-        course, role = access.access_my_grades(request.user, code)
-        item = GradeItem.objects.filter(course=course, pk=item_id)
-        if role == Role.STUDENT:
-            item = item.filter(released=True)
-        item = item.first()
-        if item is None:
-            return Response({"errors": ["No such grade item."]}, status=404)
+    def get(self, request: SignedInRequest, code: str, item_id: int) -> Response:
+        item = access.access_visible_item(request.user, code, item_id)
         return Response(out.GradeItemSetupSerializer(item).data)
 
     @extend_schema(operation_id="grading_items_partial_update",
                    summary="Change some of an item's settings (instructor); new due dates re-apply late policies",
                    request=out.GradeItemChangeSerializer,
                    responses={200: out.GradeItemSetupSerializer, **_SETUP_BAD, **_REFUSED})
-    def patch(self, request, code, item_id):
+    def patch(self, request: SignedInRequest, code: str, item_id: int) -> Response:
         item = access.access_item_for_setup(request.user, code, item_id)
-        try:
-            item = services.item_update(item=item, by=request.user, reason=str(_body(request).get("reason", "")),
-                                        **_item_values(_body(request), item.course))
-        except ValidationError as exc:
-            return _setup_error(exc)
+        item = services.item_update(item=item, by=request.user, reason=str(request.data.get("reason", "")),
+                                    **_item_values(request.data, item.course))
         return Response(out.GradeItemSetupSerializer(item).data)
 
     @extend_schema(operation_id="grading_items_destroy", summary="Delete an item without grades (instructor)",
                    responses={**_DELETED, **_SETUP_BAD, **_REFUSED})
-    def delete(self, request, code, item_id):
+    def delete(self, request: SignedInRequest, code: str, item_id: int) -> Response:
         item = access.access_item_for_setup(request.user, code, item_id)
-        try:
-            services.item_delete(item=item, by=request.user)
-        except ValidationError as exc:
-            return _setup_error(exc)
+        services.item_delete(item=item, by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def _options_out(course) -> dict:
+def _options_out(course: Course) -> dict[str, Any]:
     overview = selectors.setup_overview(course=course)
     opts = overview["options"]
     return {"weighting": opts.weighting, "missing_percent": _dec(opts.missing_percent),
@@ -575,7 +512,7 @@ class OptionsApi(APIView):
     @extend_schema(operation_id="grading_options_retrieve",
                    summary="The gradebook's options: weighting, missing-work policy, letters released",
                    responses={200: out.GradeOptionsSerializer, **_REFUSED})
-    def get(self, request, code):
+    def get(self, request: SignedInRequest, code: str) -> Response:
         course, _ = access.access_my_grades(request.user, code)
         return Response(_options_out(course))
 
@@ -583,11 +520,8 @@ class OptionsApi(APIView):
                    summary="Change some of the gradebook's options (instructor); each change is kept in the history",
                    request=out.GradeOptionsInputSerializer,
                    responses={200: out.GradeOptionsSerializer, **_SETUP_BAD, **_REFUSED})
-    def patch(self, request, code):
+    def patch(self, request: SignedInRequest, code: str) -> Response:
         course = access.access_setup(request.user, code)
-        try:
-            options.gradebook_options_update(course=course, by=request.user, reason=str(_body(request).get("reason") or ""),
-                                             **_fields(_body(request), options.OPTION_FIELDS))
-        except ValidationError as exc:
-            return _setup_error(exc)
+        options.gradebook_options_update(course=course, by=request.user, reason=str(request.data.get("reason") or ""),
+                                         **_fields(request.data, options.OPTION_FIELDS))
         return Response(_options_out(course))

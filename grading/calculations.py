@@ -10,8 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from courseapp.numbers import PointsError, format_points, parse_points
 
 HUNDREDTH = Decimal("0.01")
 HUNDRED = Decimal("100")
@@ -411,7 +415,7 @@ def _counted(
 
 def _category_coefficients(items: pd.DataFrame, aggregation: str) -> tuple[list, list]:
     """Per item (alpha, beta): a kept item adds alpha·cents to N and beta to D."""
-    q = [to_cents(v) for v in items["points_possible"]]
+    q = [to_cents(v) or 0 for v in items["points_possible"]]  # points possible is never None
     ec = list(items["extra_credit"].astype(bool))
     if aggregation == "total_points":
         return [1] * len(q), [0 if e else qq for qq, e in zip(q, ec, strict=True)]
@@ -453,13 +457,17 @@ def _best_drops(
         ka, cand = kept_a[rows], candidate[rows]
         tn, td = total_n[rows], total_d[rows]
         combos: list[tuple[int, ...]] = []
-        best_n = best_d = best_idx = None
+        best_n: Any = None  # arrays over `rows` once the first combination is seen
+        best_d: Any = None
+        best_idx: Any = None
         for low_set in itertools.combinations(range(n), lo):
             low_cols = list(low_set)
             low_ok = cand[:, low_cols].all(axis=1)
             ln = tn - ka[:, low_cols].sum(axis=1)
             ld = td - beta[low_cols].sum()
-            inner_n = inner_d = inner_idx = None
+            inner_n: Any = None
+            inner_d: Any = None
+            inner_idx: Any = None
             rest = [j for j in range(n) if j not in low_set]
             for high_set in itertools.combinations(rest, hi):
                 high_cols = list(high_set)
@@ -723,3 +731,54 @@ def drop_problems(
         return [f"{name} has {len(counted)} counted item(s) and would drop {drops} ({rule}); at least one must "
                 f"count. Drop at most {len(counted) - 1} in all."]
     return []
+
+
+# --- what if ----------------------------------------------------------------------------------
+
+EXCUSED_WORDS = frozenset({"E", "EX", "EXCUSED"})
+
+
+def what_if_grades(
+    grades: GradeMatrix, items: pd.DataFrame, guesses: Mapping[object, object], *, row: int = 0,
+) -> tuple[GradeMatrix, list[str]]:
+    """A copy of `grades` with one student's (row `row`) guesses put in; `grades` is left as it is.
+
+    guesses: item id (int, or its text as JSON object keys are) → points typed by a person
+    ("8.5", "8,5", 8), "EX"/"E"/"excused" to excuse, None or "" to take the grade out (missing).
+    items: the frame's items (index = item id; name, points_possible, extra_credit); only these
+    may be guessed (for a student: the released ones). Points are read with the site's parser
+    (courseapp.numbers: at most two decimals, not negative) and may not exceed points possible
+    unless the item is extra credit.
+    Returns (grades, errors): every guess that cannot be used gives one error saying what to
+    fix, and then nothing should be computed from the returned matrix.
+    """
+    out = grades.copy()
+    errors: list[str] = []
+    for key, value in guesses.items():
+        try:
+            item_id = int(str(key).strip())
+            j = int(out.items.get_loc(item_id))
+        except (KeyError, ValueError, TypeError):
+            errors.append(f"Item {key} is not a released item of this course.")
+            continue
+        item = items.loc[item_id]
+        text = "" if value is None else str(value).strip()
+        if text == "":
+            out.graded[row, j] = out.excused[row, j] = False
+            out.cents[row, j] = 0
+            continue
+        if text.upper() in EXCUSED_WORDS:
+            out.excused[row, j], out.graded[row, j], out.cents[row, j] = True, False, 0
+            continue
+        try:
+            points = parse_points(text, what=str(item["name"]))
+        except PointsError as exc:
+            errors.append(str(exc))
+            continue
+        if not item["extra_credit"] and points > item["points_possible"]:
+            errors.append(f"{item['name']}: {format_points(points)} is above the maximum of "
+                          f"{format_points(item['points_possible'])}; enter at most the maximum.")
+            continue
+        out.graded[row, j], out.excused[row, j] = True, False
+        out.cents[row, j] = to_cents(points)
+    return out, errors

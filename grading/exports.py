@@ -3,7 +3,11 @@
 Pure formatting over a GradebookFrame and its Result; no ORM. Every text cell a
 spreadsheet would run as a formula (starting with =, +, -, @, or a tab/CR) is
 prefixed with an apostrophe. Numbers are written as plain decimal strings,
-rounded half up to hundredths.
+rounded half up to hundredths; the Excel file writes them as numbers.
+
+Points possible are in the item columns' headers ("Quiz 1 (10)", "Bonus (5, extra credit)"),
+never in a first data row: every row of a gradebook file is a student, so a spreadsheet or
+pandas reads each column with one type. The import reads these headers back.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from courseapp.text import for_export
 from . import calculations as calc
 
 STUDENT_NUMBER = "Student number"
-POINTS_POSSIBLE = "Points possible"
+POINTS_POSSIBLE = "Points possible"  # the first data row of exports before points possible moved to the headers
 EXCUSED = "EX"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 ID_COLUMNS = [STUDENT_NUMBER, "Username", "Last name", "First name"]
@@ -113,9 +117,23 @@ def item_header(items: pd.DataFrame, item_id) -> str:
     return str(items.loc[item_id, "name"])
 
 
+EXTRA_CREDIT = "extra credit"
+# " (10)", " (7.5, extra credit)" at the end of a header: the points possible the export wrote there
+POSSIBLE_SUFFIX = re.compile(r"\s+\((\d+(?:\.\d+)?)(?:,\s*extra credit)?\)$", re.IGNORECASE)
+
+
+def item_header_with_possible(items: pd.DataFrame, item_id) -> str:
+    """The gradebook export's item header: its name and points possible, "Quiz 1 (10)" or
+    "Bonus (5, extra credit)" (read back by the import, see POSSIBLE_SUFFIX)."""
+    possible = calc.fmt_points(items.loc[item_id, "points_possible"])
+    extra = f", {EXTRA_CREDIT}" if items.loc[item_id, "extra_credit"] else ""
+    return f"{item_header(items, item_id)} ({possible}{extra})"
+
+
 def gradebook_table(frame, result: calc.Result, letters: pd.DataFrame) -> pd.DataFrame:
-    """One row per student (plus a first "Points possible" row), one column per item, then
-    category percentages (current and final), totals and the letter. All cells are strings."""
+    """One row per student, one column per item headed with its points possible ("Quiz 1 (10)"),
+    then category percentages (current and final), totals and the letter. All cells are strings;
+    the numeric columns are named in table.attrs["numeric_columns"] (to_xlsx writes them as numbers)."""
     students, items, cats = frame.students, frame.items, frame.categories
     columns = {  # built as a dict and turned into a frame once (inserting columns one by one is slow)
         STUDENT_NUMBER: students["student_number"].fillna("").to_numpy(),
@@ -125,7 +143,7 @@ def gradebook_table(frame, result: calc.Result, letters: pd.DataFrame) -> pd.Dat
     }
     texts = cell_texts(frame)
     for j, item_id in enumerate(items.index):
-        columns[item_header(items, item_id)] = texts[:, j]
+        columns[item_header_with_possible(items, item_id)] = texts[:, j]
     # every percentage column formatted in one pass (they share most of their distinct values)
     blocks = [result.category_hundredths(mode) for mode in calc.MODES]
     blocks += [result.total_hundredths(mode)[:, None] for mode in calc.MODES]
@@ -133,18 +151,13 @@ def gradebook_table(frame, result: calc.Result, letters: pd.DataFrame) -> pd.Dat
     names = [f"{cats.loc[cat_id, 'name']} % ({mode})" for mode in calc.MODES for cat_id in cats.index]
     for k, name in enumerate([*names, "Current total %", "Final total %"]):
         columns[name] = percents[:, k]
+    numeric = [c for c in columns if c not in ID_COLUMNS]
     columns["Letter"] = letters["letter"].to_numpy()
     columns["Letter override reason"] = letters["reason"].to_numpy()
-    possible = {column: "" for column in columns}
-    possible[STUDENT_NUMBER] = POINTS_POSSIBLE
-    for item_id in items.index:
-        text = calc.fmt_points(items.loc[item_id, "points_possible"])
-        possible[item_header(items, item_id)] = text + (" (extra credit)" if items.loc[item_id, "extra_credit"] else "")
-    table = pd.DataFrame({
-        column: np.concatenate([np.array([possible[column]], dtype=object), np.asarray(values, dtype=object)])
-        for column, values in columns.items()
-    })
-    return _neutralise_text(table, [*ID_COLUMNS, "Letter override reason"])
+    table = pd.DataFrame({column: np.asarray(values, dtype=object) for column, values in columns.items()})
+    table = _neutralise_text(table, [*ID_COLUMNS, "Letter override reason"])
+    table.attrs["numeric_columns"] = [neutralise(c) for c in numeric]
+    return table
 
 
 def moodle_table(frame) -> pd.DataFrame:
@@ -156,7 +169,7 @@ def moodle_table(frame) -> pd.DataFrame:
         "First name": students["first_name"].to_numpy(),
         "Last name": students["last_name"].to_numpy(),
         "ID number": students["student_number"].fillna("").to_numpy(),
-        "Email address": [""] * len(students),
+        "Email address": students["email"].fillna("").to_numpy() if "email" in students else [""] * len(students),
     })
     texts = cell_texts(frame)
     texts[(texts == "") | (texts == EXCUSED)] = "-"
@@ -221,12 +234,25 @@ def to_csv(table: pd.DataFrame) -> str:
     return "\n".join([",".join(header), *map(",".join, zip(*columns, strict=True))]) + "\n"
 
 
+def _numbers_for_excel(values: pd.Series) -> pd.Series:
+    """Texts of numbers ("7.5", "85.00") → floats, "" → None (an empty cell); other text ("EX") stays."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    out = values.astype(object).where(numbers.isna(), numbers.astype(object))
+    return out.where(values != "", None)
+
+
 def to_xlsx(table: pd.DataFrame, sheet: str = "Gradebook") -> bytes:
-    """Excel workbook (openpyxl). Cells are written as text so nothing is evaluated.
+    """Excel workbook (openpyxl). The columns named in table.attrs["numeric_columns"] (points,
+    percentages) are written as numbers, so sums and charts work; their other cells ("EX") and
+    every other column are written as text, so nothing is evaluated.
 
     Control characters (which openpyxl refuses, failing the whole workbook) become U+FFFD in
     headers and cells: a name stored with one must not break every export (courseapp.text)."""
+    numeric = set(table.attrs.get("numeric_columns", []))
+    positions = [k for k, column in enumerate(table.columns) if column in numeric]
     table = table.rename(columns=for_export).map(for_export)
+    for k in positions:
+        table.isetitem(k, _numbers_for_excel(table.iloc[:, k]))
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         table.to_excel(writer, index=False, sheet_name=sheet[:31])

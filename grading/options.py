@@ -44,7 +44,7 @@ def _value_text(value: Any) -> str:
 
 
 def _clean(values: dict) -> dict:
-    from .services import _Errors, _flag, _number
+    from .services._validation import _Errors, _flag, _number
 
     errors = _Errors()
     clean: dict[str, Any] = {}
@@ -78,7 +78,7 @@ def gradebook_options_update(*, course: Course, by: User, reason: str = "", **ch
     Totals are computed, never stored, so a change applies to every student at once.
     Raises PermissionDenied for anyone but the instructor, ValidationError {field: [messages]}.
     """
-    from .services import _require_instructor
+    from .services._validation import _require_instructor
 
     _require_instructor(by, course)
     unknown = set(changes) - set(OPTION_FIELDS)

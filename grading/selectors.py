@@ -51,7 +51,7 @@ CATEGORY_FIELDS = ["id", "name", "weight", "aggregation", "drop_lowest", "drop_h
 class GradebookFrame:
     """One course's gradebook as frames (see calculations for the column contracts).
 
-    students: index = user id; columns username, first_name, last_name, student_number, name.
+    students: index = user id; columns username, first_name, last_name, student_number, email, name.
     details: long form, one row per stored grade (only with with_details=True): student, item,
     state, raw_points, late_penalty_points, points, comment, submitted_at, source.
     overrides: student id → (letter, reason) for letter overrides in force.
@@ -75,7 +75,8 @@ class GradebookFrame:
 
     def compute(self, grades: calc.GradeMatrix | None = None) -> calc.Result:
         return calc.compute(
-            categories=self.categories, items=self.items, grades=grades or self.grades, now=self.now,
+            categories=self.categories, items=self.items, grades=grades or self.grades,
+            now=self.now or timezone.now(),
             options=self.engine_options,
         )
 
@@ -167,11 +168,11 @@ def gradebook_frame(
         ids = [s.pk if isinstance(s, User) else int(s) for s in students]
         members = members.filter(user_id__in=ids)
     student_rows = _fetch_plain(members.order_by("user__last_name", "user__first_name", "user__username").values_list(
-        "user_id", "user__username", "user__first_name", "user__last_name", "user__student_number"))
+        "user_id", "user__username", "user__first_name", "user__last_name", "user__student_number", "user__email"))
     student_frame = pd.DataFrame.from_records(
-        student_rows, columns=["id", "username", "first_name", "last_name", "student_number"]
+        student_rows, columns=["id", "username", "first_name", "last_name", "student_number", "email"]
     ).set_index("id")
-    student_frame["name"] = [f"{first} {last}".strip() for _, _, first, last, _ in student_rows]
+    student_frame["name"] = [f"{first} {last}".strip() for _, _, first, last, _, _ in student_rows]
 
     grade_qs = Grade.objects.filter(item_id__in=list(items.index))
     if students is not None:
@@ -285,3 +286,15 @@ def my_grades_report(*, course: Course, student: User) -> dict:
         official = {"letter": row["letter"], "overridden": bool(row["override"])}
     return presenters.student_report(frame, result, letters(frame, result), student.pk, for_student=True,
                                      not_released=hidden, official=official)
+
+
+def upcoming_deadlines(*, course: Course, now: dt.datetime, limit: int = 5) -> list[GradeItem]:
+    """The course's next due items after `now`, soonest first (one query); quiz and project part attached."""
+    return list(GradeItem.objects.filter(course=course, due_at__gt=now)
+                .select_related("quiz", "project_part").order_by("due_at", "id")[:limit])
+
+
+def recent_grades(*, course: Course, student: User, limit: int = 5) -> list[Grade]:
+    """The student's own latest grades on released items, newest first (one query)."""
+    return list(Grade.objects.filter(item__course=course, item__released=True, student=student)
+                .select_related("item").order_by("-updated_at", "-id")[:limit])

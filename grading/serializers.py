@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import ResolvedComponent
-from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 
 from .models import (
@@ -101,35 +100,7 @@ def _item_late_base(**kwargs) -> NamedChoiceField:
                                       "possible), or empty: as its category", **kwargs)
 
 
-# --- errors ---------------------------------------------------------------------------------------
-
-
-class GradingErrorSerializer(serializers.Serializer):
-    """What a refused request gets: `detail` for refusals (401, 403, 404 by DRF), `errors` for what
-    to fix (each message says what to do), and per field messages where the set-up services name a field."""
-
-    detail = serializers.CharField(required=False, help_text="Why the request was refused")
-    errors = serializers.ListField(child=serializers.CharField(), required=False, help_text="What to fix")
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False,
-                                   help_text="Set-up endpoints: the messages by field name")
-
-
-class GradeSetBodyErrorsSerializer(serializers.Serializer):
-    """A malformed body for setting a grade: messages by field name (DRF's validation errors)."""
-
-    item = serializers.ListField(child=serializers.CharField(), required=False)
-    student = serializers.ListField(child=serializers.CharField(), required=False)
-    points = serializers.ListField(child=serializers.CharField(), required=False)
-    state = serializers.ListField(child=serializers.CharField(), required=False)
-    comment = serializers.ListField(child=serializers.CharField(), required=False)
-    reason = serializers.ListField(child=serializers.CharField(), required=False)
-    non_field_errors = serializers.ListField(child=serializers.CharField(), required=False)
-
-
-GRADE_SET_ERRORS = PolymorphicProxySerializer(
-    component_name="GradeSetError", resource_type_field_name=None,
-    serializers=[GradingErrorSerializer, GradeSetBodyErrorsSerializer],
-)
+# Errors: problem details, documented by courseapp.api_errors.ProblemSerializer.
 
 
 # --- categories and items ---------------------------------------------------------------------------

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.parsers import FormParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from courseapp.api_errors import REFUSED
+from courseapp.api_errors import REFUSED, ApiProblem, Problem, problem_serializer
 from courseapp.parsers import ObjectJSONParser
 from courseapp.tokens import ApiTokenAuthentication
 
@@ -24,6 +24,11 @@ from .serializers import (
     LtiRosterPreviewSerializer,
     LtiRosterSyncSerializer,
 )
+
+_SYNC_PROBLEM = problem_serializer(
+    "LtiRosterSyncProblem", id=serializers.IntegerField(), at=serializers.DateTimeField(),
+    sync_status=serializers.CharField(help_text="refused (nothing changed) or failed (platform unreachable)"),
+    counts=serializers.DictField(child=serializers.IntegerField()))
 
 
 class LtiApi(APIView):
@@ -45,15 +50,16 @@ class ContextListApi(LtiApi):
 
 
 class RosterSyncApi(LtiApi):
-    @extend_schema(responses={200: LtiRosterPreviewSerializer, 502: LtiRosterPreviewSerializer, **REFUSED})
+    @extend_schema(responses={200: LtiRosterPreviewSerializer,
+                              502: OpenApiResponse(Problem, description="The platform did not answer: why, in `detail`"),
+                              **REFUSED})
     def get(self, request: Request, code: str, context_id: int) -> Response:
         """What syncing the platform's roster would do; changes nothing. 502: the platform did not answer."""
         context = access_context(request.user, code, context_id)
         try:
             preview = roster.roster_sync_preview(context=context)
         except roster.RosterUnavailable as exc:
-            return Response(LtiRosterPreviewSerializer({"ok": False, "digest": "", "counts": {}, "leavers": [],
-                                                    "errors": [str(exc)]}).data, status=status.HTTP_502_BAD_GATEWAY)
+            raise ApiProblem(str(exc), status=status.HTTP_502_BAD_GATEWAY, code="platform_unavailable") from None
         counts = dict(preview.roster.counts) | {"dropped": len(preview.leavers), "staff": len(preview.staff)}
         return Response(LtiRosterPreviewSerializer({
             "ok": preview.ok, "digest": preview.digest, "counts": counts,
@@ -61,7 +67,10 @@ class RosterSyncApi(LtiApi):
         }).data)
 
     @extend_schema(request=LtiRosterApplySerializer,
-                   responses={200: LtiRosterSyncSerializer, 400: LtiRosterSyncSerializer, 502: LtiRosterSyncSerializer,
+                   responses={200: LtiRosterSyncSerializer,
+                              400: OpenApiResponse(_SYNC_PROBLEM, description="Refused, nothing changed: why, in "
+                                                                             "`detail` and `errors`"),
+                              502: OpenApiResponse(_SYNC_PROBLEM, description="The platform did not answer"),
                               **REFUSED})
     def post(self, request: Request, code: str, context_id: int) -> Response:
         """Apply the platform's roster, all or nothing. 400: refused (nothing changed); 502: platform unreachable."""
@@ -70,10 +79,15 @@ class RosterSyncApi(LtiApi):
         body.is_valid(raise_exception=True)
         sync = roster.roster_sync_apply(context=context, by=request.user,
                                         expected_digest=body.validated_data.get("digest"))
-        code_for = {SyncStatus.APPLIED: 200, SyncStatus.REFUSED: 400, SyncStatus.FAILED: 502}
-        return Response(LtiRosterSyncSerializer({"id": sync.pk, "at": sync.at, "status": sync.status,
-                                              "counts": sync.counts, "errors": sync.errors}).data,
-                        status=code_for[sync.status])
+        data = LtiRosterSyncSerializer({"id": sync.pk, "at": sync.at, "status": sync.status,
+                                        "counts": sync.counts, "errors": sync.errors}).data
+        if sync.status == SyncStatus.APPLIED:
+            return Response(data)
+        # Refused (400) or failed (502): problem details, with the sync's record beside them.
+        messages = list(data.pop("errors")) or ["The roster was not applied."]
+        data["sync_status"] = data.pop("status")
+        raise ApiProblem(" ".join(messages), status=400 if sync.status == SyncStatus.REFUSED else 502,
+                         code=str(sync.status), errors=[{"field": None, "message": m} for m in messages], **data)
 
 
 class PassbackSendApi(LtiApi):

@@ -24,25 +24,28 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from courseapp.access import is_staff_of
+from courseapp.api_errors import ApiProblem, Problem
 
 from . import access, lifecycle, selectors, serializers, services
 
+# Errors are problem details (courseapp.api_errors), answered by the site's exception handler.
 _REFUSED = {
-    401: OpenApiResponse(serializers.ErrorSerializer, description="No or bad credentials"),
-    403: OpenApiResponse(serializers.ErrorSerializer, description="A member without the role this needs"),
-    404: OpenApiResponse(serializers.ErrorSerializer, description="Not a member of the course, or no such object"),
+    401: OpenApiResponse(Problem, description="No or bad credentials"),
+    403: OpenApiResponse(Problem, description="A member without the role this needs"),
+    404: OpenApiResponse(Problem, description="Not a member of the course, or no such object"),
 }
-_BAD = {400: OpenApiResponse(serializers.ErrorSerializer, description="What to fix, in `detail`")}
+_BAD = {400: OpenApiResponse(Problem, description="What to fix, in `detail`")}
 
 
-def _error(exc: services.ProjectError) -> Response:
-    return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+def _error(exc: services.ProjectError) -> ApiProblem:
+    """A service's refusal (what to fix) as a 400 problem."""
+    return ApiProblem(str(exc), code="invalid")
 
 
 def _submission_payload(request: Request, submission, *, staff: bool) -> dict:
     score = selectors.submission_scores(part=submission.part, submissions=[submission])[submission.pk]
-    return serializers.submission_data(score, staff=staff, now=timezone.now(),
-                                       latest=selectors.latest_run(submission))
+    return serializers.api_data(serializers.submission_data(score, staff=staff, now=timezone.now(),
+                                                            latest=selectors.latest_run(submission)))
 
 
 class SubmissionListCreateApi(APIView):
@@ -58,22 +61,22 @@ class SubmissionListCreateApi(APIView):
         latest = selectors.latest_runs([s.submission for s in scores])
         positions = selectors.queue_positions(latest.values())
         now = timezone.now()
-        return Response({
+        return Response(serializers.api_data({
             "count": len(scores),
             "results": [serializers.submission_data(s, staff=staff, now=now, latest=latest.get(s.submission.pk),
                                                     positions=positions)
                         for s in scores],
-        })
+        }))
 
     @extend_schema(operation_id="projects_submissions_create", summary="Submit",
                    description="A student in a team uploads one .zip, or the files themselves (zipped "
                                "for them). The grading job is queued when the upload is stored.",
                    request={"multipart/form-data": serializers.SubmissionUploadSerializer},
                    responses={201: serializers.SubmissionSerializer,
-                              400: OpenApiResponse(serializers.UploadRefusedSerializer,
-                                                   description="Refused: the reason in `detail` (or `file` when "
-                                                               "no file was attached)"),
-                              503: OpenApiResponse(serializers.ErrorSerializer,
+                              400: OpenApiResponse(Problem,
+                                                   description="Refused: the reason in `detail` (field `file` in "
+                                                               "`errors` when no file was attached)"),
+                              503: OpenApiResponse(Problem,
                                                    description="The database is unreachable (a restart): nothing "
                                                                "was stored; submit again (see Retry-After)"),
                               **_REFUSED})
@@ -89,12 +92,12 @@ class SubmissionListCreateApi(APIView):
                 via="api" if request.auth is not None else "web",
             )
         except services.ProjectError as exc:
-            return _error(exc)
+            raise _error(exc) from None
         except lifecycle.DB_ERRORS:  # its transaction did not commit: nothing stored, the staged file removed
             lifecycle.drop_connection()
-            return Response({"detail": "The course database is restarting, so nothing was stored. "
-                                       "Submit again in a minute."},
-                            status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "30"})
+            raise ApiProblem("The course database is restarting, so nothing was stored. Submit again in a minute.",
+                             status=status.HTTP_503_SERVICE_UNAVAILABLE, code="database_unavailable",
+                             headers={"Retry-After": "30"}) from None
 
         def payload() -> dict:  # committed: answer 201 even if the database blips right now
             submission.refresh_from_db()
@@ -117,14 +120,13 @@ class SubmissionRerunApi(APIView):
     @extend_schema(operation_id="projects_submission_rerun", summary="Rerun one submission (instructor)",
                    request=None, responses={202: serializers.RunSerializer, **_BAD, **_REFUSED})
     def post(self, request: Request, code: str, part: str, pk: int) -> Response:
-        access.access_part_as_instructor(request.user, code, part)
-        submission = access.access_submission(request.user, code, part, pk)
+        submission = access.access_submission_as_instructor(request.user, code, part, pk)
         try:
             run = services.submission_rerun(submission=submission, by=request.user)
         except services.ProjectError as exc:
-            return _error(exc)
+            raise _error(exc) from None
         run.refresh_from_db()
-        return Response(serializers.run_data(run, staff=True), status=status.HTTP_202_ACCEPTED)
+        return Response(serializers.api_data(serializers.run_data(run, staff=True)), status=status.HTTP_202_ACCEPTED)
 
 
 class PartRerunApi(APIView):
@@ -135,7 +137,7 @@ class PartRerunApi(APIView):
         try:
             count = services.part_rerun(part=part_obj, by=request.user)
         except services.ProjectError as exc:
-            return _error(exc)
+            raise _error(exc) from None
         return Response({"queued": count, "queue": "rerun"}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -152,7 +154,7 @@ class PartRunsApi(APIView):
             row.update({"submission": run.submission_id, "team": run.submission.team.name,
                         "requested_by": str(run.requested_by) if run.requested_by else None})
             results.append(row)
-        return Response({"count": len(results), "results": results})
+        return Response(serializers.api_data({"count": len(results), "results": results}))
 
 
 class RunDetailApi(APIView):
@@ -163,4 +165,4 @@ class RunDetailApi(APIView):
         data = serializers.run_data(run, staff=True)
         data.update({"stdout": run.stdout, "stderr": run.stderr, "log": run.log, "results": run.results,
                      "submission": run.submission_id})
-        return Response(data)
+        return Response(serializers.api_data(data))

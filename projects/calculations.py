@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
+from typing import overload
 from zoneinfo import ZoneInfo
 
 CENT = Decimal("0.01")
@@ -48,6 +49,14 @@ def run_time_limits(*, predict_timeout_s: float, score_timeout_s: float) -> Time
 
 
 # --- Scores ------------------------------------------------------------------------
+
+
+@overload
+def to_points(value: float | Decimal) -> Decimal: ...
+
+
+@overload
+def to_points(value: None) -> None: ...
 
 
 def to_points(value: float | Decimal | None) -> Decimal | None:

@@ -22,11 +22,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from courseapp.access import access_course_as_instructor, access_course_as_staff
+from courseapp.api_errors import ApiProblem
+from courseapp.api_errors import Problem as ErrorSerializer
 from courseapp.parsers import ObjectJSONParser
 
 from . import datasets
 from .models import Dataset
-from .serializers import ErrorSerializer
 from .services import ProjectError
 
 _REFUSED = {
@@ -76,8 +77,9 @@ def _dataset(d: Dataset) -> dict:
             "uploaded_at": d.uploaded_at}
 
 
-def _bad(exc: ProjectError) -> Response:
-    return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+def _bad(exc: ProjectError) -> ApiProblem:
+    """A refusal (what to fix) as a 400 problem (courseapp.api_errors)."""
+    return ApiProblem(str(exc), code="invalid")
 
 
 class DatasetListApi(APIView):
@@ -98,12 +100,11 @@ class DatasetUploadStartApi(APIView):
         course = access_course_as_instructor(request.user, code)
         form = UploadStartSerializer(data=request.data)
         if not form.is_valid():
-            first = next(iter(form.errors.items()))
-            return Response({"detail": f"{first[0]}: {first[1][0]}"}, status=status.HTTP_400_BAD_REQUEST)
+            raise serializers.ValidationError(form.errors)
         try:
             state = datasets.upload_start(course=course, by=request.user, **form.validated_data)
         except ProjectError as exc:
-            return _bad(exc)
+            raise _bad(exc) from None
         return Response(state, status=status.HTTP_201_CREATED)
 
 
@@ -117,7 +118,7 @@ class DatasetUploadApi(APIView):
         try:
             return Response(datasets.upload_status(course=course, upload_id=upload, by=request.user))
         except ProjectError as exc:
-            return _bad(exc)
+            raise _bad(exc) from None
 
     @extend_schema(operation_id="datasets_upload_chunk", summary="Send one chunk (raw bytes)",
                    request={"application/octet-stream": bytes},
@@ -128,13 +129,13 @@ class DatasetUploadApi(APIView):
         course = access_course_as_instructor(request.user, code)
         raw = request.headers.get("Upload-Offset", "")
         if not raw.isdigit():
-            return Response({"detail": "Send the header Upload-Offset: <bytes received so far> with each chunk."},
-                            status=status.HTTP_400_BAD_REQUEST)
+            raise ApiProblem("Send the header Upload-Offset: <bytes received so far> with each chunk.",
+                             code="invalid")
         try:
             return Response(datasets.upload_chunk(course=course, upload_id=upload, offset=int(raw),
                                                   stream=request._request, by=request.user))
         except ProjectError as exc:
-            return _bad(exc)
+            raise _bad(exc) from None
 
 
 class DatasetUploadFinishApi(APIView):
@@ -146,5 +147,5 @@ class DatasetUploadFinishApi(APIView):
             with transaction.atomic():
                 dataset = datasets.upload_finish(course=course, upload_id=upload, by=request.user)
         except ProjectError as exc:
-            return _bad(exc)
+            raise _bad(exc) from None
         return Response(_dataset(dataset), status=status.HTTP_201_CREATED)

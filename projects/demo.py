@@ -4,6 +4,9 @@ Three parts in the gradebook's "Project" category (45% of the course, counted
 in points: 5 + 10 + 30 = 45): a hand-graded proposal and progress report, and
 the final code, autograded with the shipped multi-head self-attention harness
 (projects/harnesses/mhsa).  Four demo teams of two.
+
+Due dates move with the lectures (courseapp.demo.shifted). With `now` (load_demo places the
+course around a day), the first part still due after it is due a week after that day, at 23:59.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
+from courseapp.demo import shifted
 from courseapp.models import Course, Membership, Role
 from grading.models import Category, GradeItem, LateUnit
 
@@ -51,8 +55,9 @@ DEMO_TEAMS = ["Attention Seekers", "Gradient Descenders", "Vanishing Gradients",
 
 
 @transaction.atomic
-def load(*, course: Course) -> Project:
+def load(*, course: Course, now: dt.datetime | None = None) -> Project:
     tz = ZoneInfo(course.time_zone)
+    next_due_set = False
     project, _ = Project.objects.get_or_create(
         course=course, slug="project",
         defaults={
@@ -67,7 +72,11 @@ def load(*, course: Course) -> Project:
     instructor = (Membership.objects.filter(course=course, role=Role.INSTRUCTOR)
                   .select_related("user").order_by("id").first())
     for position, spec in enumerate(PARTS):
-        due = dt.datetime(*spec["due"], 23, 59, tzinfo=tz)
+        due = shifted(course, *spec["due"], 23, 59)
+        if now is not None and due > now and not next_due_set:
+            # the project's next part is due in a week: the demo shows a deadline to work toward
+            due = dt.datetime.combine(now.astimezone(tz).date() + dt.timedelta(days=7), dt.time(23, 59), tzinfo=tz)
+            next_due_set = True
         item, _ = GradeItem.objects.get_or_create(
             course=course, name=spec["name"],
             defaults={
@@ -102,4 +111,38 @@ def load(*, course: Course) -> Project:
             continue
         team = services.team_create(project=project, name=name, by=pair[0])
         services.team_join(project=project, code=team.join_code, user=pair[1])
+    if now is not None:
+        _proposals(project, now=now)
     return project
+
+
+# A one-page PDF, enough for the proposal part's accepted type.
+PROPOSAL_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>"
+                b"endobj 3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+def _proposals(project: Project, *, now: dt.datetime) -> None:
+    """Every demo team sent its proposal the day before it was due; a TA graded the first half of them,
+    so the rest wait on the staff's dashboard (and the proposal's grades are not released yet)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    part = ProjectPart.objects.filter(project=project, slug="proposal").select_related("grade_item").first()
+    if part is None or part.grade_item.due_at is None or part.grade_item.due_at >= now:
+        return
+    ta = (Membership.objects.filter(course=project.course, role=Role.TA).select_related("user")
+          .order_by("user__username").first())
+    teams = list(Team.objects.filter(project=project, name__in=DEMO_TEAMS).order_by("id"))
+    criteria = list(part.criteria.order_by("position"))
+    for n, team in enumerate(teams):
+        if part.submissions.filter(team=team).exists():
+            continue
+        members = selectors.current_members(team=team)
+        if not members:
+            continue
+        sent = part.grade_item.due_at - dt.timedelta(days=1, hours=n)
+        upload = SimpleUploadedFile(f"proposal-{team.pk}.pdf", PROPOSAL_PDF, content_type="application/pdf")
+        submission = services.submission_create(part=part, user=members[0], uploads=[upload], now=sent)
+        if ta is not None and n < len(teams) // 2:
+            marks = {c.id: (c.points - Decimal(n % 2) / 2, "") for c in criteria}
+            services.rubric_grade_save(submission=submission, marks=marks, comment="Clear plan; check the compute budget.",
+                                       by=ta.user, now=sent + dt.timedelta(days=3))

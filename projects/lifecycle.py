@@ -16,7 +16,7 @@ What this module guarantees, and how:
   cannot be inspected fall back to the sweep's PROJECTS_RESEND_AFTER_S.
 - **Database blips are ridden out.**  ``db_retry`` runs a database call again on
   a fresh connection with exponential backoff; the claim, the heartbeat and the
-  record use it (services.py).
+  record use it (services/runs.py).
 - **Finished grading is never thrown away.**  A record that cannot reach the
   database within its retry budget is written to the spool
   (``PROJECTS_SPOOL_ROOT``, on the volume the web and workers share) and posted
@@ -315,7 +315,7 @@ class ReplayReport:
 
 def replay_spool(*, limit: int = 200) -> ReplayReport:
     """Post every spooled record (worker start, beat, and the sweep before it judges runs)."""
-    from .services import run_record
+    from .services.runs import run_record
 
     report = ReplayReport()
     root = spool_root()
@@ -380,10 +380,24 @@ def process_work_root() -> Path:
     return path
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine runs (a zombie nobody reaped counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def clean_dead_work_roots() -> list[str]:
     """Delete the job folders of this host's worker processes that are gone (at worker start)."""
     from .runner.workspace import remove_tree
-    from .services import _pid_alive
 
     removed = []
     prefix = f"{WORK_DIR_PREFIX}{_host()}-"
@@ -395,7 +409,7 @@ def clean_dead_work_roots() -> list[str]:
         if not entry.name.startswith(prefix) or not entry.is_dir(follow_symlinks=False):
             continue
         pid = entry.name[len(prefix):]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             remove_tree(Path(entry.path))
             removed.append(entry.name)
     return removed

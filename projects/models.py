@@ -388,3 +388,40 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}@{self.version[:12]}"
+
+
+class TrialStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"  # the harness scored the sample
+    FAILED = "failed", "Failed"  # the harness, the sample or the machine failed: see error and log
+
+
+class HarnessTrial(models.Model):
+    """An instructor's test-run of one harness version against a sample submission, before (or after) it goes live.
+
+    Nothing of it reaches a student or the gradebook.  The sample is kept under
+    HARNESS_ROOT/trials/ (``sample_path``); the record is the runner's, in full.
+    """
+
+    bundle = models.ForeignKey(HarnessBundle, on_delete=models.CASCADE, related_name="trials")
+    sample_name = models.CharField(max_length=255, help_text="The uploaded sample's file name(s)")
+    sample_path = models.CharField(max_length=300, help_text="Relative to HARNESS_ROOT")
+    status = models.CharField(max_length=12, choices=TrialStatus.choices, default=TrialStatus.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    score = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True, help_text="Harness points")
+    max_score = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    error = models.TextField(blank=True)
+    log = models.TextField(blank=True, help_text="Runner's progress lines")
+    results = models.JSONField(null=True, blank=True, help_text="The runner's record")
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Trial {self.pk} of {self.bundle} on {self.sample_name} ({self.status})"

@@ -42,9 +42,31 @@ def current_members(*, team: Team) -> list[User]:
     ]
 
 
-def teams_with_members(*, project: Project) -> list[Team]:
-    """Every team of the project with ``current`` (members now) and ``history`` (all periods) attached."""
-    teams = list(
+@dataclasses.dataclass(frozen=True)
+class TeamRow:
+    """A team with its members now (``current``), every membership period (``history``) and submission count."""
+
+    team: Team
+    current: list[User]
+    history: list[TeamMembership]
+    n_submissions: int
+
+    @property
+    def pk(self) -> int:
+        return self.team.pk
+
+    @property
+    def name(self) -> str:
+        return self.team.name
+
+    @property
+    def join_code(self) -> str:
+        return self.team.join_code
+
+
+def teams_with_members(*, project: Project) -> list[TeamRow]:
+    """Every team of the project, by name, with its members now and its membership history. Three queries."""
+    teams = (
         Team.objects.filter(project=project)
         .prefetch_related(
             Prefetch(
@@ -55,10 +77,12 @@ def teams_with_members(*, project: Project) -> list[Team]:
         .annotate(n_submissions=Count("submissions"))
         .order_by("name")
     )
+    rows = []
     for team in teams:
-        team.history = list(team.memberships.all())
-        team.current = [m.user for m in team.history if m.left_at is None]
-    return teams
+        history = list(team.memberships.all())
+        rows.append(TeamRow(team=team, current=[m.user for m in history if m.left_at is None], history=history,
+                            n_submissions=team.n_submissions))
+    return rows
 
 
 def students_without_team(*, project: Project) -> list[User]:
@@ -232,3 +256,48 @@ def submissions_today(*, part: ProjectPart, team: Team, since) -> int:
         .exclude(runs_n__gt=0, not_error=0)
         .count()
     )
+
+
+def rubric_waiting(*, course) -> list[dict]:
+    """Per hand-graded part: teams whose latest submission has no rubric grade yet (one query).
+
+    Rows: part (ProjectPart), teams (count); parts with none waiting are left out.
+    """
+    latest: dict[tuple[int, int], tuple[int, bool]] = {}
+    parts: dict[int, ProjectPart] = {}
+    rows = (Submission.objects.filter(part__course=course, part__mode__in=[GradingMode.RUBRIC, GradingMode.BOTH])
+            .select_related("part").annotate(graded=Count("rubric_grade")).order_by("number"))
+    for sub in rows:
+        parts[sub.part_id] = sub.part
+        latest[(sub.part_id, sub.team_id)] = (sub.number, bool(sub.graded))  # ordered by number: the last wins
+    waiting: dict[int, int] = defaultdict(int)
+    for (part_id, _team), (_number, graded) in latest.items():
+        if not graded:
+            waiting[part_id] += 1
+    return [{"part": parts[pk], "teams": n} for pk, n in sorted(waiting.items(), key=lambda kv: parts[kv[0]].position)]
+
+
+def failed_runs(*, course) -> list[dict]:
+    """Per part: submissions whose newest grading run ended in an error (no score; one query).
+
+    An error is the workers' or the harness's failure, not the student's code (that is *failed*, and
+    scored): someone should look and rerun. Rows: part (ProjectPart), submissions (count).
+    """
+    newest: dict[int, GradingRun] = {}
+    for run in (GradingRun.objects.filter(submission__part__course=course).select_related("submission__part")
+                .only("id", "status", "submission_id", "submission__part").order_by("id")):
+        newest[run.submission_id] = run
+    counts: dict[int, int] = defaultdict(int)
+    parts: dict[int, ProjectPart] = {}
+    for run in newest.values():
+        if run.status == RunStatus.ERROR:
+            part = run.submission.part
+            parts[part.pk] = part
+            counts[part.pk] += 1
+    return [{"part": parts[pk], "submissions": n} for pk, n in sorted(counts.items(), key=lambda kv: parts[kv[0]].position)]
+
+
+def teamless_counts(*, course) -> list[dict]:
+    """Per project of the course with teams of more than one: students in no team (one query per project)."""
+    return [{"project": project, "students": len(students_without_team(project=project))}
+            for project in Project.objects.filter(course=course).order_by("id") if project.team_size > 1]

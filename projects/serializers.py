@@ -1,19 +1,25 @@
 """What the API and the status page show about a submission and its runs.
 
-Students get only what Gradescope's visibility rules allow (calculations.
-visible_results), their own code's output (the predict step), and a generic
+Students get only what projects/visibility.py allows (Gradescope's visibility
+rules; while a total is withheld, so are the log's score line and the harness's
+output text), their own code's output (the predict step), and a generic
 message when the harness itself failed (its error may quote hidden data).
 Staff get everything.
+
+Points are Decimals in these payloads (the pages render them); the API sends
+them as decimal strings ("12.50"), like the other apps, through ``api_data``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
+from typing import Any
 
 from django.urls import reverse
 from rest_framework import serializers
 
-from . import calculations, lifecycle, selectors
+from . import calculations, selectors, visibility
 from .models import GradingRun, RunStatus, Submission
 
 LOG_TAIL_LINES = 40
@@ -34,9 +40,23 @@ def _tail(text: str, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def run_data(run: GradingRun, *, staff: bool, position: int | None | object = ..., brief: bool = False) -> dict:
+def api_data(value: Any) -> Any:
+    """A payload for the API: every Decimal (points) as its decimal string, e.g. "12.50"; the rest as is."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: api_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [api_data(item) for item in value]
+    return value
+
+
+def run_data(run: GradingRun, *, staff: bool, position: int | None | object = ..., brief: bool = False,
+             show_score: bool = False) -> dict:
     """``position``: the run's queue position when the caller computed it for many runs at once.
-    ``brief``: leave out the log tail and the predict step's output (lists load runs without them)."""
+    ``brief``: leave out the log tail and the predict step's output (lists load runs without them).
+    ``show_score``: a student may see this run's total (visibility.run_view), so its log keeps the
+    score line; staff see the whole log whatever it says."""
     data = {
         "id": run.pk,
         "status": run.status,
@@ -49,7 +69,8 @@ def run_data(run: GradingRun, *, staff: bool, position: int | None | object = ..
         "queued_at": _iso(run.queued_at),
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
-        "log_tail": "" if brief else _tail(run.log if staff else lifecycle.scrub_paths(run.log), LOG_TAIL_LINES),
+        "log_tail": "" if brief else _tail(visibility.log_for(run.log, staff=staff, show_score=show_score),
+                                           LOG_TAIL_LINES),
         "error": run.error if (staff or run.status != RunStatus.ERROR) else STUDENT_HARNESS_ERROR,
         "notice": "" if run.is_terminal else run.notice,
         "limit_hit": run.limit_hit,
@@ -63,8 +84,7 @@ def run_data(run: GradingRun, *, staff: bool, position: int | None | object = ..
             "priority": run.priority, "worker_host": run.worker_host, "gpu_index": run.gpu_index,
             "gpu_name": run.gpu_name, "peak_memory_mb": run.peak_memory_mb, "exit_code": run.exit_code,
             "harness_version": run.harness_version, "submission_sha256": run.submission_sha256,
-            "score": None if run.score is None else float(run.score),
-            "max_score": None if run.max_score is None else float(run.max_score),
+            "score": run.score, "max_score": run.max_score,
             "time_limit_s": run.time_limit_s, "send_error": run.send_error,
         })
     return data
@@ -89,35 +109,38 @@ def submission_data(score: selectors.SubmissionScore, *, staff: bool, now: dt.da
         "files": sub.files[:200],
         "url": reverse("projects:submission", args=[part.course.code, part.slug, sub.pk]),
         "status_url": reverse("projects:api-submission", args=[part.course.code, part.slug, sub.pk]),
-        "run": (run_data(latest, staff=staff) if positions is None
-                else run_data(latest, staff=staff, position=positions.get(latest.pk))) if latest else None,
+        "run": None,
         "points": None,
-        "points_possible": float(part.points),
+        "points_possible": calculations.to_points(part.points),
         "late_penalty": None,
         "tests": [],
         "tests_withheld": 0,
         "output": "",
     }
+    if latest is not None:  # its log's score line shows only when its total may (visibility.py)
+        seen = visibility.record_view(part, latest.results, staff=staff, now=now)
+        kwargs = {} if positions is None else {"position": positions.get(latest.pk)}
+        # Before its record is stored (a running run's log already says "completed") nothing is known: hide it.
+        data["run"] = run_data(latest, staff=staff, show_score=seen.show_score and latest.results is not None,
+                               **kwargs)
     counted = score.run
-    released = part.results_published or part.grade_item.released  # hand grades show once released
+    released = visibility.results_released(part)  # hand grades show once released
     if counted is not None:
         record = counted.results or {}
-        shown = calculations.visible_results(
-            record.get("tests") or [], staff=staff, now=now, due_at=part.due_at, published=part.results_published
-        )
+        shown = visibility.record_view(part, record, staff=staff, now=now)
         data["tests"] = shown.tests
         data["tests_withheld"] = shown.withheld
-        data["output"] = record.get("output") or ""
+        data["output"] = (record.get("output") or "") if shown.show_score else ""  # it may state the total
         data["scored_run"] = counted.pk
         if shown.show_score and score.points is not None:
-            data["points"] = float(score.points)
-            data["late_penalty"] = float(score.penalty)
+            data["points"] = calculations.to_points(score.points)
+            data["late_penalty"] = calculations.to_points(score.penalty)
     elif score.points is not None and (staff or released):
-        data["points"] = float(score.points)
-        data["late_penalty"] = float(score.penalty)
+        data["points"] = calculations.to_points(score.points)
+        data["late_penalty"] = calculations.to_points(score.penalty)
     if score.rubric is not None and (staff or released):
         rubric = sub.rubric_grade
-        data["rubric"] = {"total": float(score.rubric), "comment": rubric.comment}
+        data["rubric"] = {"total": calculations.to_points(score.rubric), "comment": rubric.comment}
     return data
 
 
@@ -128,15 +151,14 @@ def submission_data(score: selectors.SubmissionScore, *, staff: bool, now: dt.da
 # key added to a payload without being documented here fails a test.
 
 
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField(help_text="What went wrong and what to do about it.")
+def _points(**kwargs: Any) -> serializers.DecimalField:
+    """Part points as a decimal string with two places ("12.50"), as every app of the site sends points."""
+    return serializers.DecimalField(max_digits=8, decimal_places=2, coerce_to_string=True, **kwargs)
 
 
-class UploadRefusedSerializer(serializers.Serializer):
-    """A refused upload: ``detail`` says why (limits, archive checks, team, window); ``file`` when none was sent."""
-
-    detail = serializers.CharField(required=False, help_text="What to fix.")
-    file = serializers.ListField(child=serializers.CharField(), required=False, help_text="How to attach the file.")
+def _harness_points(**kwargs: Any) -> serializers.DecimalField:
+    """A harness's score as stored, a decimal string with four places ("7.5000")."""
+    return serializers.DecimalField(max_digits=10, decimal_places=4, coerce_to_string=True, **kwargs)
 
 
 class PredictStepSerializer(serializers.Serializer):
@@ -168,7 +190,8 @@ class RunSerializer(serializers.Serializer):
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
     log_tail = serializers.CharField(allow_blank=True, help_text=f"Last {LOG_TAIL_LINES} progress lines "
-                                                                 "(empty in lists)")
+                                                                 "(empty in lists; students: the runner's stage "
+                                                                 "lines, without the score while it is withheld)")
     error = serializers.CharField(allow_blank=True, help_text="Why it failed; students get a generic message "
                                                               "for harness errors")
     limit_hit = serializers.CharField(allow_blank=True, help_text="The predict step's limit that ended it, or ''")
@@ -183,8 +206,8 @@ class RunSerializer(serializers.Serializer):
     exit_code = serializers.IntegerField(required=False, allow_null=True, help_text="staff: of the predict step")
     harness_version = serializers.CharField(required=False, allow_blank=True, help_text="staff: bundle digest")
     submission_sha256 = serializers.CharField(required=False, allow_blank=True, help_text="staff")
-    score = serializers.FloatField(required=False, allow_null=True, help_text="staff: harness points")
-    max_score = serializers.FloatField(required=False, allow_null=True, help_text="staff: harness points")
+    score = _harness_points(required=False, allow_null=True, help_text="staff: harness points")
+    max_score = _harness_points(required=False, allow_null=True, help_text="staff: harness points")
     time_limit_s = serializers.FloatField(required=False, help_text="staff: hard limit of one attempt, seconds")
     send_error = serializers.CharField(required=False, allow_blank=True,
                                        help_text="staff: why the last send to the broker failed; '' once sent")
@@ -218,8 +241,8 @@ class TestResultSerializer(serializers.Serializer):
     """One test of results.json after Gradescope's visibility rules (docs/harness.md)."""
 
     name = serializers.CharField()
-    score = serializers.FloatField(allow_null=True)
-    max_score = serializers.FloatField(allow_null=True)
+    score = serializers.FloatField(allow_null=True, help_text="As the harness wrote it in results.json")
+    max_score = serializers.FloatField(allow_null=True, help_text="As the harness wrote it in results.json")
     output = serializers.CharField(allow_blank=True)
     visibility = serializers.ChoiceField(choices=[(v, v) for v in calculations.VISIBILITIES])
     number = serializers.CharField(required=False)
@@ -227,7 +250,7 @@ class TestResultSerializer(serializers.Serializer):
 
 
 class RubricTotalSerializer(serializers.Serializer):
-    total = serializers.FloatField(help_text="Points")
+    total = _points(help_text="Points")
     comment = serializers.CharField(allow_blank=True)
 
 
@@ -248,13 +271,13 @@ class SubmissionSerializer(serializers.Serializer):
     url = serializers.CharField(help_text="The submission's page")
     status_url = serializers.CharField(help_text="This endpoint: poll it for the status")
     run = RunSerializer(allow_null=True, help_text="The latest run")
-    points = serializers.FloatField(allow_null=True, help_text="Part points after the late penalty; null while "
-                                                               "unscored or withheld")
-    points_possible = serializers.FloatField()
-    late_penalty = serializers.FloatField(allow_null=True, help_text="Points taken off")
+    points = _points(allow_null=True, help_text="Part points after the late penalty; null while unscored or withheld")
+    points_possible = _points()
+    late_penalty = _points(allow_null=True, help_text="Points taken off (\"0.00\" when on time)")
     tests = TestResultSerializer(many=True)
     tests_withheld = serializers.IntegerField(help_text="Tests not shown yet (hidden until published or the due date)")
-    output = serializers.CharField(allow_blank=True, help_text="The harness's text above the tests")
+    output = serializers.CharField(allow_blank=True, help_text="The harness's text above the tests ('' while "
+                                                               "the total is withheld)")
     scored_run = serializers.IntegerField(required=False, help_text="The run whose score counts, once there is one")
     rubric = RubricTotalSerializer(required=False, help_text="Hand grading, once released (staff: always)")
 

@@ -103,3 +103,13 @@ def build_environment(bundle_id: int, gpu: bool = False) -> str | None:
     bundle = HarnessBundle.objects.filter(pk=bundle_id).first()
     row = environments.environment_build(bundle=bundle, gpu=gpu) if bundle is not None else None
     return row.state if row is not None else None
+
+
+@shared_task(bind=True, name="projects.harness_trial", acks_late=True, reject_on_worker_lost=True,
+             ignore_result=True)
+def harness_trial(self, trial_id: int) -> str | None:
+    """Test-run a harness version on the instructor's sample (projects/trials.py); a duplicate is a no-op."""
+    from . import trials
+
+    worker = current_worker(self.request.hostname)
+    return trials.trial_execute(trial_id=trial_id, gpu=worker.gpu_index, eager=bool(self.request.is_eager))

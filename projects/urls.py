@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis, dataset_apis, views
+from . import apis, dataset_apis, views, views_files, views_harness
 
 app_name = "projects"
 
@@ -15,11 +15,16 @@ urlpatterns = [
     path(f"{P}/parts/<slug:part>/", views.part_page, name="part"),
     path(f"{P}/parts/<slug:part>/harness/", views.harness_upload, name="harness-upload"),
     path(f"{P}/parts/<slug:part>/harness/<int:pk>/", views.harness_page, name="harness"),
+    path(f"{P}/parts/<slug:part>/harness/<int:pk>/trial/", views_harness.harness_trial, name="harness-trial"),
+    path(f"{P}/parts/<slug:part>/harness/<int:pk>/live/", views_harness.harness_live, name="harness-live"),
     path(f"{P}/parts/<slug:part>/rerun/", views.part_rerun, name="part-rerun"),
     path(f"{P}/parts/<slug:part>/runs/", views.part_runs, name="part-runs"),
     path(f"{P}/parts/<slug:part>/submissions/<int:pk>/", views.submission_page, name="submission"),
     path(f"{P}/parts/<slug:part>/submissions/<int:pk>/rerun/", views.submission_rerun, name="submission-rerun"),
     path(f"{P}/parts/<slug:part>/submissions/<int:pk>/rubric/", views.rubric_page, name="rubric"),
+    path(f"{P}/parts/<slug:part>/submissions/<int:pk>/files/", views_files.submission_files,
+         name="submission-files"),
+    path(f"{P}/parts/<slug:part>/submissions/<int:pk>/file/", views_files.submission_file, name="submission-file"),
     path(f"{P}/runs/<int:pk>/", views.run_page, name="run"),
     # API
     path(f"{A}/runs/<int:pk>/", apis.RunDetailApi.as_view(), name="api-run"),

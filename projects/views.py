@@ -7,20 +7,21 @@ the submission page polls the API for live status (static/projects/status.js).
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from courseapp.access import access_course, is_instructor_of, is_staff_of, role_in
+from courseapp.access import access_course, is_staff_of, role_in
 from courseapp.models import Role, User
 
-from . import access, datasets, environments, selectors, serializers, services
+from . import access, datasets, environments, selectors, serializers, services, trials
+from .access import TeamChange
 from .models import Dataset, EnvState, HarnessBundle, Project, ProjectPart, RubricCriterion, Team
 
 
@@ -41,35 +42,11 @@ def projects_home(request: HttpRequest, code: str) -> HttpResponse:
 
 @login_required
 def team_page(request: HttpRequest, code: str, project: str) -> HttpResponse:
+    if request.method == "POST":
+        return _team_change(request, code, project)
     project_obj = access.access_project(request.user, code, project)
     course = project_obj.course
     staff = is_staff_of(request.user, course)
-    if request.method == "POST":
-        action = request.POST.get("action", "")
-        try:
-            if action == "create":
-                services.team_create(project=project_obj, name=request.POST.get("name", ""), by=request.user,
-                                     join=not staff)
-                messages.success(request, "Team created.")
-            elif action == "join" and not staff:
-                team = services.team_join(project=project_obj, code=request.POST.get("code", ""), user=request.user)
-                messages.success(request, f"You joined {team.name}.")
-            elif action == "leave" and not staff:
-                team = services.team_leave(project=project_obj, user=request.user)
-                messages.success(request, f"You left {team.name}; your past submissions stay in your history.")
-            elif action == "assign" and is_instructor_of(request.user, course):
-                student = _course_student(course, request.POST.get("student"))
-                team_id = request.POST.get("team") or None
-                team = Team.objects.filter(project=project_obj, pk=team_id).first() if team_id else None
-                if team_id and team is None:
-                    raise services.ProjectError("Choose a team of this project.")
-                services.team_assign(project=project_obj, student=student, team=team, by=request.user)
-                messages.success(request, f"{student} is now in {team.name if team else 'no team'}.")
-            else:
-                raise PermissionDenied("You may not do this.")
-        except services.ProjectError as exc:
-            messages.error(request, str(exc))
-        return redirect("projects:team", code, project)
     context = _ctx(request, course, project=project_obj,
                    membership=selectors.current_membership(project=project_obj, user=request.user))
     if context["membership"]:
@@ -78,6 +55,39 @@ def team_page(request: HttpRequest, code: str, project: str) -> HttpResponse:
         context["teams"] = selectors.teams_with_members(project=project_obj)
         context["unassigned"] = selectors.students_without_team(project=project_obj)
     return render(request, "projects/team.html", context)
+
+
+def _team_change(request: HttpRequest, code: str, project: str) -> HttpResponse:
+    """The team page's forms: one ``action`` each; access decides who may (students, or the instructor)."""
+    action = request.POST.get("action", "")
+    if action not in TeamChange.values:
+        return HttpResponseBadRequest(f"Unknown team action “{action}”; send one of "
+                                      f"{', '.join(TeamChange.values)}.", content_type="text/plain")
+    change = TeamChange(action)
+    project_obj, role = access.access_team_change(request.user, code, project, change)
+    user = request.user
+    try:
+        if change == TeamChange.CREATE:
+            services.team_create(project=project_obj, name=request.POST.get("name", ""), by=user,
+                                 join=role == Role.STUDENT)
+            messages.success(request, "Team created.")
+        elif change == TeamChange.JOIN:
+            team = services.team_join(project=project_obj, code=request.POST.get("code", ""), user=user)
+            messages.success(request, f"You joined {team.name}.")
+        elif change == TeamChange.LEAVE:
+            team = services.team_leave(project=project_obj, user=user)
+            messages.success(request, f"You left {team.name}; your past submissions stay in your history.")
+        else:
+            student = _course_student(project_obj.course, request.POST.get("student"))
+            team_id = request.POST.get("team") or None
+            chosen = Team.objects.filter(project=project_obj, pk=team_id).first() if team_id else None
+            if team_id and chosen is None:
+                raise services.ProjectError("Choose a team of this project.")
+            services.team_assign(project=project_obj, student=student, team=chosen, by=user)
+            messages.success(request, f"{student} is now in {chosen.name if chosen else 'no team'}.")
+    except services.ProjectError as exc:
+        messages.error(request, str(exc))
+    return redirect("projects:team", code, project)
 
 
 def _course_student(course, user_id) -> User:
@@ -89,12 +99,8 @@ def _course_student(course, user_id) -> User:
 
 @login_required
 def part_page(request: HttpRequest, code: str, part: str) -> HttpResponse:
-    part_obj = access.access_part(request.user, code, part)
-    course = part_obj.course
-    staff = is_staff_of(request.user, course)
     if request.method == "POST":  # the upload form without JavaScript
-        if staff:
-            raise PermissionDenied("Only students submit; try a harness with `manage.py grade_submission`.")
+        part_obj = access.access_part_for_submitting(request.user, code, part)
         try:
             submission = services.submission_create(part=part_obj, user=request.user,
                                                     uploads=request.FILES.getlist("file"))
@@ -102,6 +108,9 @@ def part_page(request: HttpRequest, code: str, part: str) -> HttpResponse:
             messages.error(request, str(exc))
             return redirect("projects:part", code, part)
         return redirect("projects:submission", code, part, submission.pk)
+    part_obj = access.access_part(request.user, code, part)
+    course = part_obj.course
+    staff = is_staff_of(request.user, course)
     scores = selectors.part_submissions(part=part_obj, visible=access.visible_submissions(request.user, part_obj))
     latest = selectors.latest_runs([s.submission for s in scores])
     positions = selectors.queue_positions(latest.values())
@@ -125,6 +134,11 @@ def submission_page(request: HttpRequest, code: str, part: str, pk: int) -> Http
     score = selectors.submission_scores(part=part_obj, submissions=[submission])[submission.pk]
     latest = selectors.latest_run(submission)
     data = serializers.submission_data(score, staff=staff, now=timezone.now(), latest=latest)
+    if request.GET.get("fragment") == "live":
+        # The page's live part alone, for projects/status.js to swap in while the run goes on.
+        response = render(request, "projects/_submission_live.html", {"data": data})
+        response["Cache-Control"] = "no-store"
+        return response
     runs = list(submission.runs.defer("stdout", "stderr", "results").order_by("-id")) if staff else []
     return render(request, "projects/submission.html", _ctx(
         request, part_obj.course, part=part_obj, submission=submission, data=data, runs=runs,
@@ -134,8 +148,7 @@ def submission_page(request: HttpRequest, code: str, part: str, pk: int) -> Http
 @login_required
 @require_POST
 def submission_rerun(request: HttpRequest, code: str, part: str, pk: int) -> HttpResponse:
-    access.access_part_as_instructor(request.user, code, part)
-    submission = access.access_submission(request.user, code, part, pk)
+    submission = access.access_submission_as_instructor(request.user, code, part, pk)
     try:
         services.submission_rerun(submission=submission, by=request.user)
         messages.success(request, f"Submission #{submission.number} of {submission.team} queued for a rerun.")
@@ -164,35 +177,42 @@ def harness_upload(request: HttpRequest, code: str, part: str) -> HttpResponse:
     try:
         if upload is None:
             raise services.ProjectError("Choose the harness bundle (.zip with harness.toml at its root).")
-        bundle = services.harness_upload(part=part_obj, source=upload, by=request.user, filename=upload.name)
-        messages.success(request, f"Harness {bundle} ({bundle.sha256[:12]}) is now used for new submissions.")
+        bundle, live = trials.harness_candidate_upload(part=part_obj, source=upload, by=request.user,
+                                                       filename=upload.name)
     except services.ProjectError as exc:
         messages.error(request, str(exc))
-    return redirect("projects:part", code, part)
+        return redirect("projects:part", code, part)
+    if live:
+        messages.success(request, f"Harness {bundle} ({bundle.sha256[:12]}) is now used for new submissions.")
+    else:
+        messages.success(request, f"Harness {bundle} ({bundle.sha256[:12]}) is uploaded as a candidate: the live "
+                                  "version stays live. Test-run it on a sample below, then make it live.")
+    return redirect("projects:harness", code, part, bundle.pk)
 
 
 @login_required
 def harness_page(request: HttpRequest, code: str, part: str, pk: int) -> HttpResponse:
     """A harness version: its environment on each node (state, live log, packages) and its datasets."""
-    part_obj = access.access_part_as_staff(request.user, code, part)
-    bundle = get_object_or_404(HarnessBundle, pk=pk, part=part_obj)
+    bundle = access.access_harness(request.user, code, part, pk)
+    part_obj = bundle.part
     harness = environments.bundle_harness(bundle)
     rows = environments.bundle_environments(bundle)
     refs = datasets.datasets_for(course=part_obj.course, harness=harness) if harness else {}
     declared = [{"mount": mount, "wanted": wanted, "ref": refs.get(wanted.partition("@")[0])}
                 for mount, wanted in (harness.data if harness else ())]
+    trial_rows = list(bundle.trials.select_related("requested_by")[:20])
     return render(request, "projects/harness.html", _ctx(
         request, part_obj.course, part=part_obj, bundle=bundle, harness=harness, environments=rows,
-        declared=declared, building=any(r.state == EnvState.BUILDING for r in rows),
+        declared=declared, building=any(r.state == EnvState.BUILDING for r in rows)
+        or any(not t.finished_at and t.requested_at > timezone.now() - trials.REFRESH_FOR for t in trial_rows),
+        trials=trial_rows, versions=list(HarnessBundle.objects.filter(part=part_obj)),
     ))
 
 
 @login_required
 def datasets_page(request: HttpRequest, code: str) -> HttpResponse:
     """The course's datasets (staff); the instructor uploads new ones here in chunks."""
-    course = access_course(request.user, code)
-    if not is_staff_of(request.user, course):
-        raise PermissionDenied("Only the course staff may see datasets.")
+    course = access.access_datasets(request.user, code)
     rows = list(Dataset.objects.filter(course=course).order_by("name", "-uploaded_at", "-id"))
     return render(request, "projects/datasets.html", _ctx(request, course, datasets=rows))
 
@@ -216,23 +236,17 @@ def run_page(request: HttpRequest, code: str, pk: int) -> HttpResponse:
 
 @login_required
 def rubric_page(request: HttpRequest, code: str, part: str, pk: int) -> HttpResponse:
-    submission = access.access_submission_as_staff(request.user, code, part, pk)
+    submission = access.access_submission_for_rubric(request.user, code, part, pk)
     part_obj: ProjectPart = submission.part
-    if not part_obj.rubric_graded:
-        raise Http404("This part is not graded with a rubric.")
     criteria = list(RubricCriterion.objects.filter(part=part_obj))
     existing = getattr(submission, "rubric_grade", None) if hasattr(submission, "rubric_grade") else None
     if request.method == "POST":
-        marks: dict[int, tuple[Decimal | None, str]] = {}
+        marks: dict[int, tuple[Decimal | str | None, str]] = {}
         try:
             for criterion in criteria:
                 raw = request.POST.get(f"points-{criterion.pk}", "").strip()
-                try:
-                    value = Decimal(raw) if raw else None
-                except InvalidOperation:
-                    raise services.ProjectError(f"“{raw}” is not a number of points for “{criterion.title}”.") \
-                        from None
-                marks[criterion.pk] = (value, request.POST.get(f"comment-{criterion.pk}", ""))
+                # the service reads the text with the site's points parser (7.5 or 7,5)
+                marks[criterion.pk] = (raw or None, request.POST.get(f"comment-{criterion.pk}", ""))
             services.rubric_grade_save(submission=submission, marks=marks,
                                        comment=request.POST.get("comment", ""), by=request.user)
             messages.success(request, f"Rubric saved for {submission.team}; the gradebook is updated.")
@@ -243,5 +257,12 @@ def rubric_page(request: HttpRequest, code: str, part: str, pk: int) -> HttpResp
     rows = [(c, marks_by_criterion.get(c.pk)) for c in criteria]
     return render(request, "projects/rubric.html", _ctx(
         request, part_obj.course, part=part_obj, submission=submission, rows=rows, existing=existing,
-        members=list(submission.members.all()),
+        members=list(submission.members.all()), **_viewer(submission, request.GET.get("path")),
     ))
+
+
+def _viewer(submission, path):
+    from .views_files import viewer_context  # views_files imports this module
+
+    return viewer_context(submission, path, page=reverse(
+        "projects:rubric", args=[submission.part.course.code, submission.part.slug, submission.pk]))

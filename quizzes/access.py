@@ -9,6 +9,7 @@ Builds on courseapp.access (non-members get 404, members with the wrong role 403
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from courseapp.access import access_course, role_in
@@ -19,13 +20,48 @@ from .models import Attempt, Question, Quiz, QuizSlot, Response
 STAFF = (Role.INSTRUCTOR, Role.TA)
 
 
-def access_quizzes(user: User, code: str) -> tuple[Course, str]:
+# --- The rules services apply to their acting user (`by`), as grading.access.can_edit_item ---------------
+
+
+def can_author(user: User | None, course: Course) -> bool:
+    """True if `user` may author the course's quizzes and bank and run regrades: the instructor only."""
+    return user is not None and role_in(user, course) == Role.INSTRUCTOR
+
+
+def can_grade(user: User | None, course: Course) -> bool:
+    """True if `user` may grade answers of the manual queue: the instructor or a TA."""
+    return user is not None and role_in(user, course) in STAFF
+
+
+def require_author(by: User | None, course: Course) -> None:
+    """PermissionDenied unless `by` may author; `by=None` is the system (demo loader, command, task)."""
+    if by is not None and not can_author(by, course):
+        raise PermissionDenied("Only the course's instructor changes its quizzes and question bank.")
+
+
+def require_grader(by: User | None, course: Course) -> None:
+    """PermissionDenied unless `by` may grade; `by=None` is the system (submit, the Celery task)."""
+    if by is not None and not can_grade(by, course):
+        raise PermissionDenied("Only the course's staff grade quiz answers.")
+
+
+def can_take(user: User, course: Course) -> bool:
+    """True if `user` may start attempts at the course's quizzes: its students (staff preview instead)."""
+    return role_in(user, course) == Role.STUDENT
+
+
+def can_submit(user: User, attempt: Attempt) -> bool:
+    """True if `user` may submit `attempt`: only the student who took it."""
+    return user.pk == attempt.student_id
+
+
+def access_quizzes(user: User, code: str) -> tuple[Course, str | None]:
     """The course and the person's role, for any member."""
     course = access_course(user, code)
     return course, role_in(user, course)
 
 
-def access_quiz(user: User, code: str, quiz_id: int, *, roles=None) -> tuple[Quiz, str]:
+def access_quiz(user: User, code: str, quiz_id: int, *, roles=None) -> tuple[Quiz, str | None]:
     """A quiz of the course; students only reach published ones."""
     course = access_course(user, code, roles=roles)
     role = role_in(user, course)
@@ -35,7 +71,15 @@ def access_quiz(user: User, code: str, quiz_id: int, *, roles=None) -> tuple[Qui
     return quiz, role
 
 
-def access_quiz_as_staff(user: User, code: str, quiz_id: int) -> tuple[Quiz, str]:
+def access_quiz_to_take(user: User, code: str, quiz_id: int) -> Quiz:
+    """A published quiz a student of the course may start; staff are refused (they preview instead)."""
+    quiz, _ = access_quiz(user, code, quiz_id)
+    if not can_take(user, quiz.course):
+        raise PermissionDenied("Staff preview quizzes from the quiz page; attempts are for students.")
+    return quiz
+
+
+def access_quiz_as_staff(user: User, code: str, quiz_id: int) -> tuple[Quiz, str | None]:
     return access_quiz(user, code, quiz_id, roles=STAFF)
 
 
@@ -67,6 +111,14 @@ def access_attempt(user: User, code: str, attempt_id: int) -> tuple[Attempt, boo
     if attempt is None or (not staff and attempt.student_id != user.id):
         raise Http404("No such attempt.")
     return attempt, staff
+
+
+def access_own_attempt(user: User, code: str, attempt_id: int) -> Attempt:
+    """An attempt, for its own student to submit or check answers; staff who may see it get 403, anyone else 404."""
+    attempt, _ = access_attempt(user, code, attempt_id)
+    if not can_submit(user, attempt):
+        raise PermissionDenied("Only the student who took an attempt submits it or checks its answers.")
+    return attempt
 
 
 def access_slot_for_grading(user: User, code: str, quiz_id: int, slot_id: int) -> QuizSlot:

@@ -9,6 +9,8 @@ saves are answered even earlier, by quizzes.middleware.AnswerSaveFastPath.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpResponse
@@ -16,51 +18,57 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from courseapp.api_errors import ApiProblem, Problem
 
 from . import access, bank_import, selectors, services, sync
 from . import serializers as out
 from .calculations import plain_decimal
 from .grade_link import GradeItemExists
-from .models import REVIEW_PARTS, GradingMethod, KeyChange, Question, QuestionType, Quiz, TextFormat
+from .models import (
+    DURING_PARTS,
+    REVIEW_PARTS,
+    GradingMethod,
+    KeyChange,
+    Question,
+    QuestionType,
+    Quiz,
+    TextFormat,
+)
 from .parsers import PARSERS
 
 
 class QuizApi(APIView):
-    """Turns the errors a person can cause into 400/4xx answers with the message to act on."""
+    """Turns the errors a person can cause into 4xx problem details (courseapp.api_errors) with the message to
+    act on; a service's ValidationError is answered 400 by the site's exception handler."""
 
     parser_classes = PARSERS
 
     def handle_exception(self, exc):
         if isinstance(exc, GradeItemExists):
-            return Response({"detail": " ".join(exc.messages), "code": "grade_item_exists",
-                             "grade_item": exc.item.id}, status=status.HTTP_400_BAD_REQUEST)
-        if isinstance(exc, ValidationError):
-            return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
-        if isinstance(exc, services.AnswerConflict):
-            return Response(exc.as_json(), status=exc.status)
-        if isinstance(exc, services.AnswerRefused):
-            return Response({"detail": exc.message, "code": exc.code}, status=exc.status)
+            exc = ApiProblem(" ".join(exc.messages), code="grade_item_exists", grade_item=exc.item.id)
+        elif isinstance(exc, services.AnswerConflict):
+            body = exc.as_json()
+            exc = ApiProblem(body.pop("detail"), status=exc.status, code=body.pop("code"), **body)
+        elif isinstance(exc, services.AnswerRefused):
+            exc = ApiProblem(exc.message, status=exc.status, code=exc.code)
         return super().handle_exception(exc)
 
 
 _REFUSED = {
-    401: OpenApiResponse(out.QuizErrorSerializer, description="No or bad credentials"),
-    403: OpenApiResponse(out.QuizErrorSerializer, description="A member whose role does not allow this (or the reason)"),
-    404: OpenApiResponse(out.QuizErrorSerializer, description="Not a member of the course, or no such object"),
+    401: OpenApiResponse(Problem, description="No or bad credentials"),
+    403: OpenApiResponse(Problem, description="A member whose role does not allow this (or the reason, in `detail`)"),
+    404: OpenApiResponse(Problem, description="Not a member of the course, or no such object"),
 }
-_BAD = {400: OpenApiResponse(out.QuizErrorSerializer, description="What to fix, in `detail`")}
+_BAD = {400: OpenApiResponse(out.QuizErrorSerializer, description="What to fix, in `detail`; by field in `errors`")}
 
 
-def _detail_errors(serializer: serializers.Serializer) -> Response:
-    messages = []
-    for field, errors in serializer.errors.items():
-        for error in errors if isinstance(errors, list) else [errors]:
-            messages.append(f"{field}: {error}")
-    return Response({"detail": " ".join(messages), "errors": serializer.errors}, status=400)
+def _detail_errors(serializer: serializers.Serializer) -> NoReturn:
+    raise serializers.ValidationError(serializer.errors)
 
 
 # --- Quizzes ------------------------------------------------------------------------
@@ -78,7 +86,8 @@ def quiz_data(quiz: Quiz, *, staff: bool) -> dict:
         data.update(
             published=quiz.published, shuffle_questions=quiz.shuffle_questions,
             shuffle_choices=quiz.shuffle_choices, review_after_submit=quiz.review_after_submit,
-            review_after_close=quiz.review_after_close, grade_item=quiz.grade_item_id,
+            review_after_close=quiz.review_after_close, review_during=quiz.review_during,
+            grade_item=quiz.grade_item_id,
         )
     return data
 
@@ -97,6 +106,10 @@ class QuizInput(serializers.Serializer):
     shuffle_choices = serializers.BooleanField(required=False)
     review_after_submit = serializers.ListField(child=serializers.ChoiceField(choices=REVIEW_PARTS), required=False)
     review_after_close = serializers.ListField(child=serializers.ChoiceField(choices=REVIEW_PARTS), required=False)
+    review_during = serializers.ListField(
+        child=serializers.ChoiceField(choices=DURING_PARTS), required=False,
+        help_text="What a student sees of a question they check during the attempt (checking makes it final); "
+                  "empty (the default): no checking, nothing before submitting")
     published = serializers.BooleanField(required=False)
     use_grade_item = serializers.IntegerField(
         required=False, help_text="Create only: grade into this existing, unlinked Quizzes item of the gradebook "
@@ -137,7 +150,7 @@ class QuizListApi(QuizApi):
         course = access.access_bank(request.user, code, edit=True)
         serializer = QuizInput(data=request.data)
         if not serializer.is_valid():
-            return _detail_errors(serializer)
+            _detail_errors(serializer)
         fields = serializer.to_fields(course)
         for required in ("title", "opens_at", "closes_at"):
             if required not in fields:
@@ -172,7 +185,7 @@ class QuizDetailApi(QuizApi):
         quiz = access.access_quiz_as_instructor(request.user, code, quiz_id)
         serializer = QuizInput(data=request.data, partial=True)
         if not serializer.is_valid():
-            return _detail_errors(serializer)
+            _detail_errors(serializer)
         quiz = services.quiz_update(quiz=quiz, by=request.user, **serializer.to_fields(quiz.course))
         return Response(quiz_data(quiz, staff=True))
 
@@ -278,7 +291,7 @@ class QuestionListApi(QuizApi):
         course = access.access_bank(request.user, code, edit=True)
         serializer = QuizQuestionInput(data=request.data)
         if not serializer.is_valid():
-            return _detail_errors(serializer)
+            _detail_errors(serializer)
         data = dict(serializer.validated_data)
         answers = data.pop("answers", [])
         question = services.question_create(course=course, by=request.user, answers=answers, **data)
@@ -300,7 +313,7 @@ class QuestionDetailApi(QuizApi):
         question = access.access_question(request.user, code, question_id, edit=True)
         serializer = QuizQuestionInput(data=request.data, partial=True)
         if not serializer.is_valid():
-            return _detail_errors(serializer)
+            _detail_errors(serializer)
         data = dict(serializer.validated_data)
         answers = data.pop("answers", None)
         result = services.question_update(question=question, by=request.user, answers=answers, **data)
@@ -361,8 +374,8 @@ class MoodleXmlApi(QuizApi):
                                "in `errors`. Unsupported types are skipped and named in `skipped`.",
                    request=out.QuizMoodleXmlImportInputSerializer,
                    responses={201: out.QuizMoodleXmlImportedSerializer,
-                              400: OpenApiResponse(out.QuizImportErrorSerializer, description="What to fix, in "
-                                                   "`detail`; every question that could not be imported in `errors`"),
+                              400: OpenApiResponse(Problem, description="What to fix, in `detail`; every question "
+                                                                        "that could not be imported in `errors`"),
                               **_REFUSED})
     def post(self, request: Request, code: str) -> Response:
         course = access.access_bank(request.user, code, edit=True)
@@ -374,29 +387,44 @@ class MoodleXmlApi(QuizApi):
             result = bank_import.questions_import_moodle_xml(course=course, data=data, by=request.user,
                                                              category=str(request.data.get("category", ""))[:200])
         except ValidationError as exc:
-            return Response({"detail": " ".join(exc.messages), "errors": exc.messages[1:] or exc.messages},
-                            status=400)
+            raise ApiProblem(" ".join(exc.messages), code="invalid",
+                             errors=[{"field": None, "message": m} for m in exc.messages[1:] or exc.messages]) from None
         return Response({"created": [question_data(q) for q in result.created], "skipped": result.skipped},
                         status=201)
 
 
 class RegradeApi(QuizApi):
-    """POST: run the regrade a key change offered (instructor). Records old → new per attempt."""
+    """POST: queue the regrade a key change offered (instructor). GET: whether it has run, and old → new per attempt."""
 
-    @extend_schema(operation_id="quizzes_key_changes_regrade", summary="Regrade after an answer-key change (instructor)",
-                   request=None, responses={200: out.QuizRegradeSerializer, **_REFUSED})
-    def post(self, request: Request, code: str, key_change_id: int) -> Response:
+    @extend_schema(operation_id="quizzes_key_changes_regrade_status", summary="A key change's regrade (instructor)",
+                   responses={200: out.QuizRegradeSerializer, **_REFUSED})
+    def get(self, request: Request, code: str, key_change_id: int) -> Response:
         course = access.access_bank(request.user, code, edit=True)
-        key_change = get_object_or_404(KeyChange, pk=key_change_id, question__course=course)
-        summary = services.regrade(key_change=key_change, by=request.user)
+        key_change = get_object_or_404(KeyChange.objects.select_related("regraded_by"), pk=key_change_id,
+                                       question__course=course)
         return Response({
-            "key_change": key_change.id, "attempts": summary.attempts, "changed": summary.changed,
+            "key_change": key_change.id,
+            "regraded_at": None if key_change.regraded_at is None else key_change.regraded_at.isoformat(),
+            "regraded_by": None if key_change.regraded_by is None else str(key_change.regraded_by),
             "entries": [
                 {"attempt": e.attempt_id, "old_score": None if e.old_score is None else str(e.old_score),
                  "new_score": None if e.new_score is None else str(e.new_score)}
-                for e in summary.key_change.entries.all()
+                for e in key_change.entries.order_by("id")
             ],
         })
+
+    @extend_schema(operation_id="quizzes_key_changes_regrade", summary="Queue the regrade after an answer-key change "
+                   "(instructor)",
+                   description="202: the regrade runs as a background task (it is idempotent: queueing it twice "
+                               "changes nothing more); GET `status_url` to see when it has run and what changed.",
+                   request=None, responses={202: out.QuizRegradeQueuedSerializer, **_REFUSED})
+    def post(self, request: Request, code: str, key_change_id: int) -> Response:
+        course = access.access_bank(request.user, code, edit=True)
+        key_change = get_object_or_404(KeyChange.objects.select_related("question__course"), pk=key_change_id,
+                                       question__course=course)
+        with transaction.atomic():
+            services.regrade_send(key_change=key_change, by=request.user)
+        return Response({"key_change": key_change.id, "queued": True, "status_url": request.path}, status=202)
 
 
 # --- Taking -------------------------------------------------------------------------
@@ -420,10 +448,7 @@ class AttemptListApi(QuizApi):
                                "closed, no attempts left, staff.",
                    request=None, responses={201: out.QuizAttemptSerializer, 200: out.QuizAttemptSerializer, **_REFUSED})
     def post(self, request: Request, code: str, quiz_id: int) -> Response:
-        quiz, role = access.access_quiz(request.user, code, quiz_id)
-        if role in access.STAFF:
-            raise services.AnswerRefused("Staff preview quizzes from the quiz page; attempts are for students.",
-                                         code="staff", status=403)
+        quiz = access.access_quiz_to_take(request.user, code, quiz_id)
         attempt, created = services.attempt_start(quiz=quiz, student=request.user)
         payload = selectors.attempt_payload(attempt=attempt, viewer_is_staff=False, new=created)
         return Response(payload, status=201 if created else 200)
@@ -468,17 +493,33 @@ class AnswerSaveApi(QuizApi):
                                                     "(code `conflict`, with the server's answer)")},
     )
     def put(self, request: Request, code: str, attempt_id: int, slot_id: int) -> Response:
-        data = request.data
-        if not isinstance(data, dict) or ("seq" not in data and "base" not in data):
-            raise services.AnswerRefused(
-                "Send JSON {\"value\": …, \"base\": n}, base being the version of the answer your edit replaces "
-                "(0 for none), or a script's {\"value\": …, \"seq\": n} with a rising sequence number.",
-                code="bad_body", status=400)
+        data = request.data if isinstance(request.data, dict) else {}
         result = services.answer_save(
             attempt_id=attempt_id, student=request.user, course_code=code, slot_id=slot_id,
             value=data.get("value"), seq=data.get("seq"), base=data.get("base"),
         )
         return Response(result.as_json())
+
+
+class AnswerCheckApi(QuizApi):
+    """POST: check one saved answer during the attempt (quizzes with review_during); it becomes final."""
+
+    @extend_schema(
+        operation_id="quizzes_answers_check", summary="Check a saved answer during the attempt",
+        description="Only on quizzes whose `review_during` is not empty (Moodle's immediate feedback): the saved "
+                    "answer is marked now and becomes final (later saves to it are refused, 409 `checked`); the "
+                    "question comes back with what `review_during` shows (marks, right answer, feedback). "
+                    "Checking again changes nothing.",
+        request=None,
+        responses={200: out.QuizAnswerCheckedSerializer, **_BAD, **_REFUSED,
+                   409: OpenApiResponse(out.QuizErrorSerializer, description="Submitted, or time is up")},
+    )
+    def post(self, request: Request, code: str, attempt_id: int, slot_id: int) -> Response:
+        attempt = access.access_own_attempt(request.user, code, attempt_id)
+        response = services.answer_check(attempt_id=attempt.id, slot_id=slot_id, by=request.user)
+        payload = selectors.attempt_payload(attempt=attempt, viewer_is_staff=False)
+        question = next(q for q in payload["questions"] if q["slot"] == slot_id)
+        return Response({"slot": slot_id, "checked_at": response.checked_at.isoformat(), "question": question})
 
 
 class AnswerVersionsApi(QuizApi):
@@ -508,10 +549,7 @@ class AttemptSubmitApi(QuizApi):
                                "auto-submitted (as it is whenever a submit arrives at or after the deadline).",
                    request=out.QuizSubmitInputSerializer, responses={200: out.QuizAttemptSubmittedSerializer, **_REFUSED})
     def post(self, request: Request, code: str, attempt_id: int) -> Response:
-        attempt, staff = access.access_attempt(request.user, code, attempt_id)
-        if attempt.student_id != request.user.id:
-            raise services.AnswerRefused("Only the student who took an attempt submits it.", code="not_yours",
-                                         status=403)
+        attempt = access.access_own_attempt(request.user, code, attempt_id)
         data = request.data if isinstance(request.data, dict) else {}
         auto = data.get("auto", False)
         if not isinstance(auto, bool):

@@ -50,7 +50,7 @@ def questions_import_moodle_xml(*, course: Course, data: bytes | str, by: User |
         if item.error:
             errors.append(f"{where}: {item.error}.")
             continue
-        fields, answers = services._parsed_fields(item.parsed)
+        fields, answers = services.parsed_fields(item.parsed)
         fields["category"] = fields["category"] or category
         if item.default_points is not None:
             fields["default_points"] = item.default_points

@@ -390,8 +390,9 @@ def question_statistics(*, slots: Sequence[tuple[int, float]], rows: Sequence[Se
         scores = [row[column] for row in rows]
         n = len(scores)
         mean = sum(scores) / n if n else None
-        facility = 100 * mean / max_points if n and max_points else None
-        sd = math.sqrt(sum((s - mean) ** 2 for s in scores) / (n - 1)) if n > 1 else None
+        facility = 100 * mean / max_points if mean is not None and max_points else None
+        sd = (math.sqrt(sum((s - mean) ** 2 for s in scores) / (n - 1))
+              if mean is not None and n > 1 else None)
         rest = [total - score for total, score in zip(totals, scores, strict=True)]
         r = _pearson(scores, rest)
         result.append(

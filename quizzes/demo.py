@@ -5,6 +5,12 @@
   statistics and gradebook scores exist. It grades into the gradebook's "Quiz 1" item (chosen explicitly).
 - "Quiz 4" on Self-Attention and Transformers, open from an hour before load time
   for a week, with an essay for the TA grading queue, so a demo student can take it.
+
+With `now` (load_demo places the course so that `now` is in week 8), Quiz 4 is not made; instead
+the gradebook's first quiz still due after `now` is the open quiz (Self-Attention questions with the
+essay, open from the end of the previous quiz's lecture to its due time; a third of the students but
+not e2380001 have submitted, so essays wait for the TAs), and the next one is published but upcoming
+(Large-Language Models questions).
 """
 
 from __future__ import annotations
@@ -51,6 +57,16 @@ $CATEGORY: Transformers
 ::Decoder-only:: Which of these are decoder-only models? {~%50%GPT-2 ~%50%GPT-3 ~%-100%BERT ~%-100%T5}
 
 ::Why attention:: In two or three sentences, explain why transformers replaced RNNs for long sequences. {}
+"""
+
+LLM_GIFT = r"""
+$CATEGORY: Large-Language Models
+
+::Next-token objective:: GPT-style language models are pre-trained to … {=predict the next token from the ones before it ~reconstruct masked tokens from both sides ~classify whole documents ~translate between languages}
+
+::RAG:: Retrieval-augmented generation adds documents found for the question to the model's input. {T}
+
+::LoRA rank:: LoRA adapts a 4096×4096 weight matrix with rank-8 factors. How many trainable parameters does that add? {#65536}
 """
 
 ESSAY_RUBRIC = ("2 points: parallel over positions (no sequential recurrence) and direct paths between distant "
@@ -104,8 +120,51 @@ def _take_quiz_1(quiz: Quiz) -> None:
         services.attempt_submit(attempt_id=attempt.id, by=student, now=started + dt.timedelta(minutes=12))
 
 
+def _placed_quizzes(course: Course, *, now: dt.datetime, transformers: list[Question],
+                    llm: list[Question]) -> None:
+    """The open quiz (due first after `now`) and the upcoming one after it, from the gradebook's items."""
+    items = [(i, i.due_at) for i in GradeItem.objects.filter(course=course, name__startswith="Quiz ")
+             .order_by("due_at") if i.name[5:].isdigit() and i.due_at is not None]
+    later = [(n, i, due) for n, (i, due) in enumerate(items) if due > now]
+    for kind, (n, item, due) in zip(("open", "upcoming"), later[:2], strict=False):
+        if Quiz.objects.filter(course=course, title=item.name).exists():
+            continue
+        opens = items[n - 1][1] if n > 0 else due - dt.timedelta(days=7)
+        questions, points = (transformers, [2, 2, 1, 3, 2]) if kind == "open" else (llm, [2, 1, 2])
+        quiz = services.quiz_create(
+            course=course, by=None, title=item.name, grade_item=item,
+            description=("Self-Attention and Transformers. 30 minutes once you start; your answers save as you go."
+                         if kind == "open" else "Large-Language Models: pre-training, retrieval, fine-tuning."),
+            opens_at=opens, closes_at=due, time_limit=dt.timedelta(minutes=30), max_attempts=2,
+            grading_method="highest", published=True, shuffle_questions=True, shuffle_choices=True,
+            review_after_submit=["score", "answers"], review_after_close=["score", "answers", "correct", "feedback"],
+        )
+        for question, pts in zip(questions, points, strict=True):
+            services.slot_add(quiz=quiz, question=question, by=None, points=Decimal(pts))
+        if kind == "open":
+            _take_some(quiz, now=now)
+
+
+def _take_some(quiz: Quiz, *, now: dt.datetime) -> None:
+    """Every third student but the first has submitted the open quiz: their essays wait for a TA."""
+    students = [m.user for m in Membership.objects.filter(course=quiz.course, role=Role.STUDENT)
+                .select_related("user").order_by("user__username")][1::3]
+    slots = slots_of(quiz)
+    for i, student in enumerate(students):
+        started = max(quiz.opens_at, now - dt.timedelta(hours=2 + i)) + dt.timedelta(minutes=1)
+        if started >= now:
+            continue
+        attempt, _ = services.attempt_start(quiz=quiz, student=student, now=started)
+        for n, slot in enumerate(slots, start=1):
+            right, wrong = _right_and_wrong(slot)
+            value = right if _roll(student.username, quiz.title, n) < 0.7 else wrong
+            services.answer_save(attempt_id=attempt.id, student=student, course_code=quiz.course.code,
+                                 slot_id=slot.id, value=value, seq=n, now=started + dt.timedelta(seconds=20 * n))
+        services.attempt_submit(attempt_id=attempt.id, by=student, now=started + dt.timedelta(minutes=3))
+
+
 @transaction.atomic
-def load(*, course: Course) -> None:
+def load(*, course: Course, now: dt.datetime | None = None) -> None:
     fundamentals = _bank(course, FUNDAMENTALS_GIFT, [
         "Perceptron convergence", "Sigmoid derivative", "Backpropagation", "Overfitting remedies", "Capacity",
         "Learning rate"])
@@ -134,6 +193,10 @@ def load(*, course: Course) -> None:
             services.slot_add(quiz=quiz, question=question, by=None, points=Decimal(points))
         _take_quiz_1(quiz)
 
+    if now is not None:
+        llm = _bank(course, LLM_GIFT, ["Next-token objective", "RAG", "LoRA rank"])
+        _placed_quizzes(course, now=now, transformers=transformers, llm=llm)
+        return
     if not Quiz.objects.filter(course=course, title="Quiz 4").exists():
         now = timezone.now().replace(second=0, microsecond=0)
         quiz = services.quiz_create(

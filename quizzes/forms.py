@@ -8,7 +8,7 @@ from django import forms
 
 from courseapp.models import Lecture
 
-from .models import REVIEW_PARTS, GradingMethod
+from .models import DURING_PARTS, REVIEW_PARTS, GradingMethod
 
 REVIEW_CHOICES = [(p, p.capitalize()) for p in REVIEW_PARTS]
 
@@ -29,6 +29,10 @@ class QuizForm(forms.Form):
                                                     widget=forms.CheckboxSelectMultiple, initial=["score"])
     review_after_close = forms.MultipleChoiceField(choices=REVIEW_CHOICES, required=False,
                                                    widget=forms.CheckboxSelectMultiple, initial=list(REVIEW_PARTS))
+    review_during = forms.MultipleChoiceField(
+        choices=[(p, p.capitalize()) for p in DURING_PARTS], required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="Of a question the student checks while taking the quiz (checking makes that answer final); "
+                  "none: no checking, nothing before submitting")
     published = forms.BooleanField(required=False)
     use_existing_grade_item = forms.BooleanField(
         required=False, label="Grade into the existing gradebook item of the same title",

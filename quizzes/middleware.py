@@ -23,7 +23,8 @@ users, bodies that are not a JSON object, and every save the statement declined
 (wrong token, another student's attempt, past the deadline, a conflict, stale seq,
 bad value).
 A declined save wrote nothing, so the DRF view (AnswerSaveApi) answers it again
-from scratch, with the reason and the same error format as the rest of the API.
+from scratch, with the reason as problem details (courseapp/api_errors.py), like every
+other API error: this path itself only ever answers success (200), never an error.
 """
 
 from __future__ import annotations

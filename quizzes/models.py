@@ -2,7 +2,7 @@
 
 Points are Decimals. Fractions (of a question's points) are Decimals in [-1, 1].
 No workflow lives here: starting, saving, submitting, grading and regrading are
-in services.py; grading one answer is a pure function in calculations.py.
+in services/; grading one answer is a pure function in calculations.py.
 """
 
 from __future__ import annotations
@@ -108,7 +108,9 @@ class Quiz(models.Model):
 
     Review policy: what a student sees of their own attempt once submitted
     (`review_after_submit`) and once the quiz has closed (`review_after_close`),
-    each a list drawn from REVIEW_PARTS.
+    each a list drawn from REVIEW_PARTS; and during the attempt (`review_during`,
+    drawn from DURING_PARTS, default none), of each question the student has
+    *checked*: Moodle's immediate feedback, where checking makes that answer final.
     """
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="quizzes")
@@ -127,6 +129,9 @@ class Quiz(models.Model):
     shuffle_choices = models.BooleanField(default=True)
     review_after_submit = models.JSONField(default=list, blank=True)
     review_after_close = models.JSONField(default=list, blank=True)
+    review_during = models.JSONField(default=list, blank=True)
+    # Raised whenever the quiz's questions, their order, points, texts or keys change: keys the layout cache.
+    layout_version = models.PositiveIntegerField(default=1, editable=False)
     published = models.BooleanField(default=False, help_text="Students see only published quizzes")
     grade_item = models.OneToOneField(
         "grading.GradeItem", null=True, blank=True, on_delete=models.SET_NULL, related_name="quiz"
@@ -145,6 +150,8 @@ class Quiz(models.Model):
 
 
 REVIEW_PARTS = ("score", "answers", "correct", "feedback")
+# During the attempt the student's own answers are on the page anyway; the rest is shown per checked question.
+DURING_PARTS = ("score", "correct", "feedback")
 
 
 class QuizSlot(models.Model):
@@ -234,6 +241,8 @@ class Response(models.Model):
     )
     graded_at = models.DateTimeField(null=True, blank=True)
     comment = models.TextField(blank=True)
+    # Set when the student checked this answer during the attempt (quizzes with review_during): final from then on.
+    checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["attempt", "slot"], name="one_response_per_slot")]

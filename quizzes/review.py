@@ -91,9 +91,9 @@ def answer_in_words(key: calc.Key, value) -> str:
 
 
 def when(value: dt.datetime | str | None) -> str:
-    """A time as every quiz table shows it: Istanbul time, “30 Nov 2026, 10:42”; "" for None."""
+    """A time as every table of the site shows it: Istanbul time, “2026-11-30 10:42”; "" for None."""
     if value in (None, ""):
         return ""
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
-    return timezone.localtime(value).strftime("%d %b %Y, %H:%M")
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")

@@ -40,23 +40,38 @@ def key_of(question: Question) -> calc.Key:
     )
 
 
-def slots_of(quiz: Quiz) -> list[QuizSlot]:
-    """The quiz's slots in order with their questions and answers (3 queries, once per Quiz instance).
+# Per process: the slots of a quiz with their questions and answers, keyed by what identifies that content:
+# the quiz row (id and creation time: a test database reuses ids) and its layout_version, which every service
+# that changes a quiz's questions, their order, points, texts or keys raises in the same transaction
+# (services.authoring.layout_changed). A start or submit then reads no slot, question or answer row at all.
+# The cached objects are shared between requests and threads: read them, never change them.
+_LAYOUTS: dict[tuple, list[QuizSlot]] = {}
+_LAYOUTS_MAX = 256
 
-    Start and submit both grade or lay out the attempt and then build its payload
-    from the same quiz: the slots are loaded once and kept on that instance (a
-    request's lifetime). Services that change slots or keys call forget_slots.
+
+def slots_of(quiz: Quiz) -> list[QuizSlot]:
+    """The quiz's slots in order with their questions and answers (read-only objects).
+
+    3 queries the first time a process sees this version of the quiz's layout, none after:
+    the quiz row the caller loaded carries layout_version, and the cache is keyed by it.
     """
     cached = getattr(quiz, "_slots_cache", None)
     if cached is None:
-        cached = quiz._slots_cache = list(
-            QuizSlot.objects.filter(quiz=quiz).select_related("question").prefetch_related("question__answers")
-        )
+        key = (quiz.pk, quiz.created_at, quiz.layout_version)
+        cached = _LAYOUTS.get(key)
+        if cached is None:
+            cached = list(
+                QuizSlot.objects.filter(quiz=quiz).select_related("question").prefetch_related("question__answers")
+            )
+            if len(_LAYOUTS) >= _LAYOUTS_MAX:
+                _LAYOUTS.clear()
+            _LAYOUTS[key] = cached
+        setattr(quiz, "_slots_cache", cached)  # noqa: B010 (a per-instance cache, not a model field)
     return list(cached)
 
 
 def forget_slots(quiz: Quiz) -> None:
-    """Drop the slots slots_of kept on this instance (after the quiz's questions or keys changed)."""
+    """Drop the slots slots_of kept on this instance (the process cache is keyed by layout_version)."""
     quiz.__dict__.pop("_slots_cache", None)
 
 
@@ -124,8 +139,14 @@ def _correct_answer(question: Question, answers: list[Answer]) -> object:
 def _questions_payload(
     *, layout: list[dict], slots: dict[int, QuizSlot], responses: dict[int, Response], finished: bool,
     show_answers: bool, show_key: bool, show_feedback: bool, show_score: bool,
+    during: frozenset[str] = frozenset(),
 ) -> list[dict]:
-    """The questions of one attempt (stored, or a preview's in memory) in its layout's order, as far as allowed."""
+    """The questions of one attempt (stored, or a preview's in memory) in its layout's order, as far as allowed.
+
+    during: while the attempt is open, what the quiz's review_during shows of each question the
+    student has checked (Moodle's immediate feedback); nothing of unchecked ones.
+    """
+    finished_attempt, all_key, all_feedback = finished, show_key, show_feedback
     questions = []
     for number, entry in enumerate(layout, start=1):
         slot = slots.get(entry["slot"])
@@ -139,6 +160,14 @@ def _questions_payload(
             "text_html": rich_text.render(question.text, question.text_format), "points": str(slot.points),
         }
         response = responses.get(slot.id)
+        checked = not finished_attempt and response is not None and response.checked_at is not None
+        # A checked question is shown as far as review_during allows, as if finished; the rest as the attempt is.
+        finished = finished_attempt or (checked and bool(during))
+        show_key = all_key or (checked and "correct" in during)
+        show_feedback = all_feedback or (checked and "feedback" in during)
+        question_score = (finished_attempt and show_score) or (checked and "score" in during)
+        if checked:
+            item["checked"] = True
         if question.qtype in calc.CHOICE_TYPES:
             item["choices"] = [
                 _choice_payload(answers[cid], text_format=question.text_format, show_key=show_key,
@@ -146,9 +175,9 @@ def _questions_payload(
                 for cid in entry["choices"] if cid in answers
             ]
             if finished and show_answers and response is not None:
-                picked = response.value if isinstance(response.value, list) else [response.value]
+                chosen = response.value if isinstance(response.value, list) else [response.value]
                 for choice in item["choices"]:
-                    if choice["id"] in picked:
+                    if choice["id"] in chosen:
                         choice["chosen"] = True
         if question.qtype == calc.MATCHING:
             item["match_items"] = [{"id": cid, "text": answers[cid].text,
@@ -168,16 +197,16 @@ def _questions_payload(
             if finished:
                 item["answer_text"] = review.answer_in_words(key, item["answer"])
             item["seq"] = response.client_seq if response else 0
-            if not finished:
+            if not finished_attempt:
                 item["version"] = response.version if response else 0
                 item["saved_at"] = response.saved_at.isoformat() if response else None
-        if finished and show_score and response is not None:
+        if question_score and response is not None:
             item["earned"] = None if response.points is None else str(response.points)
             if response.needs_manual and response.graded_at is None:
                 item["awaiting_grader"] = True
             item["mark"] = review.mark(value=response.value, fraction=response.fraction,
                                        needs_manual=response.needs_manual, graded=response.graded_at is not None)
-        elif finished and show_score:
+        elif question_score:
             item["earned"] = "0.00"
             item["mark"] = review.Mark.UNANSWERED
         if show_key:
@@ -188,8 +217,8 @@ def _questions_payload(
             if response is not None and question.qtype not in calc.CHOICE_TYPES:
                 outcome_feedback = list(calc.grade_answer(key, response.value).feedback)
             if question.qtype == calc.SINGLE or question.qtype == calc.MULTI:
-                chosen = response.value if response else None
-                chosen_ids = set(chosen if isinstance(chosen, list) else [chosen])
+                held = response.value if response else None
+                chosen_ids = set(held if isinstance(held, list) else [held])
                 outcome_feedback = [answers[c].feedback for c in chosen_ids if c in answers and answers[c].feedback]
             item["feedback"] = outcome_feedback
             if question.general_feedback:
@@ -214,9 +243,11 @@ def attempt_payload(*, attempt: Attempt, viewer_is_staff: bool, now: dt.datetime
     now = now or timezone.now()
     quiz = attempt.quiz
     finished = attempt.state != AttemptState.IN_PROGRESS
+    during: frozenset[str] = frozenset()
     if viewer_is_staff:
         parts = frozenset(REVIEW_PARTS) if finished else frozenset({"answers"})
     else:
+        during = frozenset() if finished else frozenset(quiz.review_during)
         parts = calc.review_parts(
             after_submit=quiz.review_after_submit, after_close=quiz.review_after_close,
             attempt_finished=finished, closes_at=quiz.closes_at, now=now,
@@ -228,10 +259,16 @@ def attempt_payload(*, attempt: Attempt, viewer_is_staff: bool, now: dt.datetime
 
     slots = {s.id: s for s in slots_of(quiz)}
     # new: an attempt created in this request has no answers yet (the start path skips the query).
-    responses = {} if new else {r.slot_id: r for r in Response.objects.filter(attempt=attempt)}
+    graded = getattr(attempt, "_graded_responses", None)  # attempt_submit's, just written
+    if new:
+        responses = {}
+    elif graded is not None:
+        responses = graded
+    else:
+        responses = {r.slot_id: r for r in Response.objects.filter(attempt=attempt)}
     questions = _questions_payload(
         layout=attempt.layout, slots=slots, responses=responses, finished=finished, show_answers=show_answers,
-        show_key=show_key, show_feedback=show_feedback, show_score=show_score,
+        show_key=show_key, show_feedback=show_feedback, show_score=show_score, during=during,
     )
 
     payload = {
@@ -241,6 +278,7 @@ def attempt_payload(*, attempt: Attempt, viewer_is_staff: bool, now: dt.datetime
         "submitted_at": attempt.submitted_at.isoformat() if attempt.submitted_at else None,
         "auto_submitted": attempt.auto_submitted,
         "review": sorted(parts),
+        "review_during": sorted(during),
         "questions": questions,
     }
     if finished and show_score:
@@ -267,8 +305,9 @@ def preview_payload(*, quiz: Quiz, seed: str, answers: dict[int, object] | None 
     )
     checked = answers is not None
     responses: dict[int, Response] = {}
+    given: dict[int, object] = answers or {}
     for slot in slots.values() if checked else ():
-        value = answers.get(slot.id)
+        value = given.get(slot.id)
         outcome = calc.grade_answer(key_of(slot.question), value)
         responses[slot.id] = Response(
             slot_id=slot.id, value=value, client_seq=0, fraction=outcome.fraction, needs_manual=outcome.needs_manual,
@@ -365,9 +404,10 @@ def statistics(*, quiz: Quiz) -> dict:
         "attempt_id", "slot_id", "points"
     ):
         points[row["attempt_id"]][row["slot_id"]] = row["points"] or Decimal("0")
-    rows = [[float(points[a["id"]].get(s.id, 0)) for s in slots] for a in attempts]
+    rows = [[float(points[a["id"]].get(s.id, Decimal("0"))) for s in slots] for a in attempts]
     stats = calc.question_statistics(slots=[(s.id, float(s.points)) for s in slots], rows=rows)
-    percentages = [100 * float(a["score"]) / float(a["max_score"]) for a in attempts if a["max_score"]]
+    percentages = [100 * float(a["score"]) / float(a["max_score"])
+                   for a in attempts if a["max_score"] and a["score"] is not None]
     by_slot = {s.id: s for s in slots}
     mean = sum(percentages) / len(percentages) if percentages else None
     return {
@@ -413,3 +453,41 @@ def as_parsed(question: Question) -> ParsedQuestion:
 def affected_attempts(*, question: Question) -> int:
     """Finished attempts that answered `question` (what a regrade would touch)."""
     return Attempt.objects.filter(quiz__slots__question=question).exclude(state=AttemptState.IN_PROGRESS).distinct().count()
+
+
+def open_quizzes_for_student(*, course: Course, student: User, now: dt.datetime) -> list[dict]:
+    """Published quizzes open at `now`, with time left and the student's own attempts (two queries).
+
+    Each row: quiz, closes_at, time_left (a timedelta), attempts_used, attempts_left (None: unlimited),
+    in_progress (the student has an attempt still open).
+    """
+    quizzes = list(Quiz.objects.filter(course=course, published=True, opens_at__lte=now, closes_at__gt=now)
+                   .order_by("closes_at", "id"))
+    mine: dict[int, list[Attempt]] = defaultdict(list)
+    for attempt in Attempt.objects.filter(quiz__in=quizzes, student=student).only("id", "quiz_id", "state"):
+        mine[attempt.quiz_id].append(attempt)
+    rows = []
+    for quiz in quizzes:
+        used = len(mine[quiz.id])
+        rows.append({
+            "quiz": quiz, "closes_at": quiz.closes_at, "time_left": quiz.closes_at - now, "attempts_used": used,
+            "attempts_left": None if quiz.max_attempts == 0 else max(quiz.max_attempts - used, 0),
+            "in_progress": any(a.state == AttemptState.IN_PROGRESS for a in mine[quiz.id]),
+        })
+    return rows
+
+
+def essays_waiting(*, course: Course) -> list[dict]:
+    """Per quiz of the course: answers graded by hand that wait for a grader, in submitted attempts (one query).
+
+    Rows: quiz_id, title, pending (answers), attempts (attempts they belong to); quizzes with none are left out.
+    """
+    rows = (
+        Response.objects.filter(slot__quiz__course=course, needs_manual=True, graded_at__isnull=True)
+        .exclude(attempt__state=AttemptState.IN_PROGRESS)
+        .values("slot__quiz_id", "slot__quiz__title", "slot__quiz__closes_at")
+        .annotate(pending=Count("id"), attempts=Count("attempt_id", distinct=True))
+        .order_by("slot__quiz__closes_at", "slot__quiz_id")
+    )
+    return [{"quiz_id": r["slot__quiz_id"], "title": r["slot__quiz__title"], "pending": r["pending"],
+             "attempts": r["attempts"]} for r in rows]

@@ -13,7 +13,9 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
-from .models import REVIEW_PARTS, AttemptState, GradingMethod, QuestionType
+from courseapp.api_errors import ProblemSerializer, problem_serializer
+
+from .models import DURING_PARTS, REVIEW_PARTS, AttemptState, GradingMethod, QuestionType
 
 
 def _points(**kwargs) -> serializers.DecimalField:
@@ -24,10 +26,10 @@ def _decimal_text(help_text: str, **kwargs) -> serializers.CharField:
     return serializers.CharField(help_text=help_text, **kwargs)
 
 
-class QuizErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField(help_text="What went wrong and what to do about it")
-    code = serializers.CharField(required=False, help_text="Taking refusals: a stable code (e.g. deadline_passed)")
-    errors = serializers.DictField(required=False, help_text="Per-field messages of a refused body")
+# Errors are problem details (courseapp.api_errors); these add the quizzes' extension members.
+QuizErrorSerializer = problem_serializer(
+    "QuizProblem", grade_item=serializers.IntegerField(
+        required=False, help_text="code grade_item_exists: the unlinked gradebook item to grade into"))
 
 
 # --- Quizzes -----------------------------------------------------------------------
@@ -51,6 +53,7 @@ class QuizSerializer(serializers.Serializer):
     shuffle_choices = serializers.BooleanField(required=False)
     review_after_submit = serializers.ListField(child=serializers.ChoiceField(choices=REVIEW_PARTS), required=False)
     review_after_close = serializers.ListField(child=serializers.ChoiceField(choices=REVIEW_PARTS), required=False)
+    review_during = serializers.ListField(child=serializers.ChoiceField(choices=DURING_PARTS), required=False)
     grade_item = serializers.IntegerField(allow_null=True, required=False, help_text="Gradebook item id")
 
 
@@ -163,9 +166,16 @@ class QuizRegradeEntrySerializer(serializers.Serializer):
 
 class QuizRegradeSerializer(serializers.Serializer):
     key_change = serializers.IntegerField()
-    attempts = serializers.IntegerField(help_text="Finished attempts regraded")
-    changed = serializers.IntegerField(help_text="Attempts whose score moved")
-    entries = QuizRegradeEntrySerializer(many=True)
+    regraded_at = serializers.DateTimeField(allow_null=True, help_text="When the regrade last ran; null while queued "
+                                                                         "or never run")
+    regraded_by = serializers.CharField(allow_null=True)
+    entries = QuizRegradeEntrySerializer(many=True, help_text="Attempts whose score moved, old → new")
+
+
+class QuizRegradeQueuedSerializer(serializers.Serializer):
+    key_change = serializers.IntegerField()
+    queued = serializers.BooleanField(help_text="Always true: the regrade runs as a background task")
+    status_url = serializers.CharField(help_text="GET it to see when the regrade has run and what changed")
 
 
 # --- Taking ----------------------------------------------------------------------------
@@ -236,6 +246,8 @@ class QuizAttemptQuestionSerializer(serializers.Serializer):
     general_feedback = serializers.CharField(required=False)
     general_feedback_html = serializers.CharField(required=False, help_text="General feedback as sanitised HTML")
     grader_comment = serializers.CharField(required=False)
+    checked = serializers.BooleanField(required=False, help_text="While open: the student checked this answer; it is "
+                                                                 "final and shown as `review_during` allows")
 
 
 class QuizPersonSerializer(serializers.Serializer):
@@ -258,11 +270,20 @@ class QuizAttemptSerializer(serializers.Serializer):
     auto_submitted = serializers.BooleanField()
     review = serializers.ListField(child=serializers.ChoiceField(choices=REVIEW_PARTS),
                                    help_text="What this viewer may see now")
+    review_during = serializers.ListField(child=serializers.ChoiceField(choices=DURING_PARTS),
+                                          help_text="While open: what is shown of each checked question (empty: "
+                                                    "checking is off)")
     questions = QuizAttemptQuestionSerializer(many=True)
     score = _points(required=False, allow_null=True)
     max_score = _points(required=False)
     student = QuizPersonSerializer(required=False, help_text="Staff only")
     preview = serializers.BooleanField(required=False, help_text="A staff preview: never graded or posted")
+
+
+class QuizAnswerCheckedSerializer(serializers.Serializer):
+    slot = serializers.IntegerField()
+    checked_at = serializers.DateTimeField()
+    question = QuizAttemptQuestionSerializer(help_text="The question as the page now shows it")
 
 
 class QuizAttemptSubmittedSerializer(QuizAttemptSerializer):
@@ -297,25 +318,22 @@ class QuizMoodleXmlImportInputSerializer(serializers.Serializer):
                                      help_text="Folder for questions the file puts in no category")
 
 
-class QuizImportErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField(help_text="What went wrong and what to do about it")
-    errors = serializers.ListField(child=serializers.CharField(), required=False,
-                                   help_text="Each question that could not be imported, with what to fix")
-
-
 class QuizMoodleXmlImportedSerializer(serializers.Serializer):
     created = QuizQuestionSerializer(many=True)
     skipped = serializers.ListField(child=serializers.CharField(),
                                     help_text="Questions of unsupported types, each named with its position")
 
 
-class QuizAnswerConflictSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField(help_text="conflict, submitted or deadline_passed")
+class QuizAnswerConflictSerializer(ProblemSerializer):
+    """Problem details; code conflict, submitted or deadline_passed, and for a conflict the server's answer."""
+
     slot = serializers.IntegerField(required=False, help_text="Conflict only")
     value = serializers.JSONField(required=False, allow_null=True, help_text="Conflict only: the server's answer")
     version = serializers.IntegerField(required=False, help_text="Conflict only: send it as base to keep yours")
     saved_at = serializers.DateTimeField(required=False, help_text="Conflict only: when the server's answer was saved")
+
+    class Meta:
+        ref_name = "QuizAnswerConflictProblem"
 
 
 class QuizAnswerVersionSerializer(serializers.Serializer):

@@ -39,6 +39,7 @@ urlpatterns = [
     path(P + "<int:quiz_id>/grading/", views.grading_queue, name="grading"),
     path(P + "<int:quiz_id>/grading/<int:slot_id>/", views.grading_slot, name="grading-slot"),
     path(P + "attempts/<int:attempt_id>/", views.attempt_page, name="attempt"),
+    path(P + "attempts/<int:attempt_id>/check/<int:slot_id>/", views.answer_check, name="answer-check"),
     # API: authoring
     path(A + "quizzes/", apis.QuizListApi.as_view(), name="api-quizzes"),
     path(A + "quizzes/<int:quiz_id>/", apis.QuizDetailApi.as_view(), name="api-quiz"),
@@ -55,6 +56,8 @@ urlpatterns = [
     path(A + "quiz-attempts/<int:attempt_id>/", apis.AttemptDetailApi.as_view(), name="api-attempt"),
     answer_save,
     answer_versions,
+    path(A + "quiz-attempts/<int:attempt_id>/answers/<int:slot_id>/check/", apis.AnswerCheckApi.as_view(),
+         name="api-answer-check"),
     path(A + "quiz-attempts/<int:attempt_id>/submit/", apis.AttemptSubmitApi.as_view(), name="api-submit"),
     # API: results and grading
     path(A + "quizzes/<int:quiz_id>/results/", apis.ResultsApi.as_view(), name="api-results"),

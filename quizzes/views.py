@@ -8,7 +8,7 @@ import secrets
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -42,8 +42,7 @@ def quiz_detail(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
     quiz, role = access.access_quiz(request.user, code, quiz_id)
     staff = role in access.STAFF
     if request.method == "POST":
-        if role != "instructor":
-            raise PermissionDenied("Only the instructor changes a quiz's questions.")
+        quiz = access.access_quiz_as_instructor(request.user, code, quiz_id)
         try:
             if "remove_slot" in request.POST:
                 slot = get_object_or_404(quiz.slots, pk=request.POST["remove_slot"])
@@ -110,9 +109,7 @@ def quiz_preview(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
     GET shows the questions (a new shuffle each time, unless ?seed= is given);
     POST grades the answers given with the same seed and shows score, right answers and feedback.
     """
-    quiz, role = access.access_quiz(request.user, code, quiz_id)
-    if role not in access.STAFF:
-        raise PermissionDenied("Only the quiz's staff preview it; start an attempt instead.")
+    quiz, role = access.access_quiz_as_staff(request.user, code, quiz_id)
     seed = request.POST.get("seed") or request.GET.get("seed") or secrets.token_hex(8)
     if not re.fullmatch(r"[0-9a-f]{1,32}", seed):
         seed = secrets.token_hex(8)
@@ -297,18 +294,17 @@ def question_edit_gift(request: HttpRequest, code: str, question_id: int) -> Htt
 def regrade(request: HttpRequest, code: str, key_change_id: int) -> HttpResponse:
     course = access.access_bank(request.user, code, edit=True)
     key_change = get_object_or_404(KeyChange, pk=key_change_id, question__course=course)
-    summary = services.regrade(key_change=key_change, by=request.user)
-    messages.success(request, f"Regraded {summary.attempts} attempt(s); {summary.changed} score(s) changed and "
-                              "were posted to the gradebook.")
+    services.regrade_send(key_change=key_change, by=request.user)
+    messages.success(request, f"Regrade queued for “{key_change.question.title}”: the affected attempts are "
+                              "regraded in the background and changed scores are posted to the gradebook; "
+                              "reload this page in a minute to see it done.")
     return redirect("quizzes:bank", code)
 
 
 @login_required
 @require_POST
 def attempt_start(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
-    quiz, role = access.access_quiz(request.user, code, quiz_id)
-    if role in access.STAFF:
-        raise PermissionDenied("Attempts are for students.")
+    quiz = access.access_quiz_to_take(request.user, code, quiz_id)
     try:
         attempt, _ = services.attempt_start(quiz=quiz, student=request.user)
     except services.AnswerRefused as exc:
@@ -341,6 +337,18 @@ def attempt_page(request: HttpRequest, code: str, attempt_id: int) -> HttpRespon
         }
         return render(request, "quizzes/take.html", context)
     return render(request, "quizzes/review.html", context)
+
+
+@login_required
+@require_POST
+def answer_check(request: HttpRequest, code: str, attempt_id: int, slot_id: int) -> HttpResponse:
+    """The taking page's Check button (quizzes with review_during): the saved answer becomes final and is marked."""
+    attempt = access.access_own_attempt(request.user, code, attempt_id)
+    try:
+        services.answer_check(attempt_id=attempt.id, slot_id=slot_id, by=request.user)
+    except services.AnswerRefused as exc:
+        messages.error(request, exc.message)
+    return redirect(reverse("quizzes:attempt", args=[code, attempt.id]) + f"#q-{slot_id}")
 
 
 @login_required

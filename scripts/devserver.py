@@ -104,7 +104,7 @@ def main() -> int:
  Demo logins (password for all: {DEMO_PASSWORD}):
    instructor  skalkan
    TAs         ta.ayse, ta.mehmet
-   students    e2380001, e2380038, … (40 students; see /admin/ as the instructor)
+   students    e2380001, e2380002, … e2380040 (`manage.py load_demo` lists them)
  API docs: {url}api/docs/    Admin: {url}admin/
  Press Ctrl-C to stop the web server, the workers and beat.
 ==========================================================================

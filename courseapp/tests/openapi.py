@@ -15,6 +15,7 @@ from jsonschema import Draft7Validator
 from courseapp.tokens import token_create
 
 JSON = "application/json"
+PROBLEM = "application/problem+json"
 
 
 def served_schema() -> dict:
@@ -37,6 +38,32 @@ def generated_schema() -> tuple[dict, list[str]]:
 
 def schema_messages() -> list[str]:
     return generated_schema()[1]
+
+
+def assert_problem(response, status: int | None = None) -> dict:
+    """An API error answer is RFC 9457 problem details (courseapp/api_errors.py); returns its body."""
+    status = status or response.status_code
+    assert response.status_code == status, (response.status_code, response.content[:300])
+    assert response["Content-Type"].split(";")[0] == PROBLEM, response["Content-Type"]
+    body = response.json()
+    assert body["type"] == "about:blank" and body["status"] == status, body
+    assert isinstance(body["title"], str) and body["title"], body
+    assert isinstance(body["detail"], str) and body["detail"].strip(), body
+    assert body.get("instance", "/").startswith("/"), body
+    for error in body.get("errors", []):
+        assert set(error) == {"field", "message"} and error["message"], error
+        assert error["field"] is None or isinstance(error["field"], str), error
+    return body
+
+
+def messages(response) -> list[str]:
+    """The messages of a problem's `errors` (what to fix), in order."""
+    return [e["message"] for e in assert_problem(response).get("errors", [])]
+
+
+def field_messages(response, field: str) -> list[str]:
+    """The messages of a problem's `errors` about one field."""
+    return [e["message"] for e in assert_problem(response).get("errors", []) if e["field"] == field]
 
 
 def strict(node):
@@ -68,10 +95,13 @@ def check(schema: dict, path: str, method: str, response):
     assert media in documented["content"], f"{method.upper()} {path} sent {media}, documented {documented['content']}"
     if media == "text/plain":
         return response.content.decode()
-    if media != JSON:
+    if media not in (JSON, PROBLEM):
         return response.content
+    if response.status_code >= 400:
+        assert media == PROBLEM, f"{method.upper()} {path} answered {response.status_code} as {media}"
+        assert_problem(response)
     body = response.json()
-    shape = documented["content"][JSON]["schema"]
+    shape = documented["content"][media]["schema"]
     validator = Draft7Validator(strict({**shape, "components": schema["components"]}))
     errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
     assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]

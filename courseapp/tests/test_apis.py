@@ -154,7 +154,8 @@ def test_apply_with_a_bad_row_is_400_with_lines_and_applies_nothing(course, inst
     response = api(instructor).post(base(course) + "roster/apply/", {"csv": GOOD + "2499002,A,,a@b.de\n"},
                                     format="json")
     assert response.status_code == 400
-    assert response.json()["errors"] == [{"line": 3, "message": "last name is missing."}]
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["errors"] == [{"field": "line 3", "message": "last name is missing."}]
     assert not User.objects.filter(username="e2499001").exists()
 
 

@@ -10,6 +10,7 @@ import pytest
 from django.test import RequestFactory
 
 from courseapp import errors
+from courseapp.tests.openapi import assert_problem, field_messages, messages
 from courseapp.text import control_character_error, for_export
 from grading import demo as grading_demo
 from grading.models import Category, GradeItem
@@ -44,7 +45,7 @@ def test_out_of_range_or_non_numeric_paging_is_a_400_naming_the_range(course, st
     assert response.status_code == 400
     low = 1 if name == "limit" else 0
     high = 1000 if name == "limit" else 1000000000
-    assert response.json() == {"detail": f"{name} must be a whole number from {low} to {high}; “{shown}” is not."}
+    assert assert_problem(response)["detail"] == f"{name} must be a whole number from {low} to {high}; “{shown}” is not."
 
 
 def test_paging_in_range_still_pages(course, student, client_for):
@@ -67,7 +68,7 @@ NOT_AN_OBJECT = "Send a JSON object with named fields (see /api/docs/), not a li
 def test_what_if_with_a_list_body_is_a_400(book, student, client_for):
     response = client_for(student).post(_api(book, "grades/what-if/"), "[null, null]", content_type=JSON)
     assert response.status_code == 400
-    assert response.json() == {"detail": NOT_AN_OBJECT}  # refused by the parser (courseapp/parsers.py)
+    assert assert_problem(response)["detail"] == NOT_AN_OBJECT  # refused by the parser (courseapp/parsers.py)
 
 
 def test_what_if_with_a_scalar_body_is_a_400(book, student, client_for):
@@ -106,7 +107,7 @@ def test_a_student_id_beyond_64_bits_is_a_400(book, instructor, client_for, rest
     response = client_for(instructor).post(_api(book, rest), {"student": 10**20, "letter": "AA", "reason": "x"},
                                            content_type=JSON)
     assert response.status_code == 400
-    assert response.json() == {"errors": [f"student must be a student's id, from 1 to {2**63 - 1}; {10**20} is not."]}
+    assert messages(response) == [f"student must be a student's id, from 1 to {2**63 - 1}; {10**20} is not."]
 
 
 # --- grade import -------------------------------------------------------------------------------
@@ -115,7 +116,7 @@ def test_a_student_id_beyond_64_bits_is_a_400(book, instructor, client_for, rest
 def test_import_with_csv_as_an_object_is_a_400(book, ta, client_for, rest):
     response = client_for(ta).post(_api(book, rest), json.dumps({"csv": {}}), content_type=JSON)
     assert response.status_code == 400
-    assert response.json()["errors"] == ["csv must be the file's text (a JSON string); or upload the file as "
+    assert messages(response) == ["csv must be the file's text (a JSON string); or upload the file as "
                                          "multipart “file”."]
 
 
@@ -131,7 +132,7 @@ def test_import_with_a_form_body_that_is_not_a_csv_says_the_file_is_empty(book, 
     response = client_for(ta).post(_api(book, "grades/import/preview/"), "payload=!!!",
                                    content_type="application/x-www-form-urlencoded")
     assert response.status_code == 400
-    assert response.json()["errors"] == ["The file is empty; export the gradebook to see the expected layout."]
+    assert messages(response) == ["The file is empty; export the gradebook to see the expected layout."]
 
 
 # --- control characters -------------------------------------------------------------------------
@@ -145,7 +146,7 @@ def test_category_name_with_a_control_character_is_refused(book, instructor, cli
     assert response.status_code == 400
     message = (f"The category's name contains a control character (U+{code}) at position {position}; "
                "remove it (it is often pasted from another program) and save again.")
-    assert response.json()["fields"]["name"] == [message]
+    assert field_messages(response, "name") == [message]
     assert Category.objects.count() == before
 
 
@@ -154,7 +155,7 @@ def test_item_name_with_a_control_character_is_refused_on_patch(book, instructor
     response = client_for(instructor).patch(_api(book, f"grade-items/{item.pk}/"), {"name": "Quiz\x07"},
                                             content_type=JSON)
     assert response.status_code == 400
-    assert response.json()["fields"]["name"][0].startswith("The item's name contains a control character (U+0007)")
+    assert field_messages(response, "name")[0].startswith("The item's name contains a control character (U+0007)")
     item.refresh_from_db()
     assert "\x07" not in item.name
 
@@ -167,7 +168,7 @@ def test_description_may_hold_line_breaks_but_not_nul(book, instructor, client_f
     assert ok.status_code == 200
     bad = client.patch(_api(book, f"grade-categories/{category.pk}/"), {"description": "nul\x00"},
                        content_type=JSON)
-    assert bad.status_code == 400 and "U+0000" in bad.json()["fields"]["description"][0]
+    assert bad.status_code == 400 and "U+0000" in field_messages(bad, "description")[0]
 
 
 def test_letter_override_reason_with_nul_is_refused(book, instructor, student, client_for):
@@ -175,7 +176,7 @@ def test_letter_override_reason_with_nul_is_refused(book, instructor, student, c
                                            {"student": student.pk, "letter": "AA", "reason": "typo\x00"},
                                            content_type=JSON)
     assert response.status_code == 400
-    assert response.json()["errors"] == ["The reason contains a control character (U+0000) at position 5; remove "
+    assert messages(response) == ["The reason contains a control character (U+0000) at position 5; remove "
                                          "it (it is often pasted from another program) and save again."]
 
 
@@ -184,7 +185,7 @@ def test_letter_override_with_nul_in_the_letter_names_the_scale(book, instructor
                                            {"student": student.pk, "letter": "A\x00", "reason": "x"},
                                            content_type=JSON)
     assert response.status_code == 400
-    assert "is not a letter of this course's scale; use one of AA" in response.json()["errors"][0]
+    assert "is not a letter of this course's scale; use one of AA" in messages(response)[0]
 
 
 def test_xlsx_export_survives_a_control_character_already_in_the_database(book, instructor, client_for):
@@ -219,8 +220,8 @@ def test_control_character_helpers():
 def test_non_integer_ids_in_api_paths_get_a_json_404(course, instructor, client_for, path):
     response = client_for(instructor).get(_api(course, path))
     assert response.status_code == 404
-    assert response["Content-Type"] == "application/json"
-    assert response.json()["detail"].startswith("Not found: no such API route or object. Ids in paths are whole")
+    assert response["Content-Type"] == "application/problem+json"
+    assert assert_problem(response)["detail"].startswith("Not found: no such API route or object. Ids in paths are whole")
 
 
 def test_pages_keep_the_html_404(course, instructor, client_for):

@@ -161,7 +161,7 @@ def test_schedule_query_count_does_not_grow_with_lectures(client_for, student, c
 def test_student_dashboard_shows_the_next_lecture_and_no_staff_links(client_for, student, course):
     with freeze_time(ISTANBUL_13_NOV_NOON_UTC):  # 12:00 in Istanbul: the 13 Nov lecture is over
         html = client_for(student).get("/").content.decode()
-    assert "Next lecture: <strong>Vision Models</strong> — Wed 20 Nov, 09:40–11:30, BMB2" in html
+    assert "Next lecture: <strong>Vision Models</strong> — 2024-11-20 09:40–11:30, BMB2" in html
     assert f"/courses/{course.code}/schedule/" in html
     assert "/roster/" not in html
 
@@ -198,7 +198,7 @@ def test_dashboard_after_the_term(client_for, student, course):
 
 def test_dashboard_query_count(client_for, student, course, django_assert_max_num_queries):
     client = client_for(student)
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(9):  # + open quizzes, deadlines, recent grades
         client.get("/")
 
 

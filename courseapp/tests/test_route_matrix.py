@@ -24,7 +24,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from courseapp.models import Course, Membership, Role, User
+from courseapp.models import Course, LectureMaterial, Membership, Role, User
 from courseapp.tokens import token_create
 
 ROLES = ("anonymous", "student", "student2", "ta", "instructor", "other_instructor", "other_student", "inactive")
@@ -63,7 +63,7 @@ OWNER = ("student", "ta", "instructor")
 RULES: dict[str, Rule] = {
     # courseapp
     "dashboard": page(*ROLES[1:7]),
-    "login": PUBLIC, "logout": Rule(frozenset(ROLES), "public", get=False), "healthz": PUBLIC,
+    "login": PUBLIC, "logout": Rule(frozenset(ROLES), "public", get=False), "healthz": PUBLIC, "favicon": PUBLIC,
     "api-schema": PUBLIC, "api-docs": PUBLIC, "api-redoc": PUBLIC,
     "course-detail": page(*MEMBERS), "courseapp-schedule": page(*MEMBERS),
     "courseapp-calendar": PUBLIC,  # the secret token in the URL is the key
@@ -73,6 +73,13 @@ RULES: dict[str, Rule] = {
     "courseapp-tokens": page(*ROLES[1:7]), "courseapp-api-tokens": api(*ROLES[1:7]),
     # The first student's token: everyone else must fail to revoke it (and nothing may change).
     "courseapp-api-token-revoke": api("student", get=False),
+    # Course editing: the instructor edits; instructors and TAs announce; staff read the history.
+    "courseapp-course-edit": page("instructor"), "courseapp-session-add": page("instructor"),
+    "courseapp-lecture-edit": page("instructor"), "courseapp-lecture-cancel": page("instructor", get=False),
+    "courseapp-lecture-restore": page("instructor", get=False),
+    "courseapp-material-add": page("instructor", get=False), "courseapp-material": page(*MEMBERS),
+    "courseapp-material-remove": page("instructor", get=False),
+    "courseapp-announcements": page(*MEMBERS), "courseapp-history": page(*STAFF),
     "courseapp-roster-import": page("instructor"), "courseapp-roster-import-apply": page("instructor", get=False),
     "password_reset": PUBLIC, "password_reset_done": PUBLIC, "password_reset_confirm": PUBLIC,
     "password_reset_complete": PUBLIC,
@@ -106,7 +113,7 @@ RULES: dict[str, Rule] = {
     "quizzes:question-new": page("instructor"), "quizzes:question-edit-gift": page("instructor"),
     "quizzes:bank-export-xml": page(*STAFF), "quizzes:bank-import-xml": page("instructor", get=False),
     "quizzes:api-moodle-xml": api(*STAFF),
-    "quizzes:regrade": page("instructor", get=False), "quizzes:detail": page(*MEMBERS), "quizzes:edit": page("instructor"),
+    "quizzes:regrade": page("instructor", get=False), "quizzes:answer-check": page("student", get=False), "quizzes:detail": page(*MEMBERS), "quizzes:edit": page("instructor"),
     "quizzes:questions": page("instructor"), "quizzes:preview": page(*STAFF),
     "quizzes:start": page("student", "student2", get=False), "quizzes:statistics": page(*STAFF),
     "quizzes:grading": page(*STAFF), "quizzes:grading-slot": page(*STAFF), "quizzes:attempt": page(*OWNER),
@@ -114,9 +121,9 @@ RULES: dict[str, Rule] = {
     "quizzes:api-quizzes": api(*MEMBERS), "quizzes:api-quiz": api(*MEMBERS), "quizzes:api-slots": api("instructor", get=False),
     "quizzes:api-slot-order": api("instructor", get=False), "quizzes:api-slot": api("instructor", get=False),
     "quizzes:api-questions": api(*STAFF), "quizzes:api-gift": api(*STAFF),
-    "quizzes:api-question": api(*STAFF), "quizzes:api-regrade": api("instructor", get=False),
+    "quizzes:api-question": api(*STAFF), "quizzes:api-regrade": api("instructor"),
     "quizzes:api-attempts": api(*MEMBERS), "quizzes:api-attempt": api(*OWNER),
-    "quizzes:api-answer": api("student", get=False), "quizzes:api-submit": api("student", get=False),
+    "quizzes:api-answer": api("student", get=False), "quizzes:api-answer-check": api("student", get=False), "quizzes:api-submit": api("student", get=False),
     "quizzes:api-answer-versions": api("student"),  # only the attempt's own pages poll it
     "quizzes:api-results": api(*STAFF), "quizzes:api-statistics": api(*STAFF),
     "quizzes:api-grading": api(*STAFF), "quizzes:api-grading-slot": api(*STAFF),
@@ -125,12 +132,16 @@ RULES: dict[str, Rule] = {
     "projects:home": page(*MEMBERS), "projects:datasets": page(*STAFF),
     "projects:team": page(*MEMBERS), "projects:part": page(*MEMBERS), "projects:harness-upload": page("instructor", get=False),
     "projects:harness": page(*STAFF), "projects:part-rerun": page("instructor", get=False),
+    "projects:harness-trial": page("instructor", get=False), "projects:harness-live": page("instructor", get=False),
     "projects:part-runs": page(*STAFF), "projects:submission": page(*OWNER),
-    "projects:submission-rerun": page(*STAFF, get=False), "projects:rubric": page(*STAFF),
+    "projects:submission-rerun": page("instructor", get=False), "projects:rubric": page(*STAFF),
     "projects:run": page(*STAFF),
+    # The submitted files: the staff and the submitting team only (the matrix's submission has no stored
+    # file, so the allowed roles get 404 "missing": see NO_OBJECT; tests/test_files.py reads real ones).
+    "projects:submission-files": page(*OWNER), "projects:submission-file": page(*OWNER),
     # projects API
     "projects:api-run": api(*STAFF), "projects:api-submissions": api(*MEMBERS),
-    "projects:api-submission": api(*OWNER), "projects:api-submission-rerun": api(*STAFF, get=False),
+    "projects:api-submission": api(*OWNER), "projects:api-submission-rerun": api("instructor", get=False),
     "projects:api-part-rerun": api("instructor", get=False), "projects:api-part-runs": api(*STAFF),
     "projects:api-datasets": api(*STAFF), "projects:api-dataset-uploads": api("instructor", get=False),
     "projects:api-dataset-upload": api("instructor"), "projects:api-dataset-upload-finish": api("instructor", get=False),
@@ -146,6 +157,7 @@ ADMIN_PREFIX = "admin/"
 ADMIN_RULE = Rule(frozenset({"instructor"}), "admin")
 # Routes whose objects the fixtures cannot make, so every role gets 404 or a refusal (still no 5xx, no leak).
 NO_OBJECT = {"projects:rubric",  # the demo's rubric part has no submission
+             "projects:submission-file",  # the matrix's submission has no stored file
              "quizzes:regrade", "quizzes:api-regrade", "projects:api-dataset-upload",
              "projects:api-dataset-upload-finish", "lti-platform-edit", "lti-roster", "lti-passback", "lti-posts",
              "lti-api-roster", "lti-api-passback-send", "password_reset_confirm"}
@@ -250,7 +262,11 @@ def _objects(course: Course, student: User) -> dict:
         "project": Project.objects.get(pk=part.project_id).slug, "part": part.slug,
         "upload": "no-such-upload", "platform_id": 999999, "context_id": 999999, "line_id": 999999,
         "token_id": token_create(user=student, name="matrix")[0].pk,
-        "uidb64": "x", "pk": {"projects:harness": harness.pk, "projects:run": run.pk, "projects:api-run": run.pk,
+        "lecture_id": course.lectures.order_by("starts_at").first().pk,
+        "material_id": LectureMaterial.objects.create(lecture=course.lectures.order_by("starts_at").first(),
+                                                      title="Slides", url="https://example.org/slides.pdf").pk,
+        "uidb64": "x", "pk": {"projects:harness": harness.pk, "projects:harness-trial": harness.pk,
+                              "projects:harness-live": harness.pk, "projects:run": run.pk, "projects:api-run": run.pk,
                               "default": submission.pk},
     }
 

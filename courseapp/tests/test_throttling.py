@@ -230,8 +230,9 @@ def test_the_schema_documents_the_lockout(client, db):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     responses = schema["paths"]["/api/auth/token/"]["post"]["responses"]
     assert set(responses) >= {"200", "429"}
-    locked = schema["components"]["schemas"]["LoginLockedOut"]
-    assert set(locked["properties"]) == {"detail", "retry_after_s"}
+    locked = schema["components"]["schemas"]["LoginLockedOutProblem"]  # problem details + retry_after_s
+    assert {"type", "title", "status", "detail", "retry_after_s"} <= set(locked["properties"])
+    assert "application/problem+json" in responses["429"]["content"]
     created = schema["components"]["schemas"]["ApiTokenCreated"]["properties"]
     assert set(created) == {"token", "id", "name", "prefix", "created_at", "last_used_at"}
 

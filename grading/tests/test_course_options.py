@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from courseapp.tests.openapi import field_messages
 from grading import services
 from grading.models import Category, Grade, GradebookOptionsChange, GradeChange, GradeItem, LateBase
 from grading.options import gradebook_options, gradebook_options_update
@@ -98,13 +99,13 @@ def test_options_api_refuses_bad_values_with_what_to_fix(small, instructor, clie
     bad = teacher.patch(path, {"weighting": "sum", "missing_percent": "150", "letters_released": "maybe"},
                         content_type=JSON)
     assert bad.status_code == 400
-    fields = bad.json()["fields"]
-    assert "use normalised" in fields["weighting"][0]
-    assert "between 0 and 100; 150 is not" in fields["missing_percent"][0]
-    assert "true or false" in fields["letters_released"][0]
-    assert teacher.patch(path, {"missing_percent": "12.345"}, content_type=JSON).json()["fields"][
-        "missing_percent"] == ["The grade for missing work (percent of the points) may have at most 2 decimals; "
-                               "round 12.345."]
+    assert "use normalised" in field_messages(bad, "weighting")[0]
+    assert "between 0 and 100; 150 is not" in field_messages(bad, "missing_percent")[0]
+    assert "true or false" in field_messages(bad, "letters_released")[0]
+    assert field_messages(teacher.patch(path, {"missing_percent": "12.345"}, content_type=JSON),
+                          "missing_percent") == [
+        "Grade for missing work (percent of the points): 12.345 has more than two decimals; "
+        "round it to hundredths (like 7.25)."]
     assert gradebook_options(course=course).pk is None  # nothing stored
     assert not GradebookOptionsChange.objects.exists()
 
@@ -228,11 +229,10 @@ def test_late_base_is_validated_on_the_api_and_the_pages(small, instructor, clie
     teacher = client_for(instructor)
     response = teacher.patch(f"/api/courses/{course.code}/grade-items/{item.pk}/", {"late_penalty_base": "grade"},
                              content_type=JSON)
-    assert response.status_code == 400 and "use score" in response.json()["fields"]["late_penalty_base"][0]
+    assert response.status_code == 400 and "use score" in field_messages(response, "late_penalty_base")[0]
     response = teacher.patch(f"/api/courses/{course.code}/grade-categories/{c1.pk}/", {"late_penalty_base": "x"},
                              content_type=JSON)
-    assert response.status_code == 400 and "Unknown late penalty base" in response.json()["fields"][
-        "late_penalty_base"][0]
+    assert response.status_code == 400 and "Unknown late penalty base" in field_messages(response, "late_penalty_base")[0]
     ok = teacher.patch(f"/api/courses/{course.code}/grade-categories/{c1.pk}/", {"late_penalty_base": "possible"},
                        content_type=JSON)
     assert ok.status_code == 200 and ok.json()["late_penalty_base"] == "possible"

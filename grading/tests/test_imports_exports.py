@@ -7,12 +7,14 @@ import io
 from decimal import Decimal
 
 import openpyxl
+import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from courseapp.tests.openapi import messages
 from grading.models import Grade, GradeChange, GradeState
 from grading.services import grade_set, import_apply, import_plan
 
@@ -72,7 +74,33 @@ def test_ta_import_of_an_item_not_opened_to_tas_is_refused(book, ta):
 
 def test_missing_student_number_column_is_explained(book, instructor):
     plan = import_plan(course=book, data="Name,Quiz 1\nx,5\n", by=instructor)
-    assert "no “Student number” column" in plan.errors[0]
+    assert "no “Student number” column (the columns found are: “Name”, “Quiz 1”)" in plan.errors[0]
+
+
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_semicolon_and_tab_separated_files_with_a_bom_are_read(book, instructor, separator):
+    a, b, _ = numbers(book)
+    text = (f"Student number{separator}Quiz 4{separator}Final exam\r\n"
+            f"{a.student_number}{separator}7,5{separator}\r\n{b.student_number}{separator}EX{separator}88\r\n")
+    for data in (("\ufeff" + text).encode("utf-8"), "\ufeff" + text):
+        plan = import_plan(course=book, data=data, by=instructor)
+        assert plan.ok, plan.errors
+        assert [(c.line, c.item_name, c.new) for c in plan.changes] == [
+            (2, "Quiz 4", "7.5"), (3, "Quiz 4", "EX"), (3, "Final exam", "88")]
+
+
+def test_import_refuses_a_third_decimal_and_reads_headers_with_points_possible(book, instructor):
+    a, *_ = numbers(book)
+    plan = import_plan(course=book, data=f"Student number,Quiz 4 (10),Final exam (100)\n{a.student_number},7.255,9\n",
+                       by=instructor)
+    assert plan.errors == ["Line 2, Quiz 4: 7.255 has more than two decimals; round it to hundredths (like 7.25)."]
+
+
+def test_an_old_export_with_a_points_possible_row_still_imports(book, instructor):
+    a, *_ = numbers(book)
+    data = f"Student number,Quiz 4\nPoints possible,10\n{a.student_number},6\n"
+    plan = import_plan(course=book, data=data, by=instructor)
+    assert plan.ok and [(c.line, c.new) for c in plan.changes] == [(3, "6")]
 
 
 def test_export_reimports_with_no_changes(book, instructor):
@@ -84,17 +112,50 @@ def test_export_reimports_with_no_changes(book, instructor):
     assert plan.ok and plan.changes == [] and plan.unchanged >= 121
 
 
-def test_export_layout_points_possible_row_totals_and_letter(book, instructor):
+def test_export_layout_points_possible_in_headers_totals_and_letter(book, instructor):
     a, *_ = numbers(book)
     grade_set(item=book.grade_items.get(name="Final exam"), student=a, points=Decimal("80"), by=instructor)
     out = io.StringIO()
     call_command("export_grades", book.code, stdout=out)
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
-    assert rows[0]["Student number"] == "Points possible" and rows[0]["Final exam"] == "100"
+    assert "Final exam (100)" in rows[0] and "Quiz 1 (10)" in rows[0]
+    assert all(r["Student number"] != "Points possible" for r in rows)  # every row is a student
     row = next(r for r in rows if r["Student number"] == a.student_number)
-    assert row["Final exam"] == "80" and row["Final exam % (current)"] == "80.00"
+    assert row["Final exam (100)"] == "80" and row["Final exam % (current)"] == "80.00"
     assert row["Letter"] and row["Current total %"] and row["Final total %"]
-    assert len(rows) == 41
+    assert len(rows) == 40
+
+
+def test_csv_export_reads_into_pandas_with_one_type_per_column(book, instructor):
+    a, *_ = numbers(book)
+    quiz = book.grade_items.get(name="Quiz 1")
+    grade_set(item=quiz, student=a, points=None, by=instructor, state=GradeState.EXCUSED)
+    table = pd.read_csv(io.BytesIO(client_get(book, instructor, "grading-export-csv")))
+    assert len(table) == 40 and not table["Student number"].isna().any()
+    assert table["Student number"].dtype == "int64"  # METU numbers, no text row among them
+    assert str(a.student_number) in set(table["Student number"].astype(str))
+    as_text = pd.read_csv(io.BytesIO(client_get(book, instructor, "grading-export-csv")), dtype={"Student number": str})
+    assert set(as_text["Student number"]) == {u.student_number for u in numbers(book, 40)}
+    assert table["Final exam (100)"].dtype.kind in "fi" and table["Current total %"].dtype.kind == "f"
+    assert table.loc[table["Student number"] == int(a.student_number), "Quiz 1 (10)"].item() == "EX"
+
+
+def test_xlsx_export_writes_points_and_percentages_as_numbers(book, instructor):
+    a, *_ = numbers(book)
+    grade_set(item=book.grade_items.get(name="Final exam"), student=a, points=Decimal("66.25"), by=instructor)
+    grade_set(item=book.grade_items.get(name="Quiz 1"), student=a, points=None, by=instructor,
+              state=GradeState.EXCUSED)
+    sheet = openpyxl.load_workbook(io.BytesIO(client_get(book, instructor, "grading-export-xlsx"))).active
+    header = [c.value for c in sheet[1]]
+    assert header[0] == "Student number" and "Points possible" not in [sheet.cell(2, 1).value]
+    row = next(r for r in sheet.iter_rows(min_row=2) if r[0].value == a.student_number)
+    cell = dict(zip(header, row, strict=True))
+    assert cell["Final exam (100)"].data_type == "n" and cell["Final exam (100)"].value == 66.25
+    assert cell["Current total %"].data_type == "n" and isinstance(cell["Current total %"].value, float)
+    assert cell["Quiz 1 (10)"].value == "EX" and cell["Quiz 1 (10)"].data_type == "s"
+    assert cell["Student number"].data_type == "s" and cell["Letter"].data_type == "s"
+    frame = pd.read_excel(io.BytesIO(client_get(book, instructor, "grading-export-xlsx")))
+    assert len(frame) == 40 and frame["Final exam (100)"].dtype.kind == "f"
 
 
 def test_formula_cells_are_neutralised(book, instructor):
@@ -120,11 +181,14 @@ def client_get(course, user, name):
     return response.content
 
 
-def test_moodle_layout_has_id_number_and_real_columns(book, instructor):
+def test_moodle_layout_has_id_number_email_and_real_columns(book, instructor):
     content = client_get(book, instructor, "grading-export-moodle").decode()
     header = next(csv.reader(io.StringIO(content)))
     assert header[:4] == ["First name", "Last name", "ID number", "Email address"]
     assert "Quiz 1 (Real)" in header and "Final exam (Real)" in header
+    table = pd.read_csv(io.StringIO(content), dtype=str)
+    emails = {u.student_number: u.email for u in numbers(book, 40)}
+    assert all(emails.values()) and dict(zip(table["ID number"], table["Email address"], strict=True)) == emails
     # and our own import reads Moodle's layout back
     plan = import_plan(course=book, data=content, by=instructor)
     assert plan.ok and plan.changes == []
@@ -175,7 +239,7 @@ def test_import_api_preview_reports_bad_lines(book, instructor, client_for):
     response = client_for(instructor).post(
         reverse("grading-api-import-preview", kwargs={"code": book.code}),
         {"csv": "Student number,Quiz 5\n123,5\n"}, content_type="application/json")
-    assert response.status_code == 400 and "Line 2: unknown student “123”" in response.json()["errors"][0]
+    assert response.status_code == 400 and "Line 2: unknown student “123”" in messages(response)[0]
 
 
 def test_import_api_is_refused_to_students(book, student, client_for):
@@ -207,7 +271,7 @@ def test_export_command_writes_xlsx_to_a_file(book, tmp_path):
     path = tmp_path / "g.xlsx"
     call_command("export_grades", book.code, "--format", "xlsx", "--output", str(path), stderr=io.StringIO())
     sheet = openpyxl.load_workbook(path).active
-    assert sheet.cell(1, 1).value == "Student number" and sheet.max_row == 42
+    assert sheet.cell(1, 1).value == "Student number" and sheet.max_row == 41  # the header and 40 students
 
 
 def test_grade_codes_load_the_same_rows_as_the_orm(book, instructor):

@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from courseapp.tests.openapi import field_messages, messages
 from grading.calculations import drop_problems, weight_warning
 from grading.models import Category, Grade, GradeChange, GradeItem, GradeState
 from grading.services import grade_post, grade_set, item_update
@@ -159,14 +160,14 @@ def test_drop_counts_beyond_the_droppable_items_are_refused(book, instructor, it
     response = patch_json(client, url, {"drop_lowest": 11})
     assert response.status_code == 400
     assert "Quizzes would drop 11 item(s) (drop lowest 11) but has only 10 that may be dropped" in \
-        response.json()["fields"]["drop_lowest"][0]
+        field_messages(response, "drop_lowest")[0]
     assert patch_json(client, url, {"drop_lowest": 2}).status_code == 200
     # marking quizzes "never drop" may not leave fewer droppable items than the rule drops
     for n in range(1, 9):
         assert patch_json(client, page("grading-api-item", book, item_id=item(f"Quiz {n}").pk),
                           {"never_drop": True}).status_code == 200
     response = patch_json(client, page("grading-api-item", book, item_id=item("Quiz 9").pk), {"never_drop": True})
-    assert response.status_code == 400 and "has only 1 that may be dropped" in response.json()["errors"][0]
+    assert response.status_code == 400 and "has only 1 that may be dropped" in messages(response)[0]
     assert not item("Quiz 9").never_drop
 
 
@@ -175,7 +176,7 @@ def test_a_category_with_items_is_not_deleted_an_empty_one_is(book, instructor, 
     quizzes = Category.objects.get(course=book, name="Quizzes")
     response = client.delete(page("grading-api-category", book, category_id=quizzes.pk))
     assert response.status_code == 400
-    assert response.json()["errors"] == [
+    assert messages(response) == [
         "Quizzes still holds 10 item(s); move them to another category or delete them first."]
     empty = post_json(client, page("grading-api-categories", book), {"name": "Bonus", "weight": "0"}).json()
     html = client.post(page("grading-category-delete", book, category_id=empty["id"]))
@@ -211,7 +212,7 @@ def test_item_api_reads_an_offset_free_due_date_as_course_time(book, instructor,
     assert response.json()["due_at"].startswith("2024-12-18T23:59:00+03:00")
     bad = post_json(client_for(instructor), page("grading-api-items", book), {
         "name": "Quiz 12", "category": quizzes.pk, "points_possible": "10", "due_at": "next friday"})
-    assert bad.status_code == 400 and "enter it like 2024-11-06 23:59" in bad.json()["fields"]["due_at"][0]
+    assert bad.status_code == 400 and "enter it like 2024-11-06 23:59" in field_messages(bad, "due_at")[0]
 
 
 def test_item_rules_say_what_to_fix(book, instructor, client_for):
@@ -222,7 +223,8 @@ def test_item_rules_say_what_to_fix(book, instructor, client_for):
         ({"name": "Quiz 1"}, "name", "“Quiz 1” is already the name or short name of Quiz 1; choose another"),
         ({"short_name": "q2"}, "short_name", "“q2” is already the name or short name of Quiz 2"),
         ({"points_possible": "0"}, "points_possible", "Points possible must be more than 0"),
-        ({"points_possible": "7.555"}, "points_possible", "at most 2 decimals"),
+        ({"points_possible": "7.555"}, "points_possible", "7.555 has more than two decimals; round it"),
+        ({"points_possible": "nan"}, "points_possible", "“nan” is not a number"),
         ({"late_penalty_percent": "10"}, "due_at", "A late penalty needs a due date"),
         ({"late_penalty_percent": "120", "due_at": "2024-12-01T10:00"}, "late_penalty_percent",
          "must be between 0 and 100"),
@@ -232,7 +234,7 @@ def test_item_rules_say_what_to_fix(book, instructor, client_for):
         body = {"name": "New quiz", "category": quizzes.pk, "points_possible": "10", **change}
         response = post_json(client, url, body)
         assert response.status_code == 400, (change, response.content)
-        assert any(text in m for m in response.json()["fields"][field]), (text, response.json())
+        assert any(text in m for m in field_messages(response, field)), (text, response.json())
     assert not GradeItem.objects.filter(course=book, name="New quiz").exists()
     assert post_json(client, url, {"name": "Bonus", "category": quizzes.pk, "points_possible": "0",
                                    "extra_credit": True}).status_code == 201
@@ -244,7 +246,7 @@ def test_points_possible_below_a_given_grade_is_refused_with_the_names(book, ins
     url = page("grading-api-item", book, item_id=quiz.pk)
     response = patch_json(client_for(instructor), url, {"points_possible": "8"})
     assert response.status_code == 400
-    message = response.json()["fields"]["points_possible"][0]
+    message = field_messages(response, "points_possible")[0]
     assert f"1 student(s) have more than 8 on Quiz 5: {student.get_full_name()} 8.5." in message
     assert "Change those grades first, or mark the item extra credit." in message
     quiz.refresh_from_db()
@@ -253,7 +255,7 @@ def test_points_possible_below_a_given_grade_is_refused_with_the_names(book, ins
     assert patch_json(client_for(instructor), url, {"points_possible": "5", "extra_credit": True}).status_code == 200
     response = patch_json(client_for(instructor), url, {"extra_credit": False})
     assert response.status_code == 400 and "Keep it extra credit, or raise points possible" in \
-        response.json()["fields"]["extra_credit"][0]
+        field_messages(response, "extra_credit")[0]
 
 
 def test_an_item_with_grades_is_not_deleted_and_keeps_its_history(book, instructor, student, item, client_for):
@@ -262,7 +264,7 @@ def test_an_item_with_grades_is_not_deleted_and_keeps_its_history(book, instruct
     client = client_for(instructor)
     response = client.delete(page("grading-api-item", book, item_id=quiz.pk))
     assert response.status_code == 400
-    assert response.json()["errors"] == [
+    assert messages(response) == [
         f"Quiz 1 has grades ({grades} student(s)) and their history, so it cannot be deleted. To take it out of "
         "the totals, excuse its grades; to hide it from students, un-release it."]
     html = client.post(page("grading-item-delete", book, item_id=quiz.pk)).content.decode()
@@ -295,7 +297,7 @@ def test_deleting_an_item_may_not_break_the_drop_rule(book, instructor, client_f
                       {"drop_lowest": 1}).status_code == 200
     response = client.delete(page("grading-api-item", book, item_id=ids[0]))
     assert response.status_code == 400
-    assert "Deleting Lab 1 would break Labs's drop rule" in response.json()["errors"][0]
+    assert "Deleting Lab 1 would break Labs's drop rule" in messages(response)[0]
 
 
 def test_moving_an_item_checks_the_old_categorys_drop_rule(book, instructor, client_for):
@@ -308,7 +310,7 @@ def test_moving_an_item_checks_the_old_categorys_drop_rule(book, instructor, cli
     project = Category.objects.get(course=book, name="Project")
     response = patch_json(client, page("grading-api-item", book, item_id=ids[1]), {"category": project.pk})
     assert response.status_code == 400 and "Labs has 1 counted item(s) and would drop 1" in \
-        response.json()["fields"]["category"][0]
+        field_messages(response, "category")[0]
 
 
 def test_a_new_due_date_reapplies_the_late_policy_to_posted_scores_only(book, instructor, student, other_student,

@@ -25,7 +25,7 @@ def test_contexts_roster_preview_apply_and_send(schema, context, roster_on_platf
     assert preview["ok"] and preview["counts"]["create"] == 1 and preview["counts"]["dropped"] == 1
     stale = client.post(f"{base}{context.pk}/roster/", {"digest": "0" * 32}, content_type="application/json")
     assert stale.status_code == 400
-    assert "changed since your preview" in check(schema, A + "{context_id}/roster/", "post", stale)["errors"][0]
+    assert "changed since your preview" in check(schema, A + "{context_id}/roster/", "post", stale)["errors"][0]["message"]
     applied = client.post(f"{base}{context.pk}/roster/", {"digest": preview["digest"]},
                           content_type="application/json")
     body = check(schema, A + "{context_id}/roster/", "post", applied)
@@ -42,7 +42,7 @@ def test_platform_down_is_a_502_with_the_reason(schema, context, course, instruc
     context.save()
     response = token_client(instructor).get(f"/api/courses/{course.code}/lti/contexts/{context.pk}/roster/")
     assert response.status_code == 502
-    assert "could not be read" in check(schema, A + "{context_id}/roster/", "get", response)["errors"][0]
+    assert "could not be read" in check(schema, A + "{context_id}/roster/", "get", response)["detail"]
 
 
 def test_refused_roles(context, course, ta, student, outsider):

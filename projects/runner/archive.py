@@ -32,12 +32,13 @@ archive are ignored, so nothing arrives executable or set-uid.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import stat
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 DEFAULT_MAX_FILES = 1000
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
@@ -89,7 +90,7 @@ class Entry:
 
     path: str  # relative POSIX path, normalised
     size: int  # declared size in bytes
-    open: Callable[[], BinaryIO]
+    open: Callable[[], IO[bytes]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,7 +209,7 @@ def _zip_entries(zf: zipfile.ZipFile, limits: _Limits) -> list[Entry]:
                     f"Entry {rel!r} compresses {ratio:.0f}:1 (limit {limits.max_ratio:.0f}:1); "
                     "this looks like a zip bomb and was refused.",
                 )
-        entries.append(Entry(rel, info.file_size, lambda info=info: zf.open(info)))
+        entries.append(Entry(rel, info.file_size, functools.partial(zf.open, info)))
         if len(entries) > limits.max_files:
             break  # _check_counts reports it; stop walking a huge central directory
     return entries
@@ -235,7 +236,7 @@ def _dir_entries(root: Path, limits: _Limits) -> list[Entry]:
             elif stat.S_ISREG(st.st_mode):
                 if d.name in _JUNK_FILES or d.name.endswith(".pyc"):
                     continue
-                entries.append(Entry(rel, st.st_size, lambda p=d.path: _open_regular(p)))
+                entries.append(Entry(rel, st.st_size, functools.partial(_open_regular, d.path)))
                 if len(entries) > limits.max_files:
                     raise ArchiveError(
                         Reason.TOO_MANY_FILES,

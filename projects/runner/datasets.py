@@ -101,10 +101,10 @@ def unpack_dataset(source: Path, dest: Path) -> None:
                     raise DatasetError(f"dataset folder holds a link: {os.path.join(rel_base, d)}")
                 (dest / rel_base / d).mkdir()
             for name in names:
-                src = os.path.join(base, name)
-                if not stat.S_ISREG(os.lstat(src).st_mode):
+                path = os.path.join(base, name)
+                if not stat.S_ISREG(os.lstat(path).st_mode):
                     raise DatasetError(f"dataset folder holds a non-regular file: {os.path.join(rel_base, name)}")
-                shutil.copyfile(src, dest / rel_base / name)
+                shutil.copyfile(path, dest / rel_base / name)
         return
     if zipfile.is_zipfile(source):
         with zipfile.ZipFile(source) as zf:
@@ -135,10 +135,10 @@ def unpack_dataset(source: Path, dest: Path) -> None:
                     raise DatasetError(f"dataset archive holds a link or special file: {member.name}")
                 target = dest / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
-                src = tf.extractfile(member)
-                assert src is not None
-                with src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out, CHUNK)
+                member_file = tf.extractfile(member)
+                assert member_file is not None  # a regular file: checked above
+                with member_file, open(target, "wb") as out:
+                    shutil.copyfileobj(member_file, out, CHUNK)
     except tarfile.TarError as exc:
         raise DatasetError(f"{source.name} is not a zip, a tar archive or a folder ({exc})") from None
 

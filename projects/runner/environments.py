@@ -187,7 +187,7 @@ def base_packages() -> dict[str, str]:
         return dict(cached)
     found: dict[str, str] = {}
     for dist in metadata.distributions(path=paths):
-        name = dist.metadata.get("Name")
+        name = dist.name  # None for a broken distribution without metadata
         if name:
             found.setdefault(_normalise(name), dist.version)
     _base_cache.clear()
@@ -360,6 +360,7 @@ def ensure_environment(
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        size_bytes, build_s = _size(tmp), round(time.monotonic() - started, 2)
         meta = {
             "digest": digest,
             "python": version,
@@ -371,15 +372,15 @@ def ensure_environment(
             "base_site_packages": base_site_packages() if spec.base else [],
             "requirements_path": spec.requirements_path,
             "packages": packages,
-            "size_bytes": _size(tmp),
-            "build_s": round(time.monotonic() - started, 2),
+            "size_bytes": size_bytes,
+            "build_s": build_s,
             "built_at": _now(),
         }
         (tmp / META).write_text(json.dumps(meta, indent=2))
         (tmp / LAST_USED).touch()
         os.rename(tmp, paths["env"])  # atomic: the environment appears complete or not at all
         log(f"environment {digest[:12]} ready: {len(packages)} packages, "
-            f"{meta['size_bytes'] / 1e6:.0f} MB, {meta['build_s']:.1f} s")
+            f"{size_bytes / 1e6:.0f} MB, {build_s:.1f} s")
         return _ready(paths, digest)  # type: ignore[return-value]
 
 
@@ -436,7 +437,8 @@ def _run_logged(argv: list[str], log_fh, *, env: dict[str, str]) -> tuple[int, s
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     out = bytearray()
     assert proc.stdout is not None
-    for chunk in iter(lambda: proc.stdout.read1(65536), b""):
+    stdout = proc.stdout.fileno()
+    for chunk in iter(lambda: os.read(stdout, 65536), b""):
         out += chunk
         log_fh.write(chunk)
         log_fh.flush()  # the instructor's page shows this file while the build runs

@@ -32,33 +32,22 @@ import json
 import logging
 import os
 import platform
-import resource
-import select
 import shutil
 import signal
 import stat
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from . import cgroups, seccomp_filter
-from .sandbox import (
-    DRAIN_S,
-    WORKDIR,
-    Limits,
-    Mount,
-    StepResult,
-    _await_eof,
-    _Capture,
-    _classify,
-    _rlimits,
-    _SandboxError,
-)
+from . import cgroups, seccomp_filter, stepio
+from .contract import WORKDIR, Limits, Mount, SandboxError, StepRequest, StepResult
 
 log = logging.getLogger(__name__)
+
+NAME = "jail"
 
 UID_BASE = int(os.environ.get("SANDBOX_UID_BASE", "200000"))
 UID_SPAN = 60000
@@ -122,7 +111,7 @@ def gpu_binds(
     ops: list[tuple[str, str, str]] = []
     node = dev / f"nvidia{gpu}"
     if not node.exists():
-        raise _SandboxError(f"GPU {gpu} requested but {node} does not exist")
+        raise SandboxError(f"GPU {gpu} requested but {node} does not exist")
     for name in ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset", f"nvidia{gpu}"):
         path = dev / name
         if path.exists():
@@ -148,10 +137,6 @@ def gpu_binds(
     return ops
 
 
-def _bus_ids(ops: list[tuple[str, str, str]]) -> list[str]:
-    return [dst.rsplit("/", 1)[1] for _, _, dst in ops if dst.startswith("/proc/driver/nvidia/gpus/")]
-
-
 def available() -> tuple[bool, str]:
     """Whether this host can run the jail, and why not."""
     if os.geteuid() != 0:
@@ -160,6 +145,8 @@ def available() -> tuple[bool, str]:
         return False, "bubblewrap (bwrap) is not installed"
     if not setpriv_path():
         return False, "setpriv (util-linux) is not installed"
+    if not stepio.prlimit_path():
+        return False, "prlimit (util-linux) is not installed"
     if not seccomp_filter.supported():
         return False, f"no seccomp filter for {platform.machine()}"
     return True, ""
@@ -216,17 +203,109 @@ def _under(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def _memfd(name: str, data: bytes) -> int:
-    fd = os.memfd_create(name, 0)  # no MFD_CLOEXEC: bwrap must read it
-    os.write(fd, data)
-    os.lseek(fd, 0, os.SEEK_SET)
-    return fd
-
-
 def _passwd(uid: int) -> tuple[bytes, bytes]:
     passwd = f"root:x:0:0:root:/nonexistent:/usr/sbin/nologin\nstep:x:{uid}:{uid}:grading step:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
     group = f"root:x:0:\nstep:x:{uid}:\nnogroup:x:65534:\n"
     return passwd.encode(), group.encode()
+
+
+# ---------------------------------------------------------------------------
+# bubblewrap's options, in the order it applies them
+# ---------------------------------------------------------------------------
+
+NAMESPACES = (
+    "--die-with-parent",
+    "--new-session",
+    "--unshare-pid",
+    "--unshare-net",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--unshare-cgroup-try",
+    "--hostname",
+    "sandbox",
+)
+
+
+def _system_mounts(limits: Limits) -> list[str]:
+    """/usr and the merged-usr links, then the private /proc, /dev, /tmp and /dev/shm.
+
+    The private ones come before any host path: bwrap applies its operations in
+    order, so a Python environment that lives under /tmp (a CI clone in /tmp,
+    say) is bound on top of the fresh tmpfs instead of hidden by it.
+    """
+    a = ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = Path("/") / name
+        if host.is_symlink():
+            a += ["--symlink", os.readlink(host), f"/{name}"]
+        elif host.is_dir():
+            a += ["--ro-bind", str(host), f"/{name}"]
+    a += ["--proc", "/proc", "--dev", "/dev"]
+    tmp_bytes = str(limits.tmp_mb << 20)
+    for tmpfs in ("/tmp", "/dev/shm"):
+        a += ["--perms", "1777", "--size", tmp_bytes, "--tmpfs", tmpfs]
+    return a
+
+
+def _parent_dirs(binds: Sequence[Mount]) -> list[str]:
+    """Every folder above a mount point outside /job, made 0755.
+
+    bwrap (privileged) creates missing parents 0700, which the step's uid
+    could not traverse.
+    """
+    parents: list[str] = []
+    for dst in ["/etc/x", *(f"{p}/x" for p in python_prefixes()), *(m.dst for m in binds)]:
+        for folder in reversed(Path(os.path.normpath(dst)).parents):
+            text = str(folder)
+            if text not in ("/", "/tmp", "/dev", "/dev/shm", "/proc") and text not in parents \
+                    and not _under(text, WORKDIR):
+                parents.append(text)
+    a: list[str] = []
+    for parent in parents:
+        a += ["--perms", "0755", "--dir", parent]
+    return a
+
+
+def _host_files(fds: Mapping[str, int]) -> list[str]:
+    """A few /etc files, the synthetic passwd and group, and the Python prefixes, all read-only."""
+    a: list[str] = []
+    for path in ETC_FILES:
+        a += ["--ro-bind-try", path, path]
+    for name in ("passwd", "group"):
+        a += ["--perms", "0644", "--ro-bind-data", str(fds[name]), f"/etc/{name}"]
+    for prefix in python_prefixes():
+        a += ["--ro-bind", prefix, prefix]
+    return a
+
+
+def _job_mounts(root: Path, binds: Sequence[Mount]) -> list[str]:
+    """``root`` at /job (writable), then the binds on top."""
+    a = ["--bind", str(root), WORKDIR]
+    for mount in binds:
+        dst = os.path.normpath(mount.dst)
+        if not dst.startswith("/") or dst in ("/", "/proc", "/dev", "/usr", "/etc"):
+            raise SandboxError(f"refusing to bind over {mount.dst}")
+        src = Path(mount.src).resolve()
+        if not src.exists():
+            raise SandboxError(f"bind source {mount.src} does not exist")
+        a += ["--bind" if mount.writable else "--ro-bind", str(src), dst]
+    return a
+
+
+def _gpu_mounts(gpu_ops: Sequence[tuple[str, str, str]]) -> list[str]:
+    a: list[str] = []
+    for op, src, dst in gpu_ops:
+        a += [op, dst] if op == "--tmpfs" else [op, src, dst]
+    return a
+
+
+def _process_args(env: Mapping[str, str], fds: Mapping[str, int]) -> list[str]:
+    """Read-only root, /job as working directory, only ``env``, the seccomp filter, the status pipe."""
+    a = ["--remount-ro", "/", "--chdir", WORKDIR, "--clearenv"]
+    for key, value in env.items():
+        a += ["--setenv", key, value]
+    a += ["--seccomp", str(fds["seccomp"]), "--json-status-fd", str(fds["status"])]
+    return a
 
 
 def build_args(
@@ -235,71 +314,19 @@ def build_args(
     binds: Sequence[Mount],
     env: Mapping[str, str],
     limits: Limits,
-    gpu_ops: list[tuple[str, str, str]],
+    gpu_ops: Sequence[tuple[str, str, str]],
     fds: Mapping[str, int],
 ) -> list[str]:
     """The bubblewrap options (everything before ``--``), as passed through --args."""
-    a: list[str] = [
-        "--die-with-parent",
-        "--new-session",
-        "--unshare-pid",
-        "--unshare-net",
-        "--unshare-ipc",
-        "--unshare-uts",
-        "--unshare-cgroup-try",
-        "--hostname",
-        "sandbox",
-        "--ro-bind",
-        "/usr",
-        "/usr",
+    return [
+        *NAMESPACES,
+        *_system_mounts(limits),
+        *_parent_dirs(binds),
+        *_host_files(fds),
+        *_job_mounts(root, binds),
+        *_gpu_mounts(gpu_ops),
+        *_process_args(env, fds),
     ]
-    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-        host = Path("/") / name
-        if host.is_symlink():
-            a += ["--symlink", os.readlink(host), f"/{name}"]
-        elif host.is_dir():
-            a += ["--ro-bind", str(host), f"/{name}"]
-    # The private /proc, /dev, /tmp and /dev/shm come first: bwrap applies its
-    # operations in order, so a Python environment that lives under /tmp (a CI
-    # clone in /tmp, say) is bound on top of the fresh tmpfs instead of hidden by it.
-    a += ["--proc", "/proc", "--dev", "/dev"]
-    tmp_bytes = str(limits.tmp_mb << 20)
-    a += ["--perms", "1777", "--size", tmp_bytes, "--tmpfs", "/tmp"]
-    a += ["--perms", "1777", "--size", tmp_bytes, "--tmpfs", "/dev/shm"]
-    # bwrap (privileged) creates missing parents 0700, which the step's uid
-    # could not traverse: create every parent outside /job explicitly.
-    parents: list[str] = []
-    for dst in ["/etc/x", *(f"{p}/x" for p in python_prefixes()), *(m.dst for m in binds)]:
-        for parent in reversed(Path(os.path.normpath(dst)).parents):
-            text = str(parent)
-            if text not in ("/", "/tmp", "/dev", "/dev/shm", "/proc") and text not in parents \
-                    and not _under(text, WORKDIR):
-                parents.append(text)
-    for parent in parents:
-        a += ["--perms", "0755", "--dir", parent]
-    for path in ETC_FILES:
-        a += ["--ro-bind-try", path, path]
-    a += ["--perms", "0644", "--ro-bind-data", str(fds["passwd"]), "/etc/passwd"]
-    a += ["--perms", "0644", "--ro-bind-data", str(fds["group"]), "/etc/group"]
-    for prefix in python_prefixes():
-        a += ["--ro-bind", prefix, prefix]
-    a += ["--bind", str(root), WORKDIR]
-    for mount in binds:
-        dst = os.path.normpath(mount.dst)
-        if not dst.startswith("/") or dst in ("/", "/proc", "/dev", "/usr", "/etc"):
-            raise _SandboxError(f"refusing to bind over {mount.dst}")
-        src = Path(mount.src).resolve()
-        if not src.exists():
-            raise _SandboxError(f"bind source {mount.src} does not exist")
-        a += ["--bind" if mount.writable else "--ro-bind", str(src), dst]
-    for op, src, dst in gpu_ops:
-        a += [op, dst] if op == "--tmpfs" else [op, src, dst]
-    a += ["--remount-ro", "/"]
-    a += ["--chdir", WORKDIR, "--clearenv"]
-    for key, value in env.items():
-        a += ["--setenv", key, value]
-    a += ["--seccomp", str(fds["seccomp"]), "--json-status-fd", str(fds["status"])]
-    return a
 
 
 def step_env(env: Mapping[str, str], gpu: int | None) -> dict[str, str]:
@@ -314,6 +341,87 @@ def step_env(env: Mapping[str, str], gpu: int | None) -> dict[str, str]:
     return out
 
 
+def _command(argv: Sequence[str], *, uid: int, args_fd: int) -> list[str]:
+    """bwrap (options from the memfd), then setpriv dropping to the step's uid, then the step."""
+    bwrap, setpriv = bwrap_path(), setpriv_path()
+    if bwrap is None or setpriv is None:
+        raise SandboxError("bubblewrap or setpriv disappeared")
+    return [
+        bwrap, "--args", str(args_fd), "--",
+        setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+        "--inh-caps=-all", "--bounding-set=-all", "--",
+        *argv,
+    ]
+
+
+class _Files:
+    """The descriptors bubblewrap reads: passwd, group, seccomp filter, its options, the status pipe.
+
+    ``fds`` are passed to bubblewrap; ``close_passed`` closes the worker's
+    copies (the status pipe then reaches end-of-file once bubblewrap is gone).
+    """
+
+    def __init__(self) -> None:
+        self.fds: dict[str, int] = {}
+        self._status_r = -1
+
+    def __enter__(self) -> _Files:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close_passed()
+        if self._status_r >= 0:
+            os.close(self._status_r)
+            self._status_r = -1
+
+    def memfd(self, name: str, data: bytes) -> int:
+        fd = os.memfd_create(name, 0)  # no MFD_CLOEXEC: bwrap must read it
+        self.fds[name] = fd
+        os.write(fd, data)
+        os.lseek(fd, 0, os.SEEK_SET)
+        return fd
+
+    def status_pipe(self) -> int:
+        self._status_r, self.fds["status"] = os.pipe()
+        return self.fds["status"]
+
+    def close_passed(self) -> None:
+        for fd in self.fds.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fds.clear()
+
+    def status_reports(self) -> list[dict[str, Any]]:
+        """bubblewrap's JSON status reports; call after ``close_passed`` and bubblewrap's end."""
+        chunks = []
+        while chunk := os.read(self._status_r, 65536):
+            chunks.append(chunk)
+        text = b"".join(chunks).decode("utf-8", errors="replace")
+        return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
+
+
+# ---------------------------------------------------------------------------
+# The step: prepare, limit, launch, collect
+# ---------------------------------------------------------------------------
+
+_last_mechanisms: list[str] = []
+
+
+def info() -> dict[str, Any]:
+    ok, why = available()
+    return {
+        "backend": NAME,
+        "security_boundary": ok,
+        "available": ok,
+        "why_not": why,
+        "mechanisms": list(_last_mechanisms) or ["(no step run yet)"],
+        "bwrap": bwrap_path(),
+        "python_prefixes": python_prefixes(),
+    }
+
+
 def _sweep_once() -> None:
     global _swept
     with _swept_lock:
@@ -322,228 +430,140 @@ def _sweep_once() -> None:
             cgroups.sweep_stale()
 
 
-def run_jail(
-    argv: Sequence[str],
-    *,
-    root: Path,
-    binds: Sequence[Mount],
-    env: Mapping[str, str],
-    limits: Limits,
-    gpu: int | None,
-) -> tuple[StepResult, list[str]]:
-    """Run one step in the jail; returns the result and the mechanisms that were active."""
+def _prepare(step: StepRequest, uid: int) -> list[tuple[str, str, str]]:
+    """Check the host, give the step its writable folders; returns the GPU's bind operations."""
     ok, why = available()
     if not ok:
-        raise _SandboxError(why)
+        raise SandboxError(why)
     _sweep_once()
-    uid = step_uid()
-    mechanisms = ["bwrap", "netns", "pidns", "mountns", "ipcns", "utsns", f"uid:{uid}"]
-    mechanisms += ["no_new_privs", "no_caps", "seccomp", "tmpfs-size", "rlimits"]
-
-    gpu_ops = gpu_binds(gpu) if gpu is not None else []
-    _chown_tree(root, uid)
-    for mount in binds:
+    gpu_ops = gpu_binds(step.gpu) if step.gpu is not None else []
+    _chown_tree(step.root, uid)
+    for mount in step.binds:
         if mount.writable:
             _chown_tree(Path(mount.src), uid)
+    return gpu_ops
 
-    passwd, group = _passwd(uid)
-    fds: dict[str, int] = {}
-    status_r = status_w = -1
-    out_r = out_w = err_r = err_w = -1
-    # +2: bubblewrap's monitor and its PID 1 live in the group too.
-    groups = cgroups.JobCgroups.create(memory_bytes=limits.memory_mb << 20, pids=limits.pids + 2)
-    mechanisms += [f"cgroup:{name}" for name in groups.active]
+
+def _rlimits(limits: Limits, groups: cgroups.JobCgroups) -> tuple[dict[str, tuple[int, int]], list[str]]:
+    """The rlimits for the step given the groups it got, and the fallback mechanisms they add."""
     # RLIMIT_NPROC counts the step uid's processes; with a pids group it is only
     # a backstop set above the group's limit, so that the group (whose hits are
     # counted in pids.events) is what a fork bomb meets first.
     nproc = limits.pids + 16 if "pids" in groups.active else limits.pids
-    rlimits = _rlimits(limits) + [(resource.RLIMIT_NPROC, nproc, nproc)]
-    if "memory" not in groups.active:
-        rlimits.append((resource.RLIMIT_AS, limits.memory_mb << 20, limits.memory_mb << 20))
-        mechanisms.append("rlimit_as")
-    procs_files = groups.procs_files()
+    rlimits = {**stepio.rlimits(limits), "nproc": (nproc, nproc)}
+    if "memory" in groups.active:
+        return rlimits, []
+    memory = limits.memory_mb << 20
+    return {**rlimits, "as": (memory, memory)}, ["rlimit_as"]
 
-    def preexec() -> None:
-        # In the forked child, before exec: join the job's groups so that
-        # every process of the step is counted and killable from outside.
-        for path in procs_files:
-            with open(path, "w") as fh:
-                fh.write(str(os.getpid()))
-        for res, soft, hard in rlimits:
-            resource.setrlimit(res, (soft, hard))
 
-    proc = None
-    started = time.monotonic()
-    timed_out = False
-    killed_for: str | None = None
-    wait_status = 0
-    usage = None
-    out = err = None
-    try:
-        fds["passwd"] = _memfd("passwd", passwd)
-        fds["group"] = _memfd("group", group)
-        fds["seccomp"] = _memfd("seccomp", seccomp_filter.build())
-        status_r, status_w = os.pipe()
-        fds["status"] = status_w
-        full_env = step_env(env, gpu)
-        args = build_args(root=root, binds=binds, env=full_env, limits=limits, gpu_ops=gpu_ops, fds=fds)
-        fds["args"] = _memfd("args", b"".join(x.encode() + b"\0" for x in args))
-        command = [
-            bwrap_path(),
-            "--args",
-            str(fds["args"]),
-            "--",
-            setpriv_path(),
-            f"--reuid={uid}",
-            f"--regid={uid}",
-            "--clear-groups",
-            "--no-new-privs",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-            "--",
-            *argv,
-        ]
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        proc = subprocess.Popen(
-            command,
-            env={},  # bwrap's own environment is what /proc/1/environ shows inside
-            cwd="/",
-            stdin=subprocess.DEVNULL,
-            stdout=out_w,
-            stderr=err_w,
-            pass_fds=tuple(fds.values()),
-            start_new_session=True,
-            preexec_fn=preexec,
-        )
-        for fd in (out_w, err_w, status_w):
-            os.close(fd)
-        out_w = err_w = status_w = -1
+class _Watch:
+    """What the wait loop checks between polls: pids-limit hits, and disk use about once a second."""
 
-        def kill() -> None:
-            groups.kill()
-            try:
-                os.kill(proc.pid, signal.SIGKILL)  # --die-with-parent takes PID 1 along
-            except ProcessLookupError:
-                pass
+    def __init__(self, groups: cgroups.JobCgroups, root: Path, binds: Sequence[Mount], limits: Limits) -> None:
+        self.groups = groups
+        self.paths = [root] + [Path(m.src) for m in binds if m.writable]
+        self.limits = limits
+        self.next_disk = 0.0
 
-        out = _Capture(out_r, limits.output_bytes, kill)
-        err = _Capture(err_r, limits.output_bytes, kill)
-        out_r = err_r = -1
-        deadline = started + limits.wall_s
-        disk_paths = [root] + [Path(m.src) for m in binds if m.writable]
-        disk_bytes = limits.disk_mb << 20
-        next_disk = 0.0
-        pidfd = os.pidfd_open(proc.pid)
+    def check(self) -> str | None:
+        if self.groups.stats()["pids_hits"]:
+            return "pids"
+        now = time.monotonic()
+        if now < self.next_disk:
+            return None
+        exceeded = _disk_use(self.paths, self.limits.disk_mb << 20, self.limits.disk_files)
+        # The walk's own cost sets the pace: at most ~10% of a core.
+        self.next_disk = time.monotonic() + max(1.0, 10 * (time.monotonic() - now))
+        return exceeded
+
+    def kill(self, pid: int) -> None:
+        self.groups.kill()
         try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    timed_out = True
-                    kill()
-                    break
-                ready, _, _ = select.select([pidfd], [], [], min(remaining, POLL_S))
-                if ready:
-                    break
-                if groups.stats()["pids_hits"]:
-                    killed_for = "pids"
-                    kill()
-                    break
-                now = time.monotonic()
-                if now >= next_disk:
-                    exceeded = _disk_use(disk_paths, disk_bytes, limits.disk_files)
-                    # The walk's own cost sets the pace: at most ~10% of a core.
-                    next_disk = time.monotonic() + max(1.0, 10 * (time.monotonic() - now))
-                    if exceeded:
-                        killed_for = exceeded
-                        kill()
-                        break
-        finally:
-            os.close(pidfd)
-        _, wait_status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(wait_status)
+            os.kill(pid, signal.SIGKILL)  # --die-with-parent takes PID 1 along
+        except ProcessLookupError:
+            pass
+
+    def after_exit(self, pid: int, captures: Sequence[stepio.Capture], pipes: Sequence[int]) -> None:
         # The namespace is gone with its PID 1; the cgroup kill is the second line
         # (and catches anything that escaped into the groups some other way).
-        groups.kill()
-        if not _await_eof((out, err), DRAIN_S):
+        self.groups.kill()
+        if not stepio.await_eof(captures, stepio.DRAIN_S):
             log.warning("jail: a process outside the step's namespace held its output pipes; stopped reading")
-        out.stop()
-        err.stop()
+
+
+def _exit_status(reports: Sequence[Mapping[str, Any]], ended: stepio.Ended) -> int:
+    """The step's wait status from bubblewrap's reports (bwrap's own is about bwrap)."""
+    if not any("child-pid" in r for r in reports) and not ended.timed_out:
+        raise SandboxError(f"bubblewrap failed to start the step: {ended.stderr.strip()[-2000:]}")
+    exit_codes = [r["exit-code"] for r in reports if "exit-code" in r]
+    if not exit_codes:
+        return ended.wait_status
+    code = int(exit_codes[-1])
+    if 128 < code <= 128 + 64:  # bwrap reports a child killed by signal N as exit code 128 + N
+        return (code - 128) & 0x7F  # a wait status "killed by signal"
+    return (code & 0xFF) << 8
+
+
+def _launch(step: StepRequest, *, uid: int, gpu_ops: Sequence[tuple[str, str, str]],
+            groups: cgroups.JobCgroups, rlimits: Mapping[str, tuple[int, int]]) -> tuple[stepio.Ended, int]:
+    """Run bubblewrap with its descriptors; returns how it ended and the step's wait status."""
+    watch = _Watch(groups, step.root, step.binds, step.limits)
+    with _Files() as files:
+        passwd, group = _passwd(uid)
+        files.memfd("passwd", passwd)
+        files.memfd("group", group)
+        files.memfd("seccomp", seccomp_filter.build())
+        files.status_pipe()
+        args = build_args(root=step.root, binds=step.binds, env=step_env(step.env, step.gpu),
+                          limits=step.limits, gpu_ops=gpu_ops, fds=files.fds)
+        files.memfd("args", b"".join(x.encode() + b"\0" for x in args))
+        command = _command(step.argv, uid=uid, args_fd=files.fds["args"])
+        ended = stepio.run_captured(
+            stepio.exec_wrapper(command, rlimits, cgroup_procs=groups.procs_files()),
+            env={},  # bwrap's own environment is what /proc/1/environ shows inside
+            cwd="/",
+            limits=step.limits,
+            kill=watch.kill,
+            after_exit=watch.after_exit,
+            check=watch.check,
+            check_every=POLL_S,
+            pass_fds=tuple(files.fds.values()),
+        )
+        files.close_passed()
+        return ended, _exit_status(files.status_reports(), ended)
+
+
+def run(step: StepRequest) -> StepResult:
+    """Run one step in the jail; ``info()`` then names the mechanisms it got."""
+    uid = step_uid()
+    gpu_ops = _prepare(step, uid)
+    mechanisms = ["bwrap", "netns", "pidns", "mountns", "ipcns", "utsns", f"uid:{uid}"]
+    mechanisms += ["no_new_privs", "no_caps", "seccomp", "tmpfs-size", "rlimits"]
+    # +2: bubblewrap's monitor and its PID 1 live in the group too.
+    groups = cgroups.JobCgroups.create(memory_bytes=step.limits.memory_mb << 20, pids=step.limits.pids + 2)
+    mechanisms += [f"cgroup:{name}" for name in groups.active]
+    rlimits, fallbacks = _rlimits(step.limits, groups)
+    started = time.monotonic()
+    try:
+        ended, wait_status = _launch(step, uid=uid, gpu_ops=gpu_ops, groups=groups, rlimits=rlimits)
     finally:
-        if proc is not None and proc.returncode is None:
-            groups.kill()
-            try:
-                os.kill(proc.pid, signal.SIGKILL)
-                os.waitpid(proc.pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
         stats = groups.stats()
         leftover = groups.leftover_pids()
         groups.close()
-        for fd in (*fds.values(), status_w, out_r, out_w, err_r, err_w):
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-    status_lines = _read_all(status_r)
-    mechanisms += [f"cgroup-error:{e}" for e in groups.errors]
-    wall = time.monotonic() - started
+    _last_mechanisms[:] = mechanisms + fallbacks + [f"cgroup-error:{e}" for e in groups.errors]
     # bwrap's rusage misses the step's processes (its PID 1 is not waited for
     # with their usage); the cpuacct group counts every one of them.
     cpu = stats.get("cpu_s")
-    if cpu is None and usage is not None:
-        cpu = usage.ru_utime + usage.ru_stime
-    stdout, stderr = out.text(), err.text()
-
-    reports = [json.loads(line) for line in status_lines.splitlines() if line.strip().startswith("{")]
-    started_child = any("child-pid" in r for r in reports)
-    exit_codes = [r["exit-code"] for r in reports if "exit-code" in r]
-    if not started_child and not timed_out:
-        raise _SandboxError(f"bubblewrap failed to start the step: {stderr.strip()[-2000:]}")
-    # bwrap reports a child killed by signal N as exit code 128 + N.
-    code = exit_codes[-1] if exit_codes else None
-    if code is not None and 128 < code <= 128 + 64:
-        synthetic = (code - 128) & 0x7F  # a wait status "killed by signal"
-    elif code is not None:
-        synthetic = (code & 0xFF) << 8
-    else:
-        synthetic = wait_status
-    status, exit_code, sig, limit = _classify(
-        wait_status=synthetic,
-        timed_out=timed_out,
-        output_overflow=out.overflow or err.overflow,
+    if cpu is None and ended.usage is not None:
+        cpu = ended.usage.ru_utime + ended.usage.ru_stime
+    return stepio.result(
+        ended,
+        limits=step.limits,
+        started=started,
+        wait_status=wait_status,
         cpu_s=cpu,
-        limits=limits,
-        stderr=stderr,
-        cgroup_stats=stats,
-        killed_for=killed_for,
-    )
-    result = StepResult(
-        status=status,
-        exit_code=exit_code,
-        signal=sig,
-        limit=limit,
-        wall_s=round(wall, 3),
-        cpu_s=round(cpu, 3) if cpu is not None else None,
         peak_memory_mb=stats["peak_memory_mb"],
-        stdout=stdout,
-        stderr=stderr,
+        cgroup_stats=stats,
         detail=f"processes left after the step: {leftover}" if leftover else "",
     )
-    return result, mechanisms
-
-
-def _read_all(fd: int) -> str:
-    if fd < 0:
-        return ""
-    chunks = []
-    try:
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    return b"".join(chunks).decode("utf-8", errors="replace")

@@ -62,7 +62,7 @@ def job_folder(work_root: Path | None = None) -> Iterator[Path]:
 
 def sweep_stale_jobs(root: Path, *, older_than_s: float = STALE_JOB_S) -> list[str]:
     """Delete ``grade-*`` folders under ``root`` not modified for ``older_than_s``."""
-    removed = []
+    removed: list[str] = []
     cutoff = time.time() - older_than_s
     try:
         entries = list(os.scandir(root))

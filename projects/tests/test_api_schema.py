@@ -81,7 +81,7 @@ def test_refusals_match_the_schema(schema, echo_part, student, outsider):
     check(schema, PATHS["list"], "post", token_client(student).post(url, {"file": upload()}))
     body = check(schema, PATHS["list"], "post", token_client(student).post(url, {"file": upload()}))
     assert "used all 1 submissions" in body["detail"]
-    assert "multipart field" in check(schema, PATHS["list"], "post", token_client(student).post(url, {}))["file"][0]
+    assert "multipart field" in check(schema, PATHS["list"], "post", token_client(student).post(url, {}))["errors"][0]["message"]
     assert check(schema, PATHS["list"], "get", token_client(outsider).get(url))["detail"]
 
 
@@ -107,3 +107,19 @@ def test_staff_payloads_match_the_schema(schema, echo_part, student, ta, instruc
     assert everything == {"queued": 1, "queue": "rerun"}
     assert check(schema, PATHS["rerun"], "post",
                  staff.post(f"/api/courses/{CODE}/projects/echo/submissions/{sub.pk}/rerun/"))["detail"]
+
+
+def test_points_are_documented_and_sent_as_decimal_strings_like_the_other_apps(
+    schema, echo_part, student, ta, django_capture_on_commit_callbacks
+):
+    components = schema["components"]["schemas"]
+    for component, fields in (("Submission", ("points", "points_possible", "late_penalty")),
+                              ("Run", ("score", "max_score")), ("RubricTotal", ("total",))):
+        for field in fields:
+            assert components[component]["properties"][field]["type"] == "string", (component, field)
+    with django_capture_on_commit_callbacks(execute=True):
+        sub = services.submission_create(part=echo_part, user=student, uploads=[upload("partial")])
+    body = check(schema, PATHS["detail"], "get",
+                 token_client(ta).get(f"/api/courses/{CODE}/projects/echo/submissions/{sub.pk}/"))
+    assert (body["points"], body["points_possible"], body["late_penalty"]) == ("4.00", "8.00", "0.00")
+    assert (body["run"]["score"], body["run"]["max_score"]) == ("2.0000", "4.0000")  # the harness's own points

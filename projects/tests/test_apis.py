@@ -7,6 +7,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from courseapp.tests.openapi import field_messages
 from courseapp.tokens import token_create
 from projects import services
 from projects.models import GradingRun, RunStatus, Submission, Team
@@ -60,7 +61,7 @@ def test_curl_with_a_token_submits_and_gets_the_status(echo_part, student, djang
 def test_upload_without_a_file_says_how(echo_part, student):
     response = token_client(student).post(api("echo", "submissions/"), {})
     assert response.status_code == 400
-    assert "multipart field named “file”" in response.json()["file"][0]
+    assert "multipart field named “file”" in field_messages(response, "file")[0]
 
 
 def test_refusals_come_back_as_400_with_the_message(echo_part, student):
@@ -100,7 +101,7 @@ def test_students_see_only_their_team_submissions(graded, echo_part, other_stude
 def test_staff_see_every_test_and_the_total(graded, ta):
     body = token_client(ta).get(api("echo", f"submissions/{graded.pk}/")).json()
     assert len(body["tests"]) == 4 and body["tests_withheld"] == 0
-    assert body["points"] == 4.0  # 2 of 4 tests, part worth 8
+    assert body["points"] == "4.00" and body["points_possible"] == "8.00"  # 2 of 4 tests, part worth 8
     assert body["run"]["worker_host"] and body["run"]["harness_version"] == graded.part.harness.sha256
 
 
@@ -109,7 +110,7 @@ def test_published_results_show_hidden_tests_and_the_total(graded, student):
     part.results_published = True
     part.save()
     body = token_client(student).get(api("echo", f"submissions/{graded.pk}/")).json()
-    assert len(body["tests"]) == 4 and body["points"] == 4.0
+    assert len(body["tests"]) == 4 and body["points"] == "4.00" and body["late_penalty"] == "0.00"
 
 
 def test_harness_errors_show_students_a_generic_message(echo_part, student, ta, monkeypatch,

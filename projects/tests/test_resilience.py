@@ -27,6 +27,7 @@ from grading.models import Grade
 from projects import lifecycle, selectors, services, tasks
 from projects.gpus import WorkerInfo
 from projects.models import GradingRun, RunStatus, Submission
+from projects.services import runs
 from projects.storage import submission_abspath
 
 from .conftest import upload
@@ -209,7 +210,7 @@ def test_claim_rides_out_a_database_blip(echo_part, student, django_capture_on_c
     run = queued_run(echo_part, student, django_capture_on_commit_callbacks)
     monkeypatch.setattr(time, "sleep", lambda s: None)
     flaky = failing(2, services.run_claim)
-    monkeypatch.setattr(services, "run_claim", flaky)
+    monkeypatch.setattr(runs, "run_claim", flaky)
     result = services.run_execute(run_id=run.pk, worker=WORKER, threaded=False)
     assert flaky.calls["n"] == 3
     assert result.status == RunStatus.SUCCEEDED
@@ -222,7 +223,7 @@ def test_a_claim_that_cannot_reach_the_database_retries_the_task_instead_of_ackn
 ):
     run = queued_run(echo_part, student, django_capture_on_commit_callbacks)
     settings.PROJECTS_DB_RETRY_S = 0
-    monkeypatch.setattr(services, "run_claim", failing(99, services.run_claim))
+    monkeypatch.setattr(runs, "run_claim", failing(99, services.run_claim))
     with mock.patch.object(tasks.grade_run, "retry", side_effect=Retry()) as retry, pytest.raises(Retry):
         tasks.grade_run(run.pk)  # called directly: a worker's (non-eager) request
     assert retry.call_args.kwargs["countdown"] == 5
@@ -250,9 +251,9 @@ def test_heartbeat_thread_survives_database_errors_and_beats_again(
     claim_time = timezone.now() - dt.timedelta(minutes=5)
     GradingRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, attempts=1, heartbeat_at=claim_time,
                                                 finished_at=None)
-    flaky = failing(2, services._Progress._write)
-    monkeypatch.setattr(services._Progress, "_write", lambda self: flaky(self))
-    with services._Progress(run.pk, 1, threaded=True) as progress:
+    flaky = failing(2, runs.Progress._write)
+    monkeypatch.setattr(runs.Progress, "_write", lambda self: flaky(self))
+    with runs.Progress(run.pk, 1, threaded=True) as progress:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             beat = GradingRun.objects.values_list("heartbeat_at", flat=True).get(pk=run.pk)
@@ -270,7 +271,7 @@ def test_record_that_cannot_reach_the_database_is_spooled_then_posted_by_the_rep
     settings.PROJECTS_DB_RETRY_S = 0
     run = queued_run(echo_part, student, django_capture_on_commit_callbacks)
     real_record = services.run_record
-    monkeypatch.setattr(services, "run_record", failing(99, real_record))
+    monkeypatch.setattr(runs, "run_record", failing(99, real_record))
     result = services.run_execute(run_id=run.pk, worker=WORKER, threaded=False)
     assert result.status is None
     spooled = list(Path(settings.PROJECTS_SPOOL_ROOT).glob("run-*.json"))
@@ -278,7 +279,7 @@ def test_record_that_cannot_reach_the_database_is_spooled_then_posted_by_the_rep
     assert json.loads(spooled[0].read_text())["record"]["status"] == "completed"
     run.refresh_from_db()
     assert run.status == RunStatus.RUNNING
-    monkeypatch.setattr(services, "run_record", real_record)
+    monkeypatch.setattr(runs, "run_record", real_record)
     report = lifecycle.replay_spool()
     assert report.posted == [run.pk]
     run.refresh_from_db()
@@ -292,7 +293,7 @@ def test_sweep_posts_a_spooled_record_instead_of_taking_the_run_for_dead(
 ):
     settings.PROJECTS_DB_RETRY_S = 0
     run = queued_run(echo_part, student, django_capture_on_commit_callbacks)
-    monkeypatch.setattr(services, "run_record", failing(1, services.run_record))
+    monkeypatch.setattr(runs, "run_record", failing(1, services.run_record))
     services.run_execute(run_id=run.pk, worker=WORKER, threaded=False)
     GradingRun.objects.filter(pk=run.pk).update(worker_host="cpu@elsewhere")  # its heartbeat is all we know
     later = timezone.now() + dt.timedelta(seconds=services.stale_after_s() + 5)
@@ -350,7 +351,7 @@ def test_heartbeat_reconnects_after_its_backend_is_terminated(echo_part, student
     old = timezone.now() - dt.timedelta(minutes=5)
     GradingRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, attempts=1, heartbeat_at=old,
                                                 finished_at=None)
-    with services._Progress(run.pk, 1, threaded=True) as progress:
+    with runs.Progress(run.pk, 1, threaded=True) as progress:
         deadline = time.monotonic() + 20
         while GradingRun.objects.get(pk=run.pk).heartbeat_at <= old and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -500,7 +501,7 @@ def test_a_time_limit_striking_while_the_record_is_retried_keeps_the_record(monk
     def slow_database(**_kwargs):
         raise SoftTimeLimitExceeded()
 
-    monkeypatch.setattr(services, "run_record", slow_database)
+    monkeypatch.setattr(runs, "run_record", slow_database)
     assert services.run_record_or_spool(run_id=41, attempt=2, record={"status": "completed"}, log="x") is None
     assert lifecycle.spooled_runs() == {(41, 2)}
 

@@ -487,7 +487,7 @@ def test_gpu_binds_expose_only_the_assigned_gpu(tmp_path):
     ]
     assert jail.step_env({"CUDA_VISIBLE_DEVICES": "0,1,2"}, 1)["CUDA_VISIBLE_DEVICES"] == "0"
     assert "CUDA_VISIBLE_DEVICES" not in jail.step_env({"CUDA_VISIBLE_DEVICES": "2"}, None)
-    with pytest.raises(sandbox._SandboxError):
+    with pytest.raises(sandbox.SandboxError):
         jail.gpu_binds(7, dev=dev, proc=proc)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from projects.runner import sandbox
+from projects.runner import process, sandbox
 from projects.runner.sandbox import Limits, Status
 
 PY = sys.executable
@@ -119,13 +119,13 @@ def test_the_step_environment_is_only_what_was_given_plus_the_folder_and_marker(
     result = sandbox.run_step([PY, "-c", "import os, json; print(json.dumps(dict(os.environ)))"], root=job,
                               env={"PATH": "/usr/bin:/bin"}, limits=Limits(wall_s=20))
     env = json.loads(result.stdout)
-    assert set(env) - {"LC_CTYPE"} == {"PATH", "JOB_DIR", sandbox.STEP_MARKER}
+    assert set(env) - {"LC_CTYPE"} == {"PATH", "JOB_DIR", process.STEP_MARKER}
     assert env["JOB_DIR"] == str(job)
 
 
 def test_the_worker_itself_is_never_a_target(job):
     """The step's marker and the search never reach the process that runs the step."""
-    assert sandbox.STEP_MARKER not in os.environ
-    assert os.getpid() not in sandbox._step_processes(os.getpid(), "no-such-marker")
+    assert process.STEP_MARKER not in os.environ
+    assert os.getpid() not in process.step_processes(os.getpid(), "no-such-marker")
     result = sandbox.run_step([PY, "-c", "print(1)"], root=job, env={}, limits=Limits(wall_s=20))
     assert result.status is Status.OK and result.stdout == "1\n"

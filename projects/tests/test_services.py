@@ -12,11 +12,12 @@ import socket
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from grading.models import Grade, GradeChange, LateBase
-from projects import selectors, services
+from projects import calculations, selectors, services
 from projects.gpus import WorkerInfo
 from projects.models import (
     CountingPolicy,
@@ -30,7 +31,7 @@ from projects.models import (
 )
 from projects.storage import submission_abspath
 
-from .conftest import upload, zip_bytes
+from .conftest import ECHO_HARNESS, upload, zip_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -130,7 +131,7 @@ def test_daily_limit_refuses_with_a_clear_message(echo_part, student, django_cap
     with pytest.raises(services.ProjectError, match="used all 2 submissions for Echo exercise today"):
         submit(echo_part, student, "correct", now=now)
     assert Submission.objects.filter(part=echo_part).count() == 2
-    tomorrow = services.calculations.local_day_start(now, tz="Europe/Istanbul") + dt.timedelta(days=1, hours=1)
+    tomorrow = calculations.local_day_start(now, tz="Europe/Istanbul") + dt.timedelta(days=1, hours=1)
     assert submit(echo_part, student, "correct", django_capture_on_commit_callbacks, now=tomorrow).number == 3
 
 
@@ -318,7 +319,7 @@ def test_sweep_leaves_a_live_run_alone(echo_part, student, django_capture_on_com
 def test_sweep_ends_a_run_past_its_limit_plus_margin(echo_part, student, django_capture_on_commit_callbacks):
     run = _queued_run(echo_part, student, django_capture_on_commit_callbacks)
     services.run_claim(run_id=run.pk, worker=WORKER)
-    limits = services.calculations.run_time_limits(predict_timeout_s=5, score_timeout_s=10)
+    limits = calculations.run_time_limits(predict_timeout_s=5, score_timeout_s=10)
     later = timezone.now() + dt.timedelta(seconds=limits.stuck_after_s + 1)
     assert services.sweep_stuck_runs(now=later).failed == [run.pk]
     run.refresh_from_db()
@@ -383,6 +384,42 @@ def test_instructor_moves_a_student_between_teams(project, student, instructor):
     assert TeamMembership.objects.filter(project=project, user=student).count() == 2
 
 
+# --- Who may: every state-changing service checks its acting user (by) ------------------------------
+
+
+def test_team_services_refuse_roles_that_may_not(project, course, ta, instructor, student):
+    (fresh,) = _fresh_students(course, 1)
+    with pytest.raises(PermissionDenied, match="Only the instructor creates empty teams"):
+        services.team_create(project=project, name="TA's", by=ta, join=False)
+    with pytest.raises(PermissionDenied, match="Only students create a team"):
+        services.team_create(project=project, name="Mine", by=instructor)  # join=True: they would join it
+    with pytest.raises(PermissionDenied, match="Only the instructor creates empty teams"):
+        services.team_create(project=project, name="Empty", by=fresh, join=False)
+    team = Team.objects.get(project=project, name="Batch Normies")
+    with pytest.raises(PermissionDenied, match="Only students join teams"):
+        services.team_join(project=project, code=team.join_code, user=ta)
+    with pytest.raises(PermissionDenied, match="Only the instructor assigns"):
+        services.team_assign(project=project, student=fresh, team=None, by=ta)
+    with pytest.raises(PermissionDenied, match="Only the instructor takes a student out"):
+        services.team_leave(project=project, user=student, by=ta)
+    assert not Team.objects.filter(name__in=["TA's", "Mine", "Empty"]).exists()
+    services.team_leave(project=project, user=student, by=instructor)  # the instructor may take them out
+    assert services.team_create(project=project, name="Empty", by=instructor, join=False).memberships.count() == 0
+
+
+def test_run_services_refuse_roles_that_may_not(echo_part, student, ta, django_capture_on_commit_callbacks):
+    sub = submit(echo_part, student, "correct", django_capture_on_commit_callbacks)
+    with pytest.raises(PermissionDenied, match="Only the instructor reruns"):
+        services.submission_rerun(submission=sub, by=ta)
+    with pytest.raises(PermissionDenied, match="Only the instructor reruns"):
+        services.part_rerun(part=echo_part, by=student)
+    with pytest.raises(PermissionDenied, match="Only students submit"):
+        services.submission_create(part=echo_part, user=ta, uploads=[upload("correct")])
+    with pytest.raises(PermissionDenied, match="Only the instructor uploads a harness"):
+        services.harness_upload(part=echo_part, source=ECHO_HARNESS, by=ta)
+    assert sub.runs.count() == 1 and Submission.objects.count() == 1
+
+
 # --- Rubric ---------------------------------------------------------------------------------------
 
 
@@ -409,6 +446,14 @@ def test_rubric_grade_posts_to_every_member(project, student, other_student, ta,
     services.rubric_grade_save(submission=sub, marks=marks, comment="Good plan", by=ta)
     assert RubricGrade.objects.count() == 1
     assert GradeChange.objects.filter(item=sub.part.grade_item, student=student).count() == 1
+
+
+def test_a_student_cannot_save_rubric_marks(project, student, django_capture_on_commit_callbacks):
+    sub = _pdf_submission(project, student, django_capture_on_commit_callbacks)
+    marks = {c.pk: (c.points, "") for c in sub.part.criteria.all()}
+    with pytest.raises(PermissionDenied, match="Only the course staff grade"):
+        services.rubric_grade_save(submission=sub, marks=marks, comment="", by=student)
+    assert not RubricGrade.objects.exists() and grade_of(sub.part, student) is None
 
 
 def test_rubric_mark_out_of_range_names_the_criterion(project, student, ta, django_capture_on_commit_callbacks):

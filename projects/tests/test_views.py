@@ -110,9 +110,13 @@ def test_instructor_uploads_a_harness_version(echo_part, instructor, client_for)
                 zf.writestr(path.relative_to(ECHO_HARNESS).as_posix(), data)
     response = client_for(instructor).post(
         f"{BASE}/parts/echo/harness/", {"harness": SimpleUploadedFile("v2.zip", buffer.getvalue())}, follow=True)
-    assert "is now used for new submissions" in response.content.decode()
+    assert "is uploaded as a candidate: the live version stays live" in response.content.decode()
     echo_part.refresh_from_db()
-    assert echo_part.harness.label == "test-2" and HarnessBundle.objects.filter(part=echo_part).count() == 2
+    assert echo_part.harness.label == "test-1" and HarnessBundle.objects.filter(part=echo_part).count() == 2
+    candidate = HarnessBundle.objects.get(part=echo_part, label="test-2")
+    client_for(instructor).post(f"{BASE}/parts/echo/harness/{candidate.pk}/live/")
+    echo_part.refresh_from_db()
+    assert echo_part.harness.label == "test-2"
 
 
 def test_broken_harness_upload_says_why(echo_part, instructor, client_for):
@@ -172,6 +176,42 @@ def test_ta_cannot_assign_students(project, ta, student, client_for):
     assert response.status_code == 403
 
 
+def test_ta_gets_403_creating_a_team_and_the_instructor_creates_an_empty_one(project, ta, instructor, client_for):
+    refused = client_for(ta).post(f"{BASE}/project/team/", {"action": "create", "name": "TA Team"})
+    assert refused.status_code == 403
+    assert not Team.objects.filter(project=project, name="TA Team").exists()
+    made = client_for(instructor).post(f"{BASE}/project/team/", {"action": "create", "name": "Spare"}, follow=True)
+    assert "Team created." in made.content.decode()
+    spare = Team.objects.get(project=project, name="Spare")
+    assert spare.created_by == instructor and not spare.memberships.exists()  # the instructor joins no team
+
+
+@pytest.mark.parametrize("action", ["join", "leave"])
+def test_staff_cannot_join_or_leave_teams(project, ta, instructor, client_for, action):
+    team = Team.objects.get(project=project, name="Batch Normies")
+    for user in (ta, instructor):
+        response = client_for(user).post(f"{BASE}/project/team/", {"action": action, "code": team.join_code})
+        assert response.status_code == 403
+    assert not TeamMembership.objects.filter(user__in=[ta, instructor]).exists()
+
+
+def test_student_cannot_assign_and_an_unknown_action_is_a_400(project, student, client_for):
+    team = Team.objects.get(project=project, name="Batch Normies")
+    before = TeamMembership.objects.filter(user=student, left_at__isnull=True).get().team_id
+    response = client_for(student).post(f"{BASE}/project/team/", {"action": "assign", "student": student.pk,
+                                                                  "team": team.pk})
+    assert response.status_code == 403
+    assert TeamMembership.objects.filter(user=student, left_at__isnull=True).get().team_id == before
+    bad = client_for(student).post(f"{BASE}/project/team/", {"action": "disband"})
+    assert bad.status_code == 400 and "send one of create, join, leave, assign" in bad.content.decode()
+
+
+def test_staff_upload_through_the_page_is_refused_with_the_reason(echo_part, ta, client_for):
+    response = client_for(ta).post(f"{BASE}/parts/echo/", {"file": upload()})
+    assert response.status_code == 403
+    assert not echo_part.submissions.exists()
+
+
 def test_instructor_assigns_through_the_page(project, instructor, student, client_for):
     team = Team.objects.get(project=project, name="Batch Normies")
     services.team_leave(project=project, user=team.memberships.first().user)
@@ -211,7 +251,19 @@ def test_rubric_page_reports_a_bad_number(proposal, ta, client_for):
     criterion = proposal.part.criteria.first()
     url = f"{BASE}/parts/proposal/submissions/{proposal.pk}/rubric/"
     response = client_for(ta).post(url, {f"points-{criterion.pk}": "lots"})
-    assert f"“lots” is not a number of points for “{criterion.title}”" in response.content.decode()
+    assert f"Points for “{criterion.title}”: “lots” is not a number" in response.content.decode()
+
+
+def test_rubric_page_reads_a_decimal_comma_and_refuses_a_third_decimal(proposal, ta, client_for):
+    criteria = list(proposal.part.criteria.all())
+    data = {f"points-{c.pk}": str(c.points) for c in criteria}
+    url = f"{BASE}/parts/proposal/submissions/{proposal.pk}/rubric/"
+    refused = client_for(ta).post(url, {**data, f"points-{criteria[0].pk}": "1,255"}, follow=True)
+    assert "1.255 has more than two decimals; round it to hundredths" in refused.content.decode()
+    assert not RubricGrade.objects.filter(submission=proposal).exists()  # not rounded silently to 1.26
+    client_for(ta).post(url, {**data, f"points-{criteria[0].pk}": "1,5"}, follow=True)
+    full = sum(c.points for c in criteria)
+    assert RubricGrade.objects.get(submission=proposal).total == full - criteria[0].points + Decimal("1.5")
 
 
 def test_students_cannot_open_the_rubric_page(proposal, student, client_for):

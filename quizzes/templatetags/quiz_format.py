@@ -14,7 +14,7 @@ register = template.Library()
 
 @register.filter
 def when(value: dt.datetime | str | None) -> str:
-    """`{{ attempt.submitted_at|when }}` → 30 Nov 2026, 10:42 (Europe/Istanbul); "—" when empty."""
+    """`{{ attempt.submitted_at|when }}` → 2026-11-30 10:42 (Europe/Istanbul); "—" when empty."""
     return review.when(value) or "—"
 
 

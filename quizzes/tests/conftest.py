@@ -18,3 +18,8 @@ def _fresh_attempt_facts():
     from quizzes import services
 
     services._FACTS.clear()
+    from quizzes import selectors
+
+    # The layout cache is keyed by (quiz id, created_at, layout_version): under freezegun a rolled-back test's
+    # quiz id and creation time come back identical in the next test.
+    selectors._LAYOUTS.clear()

@@ -168,7 +168,7 @@ def test_taking_and_results_payloads_match_the_schema(schema, course, instructor
           assistant.get(f"/api/courses/{CODE}/quizzes/{quiz.id}/statistics/"))
 
 
-def test_regrade_payload_matches_the_schema(schema, course, instructor, student):
+def test_regrade_payload_matches_the_schema(schema, course, instructor, student, django_capture_on_commit_callbacks):
     question = f.question(course, "short")
     quiz = f.quiz(course, questions=[question], title="Regraded")
     learner, teacher = token_client(student), token_client(instructor)
@@ -180,6 +180,9 @@ def test_regrade_payload_matches_the_schema(schema, course, instructor, student)
     changed = check(schema, one, "patch", teacher.patch(one.format(code=CODE, question_id=question.id), data=json.dumps(
         {"answers": [{"text": "chain rule", "fraction": 1}]}), content_type="application/json"))
     regrade = f"{A}/key-changes/{{key_change_id}}/regrade/"
-    result = check(schema, regrade, "post", teacher.post(regrade.format(
-        code=CODE, key_change_id=changed["regrade_offer"]["key_change"])))
-    assert result["changed"] == 1 and result["entries"][0]["new_score"] == "1.00"
+    url = regrade.format(code=CODE, key_change_id=changed["regrade_offer"]["key_change"])
+    with django_capture_on_commit_callbacks(execute=True):
+        queued = check(schema, regrade, "post", teacher.post(url))
+    assert queued["queued"] is True
+    result = check(schema, regrade, "get", teacher.get(url))
+    assert result["regraded_at"] and result["entries"][0]["new_score"] == "1.00"

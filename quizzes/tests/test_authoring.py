@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal as D
+from unittest import mock
 
 import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils import timezone
 from freezegun import freeze_time
@@ -15,7 +17,7 @@ from grading.models import Grade, GradeChange, GradeItem
 from quizzes import services
 from quizzes.calendar import course_events
 from quizzes.grade_link import GradeItemExists
-from quizzes.models import Attempt, AttemptState, KeyChange, Question, Quiz, RegradeEntry
+from quizzes.models import Attempt, AttemptState, KeyChange, Question, QuestionType, Quiz, RegradeEntry
 
 from . import factories as f
 from .test_taking import save, start, submit
@@ -236,7 +238,8 @@ def test_staff_see_the_key_and_every_attempt(client_for, ta, student, course):
 
 # --- regrade ---------------------------------------------------------------------------
 
-def test_changing_the_key_offers_a_regrade_that_records_and_reposts(client_for, instructor, student, other_student, course):
+def test_changing_the_key_offers_a_regrade_that_records_and_reposts(client_for, instructor, student, other_student, course,
+                                                                   django_capture_on_commit_callbacks):
     q = f.question(course, "single")
     quiz = f.quiz(course, questions=[q], points=[2])
     step = {c.text: c.id for c in q.answers.all()}
@@ -258,15 +261,28 @@ def test_changing_the_key_offers_a_regrade_that_records_and_reposts(client_for, 
     # Nothing moves until the instructor accepts the offer.
     assert Grade.objects.get(item=quiz.grade_item, student=other_student).points == D("0.00")
 
-    done = client_for(instructor).post(offer["regrade_url"]).json()
-    assert (done["attempts"], done["changed"]) == (2, 1)
-    assert done["entries"][0]["old_score"] == "0.00" and done["entries"][0]["new_score"] == "2.00"
+    # Accepting queues the quizzes.regrade task after commit (tests run tasks eagerly); the answer is 202 at once.
+    with mock.patch("quizzes.tasks.regrade.delay") as sent:
+        with django_capture_on_commit_callbacks(execute=True):
+            queued = client_for(instructor).post(offer["regrade_url"])
+    assert queued.status_code == 202 and queued.json()["queued"] is True
+    sent.assert_called_once_with(offer["key_change"], instructor.id)
+    assert Grade.objects.get(item=quiz.grade_item, student=other_student).points == D("0.00")  # not run in the request
+    status = client_for(instructor).get(offer["regrade_url"]).json()
+    assert status["regraded_at"] is None and status["entries"] == []
+
+    with django_capture_on_commit_callbacks(execute=True):  # now let the task run (eagerly)
+        client_for(instructor).post(offer["regrade_url"])
+    done = client_for(instructor).get(offer["regrade_url"]).json()
+    assert done["regraded_at"] is not None and done["regraded_by"] == str(instructor)
+    assert [(e["old_score"], e["new_score"]) for e in done["entries"]] == [("0.00", "2.00")]
     assert Grade.objects.get(item=quiz.grade_item, student=other_student).points == D("2.00")
     history = GradeChange.objects.filter(item=quiz.grade_item, student=other_student).first()
     assert "regrade after the answer key" in history.reason
     # Regrading again changes nothing.
-    again = client_for(instructor).post(offer["regrade_url"]).json()
-    assert again["changed"] == 0 and RegradeEntry.objects.count() == 1
+    from quizzes.tasks import regrade as regrade_task
+
+    assert regrade_task.delay(offer["key_change"], instructor.id).get() == 0 and RegradeEntry.objects.count() == 1
     assert KeyChange.objects.get().regraded_at is not None
 
 
@@ -283,6 +299,19 @@ def test_ta_cannot_regrade(client_for, ta, course):
     q = f.question(course, "short")
     kc = KeyChange.objects.create(question=q, before={}, after={})
     assert client_for(ta).post(reverse("quizzes:api-regrade", args=[CODE, kc.id])).status_code == 403
+    with pytest.raises(PermissionDenied):  # the service checks its acting user too, whoever calls it
+        services.regrade(key_change=kc, by=ta)
+    assert KeyChange.objects.get().regraded_at is None
+
+
+def test_the_regrade_page_queues_the_task_and_says_so(client_for, instructor, course, django_capture_on_commit_callbacks):
+    q = f.question(course, "short")
+    kc = KeyChange.objects.create(question=q, before={}, after={})
+    with mock.patch("quizzes.tasks.regrade.delay") as sent:
+        with django_capture_on_commit_callbacks(execute=True):
+            page = client_for(instructor).post(reverse("quizzes:regrade", args=[CODE, kc.id]), follow=True)
+    sent.assert_called_once_with(kc.id, instructor.id)
+    assert "Regrade queued" in page.content.decode()
 
 
 # --- manual grading -------------------------------------------------------------------
@@ -309,8 +338,12 @@ def test_essays_wait_for_a_ta_and_the_score_completes_with_the_last_grade(client
     assert answers["rubric"] == "2 points: mentions vanishing gradients." and len(answers["responses"]) == 2
     too_many = post_json(staff, api("api-grade-response", answers["responses"][0]["id"]), {"points": 3})
     assert too_many.status_code == 400 and too_many.json()["detail"] == "Enter points between 0 and 2.00 for this question."
+    third = post_json(staff, api("api-grade-response", answers["responses"][0]["id"]), {"points": "1.255"})
+    assert third.status_code == 400 and "1.255 has more than two decimals" in third.json()["detail"]
+    nan = post_json(staff, api("api-grade-response", answers["responses"][0]["id"]), {"points": "NaN"})
+    assert nan.status_code == 400 and "“NaN” is not a number" in nan.json()["detail"]
     mine = next(r for r in answers["responses"] if r["attempt"] == ids[0])
-    graded = post_json(staff, api("api-grade-response", mine["id"]), {"points": "1.5", "comment": "Say why."})
+    graded = post_json(staff, api("api-grade-response", mine["id"]), {"points": "1,5", "comment": "Say why."})
     assert graded.json()["attempt_state"] == "graded"
     assert Grade.objects.get(item=quiz.grade_item, student=student).points == D("2.50")
     assert Attempt.objects.get(pk=ids[1]).state == AttemptState.NEEDS_GRADING
@@ -366,13 +399,13 @@ def test_statistics_over_first_attempts(client_for, instructor, course):
 
 # --- calendar ---------------------------------------------------------------------------
 
-def test_calendar_events_cover_each_published_quiz_window(course):
+def test_calendar_events_mark_each_published_quiz_opening_and_closing(course):
     quiz = f.quiz(course, questions=[f.question(course, "short")], title="Calendar quiz")
     f.quiz(course, questions=[], title="Hidden", published=False)
     events = course_events(course)
-    assert [e["summary"] for e in events] == ["CENG 501 quiz: Calendar quiz"]
-    assert (events[0]["start"], events[0]["end"]) == (quiz.opens_at, quiz.closes_at)
-    assert events[0]["uid"] == f"quiz-{quiz.id}@{CODE}.quizzes"
+    assert [e["summary"] for e in events] == ["CENG 501 quiz opens: Calendar quiz", "CENG 501 quiz closes: Calendar quiz"]
+    assert [(e["start"], e["end"]) for e in events] == [(quiz.opens_at, None), (quiz.closes_at, None)]
+    assert [e["uid"] for e in events] == [f"quiz-{quiz.id}-opens@{CODE}.quizzes", f"quiz-{quiz.id}-closes@{CODE}.quizzes"]
 
 
 # --- pages ------------------------------------------------------------------------------
@@ -441,3 +474,20 @@ def test_a_quiz_may_not_take_an_item_of_another_category(course):
                              name="Final exam", points_possible=D("100"))
     with pytest.raises(ValidationError, match="already has an item named “Final exam”"):
         f.quiz(course, title="Final exam")
+
+
+@pytest.mark.parametrize(("points", "expected"), [("2,5", D("2.5")), ("2.50", D("2.50")), (3, D("3"))])
+def test_question_points_are_read_with_the_sites_points_parser(points, expected):
+    fields, _ = services.question_check(qtype=QuestionType.TRUEFALSE, text="Pooling has weights.", correct_bool=False,
+                                        default_points=points, answers=[])
+    assert fields["default_points"] == expected
+
+
+@pytest.mark.parametrize(("points", "message"), [
+    ("2.555", "Default points: 2.555 has more than two decimals"), ("nan", "“nan” is not a number"),
+    ("0", "must be a positive number of points below 10000"), ("-1", "-1 is negative"),
+])
+def test_question_points_that_are_not_points_are_refused(points, message):
+    with pytest.raises(ValidationError, match=message):
+        services.question_check(qtype=QuestionType.TRUEFALSE, text="Pooling has weights.", correct_bool=False,
+                                default_points=points, answers=[])

@@ -9,6 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from courseapp.tests.openapi import messages
 from quizzes import moodle_xml
 from quizzes.models import Question
 
@@ -82,7 +83,7 @@ def test_an_import_with_bad_questions_imports_nothing_and_lists_each_problem(cou
     response = client_for(instructor).post(reverse("quizzes:api-moodle-xml", args=[CODE]),
                                            data={"xml": BROKEN.decode()}, content_type="application/json")
     assert response.status_code == 400
-    errors = response.json()["errors"]
+    errors = messages(response)
     assert errors == [
         "Question 1 “Neither” (truefalse): neither true nor false earns credit.",
         "Question 3 “Bad number” (numerical): the numeric answer “a quarter” is not a number.",

@@ -14,7 +14,7 @@ from django.urls import reverse
 from freezegun import freeze_time
 
 from grading.models import Grade, GradeChange
-from quizzes import tasks
+from quizzes import services, tasks
 from quizzes.models import Attempt, AttemptState, Response
 
 from . import factories as f
@@ -249,6 +249,36 @@ def test_two_tabs_pressing_start_get_one_attempt(client_for, student, course):
     assert Attempt.objects.filter(quiz=quiz, student=student).count() == 1
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql",
+                    reason="concurrent starts need PostgreSQL: run with DATABASE_URL=postgres://… (SQLite serialises "
+                           "writers, so the race cannot happen there)")
+@pytest.mark.django_db(transaction=True)
+def test_two_tabs_pressing_start_at_the_same_moment_get_one_attempt(client_for, student, course):
+    """Two threads, each on its own database connection, start the same quiz at once (a barrier releases both)."""
+    for round_ in range(5):  # several rounds, so that at least some really overlap on a busy machine
+        quiz = f.quiz(course, questions=[f.question(course, "short")], max_attempts=3, title=f"Race {round_}")
+        barrier = threading.Barrier(2)
+        answers: list[tuple[int, int]] = []
+
+        def tab(quiz=quiz, barrier=barrier, answers=answers):
+            from django.db import connection as conn
+
+            client = client_for(student)
+            barrier.wait()
+            response = start(client, quiz)
+            answers.append((response.status_code, response.json()["id"]))
+            conn.close()
+
+        threads = [threading.Thread(target=tab) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(code for code, _ in answers) == [200, 201], answers
+        assert len({attempt_id for _, attempt_id in answers}) == 1
+        assert Attempt.objects.filter(quiz=quiz, student=student).count() == 1
+
+
 def test_starting_again_after_the_deadline_submits_the_old_attempt_first(client_for, student, course):
     with freeze_time("2024-10-09 10:00:00+03:00") as clock:
         quiz = f.quiz(course, questions=[f.question(course, "short")], max_attempts=2,
@@ -290,4 +320,27 @@ def test_start_and_submit_load_the_quizs_questions_once(client_for, student, all
     assert not [q for q in data if 'FROM "quizzes_response"' in q]
     with CaptureQueriesContext(connection) as ctx:
         assert submit(client, payload["id"]).status_code == 200
-    assert len(slot_queries(ctx)) == 1
+    # The process already holds this version of the quiz's layout (selectors._LAYOUTS): no slot read at all,
+    # and the graded answers go to the payload without being read again.
+    assert slot_queries(ctx) == []
+    assert len([q for q in ctx.captured_queries if 'FROM "quizzes_response"' in q["sql"]]) == 1
+    assert len([q for q in ctx.captured_queries if q["sql"].startswith('UPDATE "quizzes_response"')]) <= 1
+
+
+def test_the_layout_cache_follows_every_change_to_the_quizs_questions(client_for, instructor, student, course):
+    """slots_of caches per process by layout_version; each authoring change raises it, so pages never go stale."""
+    from quizzes import selectors
+    from quizzes.models import Quiz
+
+    question = f.question(course, "short", text="Old wording?")
+    quiz = f.quiz(course, questions=[question], max_attempts=0)
+    assert [s.question.text for s in selectors.slots_of(Quiz.objects.get(pk=quiz.pk))] == ["Old wording?"]
+    services.question_update(question=question, by=instructor, text="New wording?")
+    fresh = Quiz.objects.get(pk=quiz.pk)
+    assert fresh.layout_version > quiz.layout_version
+    assert [s.question.text for s in selectors.slots_of(fresh)] == ["New wording?"]
+    other = f.question(course, "short", text="Second?")
+    services.slot_add(quiz=fresh, question=other, by=instructor)
+    assert [s.question.text for s in selectors.slots_of(Quiz.objects.get(pk=quiz.pk))] == ["New wording?", "Second?"]
+    payload = start(client_for(student), quiz).json()
+    assert [q["text"] for q in payload["questions"]] == ["New wording?", "Second?"]

@@ -9,10 +9,6 @@
   const pop = document.getElementById("gb-popover");
   let popCell = null;
 
-  function csrf() {
-    const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return m ? decodeURIComponent(m[1]) : "";
-  }
   const inputs = () => Array.from(table.querySelectorAll("tbody tr")).map((tr) => Array.from(tr.querySelectorAll(".gb-input")));
 
   function position(input) {
@@ -45,17 +41,10 @@
     td.classList.remove("gb-error");
     td.classList.add("gb-saving");
     try {
-      const response = await fetch(api, {
+      const data = await Site.fetchJSON(api, {
         method: "POST",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf(), "Accept": "application/json" },
-        credentials: "same-origin",
-        body: JSON.stringify(Object.assign({ item: Number(input.dataset.item), student: Number(tr.dataset.student) }, body)),
+        json: { item: Number(input.dataset.item), student: Number(tr.dataset.student), ...body },
       });
-      const data = await response.json().catch(() => ({}));
-      if (!response.ok) {
-        const msg = (data.errors || [data.detail || "Could not save."]).join(" ");
-        throw new Error(msg);
-      }
       input.value = data.text;
       input.dataset.old = data.text;
       input.dataset.comment = data.comment || "";
@@ -128,14 +117,19 @@
     const list = document.getElementById("gb-pop-history");
     list.textContent = "Loading…";
     pop.hidden = false;
-    const response = await fetch(historyUrl(input.dataset.item, tr.dataset.student), { headers: { Accept: "application/json" } });
-    const rows = response.ok ? await response.json() : [];
+    let rows = [];
+    try {
+      rows = await Site.fetchJSON(historyUrl(input.dataset.item, tr.dataset.student));
+    } catch (err) {
+      list.textContent = err.message;
+      return;
+    }
     list.textContent = "";
     if (!rows.length) list.textContent = "No changes yet.";
     for (const h of rows) {
       const li = document.createElement("li");
       const show = (state, points) => (state === "excused" ? "EX" : points ?? "–");
-      li.textContent = `${new Date(h.changed_at).toLocaleString()} · ${h.changed_by} (${h.source}): ` +
+      li.textContent = `${Site.formatDateTime(h.changed_at)} · ${h.changed_by} (${h.source}): ` +
         `${show(h.old_state, h.old_points)} → ${show(h.new_state, h.new_points)}` +
         (Number(h.late_penalty_points) ? ` (late −${h.late_penalty_points})` : "") +
         (h.reason ? ` — ${h.reason}` : "") + (h.new_comment !== h.old_comment ? ` · comment: “${h.new_comment}”` : "");

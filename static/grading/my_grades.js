@@ -4,24 +4,19 @@
   const form = document.getElementById("whatif");
   const out = document.getElementById("whatif-out");
   if (!form || !out) return;
-  function csrf() {
-    const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return m ? decodeURIComponent(m[1]) : "";
-  }
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const grades = {};
     for (const input of form.querySelectorAll(".whatif-input")) {
       if (input.value.trim() !== "") grades[input.dataset.item] = input.value.trim();
     }
-    const response = await fetch(form.dataset.api, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf(), Accept: "application/json" },
-      body: JSON.stringify({ grades, student: Number(form.dataset.student) }),
-    });
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      out.textContent = (data.errors || [data.detail || "Could not calculate."]).join(" ");
+    let data;
+    try {
+      data = await Site.fetchJSON(form.dataset.api, {
+        method: "POST", json: { grades, student: Number(form.dataset.student) },
+      });
+    } catch (err) {
+      out.textContent = err.message;
       out.className = "error";
       return;
     }

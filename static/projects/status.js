@@ -1,67 +1,29 @@
-// Submission page: poll the status API until the run ends; show queue position, log tail, then results.
+// Submission page: while the run is queued or running, fetch the page's live part
+// (projects/_submission_live.html, rendered by the server: ?fragment=live) and swap it in, until
+// the run ends. The server renders status, queue position, log tail and results in one template
+// for the page and for these updates, so this script renders nothing itself.
 (function () {
   "use strict";
-  var box = document.getElementById("status");
-  if (!box) return;
-  var url = box.dataset.statusUrl;
-  var polls = 0;  // every second for the first two minutes, then every 5 s
+  const live = document.getElementById("submission-live");
+  if (!live) return;
+  const url = `${window.location.pathname}?fragment=live`;
+  let polls = 0;  // every second for the first two minutes, then every 5 s
 
-  function text(id, value) { var el = document.getElementById(id); if (el) el.textContent = value || ""; }
-  function show(id, yes) { var el = document.getElementById(id); if (el) el.hidden = !yes; }
-
-  function render(data) {
-    var run = data.run;
-    if (run) {
-      var badge = document.getElementById("run-status");
-      badge.textContent = run.status_display;
-      badge.className = "badge status-" + run.status;
-      text("queue-position", run.queue_position ? "#" + run.queue_position + " in the queue" : "");
-      text("run-error", run.error);
-      text("run-notice", run.notice); show("run-notice", !!run.notice);
-      text("log-tail", run.log_tail); show("log-tail", !!run.log_tail);
-      if (run.predict) {
-        text("predict-stdout", run.predict.stdout); text("predict-stderr", run.predict.stderr);
-        show("predict-output", true);
-      }
+  async function poll() {
+    let response;
+    try {
+      response = await fetch(url, { headers: { Accept: "text/html" }, credentials: "same-origin" });
+    } catch (err) {
+      setTimeout(poll, 5000);  // offline for a moment: ask again
+      return;
     }
-    var points = document.getElementById("points");
-    if (data.points !== null && data.points !== undefined) {
-      points.innerHTML = "";
-      var strong = document.createElement("strong");
-      strong.textContent = data.points;
-      points.appendChild(strong);
-      points.appendChild(document.createTextNode(" / " + data.points_possible + " points" +
-        (data.late_penalty ? " (late penalty −" + data.late_penalty + ")" : "")));
-    } else if (run && run.terminal) {
-      points.textContent = "Total withheld until the course staff publishes results.";
-    }
-    text("output", data.output); show("output", !!data.output);
-    var body = document.querySelector("#tests tbody");
-    body.innerHTML = "";
-    (data.tests || []).forEach(function (t) {
-      var tr = document.createElement("tr");
-      [t.name, t.score + " / " + t.max_score].forEach(function (v) {
-        var td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
-      });
-      var td = document.createElement("td"); var pre = document.createElement("pre");
-      pre.textContent = t.output || ""; td.appendChild(pre); tr.appendChild(td);
-      body.appendChild(tr);
-    });
-    var withheld = document.getElementById("withheld");
-    withheld.hidden = !data.tests_withheld;
-    withheld.querySelector("span").textContent = data.tests_withheld;
-    box.dataset.terminal = run && run.terminal ? "1" : "0";
+    if (!response.ok) { setTimeout(poll, 5000); return; }
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html").getElementById("submission-live");
+    if (!fresh) return;
+    live.replaceChildren(...fresh.childNodes);
+    live.dataset.terminal = fresh.dataset.terminal;
+    polls += 1;
+    if (live.dataset.terminal !== "1") setTimeout(poll, polls < 120 ? 1000 : 5000);
   }
-
-  function poll() {
-    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
-      .then(function (data) {
-        render(data);
-        polls += 1;
-        if (!(data.run && data.run.terminal) && data.run) { setTimeout(poll, polls < 120 ? 1000 : 5000); }
-      })
-      .catch(function () { setTimeout(poll, 5000); });
-  }
-  if (box.dataset.terminal !== "1") setTimeout(poll, 500);
+  if (live.dataset.terminal !== "1") setTimeout(poll, 500);
 })();

@@ -1,11 +1,11 @@
-/* The question editor: show only the fields of the chosen type (without JavaScript every field shows). */
+// The question editor: show only the fields of the chosen type (without JavaScript every field shows).
 (function () {
   "use strict";
-  var type = document.getElementById("q-qtype");
+  const type = document.getElementById("q-qtype");
   if (!type) return;
   function sync() {
-    document.querySelectorAll("#question-editor [data-for]").forEach(function (el) {
-      el.hidden = el.dataset.for.split(" ").indexOf(type.value) === -1;
+    document.querySelectorAll("#question-editor [data-for]").forEach((el) => {
+      el.hidden = !el.dataset.for.split(" ").includes(type.value);
     });
   }
   type.addEventListener("change", sync);

@@ -17,45 +17,45 @@
 (function () {
   "use strict";
 
-  var config = JSON.parse(document.getElementById("quiz-config").textContent);
-  var KEY = "quiz-attempt-" + config.attempt;
-  var TEXT_DEBOUNCE_MS = 600;
-  var CHOICE_DEBOUNCE_MS = 100;
-  var RETRY_MS = [1000, 2000, 4000, 8000, 15000];
-  var POLL_MS = config.pollMs || 3000;
+  const config = JSON.parse(document.getElementById("quiz-config").textContent);
+  const KEY = "quiz-attempt-" + config.attempt;
+  const TEXT_DEBOUNCE_MS = 600;
+  const CHOICE_DEBOUNCE_MS = 100;
+  const RETRY_MS = [1000, 2000, 4000, 8000, 15000];
+  const POLL_MS = config.pollMs || 3000;
 
-  var form = document.getElementById("quiz-form");
+  const form = document.getElementById("quiz-form");
   // Answers are saved one by one as they change; Enter in a field must not post the form.
   form.addEventListener("submit", function (event) { event.preventDefault(); });
-  var indicator = document.getElementById("save-state");
-  var timerEl = document.getElementById("timer");
-  var submitButton = document.getElementById("submit-attempt");
-  var submitError = document.getElementById("submit-error");
+  const indicator = document.getElementById("save-state");
+  const timerEl = document.getElementById("timer");
+  const submitButton = document.getElementById("submit-attempt");
+  const submitError = document.getElementById("submit-error");
 
-  var server = config.answers; // slot -> {value, version, savedAt}: what the server holds, as far as we know
+  const server = config.answers; // slot -> {value, version, savedAt}: what the server holds, as far as we know
   // {pending: {slot: {value, base}} not yet acknowledged, conflicts: {slot: {value, version, savedAt}} the
   //  server's answer where it differs from ours, refused: {slot: message}, acked: {slot: {value, version, savedAt}}
   //  the last save the server acknowledged to this page: a reload can render before a save in flight commits}
-  var store = readStore();
-  var sending = false;
-  var again = false;
-  var flushTimer = null;
-  var retryIndex = 0;
-  var networkDown = !navigator.onLine;
-  var fatal = null; // a refusal that ends the attempt (time is up, already submitted)
-  var submitting = false;
-  var offset = Date.parse(config.serverNow) - Date.now(); // server clock minus this device's clock
+  const store = readStore();
+  let sending = false;
+  let again = false;
+  let flushTimer = null;
+  let retryIndex = 0;
+  let networkDown = !navigator.onLine;
+  let fatal = null; // a refusal that ends the attempt (time is up, already submitted)
+  let submitting = false;
+  let offset = Date.parse(config.serverNow) - Date.now(); // server clock minus this device's clock
 
   function readStore() {
     try {
-      var data = JSON.parse(localStorage.getItem(KEY) || "null");
+      const data = JSON.parse(localStorage.getItem(KEY) || "null");
       if (data && typeof data === "object") {
-        var pending = data.pending || {};
+        const pending = data.pending || {};
         // Entries from an older page carry a client seq and no base: base 0 makes the server compare values.
         Object.keys(pending).forEach(function (slot) {
           if (typeof pending[slot].base !== "number") pending[slot] = { value: pending[slot].value, base: 0 };
         });
-        var acked = data.acked || {};
+        const acked = data.acked || {};
         Object.keys(acked).forEach(function (slot) { if (typeof acked[slot].version !== "number") delete acked[slot]; });
         return { pending: pending, conflicts: data.conflicts || {}, refused: data.refused || {}, acked: acked };
       }
@@ -65,13 +65,6 @@
 
   function persist() {
     try { localStorage.setItem(KEY, JSON.stringify(store)); } catch (e) { /* full or disabled */ }
-  }
-
-  function csrfToken() {
-    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    if (match) return decodeURIComponent(match[1]);
-    var input = document.querySelector("[name=csrfmiddlewaretoken]");
-    return input ? input.value : "";
   }
 
   function count(obj) { return Object.keys(obj).length; }
@@ -86,42 +79,36 @@
   function same(a, b) { return canonical(a) === canonical(b); }
   function versionOf(slot) { return server[slot] ? server[slot].version || 0 : 0; }
 
-  function clockTime(iso) {
-    if (!iso) return "";
-    try {
-      return new Intl.DateTimeFormat("en-GB", { timeZone: config.timeZone, hour: "2-digit", minute: "2-digit" })
-        .format(new Date(iso));
-    } catch (e) { return iso.slice(11, 16); }
-  }
+  function clockTime(iso) { return Site.formatClock(iso, config.timeZone); }
 
   function fieldsetOf(slot) { return form.querySelector('fieldset[data-slot="' + slot + '"]'); }
-  function numberOf(slot) { var fs = fieldsetOf(slot); return fs ? fs.dataset.number : slot; }
+  function numberOf(slot) { let fs = fieldsetOf(slot); return fs ? fs.dataset.number : slot; }
 
   function readValue(fs) {
-    var type = fs.dataset.type;
+    const type = fs.dataset.type;
     if (type === "single" || type === "truefalse") {
-      var checked = fs.querySelector("input:checked");
+      const checked = fs.querySelector("input:checked");
       if (!checked) return null;
       return type === "single" ? parseInt(checked.value, 10) : checked.value === "true";
     }
     if (type === "multi") {
-      var ids = [];
+      const ids = [];
       fs.querySelectorAll("input:checked").forEach(function (i) { ids.push(parseInt(i.value, 10)); });
       return ids;
     }
     if (type === "matching") {
-      var pairs = {};
+      const pairs = {};
       fs.querySelectorAll("select.match-input").forEach(function (s) { if (s.value) pairs[s.dataset.item] = s.value; });
       return pairs;
     }
-    var input = fs.querySelector(".answer-input");
+    const input = fs.querySelector(".answer-input");
     return input ? input.value : null;
   }
 
   function writeValue(fs, value) {
-    var type = fs.dataset.type;
+    const type = fs.dataset.type;
     if (type === "single" || type === "truefalse" || type === "multi") {
-      var chosen = Array.isArray(value) ? value.map(String) : (value === null || value === undefined ? [] : [String(value)]);
+      const chosen = Array.isArray(value) ? value.map(String) : (value === null || value === undefined ? [] : [String(value)]);
       fs.querySelectorAll("input").forEach(function (i) { i.checked = chosen.indexOf(i.value) !== -1; });
       return;
     }
@@ -131,25 +118,25 @@
       });
       return;
     }
-    var input = fs.querySelector(".answer-input");
+    const input = fs.querySelector(".answer-input");
     if (input) input.value = value === null || value === undefined ? "" : value;
   }
 
   /* An answer in words, as the student would recognise it. */
   function describe(fs, value) {
     if (isBlank(value)) return "no answer";
-    var type = fs.dataset.type;
+    const type = fs.dataset.type;
     if (type === "matching") {
       return Array.prototype.map.call(fs.querySelectorAll("select.match-input"), function (s) {
-        var label = fs.querySelector('label[for="' + s.id + '"]');
+        const label = fs.querySelector('label[for="' + s.id + '"]');
         return (label ? label.textContent.trim() : s.dataset.item) + " → " + (value[s.dataset.item] || "(none)");
       }).join("; ");
     }
     if (type === "truefalse") return value ? "True" : "False";
     if (type === "single" || type === "multi") {
-      var ids = Array.isArray(value) ? value : [value];
+      const ids = Array.isArray(value) ? value : [value];
       return ids.map(function (id) {
-        var input = fs.querySelector('input[value="' + id + '"]');
+        const input = fs.querySelector('input[value="' + id + '"]');
         return input ? input.closest("label").textContent.trim() : "choice " + id;
       }).join(", ");
     }
@@ -162,10 +149,10 @@
   }
 
   function renderConflict(slot) {
-    var fs = fieldsetOf(slot);
+    const fs = fieldsetOf(slot);
     if (!fs) return;
-    var box = fs.querySelector(".conflict");
-    var conflict = store.conflicts[slot];
+    let box = fs.querySelector(".conflict");
+    const conflict = store.conflicts[slot];
     if (!conflict) { if (box) box.remove(); return; }
     if (!box) {
       box = document.createElement("div");
@@ -178,16 +165,16 @@
       box.querySelector(".keep-mine").addEventListener("click", function () { keepMine(slot); });
       fs.appendChild(box);
     }
-    var mine = store.pending[slot] ? store.pending[slot].value : readValue(fs);
+    const mine = store.pending[slot] ? store.pending[slot].value : readValue(fs);
     box.querySelector(".conflict-text").textContent =
       "Changed on another device at " + clockTime(conflict.savedAt) + " — it reads " + describe(fs, conflict.value) +
       "; this device has " + describe(fs, mine) + ".";
   }
 
   function noteRemoteChange(slot) {
-    var fs = fieldsetOf(slot);
+    const fs = fieldsetOf(slot);
     if (!fs) return;
-    var note = fs.querySelector(".remote-note");
+    let note = fs.querySelector(".remote-note");
     if (!note) {
       note = document.createElement("p");
       note.className = "remote-note muted";
@@ -198,10 +185,10 @@
   }
 
   function render() {
-    var n = count(store.pending) - count(store.conflicts);
-    var c = count(store.conflicts);
-    var r = count(store.refused);
-    var state, text;
+    const n = count(store.pending) - count(store.conflicts);
+    const c = count(store.conflicts);
+    const r = count(store.refused);
+    let state, text;
     if (fatal) { state = "error"; text = fatal; }
     else if (c) { state = "conflict"; text = c + " answer" + (c > 1 ? "s" : "") + " changed on another device — choose which to keep"; }
     else if (r) {
@@ -215,8 +202,8 @@
     indicator.dataset.state = state;
     indicator.textContent = text;
     document.querySelectorAll(".qnav a").forEach(function (a) {
-      var slot = a.dataset.slot;
-      var value = store.pending[slot] ? store.pending[slot].value : (server[slot] ? server[slot].value : null);
+      const slot = a.dataset.slot;
+      const value = store.pending[slot] ? store.pending[slot].value : (server[slot] ? server[slot].value : null);
       a.classList.toggle("answered", !isBlank(value));
       a.classList.toggle("pending", !!store.pending[slot]);
       a.classList.toggle("conflict", !!store.conflicts[slot]);
@@ -231,11 +218,11 @@
 
   function onChange(event) {
     if (fatal) return;
-    var fs = event.target.closest("fieldset[data-slot]");
+    const fs = event.target.closest("fieldset[data-slot]");
     if (!fs || !event.target.matches("input, textarea, select")) return;
-    var slot = fs.dataset.slot;
-    var value = readValue(fs);
-    var known = store.pending[slot] || server[slot];
+    const slot = fs.dataset.slot;
+    const value = readValue(fs);
+    const known = store.pending[slot] || server[slot];
     // "change" after "input" (leaving a text box) repeats a value already queued or saved.
     if (known && same(known.value, value)) return;
     if (!known && isBlank(value)) return;
@@ -247,13 +234,13 @@
     }
     persist();
     render();
-    var text = fs.dataset.type === "numeric" || fs.dataset.type === "short" || fs.dataset.type === "essay";
+    const text = fs.dataset.type === "numeric" || fs.dataset.type === "short" || fs.dataset.type === "essay";
     // (a matching question's selects save like choices)
     schedule(text ? TEXT_DEBOUNCE_MS : CHOICE_DEBOUNCE_MS);
   }
 
   function keepTheirs(slot) {
-    var conflict = store.conflicts[slot];
+    const conflict = store.conflicts[slot];
     if (!conflict) return;
     delete store.conflicts[slot];
     delete store.pending[slot];
@@ -264,7 +251,7 @@
   }
 
   function keepMine(slot) {
-    var conflict = store.conflicts[slot];
+    const conflict = store.conflicts[slot];
     if (!conflict) return;
     delete store.conflicts[slot];
     server[slot] = conflict;
@@ -274,18 +261,20 @@
     schedule(0);
   }
 
+  /* {ok, status, data, message}: the answer, or the refusal (data: its problem details, message: what to show);
+   * rejects only when no answer arrived (offline). */
   function request(url, options) {
-    return fetch(url, options).then(function (res) {
-      return res.json().catch(function () { return {}; }).then(function (data) { return { res: res, data: data }; });
-    });
+    return Site.fetchJSON(url, options).then(
+      (data) => ({ ok: true, status: 200, data: data || {}, message: "" }),
+      (err) => {
+        if (err.status === 0) throw err;
+        return { ok: false, status: err.status, data: err.problem, message: err.message };
+      });
   }
 
   function send(slot, entry) {
     return request(config.saveUrl.replace("{slot}", slot), {
-      method: "PUT",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken(), "Accept": "application/json" },
-      body: JSON.stringify({ value: entry.value, base: entry.base })
+      method: "PUT", json: { value: entry.value, base: entry.base },
     });
   }
 
@@ -301,38 +290,38 @@
 
   function flush() {
     if (sending) { again = true; return Promise.resolve(); }
-    var slots = Object.keys(store.pending).filter(function (s) { return !store.conflicts[s]; });
+    const slots = Object.keys(store.pending).filter(function (s) { return !store.conflicts[s]; });
     if (fatal || !slots.length) { render(); return Promise.resolve(); }
     sending = true;
-    var chain = Promise.resolve();
-    var failed = false;
+    let chain = Promise.resolve();
+    let failed = false;
     slots.forEach(function (slot) {
       chain = chain.then(function () {
         if (failed || fatal) return;
-        var entry = store.pending[slot];
+        const entry = store.pending[slot];
         if (!entry || store.conflicts[slot]) return;
         return send(slot, entry).then(function (r) {
           networkDown = false;
-          if (r.res.ok) {
+          if (r.ok) {
             server[slot] = { value: entry.value, version: r.data.version, savedAt: r.data.saved_at };
             store.acked[slot] = server[slot];
-            var now = store.pending[slot];
+            const now = store.pending[slot];
             if (now && same(now.value, entry.value)) delete store.pending[slot];
             else if (now) now.base = r.data.version; // edited again while this one was in flight
             persist();
-          } else if (r.res.status === 409 && r.data.code === "conflict") {
+          } else if (r.status === 409 && r.data.code === "conflict") {
             conflictArrived(slot, { value: r.data.value, version: r.data.version, savedAt: r.data.saved_at });
             persist();
-          } else if (r.res.status === 409 || r.res.status === 404) {
-            fatal = r.data.detail || "This attempt no longer accepts answers.";
+          } else if (r.status === 409 || r.status === 404) {
+            fatal = r.message || "This attempt no longer accepts answers.";
             lock();
-          } else if (r.res.status === 400) {
+          } else if (r.status === 400) {
             delete store.pending[slot];
-            store.refused[slot] = r.data.detail || "the answer was refused.";
+            store.refused[slot] = r.message || "the answer was refused.";
             persist();
           } else {
             failed = true; // 403 (session expired) or 5xx: keep the answer, retry later
-            if (r.res.status === 403) submitError.textContent = r.data.detail || "Your session has expired; log in again in another tab. Your answers are kept on this device.";
+            if (r.status === 403) submitError.textContent = r.message || "Your session has expired; log in again in another tab. Your answers are kept on this device.";
           }
         }, function () {
           networkDown = true;
@@ -347,22 +336,22 @@
         schedule(RETRY_MS[Math.min(retryIndex++, RETRY_MS.length - 1)]);
       } else {
         retryIndex = 0;
-        var left = Object.keys(store.pending).filter(function (s) { return !store.conflicts[s]; }).length;
+        const left = Object.keys(store.pending).filter(function (s) { return !store.conflicts[s]; }).length;
         if (again || left) { again = false; if (left && !fatal) schedule(50); }
       }
     });
   }
 
   /* Learn of other devices' saves: versions first (cheap), then the values of those that changed. */
-  var polling = false;
+  let polling = false;
   function poll() {
     // A page in a background tab does not ask (it asks again the moment it is shown: visibilitychange).
     if (polling || fatal || submitting || networkDown || document.hidden) return Promise.resolve();
     polling = true;
-    var sentAt = Date.now();
-    return request(config.versionsUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+    const sentAt = Date.now();
+    return request(config.versionsUrl)
       .then(function (r) {
-        if (!r.res.ok) return;
+        if (!r.ok) return;
         offset = Date.parse(r.data.server_now) - (sentAt + Date.now()) / 2;
         if (r.data.state !== "in_progress") {
           fatal = "This attempt was submitted (on another device or when time ran out); answers can no longer change.";
@@ -371,18 +360,16 @@
         }
         // A save of ours in flight raises a version before its answer reaches this page: compare once it has.
         if (sending) return;
-        var changed = r.data.answers.filter(function (a) {
+        const changed = r.data.answers.filter(function (a) {
           return fieldsetOf(a.slot) && a.version > versionOf(a.slot) &&
             !(store.conflicts[a.slot] && store.conflicts[a.slot].version >= a.version);
         }).map(function (a) { return a.slot; });
         if (!changed.length) return;
-        return request(config.versionsUrl + "?values=" + changed.join(","), {
-          credentials: "same-origin", headers: { "Accept": "application/json" }
-        }).then(function (v) {
-          if (!v.res.ok || sending) return;
+        return request(config.versionsUrl + "?values=" + changed.join(",")).then(function (v) {
+          if (!v.ok || sending) return;
           v.data.answers.forEach(function (a) {
             if (changed.indexOf(a.slot) === -1 || a.version <= versionOf(a.slot)) return;
-            var theirs = { value: a.value, version: a.version, savedAt: a.saved_at };
+            const theirs = { value: a.value, version: a.version, savedAt: a.saved_at };
             if (store.pending[a.slot]) {
               conflictArrived(a.slot, theirs);
             } else {
@@ -413,32 +400,25 @@
     }
     submitting = true;
     clearTimeout(flushTimer);
-    var waitSending = function () {
+    const waitSending = function () {
       return sending ? new Promise(function (r) { setTimeout(r, 50); }).then(waitSending) : Promise.resolve();
     };
     waitSending().then(flush).then(waitSending).then(function () {
-      var waiting = Object.keys(store.pending).filter(function (s) { return !store.conflicts[s]; }).length;
+      const waiting = Object.keys(store.pending).filter(function (s) { return !store.conflicts[s]; }).length;
       if (waiting && !fatal && !auto) {
         submitting = false;
         submitError.textContent = waiting + " answer(s) are not saved on the server yet. Reconnect and try again; nothing is lost.";
         return;
       }
-      return fetch(config.submitUrl, {
-        method: "POST", credentials: "same-origin",
-        headers: { "X-CSRFToken": csrfToken(), "Accept": "application/json", "Content-Type": "application/json" },
-        body: JSON.stringify({ auto: !!auto })
-      }).then(function (res) {
-        if (res.ok) {
-          localStorage.removeItem(KEY);
-          window.location.assign(config.reviewUrl);
-        } else {
-          submitting = false;
-          return res.json().catch(function () { return {}; }).then(function (d) {
-            submitError.textContent = d.detail || "Submitting failed; try again.";
-          });
-        }
-      }, function () {
+      return Site.fetchJSON(config.submitUrl, { method: "POST", json: { auto: !!auto } }).then(function () {
+        localStorage.removeItem(KEY);
+        window.location.assign(config.reviewUrl);
+      }, function (err) {
         submitting = false;
+        if (err.status) {
+          submitError.textContent = err.message || "Submitting failed; try again.";
+          return;
+        }
         networkDown = true;
         render();
         submitError.textContent = "You are offline. Your answers are kept on this device; submit again once you are back online.";
@@ -447,15 +427,15 @@
   }
 
   function tick() {
-    var remaining = Date.parse(config.deadline) - (Date.now() + offset);
+    const remaining = Date.parse(config.deadline) - (Date.now() + offset);
     if (remaining <= 0) {
       timerEl.textContent = "Time is up";
       timerEl.classList.add("low");
       if (!submitting && !fatal) submit(true);
       return;
     }
-    var s = Math.floor(remaining / 1000);
-    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    const s = Math.floor(remaining / 1000);
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
     timerEl.textContent = "Time left " + (h ? h + ":" : "") + String(m).padStart(2, "0") + ":" + String(sec).padStart(2, "0");
     timerEl.classList.toggle("low", remaining < 60000);
     setTimeout(tick, 1000 - (remaining % 1000) + 5);
@@ -476,8 +456,8 @@
   Object.keys(store.conflicts).forEach(function (slot) { if (!store.pending[slot]) delete store.conflicts[slot]; });
   persist();
   form.querySelectorAll("fieldset[data-slot]").forEach(function (fs) {
-    var slot = fs.dataset.slot;
-    var entry = store.pending[slot] || server[slot];
+    const slot = fs.dataset.slot;
+    const entry = store.pending[slot] || server[slot];
     if (entry) writeValue(fs, entry.value);
   });
 
