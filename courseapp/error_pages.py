@@ -1,7 +1,7 @@
 """The site's 403, 404 and 500 pages (templates/403.html, 404.html, 500.html): they say what to do next —
 log in, ask the instructor, or go back to the course (the one in the path, when it exists) or the dashboard.
 
-Under /api/ the answers stay those of courseapp.errors (JSON for scripts); these handlers hand such
+Under /api/ the answers are problem details (courseapp.errors, courseapp.api_errors); these handlers hand such
 requests to it, so settings name these and errors.py keeps its API answers alone.
 """
 
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template import loader
 from django.views import defaults
 
 from . import errors
+from .api_errors import problem_response
 
 _COURSE_PATH = re.compile(r"^/courses/(?P<code>[-\w]+)/")
 
@@ -43,7 +44,8 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if request.path.startswith(errors.API_PREFIX):
-        return JsonResponse({"detail": _reason(exception) or "You do not have permission to do this."}, status=403)
+        return problem_response(request, 403, _reason(exception) or "You do not have permission to do this.",
+                                code="permission_denied")
     return render(request, "403.html", {"error_course": _course_of(request), "reason": _reason(exception)},
                   status=403)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
@@ -51,6 +53,17 @@ def test_403_for_a_visitor_says_to_log_in_and_come_back(db):
     html = response.content.decode()
     assert response.status_code == 403 and "Log in" in html
     assert "/login/?next=/courses/nope/roster/" in html and "Go back to" not in html  # no such course
+
+
+def test_403_under_api_is_problem_details(db):
+    """Django's handler403 (a PermissionDenied raised outside DRF) answers /api/ with the site's error shape."""
+    request = RequestFactory().get("/api/courses/ceng501/grades/")
+    request.user = AnonymousUser()
+    response = error_pages.permission_denied(request, PermissionDenied("Only the instructor may do this."))
+    body = json.loads(response.content)
+    assert response.status_code == 403 and response["Content-Type"] == "application/problem+json"
+    assert body["detail"] == "Only the instructor may do this." and body["code"] == "permission_denied"
+    assert body["status"] == 403 and body["instance"] == "/api/courses/ceng501/grades/"
 
 
 def test_500_page_says_it_is_our_fault_and_what_to_do(client_for, student, monkeypatch):

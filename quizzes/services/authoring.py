@@ -40,6 +40,9 @@ QUIZ_FIELDS = {
 }
 
 
+QUIZ_YEARS = (2000, 2099)
+
+
 def _check_quiz(quiz: Quiz) -> None:
     if not quiz.title.strip():
         raise ValidationError("Give the quiz a title.")
@@ -47,6 +50,12 @@ def _check_quiz(quiz: Quiz) -> None:
         raise ValidationError("Set both the opening and the closing time.")
     if timezone.is_naive(quiz.opens_at) or timezone.is_naive(quiz.closes_at):
         raise ValidationError("Opening and closing times need a time zone.")
+    for label, moment in (("opening", quiz.opens_at), ("closing", quiz.closes_at)):
+        # A year like 0481 is a typo, and Europe/Istanbul then has a local-mean-time offset (+01:55:52)
+        # that no RFC 3339 client reads back: refuse it with the range instead of storing it.
+        if not QUIZ_YEARS[0] <= moment.year <= QUIZ_YEARS[1]:
+            raise ValidationError(f"The {label} time must be in the years {QUIZ_YEARS[0]} to {QUIZ_YEARS[1]}; "
+                                  f"{moment.year} is not.")
     if quiz.closes_at <= quiz.opens_at:
         raise ValidationError("The quiz must close after it opens; move the closing time later.")
     if quiz.time_limit is not None and quiz.time_limit <= dt.timedelta(0):

@@ -66,6 +66,16 @@ def test_quiz_that_closes_before_it_opens_is_refused_with_what_to_fix(client_for
     assert refused.json()["detail"] == "The quiz must close after it opens; move the closing time later."
 
 
+def test_quiz_in_a_year_far_from_any_course_is_refused_and_nothing_stored(client_for, instructor):
+    """Year 0481 (a typo the schema fuzzer found) got Istanbul's local mean time offset, +01:55:52."""
+    before = Quiz.objects.count()
+    refused = post_json(client_for(instructor), api("api-quizzes"), {
+        "title": "Typo", "opens_at": "0481-03-01T10:00:00+03:00", "closes_at": "2024-12-01T10:00:00+03:00"})
+    assert refused.status_code == 400
+    assert refused.json()["detail"] == "The opening time must be in the years 2000 to 2099; 481 is not."
+    assert Quiz.objects.count() == before
+
+
 def test_question_without_a_right_answer_is_refused(client_for, instructor):
     refused = post_json(client_for(instructor), api("api-questions"), {
         "type": "single", "text": "?", "answers": [{"text": "a", "fraction": 0}, {"text": "b", "fraction": 0}]})
