@@ -17,6 +17,7 @@ from django.test import Client
 from courseapp.tokens import token_create
 from grading.models import Grade, GradeChange
 from projects import services
+from projects.gpus import WorkerInfo
 from projects.models import TERMINAL_STATUSES, GradingRun, RunStatus, Team
 
 from . import realworker
@@ -108,7 +109,7 @@ def test_worker_killed_mid_run_still_completes_exactly_once(echo_part, start_wor
         assert GradeChange.objects.filter(item=echo_part.grade_item, student=user).count() == 1
     # A late redelivery of the dead worker's job is a no-op (Redis restores it after the visibility
     # timeout; the filesystem transport dropped it when it was taken, so only the sweep brings it back).
-    assert services.run_execute(run_id=run_id, worker=services.WorkerInfo(
+    assert services.run_execute(run_id=run_id, worker=WorkerInfo(
         host="late@elsewhere", pid=1, gpu_index=None, gpu_name=""), threaded=False).status is None
     assert GradeChange.objects.filter(item=echo_part.grade_item).count() == 2
 
