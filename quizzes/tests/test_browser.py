@@ -194,7 +194,7 @@ def test_an_answer_reading_script_end_survives_a_reload(page, live_server, login
     page.reload()
     page.wait_for_selector("#quiz-config", state="attached")
     # The page's script fills the saved answers in once it has read the config: wait for it.
-    expect(page.locator(f"#in-{essay}")).to_have_value(nasty)
+    expect(page.locator(f"#in-{essay}")).to_have_value(nasty, timeout=15_000)
     assert page.inner_text("#timer").startswith("Time left")
     assert page.title() != "owned"
     page.fill(f"#in-{short}", "backprop")
@@ -207,14 +207,38 @@ def test_a_page_open_at_the_deadline_submits_what_it_shows_as_auto_submitted(
     page, live_server, login, student, course
 ):
     quiz = f.quiz(course, questions=[f.question(course, "short")], title="Deadline",
-                  length=dt.timedelta(hours=1, seconds=8))  # closes 8 s from now
+                  length=dt.timedelta(hours=1, seconds=20))  # closes 20 s from now
     open_attempt(page, live_server, login, student, quiz)
     slot = quiz.slots.get().id
     page.fill(f"#in-{slot}", "backprop")
-    page.wait_for_selector("text=submitted automatically at the deadline", timeout=20_000)
+    # The answer is typed before the deadline (on a loaded machine opening the page can take seconds).
+    assert page.inner_text("#timer").startswith("Time left"), page.inner_text("#timer")
+    page.wait_for_selector("text=submitted automatically at the deadline", timeout=40_000)
     attempt = Attempt.objects.get(quiz=quiz, student=student)
     assert attempt.state != "in_progress" and attempt.auto_submitted is True
     assert stored(attempt, slot) == "backprop"
+
+
+@pytest.mark.browser
+def test_an_answer_cannot_be_typed_before_the_page_script_can_save_it(page, live_server, login, student, course):
+    """On a slow connection the fields arrive before take.js: they stay disabled until it has filled in the
+    saved answers and listens, so nothing typed is silently overwritten by the saved value or never sent."""
+    quiz = f.quiz(course, questions=[f.question(course, "short")], title="Slow script")
+    held = []
+    page.route("**/static/quizzes/take*.js", lambda route: held.append(route))
+    login(page, live_server, student)
+    page.goto(f"{live_server.url}/courses/{CODE}/quizzes/{quiz.id}/")
+    page.click("#start-attempt")
+    page.wait_for_selector("#quiz-config", state="attached")
+    slot = quiz.slots.get().id
+    page.wait_for_timeout(300)
+    assert held, "the page did not ask for take.js"
+    expect(page.locator(f"#in-{slot}")).to_be_disabled()
+    expect(page.locator("#submit-attempt")).to_be_disabled()
+    held[0].continue_()
+    page.fill(f"#in-{slot}", "typed early")  # waits until the script enables the field
+    wait_saved(page)
+    assert stored(Attempt.objects.get(quiz=quiz, student=student), slot) == "typed early"
 
 
 @pytest.mark.browser

@@ -463,6 +463,9 @@
 
   form.addEventListener("input", onChange);
   form.addEventListener("change", onChange);
+  // Ready: the saved answers are in the fields and changes are heard (the page renders them disabled).
+  document.getElementById("quiz-inputs").disabled = false;
+  submitButton.disabled = false;
   submitButton.addEventListener("click", function () { submit(false); });
   window.addEventListener("online", function () { networkDown = false; retryIndex = 0; render(); flush(); poll(); });
   window.addEventListener("offline", function () { networkDown = true; render(); });
