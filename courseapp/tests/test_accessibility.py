@@ -11,10 +11,12 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from courseapp import editing
 from courseapp.models import Lecture, Membership, Role
 from projects.models import ProjectPart, Submission
+from quizzes import services as quiz_services
 from quizzes.models import Quiz
 
 CODE = "ceng501-2024f"
@@ -67,11 +69,16 @@ def test_main_pages_have_no_serious_or_critical_violation(demo, page, live_serve
     editing.lecture_cancel(lecture=second, by=instructor, note="No lecture: holiday.")
     editing.announcement_create(course=first.course, by=instructor, title="Welcome", body="**Read** the syllabus.",
                                 body_format="markdown", email=False)
+    # the student's attempt at the open quiz: the taking page
+    now = timezone.now()
+    open_quiz = Quiz.objects.get(course__code=CODE, published=True, opens_at__lte=now, closes_at__gt=now)
+    attempt, _ = quiz_services.attempt_start(quiz=open_quiz, student=members[Role.STUDENT])
     pages = {
         Role.STUDENT: ["/", f"/courses/{CODE}/", f"/courses/{CODE}/schedule/", f"/courses/{CODE}/grades/mine/",
                        f"/courses/{CODE}/quizzes/", f"/courses/{CODE}/projects/",
                        f"/courses/{CODE}/projects/parts/{part}/", "/account/tokens/",
-                       f"/courses/{CODE}/announcements/", f"{proposal}/files/"],
+                       f"/courses/{CODE}/announcements/", f"{proposal}/files/",
+                       f"/courses/{CODE}/quizzes/attempts/{attempt.pk}/"],
         Role.TA: ["/", f"/courses/{CODE}/grades/", f"/courses/{CODE}/quizzes/{quiz.pk}/grading/",
                   f"/courses/{CODE}/announcements/", f"/courses/{CODE}/history/", f"{proposal}/rubric/"],
         Role.INSTRUCTOR: ["/", f"/courses/{CODE}/grades/", f"/courses/{CODE}/grades/setup/",
