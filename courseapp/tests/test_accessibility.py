@@ -7,11 +7,16 @@ does not govern), so the pages run under their real policy.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
-from courseapp.models import Membership, Role
+from courseapp import editing
+from courseapp.models import Lecture, Membership, Role
+from projects.models import ProjectPart, Submission
+from quizzes import services as quiz_services
 from quizzes.models import Quiz
 
 CODE = "ceng501-2024f"
@@ -51,15 +56,41 @@ def test_main_pages_have_no_serious_or_critical_violation(demo, page, live_serve
     members = {m.role: m.user for m in Membership.objects.filter(course__code=CODE).order_by("-user__username")}
     quiz = Quiz.objects.filter(course__code=CODE).order_by("pk").first()
     part = "final-code"
+    harness = ProjectPart.objects.get(course__code=CODE, slug=part).harness_id
+    # load_demo's proposals (PDFs): the student's team's own, and one the staff grade beside the viewer
+    own = Submission.objects.filter(part__slug="proposal", members=members[Role.STUDENT]).get()
+    proposal = f"/courses/{CODE}/projects/parts/proposal/submissions/{own.pk}"
+    # something for the announcements, history and schedule pages to show: a move, a cancellation, a post
+    instructor = members[Role.INSTRUCTOR]
+    first, second = Lecture.objects.filter(course__code=CODE).order_by("starts_at")[:2]
+    editing.lecture_update(lecture=first, by=instructor, starts_at=first.starts_at + dt.timedelta(hours=2),
+                           ends_at=first.ends_at + dt.timedelta(hours=2), room="BMB-4", topic=first.topic,
+                           subtopics=first.subtopics, note="Moved for the seminar.")
+    editing.lecture_cancel(lecture=second, by=instructor, note="No lecture: holiday.")
+    editing.announcement_create(course=first.course, by=instructor, title="Welcome", body="**Read** the syllabus.",
+                                body_format="markdown", email=False)
+    # the student's attempt at the open quiz: the taking page
+    now = timezone.now()
+    open_quiz = Quiz.objects.get(course__code=CODE, published=True, opens_at__lte=now, closes_at__gt=now)
+    attempt, _ = quiz_services.attempt_start(quiz=open_quiz, student=members[Role.STUDENT])
     pages = {
         Role.STUDENT: ["/", f"/courses/{CODE}/", f"/courses/{CODE}/schedule/", f"/courses/{CODE}/grades/mine/",
                        f"/courses/{CODE}/quizzes/", f"/courses/{CODE}/projects/",
-                       f"/courses/{CODE}/projects/parts/{part}/", "/account/tokens/"],
-        Role.TA: [f"/courses/{CODE}/grades/", f"/courses/{CODE}/quizzes/{quiz.pk}/grading/"],
-        Role.INSTRUCTOR: [f"/courses/{CODE}/grades/", f"/courses/{CODE}/grades/setup/",
+                       f"/courses/{CODE}/projects/parts/{part}/", "/account/tokens/",
+                       f"/courses/{CODE}/announcements/", f"{proposal}/files/",
+                       f"/courses/{CODE}/quizzes/attempts/{attempt.pk}/"],
+        Role.TA: ["/", f"/courses/{CODE}/grades/", f"/courses/{CODE}/quizzes/{quiz.pk}/grading/",
+                  f"/courses/{CODE}/announcements/", f"/courses/{CODE}/history/", f"{proposal}/rubric/"],
+        Role.INSTRUCTOR: ["/", f"/courses/{CODE}/grades/", f"/courses/{CODE}/grades/setup/",
                           f"/courses/{CODE}/roster/", f"/courses/{CODE}/quizzes/bank/",
                           f"/courses/{CODE}/quizzes/{quiz.pk}/statistics/",
-                          f"/courses/{CODE}/projects/parts/{part}/"],
+                          f"/courses/{CODE}/projects/parts/{part}/",
+                          f"/courses/{CODE}/projects/parts/{part}/harness/{harness}/",
+                          f"/courses/{CODE}/edit/", f"/courses/{CODE}/schedule/new/",
+                          f"/courses/{CODE}/schedule/{first.pk}/edit/",
+                          f"/courses/{CODE}/schedule/{second.pk}/edit/", f"/courses/{CODE}/schedule/",
+                          f"/courses/{CODE}/announcements/",
+                          f"/courses/{CODE}/history/", f"{proposal}/files/", f"{proposal}/rubric/"],
     }
     found = {}
     for role, paths in pages.items():
