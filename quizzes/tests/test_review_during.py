@@ -123,7 +123,7 @@ def test_the_taking_page_checks_without_script_and_shows_the_mark(client_for, co
     put(client, payload["id"], slot, "backprop", 0)
     after = client.post(reverse("quizzes:answer-check", args=[CODE, payload["id"], slot]), follow=True)
     html = after.content.decode()
-    assert "Checked: this answer is final" in html and "Right — 1.00 of 1.00 point" in html
+    assert "Checked: this answer is final" in html and "Right — 1 of 1 point" in html
     assert f'form="check-{slot}"' not in html
 
 
