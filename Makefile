@@ -12,7 +12,15 @@ PORT ?= 8000
 TYPED ?= courseapp/services.py courseapp/selectors.py courseapp/calculations.py courseapp/access.py \
 	courseapp/ical.py projects/calculations.py projects/access.py \
 	courseapp/throttling.py courseapp/body_limits.py courseapp/pagination.py courseapp/text.py \
-	courseapp/errors.py courseapp/api_errors.py
+	courseapp/errors.py courseapp/api_errors.py courseapp/numbers.py courseapp/csvfiles.py \
+	courseapp/demo.py courseapp/templatetags/site_format.py courseapp/management/commands/load_demo.py \
+	$(wildcard projects/runner/*.py) $(wildcard projects/services/*.py) \
+	projects/selectors.py projects/serializers.py projects/files.py projects/visibility.py \
+	projects/trials.py projects/views_files.py projects/views_harness.py \
+	$(wildcard grading/services/*.py) grading/selectors.py grading/calculations.py grading/access.py \
+	grading/apis.py grading/exports.py grading/options.py grading/presenters.py grading/policies.py \
+	$(wildcard quizzes/services/*.py) quizzes/selectors.py quizzes/calculations.py quizzes/access.py \
+	quizzes/sync.py quizzes/demo.py
 
 install: $(VENV)/.installed
 
