@@ -20,7 +20,19 @@ TYPED ?= courseapp/services.py courseapp/selectors.py courseapp/calculations.py 
 	$(wildcard grading/services/*.py) grading/selectors.py grading/calculations.py grading/access.py \
 	grading/apis.py grading/exports.py grading/options.py grading/presenters.py grading/policies.py \
 	$(wildcard quizzes/services/*.py) quizzes/selectors.py quizzes/calculations.py quizzes/access.py \
-	quizzes/sync.py quizzes/demo.py
+	quizzes/sync.py quizzes/demo.py \
+	courseapp/models.py courseapp/tasks.py courseapp/middleware.py courseapp/parsers.py courseapp/tokens.py \
+	courseapp/error_pages.py courseapp/celery.py courseapp/templatetags/course_editing.py \
+	courseapp/management/commands/import_roster.py \
+	grading/models.py grading/management/commands/import_grades.py \
+	projects/models.py projects/tasks.py projects/storage.py projects/datasets.py projects/environments.py \
+	projects/gpus.py projects/management/commands/dataset_add.py \
+	projects/management/commands/grade_submission.py projects/management/commands/harness_env.py \
+	quizzes/models.py quizzes/tasks.py quizzes/middleware.py quizzes/parsers.py quizzes/serializers.py \
+	quizzes/calendar.py quizzes/editor.py quizzes/grade_link.py quizzes/review.py quizzes/rich_text.py \
+	quizzes/templatetags/quiz_format.py \
+	lti/models.py lti/access.py lti/calculations.py lti/keys.py lti/platform_http.py lti/selectors.py \
+	lti/services.py lti/tasks.py lti/management/commands/lti_rotate_key.py
 
 install: $(VENV)/.installed
 
