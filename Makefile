@@ -32,7 +32,8 @@ TYPED ?= courseapp/services.py courseapp/selectors.py courseapp/calculations.py 
 	quizzes/calendar.py quizzes/editor.py quizzes/grade_link.py quizzes/review.py quizzes/rich_text.py \
 	quizzes/templatetags/quiz_format.py \
 	lti/models.py lti/access.py lti/calculations.py lti/keys.py lti/platform_http.py lti/selectors.py \
-	lti/services.py lti/tasks.py lti/management/commands/lti_rotate_key.py
+	lti/services.py lti/tasks.py lti/management/commands/lti_rotate_key.py \
+	courseapp/settings.py courseapp/storage.py courseapp/editing.py projects/calendar.py projects/lifecycle.py
 
 install: $(VENV)/.installed
 
