@@ -35,7 +35,8 @@ TYPED ?= courseapp/services.py courseapp/selectors.py courseapp/calculations.py 
 	lti/services.py lti/tasks.py lti/management/commands/lti_rotate_key.py \
 	courseapp/settings.py courseapp/storage.py courseapp/editing.py projects/calendar.py projects/lifecycle.py \
 	quizzes/gift.py quizzes/moodle_xml.py quizzes/bank_import.py quizzes/forms.py grading/forms.py \
-	grading/demo.py courseapp/token_views.py courseapp/admin.py projects/admin.py
+	grading/demo.py courseapp/token_views.py courseapp/admin.py projects/admin.py \
+	courseapp/api_requests.py projects/apis.py projects/dataset_apis.py
 
 install: $(VENV)/.installed
 
