@@ -2,12 +2,12 @@
 
 IsAuthenticated, the default permission (settings.REST_FRAMEWORK), lets only signed-in users
 through, so in a view that keeps it ``request.user`` is a User, never AnonymousUser. At run
-time the class is DRF's Request itself.
+time both classes are DRF's Request itself.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rest_framework.request import Request
 
@@ -18,5 +18,13 @@ if TYPE_CHECKING:
         """A request that IsAuthenticated let through."""
 
         user: User
+
+    class SignedInRequest(UserRequest):
+        """A request that IsAuthenticated let through, to a view with the site's parsers (courseapp.parsers.PARSERS,
+        the default): ObjectJSONParser refuses a body that is not a JSON object, and forms and multipart parse
+        to a QueryDict, a dict too."""
+
+        @property
+        def data(self) -> dict[str, Any]: ...
 else:
-    UserRequest = Request
+    UserRequest = SignedInRequest = Request
