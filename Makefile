@@ -36,8 +36,8 @@ TYPED ?= courseapp/services.py courseapp/selectors.py courseapp/calculations.py 
 	courseapp/settings.py courseapp/storage.py courseapp/editing.py projects/calendar.py projects/lifecycle.py \
 	quizzes/gift.py quizzes/moodle_xml.py quizzes/bank_import.py quizzes/forms.py grading/forms.py \
 	grading/demo.py courseapp/token_views.py courseapp/admin.py projects/admin.py \
-	courseapp/api_requests.py projects/apis.py projects/dataset_apis.py grading/management/commands/export_grades.py \
-	projects/demo.py quizzes/apis.py courseapp/apis.py
+	courseapp/request_types.py projects/apis.py projects/dataset_apis.py grading/management/commands/export_grades.py \
+	projects/demo.py quizzes/apis.py courseapp/apis.py projects/views.py
 
 install: $(VENV)/.installed
 

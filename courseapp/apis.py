@@ -18,9 +18,9 @@ from rest_framework.views import APIView
 
 from . import access, selectors, services, tokens
 from .api_errors import FIELD_ERRORS, REFUSED, ApiProblem, problem_serializer, summary
-from .api_requests import UserRequest, signed_in_user
 from .models import Membership
 from .parsers import ObjectJSONParser
+from .request_types import UserRequest, signed_in_user
 from .serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenSerializer,
@@ -40,7 +40,7 @@ class CourseApi:
     """Token first, so an anonymous request gets 401 with `WWW-Authenticate: Token`.
 
     Its views keep IsAuthenticated, the default permission: their request's user is a User
-    (api_requests.UserRequest, signed_in_user)."""
+    (request_types.UserRequest, signed_in_user)."""
 
     authentication_classes: Sequence[type[BaseAuthentication]] = [tokens.ApiTokenAuthentication,
                                                                    SessionAuthentication]

@@ -21,9 +21,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from courseapp.api_errors import BAD, REFUSED, Problem, problem_serializer, validation_problem
-from courseapp.api_requests import SignedInRequest
 from courseapp.models import Course, Role, User
 from courseapp.parsers import ObjectJSONParser
+from courseapp.request_types import SignedInRequest
 
 from . import access, calculations, exports, forms, options, presenters, selectors, services
 from . import serializers as out

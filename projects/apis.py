@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 
 from courseapp.access import is_staff_of
 from courseapp.api_errors import ApiProblem, Problem
-from courseapp.api_requests import UserRequest
+from courseapp.request_types import UserRequest
 
 from . import access, lifecycle, selectors, serializers, services
 

@@ -23,8 +23,8 @@ from rest_framework.views import APIView
 from courseapp.access import access_course_as_instructor, access_course_as_staff
 from courseapp.api_errors import ApiProblem
 from courseapp.api_errors import Problem as ErrorSerializer
-from courseapp.api_requests import UserRequest
 from courseapp.parsers import ObjectJSONParser
+from courseapp.request_types import UserRequest
 
 from . import datasets
 from .models import Dataset

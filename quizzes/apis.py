@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from courseapp.api_errors import ApiProblem, Problem
-from courseapp.api_requests import SignedInRequest
+from courseapp.request_types import SignedInRequest
 
 from . import access, bank_import, selectors, services, sync
 from . import serializers as out

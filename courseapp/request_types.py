@@ -1,18 +1,24 @@
-"""What the site's DRF views receive, for the type checker.
+"""What the site's views receive, for the type checker.
 
-IsAuthenticated, the default permission (settings.REST_FRAMEWORK), lets only signed-in users
-through, so in a view that keeps it ``request.user`` is a User, never AnonymousUser. At run
-time both classes are DRF's Request itself.
+A view behind login_required, or a DRF view that keeps IsAuthenticated (the default permission,
+settings.REST_FRAMEWORK), runs only for a signed-in user: its ``request.user`` is a User, never
+AnonymousUser. At run time these classes are Django's HttpRequest and DRF's Request themselves.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
+from django.http import HttpRequest
 from rest_framework.request import Request
 
 if TYPE_CHECKING:
     from .models import User
+
+    class SignedInHttpRequest(HttpRequest):
+        """A request that login_required let through."""
+
+        user: User
 
     class UserRequest(Request):
         """A request that IsAuthenticated let through."""
@@ -27,6 +33,7 @@ if TYPE_CHECKING:
         @property
         def data(self) -> dict[str, Any]: ...
 else:
+    SignedInHttpRequest = HttpRequest
     UserRequest = SignedInRequest = Request
 
 
