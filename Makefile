@@ -37,7 +37,8 @@ TYPED ?= courseapp/services.py courseapp/selectors.py courseapp/calculations.py 
 	quizzes/gift.py quizzes/moodle_xml.py quizzes/bank_import.py quizzes/forms.py grading/forms.py \
 	grading/demo.py courseapp/token_views.py courseapp/admin.py projects/admin.py \
 	courseapp/request_types.py projects/apis.py projects/dataset_apis.py grading/management/commands/export_grades.py \
-	projects/demo.py quizzes/apis.py courseapp/apis.py projects/views.py quizzes/views.py
+	projects/demo.py quizzes/apis.py courseapp/apis.py projects/views.py quizzes/views.py \
+	courseapp/views.py courseapp/editing_views.py
 
 install: $(VENV)/.installed
 
