@@ -39,7 +39,7 @@ TYPED ?= courseapp/services.py courseapp/selectors.py courseapp/calculations.py 
 	courseapp/request_types.py projects/apis.py projects/dataset_apis.py grading/management/commands/export_grades.py \
 	projects/demo.py quizzes/apis.py courseapp/apis.py projects/views.py quizzes/views.py \
 	courseapp/views.py courseapp/editing_views.py grading/views.py courseapp/forms.py lti/views.py lti/launches.py \
-	lti/apis.py
+	lti/apis.py grading/serializers.py lti/serializers.py courseapp/serializers.py
 
 install: $(VENV)/.installed
 
