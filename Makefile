@@ -39,7 +39,10 @@ TYPED ?= courseapp/services.py courseapp/selectors.py courseapp/calculations.py 
 	courseapp/request_types.py projects/apis.py projects/dataset_apis.py grading/management/commands/export_grades.py \
 	projects/demo.py quizzes/apis.py courseapp/apis.py projects/views.py quizzes/views.py \
 	courseapp/views.py courseapp/editing_views.py grading/views.py courseapp/forms.py lti/views.py lti/launches.py \
-	lti/apis.py grading/serializers.py lti/serializers.py courseapp/serializers.py
+	lti/apis.py grading/serializers.py lti/serializers.py courseapp/serializers.py \
+	courseapp/urls.py courseapp/course_urls.py grading/urls.py lti/urls.py projects/urls.py quizzes/urls.py \
+	courseapp/apps.py grading/apps.py lti/apps.py projects/apps.py quizzes/apps.py lti/admin.py \
+	courseapp/asgi.py courseapp/wsgi.py manage.py scripts/check_compose.py scripts/devserver.py
 
 install: $(VENV)/.installed
 
