@@ -26,7 +26,7 @@ from .models import (
 class UserAdmin(BaseUserAdmin):
     list_display = ("username", "student_number", "first_name", "last_name", "email", "is_staff", "is_active")
     search_fields = ("username", "student_number", "first_name", "last_name", "email")
-    fieldsets = (*BaseUserAdmin.fieldsets, ("METU", {"fields": ("student_number",)}))
+    fieldsets = (*(BaseUserAdmin.fieldsets or ()), ("METU", {"fields": ("student_number",)}))
     add_fieldsets = (*BaseUserAdmin.add_fieldsets, ("METU", {"fields": ("student_number",)}))
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework import serializers as drf_serializers
-from rest_framework.authentication import SessionAuthentication
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -19,6 +20,7 @@ from . import access, selectors, services, tokens
 from .api_errors import FIELD_ERRORS, REFUSED, ApiProblem, problem_serializer, summary
 from .models import Membership
 from .parsers import ObjectJSONParser
+from .request_types import UserRequest, signed_in_user
 from .serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenSerializer,
@@ -35,9 +37,13 @@ from .serializers import (
 
 
 class CourseApi:
-    """Token first, so an anonymous request gets 401 with `WWW-Authenticate: Token`."""
+    """Token first, so an anonymous request gets 401 with `WWW-Authenticate: Token`.
 
-    authentication_classes = [tokens.ApiTokenAuthentication, SessionAuthentication]
+    Its views keep IsAuthenticated, the default permission: their request's user is a User
+    (request_types.UserRequest, signed_in_user)."""
+
+    authentication_classes: Sequence[type[BaseAuthentication]] = [tokens.ApiTokenAuthentication,
+                                                                   SessionAuthentication]
 
 
 class TokenObtainApi(APIView):
@@ -87,12 +93,12 @@ class TokenListApi(CourseApi, generics.ListAPIView):
     serializer_class = ApiTokenSerializer
 
     def get_queryset(self):
-        return tokens.tokens_of(user=self.request.user)
+        return tokens.tokens_of(user=signed_in_user(self.request))
 
 
 class TokenRevokeApi(CourseApi, APIView):
     @extend_schema(responses={204: None, **REFUSED})
-    def delete(self, request: Request, token_id: int) -> Response:
+    def delete(self, request: UserRequest, token_id: int) -> Response:
         """Revoke one of my tokens: it stops working at once. Another person's token is a 404."""
         tokens.token_revoke(token=tokens.access_own_token(request.user, token_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -105,18 +111,18 @@ class CourseListApi(CourseApi, generics.ListAPIView):
     serializer_class = CourseSerializer
 
     def get_queryset(self):
-        return access.courses_of(self.request.user).order_by("number", "term")
+        return access.courses_of(signed_in_user(self.request)).order_by("number", "term")
 
     def get_serializer_context(self) -> dict:
         roles = dict(
-            Membership.objects.filter(user=self.request.user, is_active=True).values_list("course_id", "role")
+            Membership.objects.filter(user=signed_in_user(self.request), is_active=True).values_list("course_id", "role")
         )
         return {**super().get_serializer_context(), "roles": roles}
 
 
 class CourseDetailApi(CourseApi, APIView):
     @extend_schema(responses={200: CourseDetailSerializer, **REFUSED})
-    def get(self, request: Request, code: str) -> Response:
+    def get(self, request: UserRequest, code: str) -> Response:
         """The syllabus: course facts, staff, textbooks and the grading policy."""
         course = access.access_course(request.user, code)
         context = {"role": access.role_in(request.user, course), "syllabus": selectors.course_syllabus(course=course)}
@@ -130,7 +136,7 @@ class LectureListApi(CourseApi, generics.ListAPIView):
     serializer_class = LectureSerializer
 
     def get_queryset(self):
-        course = access.access_course(self.request.user, self.kwargs["code"])
+        course = access.access_course(signed_in_user(self.request), self.kwargs["code"])
         return course.lectures.order_by("starts_at")
 
 
@@ -141,7 +147,7 @@ class EnrollmentListApi(CourseApi, generics.ListAPIView):
     serializer_class = EnrollmentSerializer
 
     def get_queryset(self):
-        course = access.access_course_as_staff(self.request.user, self.kwargs["code"])
+        course = access.access_course_as_staff(signed_in_user(self.request), self.kwargs["code"])
         return selectors.course_enrollments(course=course)
 
 
@@ -179,7 +185,7 @@ class RosterPreviewApi(CourseApi, APIView):
 
     @extend_schema(request=RosterUploadSerializer, responses={200: RosterPreviewSerializer, **FIELD_ERRORS,
                                                                **REFUSED})
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: UserRequest, code: str) -> Response:
         """What importing this roster CSV would do; changes nothing. Instructor only."""
         course = access.access_course_as_instructor(request.user, code)
         preview = services.roster_import_preview(course=course, csv_text=_csv_text(request))
@@ -202,7 +208,7 @@ class RosterApplyApi(CourseApi, APIView):
             "Problem details: every bad row in `errors` (field `line N`), with the preview beside them; or "
             "what to fix in a body that names no CSV")), **REFUSED},
     )
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: UserRequest, code: str) -> Response:
         """Import the roster atomically; 400 with the preview's errors, and nothing applied, if any row is bad."""
         course = access.access_course_as_instructor(request.user, code)
         try:

@@ -11,7 +11,13 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -19,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from . import access, editing, selectors
 from .forms import AnnouncementForm, CancelForm, CourseForm, MaterialForm, NewSessionForm, SessionForm
 from .models import Announcement, Lecture, Membership, Role
+from .request_types import SignedInHttpRequest
 
 
 def _schedule_url(lecture: Lecture) -> str:
@@ -33,7 +40,7 @@ def _staff(course) -> list[Membership]:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def course_edit(request: HttpRequest, code: str) -> HttpResponse:
+def course_edit(request: SignedInHttpRequest, code: str) -> HttpResponse:
     course = access.access_course_as_instructor(request.user, code)
     staff = _staff(course)
     if request.method == "GET":
@@ -62,7 +69,7 @@ def _session_initial(lecture: Lecture, tz: ZoneInfo) -> dict:
             "topic": lecture.topic, "subtopics": "\n".join(lecture.subtopics), "note": lecture.note}
 
 
-def _lecture_page(request: HttpRequest, lecture: Lecture, *, form=None, cancel_form=None, material_form=None,
+def _lecture_page(request: SignedInHttpRequest, lecture: Lecture, *, form=None, cancel_form=None, material_form=None,
                   status: int = 200) -> HttpResponse:
     tz = ZoneInfo(lecture.course.time_zone)
     return render(request, "courseapp/lecture_edit.html", {
@@ -76,7 +83,7 @@ def _lecture_page(request: HttpRequest, lecture: Lecture, *, form=None, cancel_f
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def lecture_edit(request: HttpRequest, code: str, lecture_id: int) -> HttpResponse:
+def lecture_edit(request: SignedInHttpRequest, code: str, lecture_id: int) -> HttpResponse:
     """Move a session, change its room or topic; the page also cancels it and manages its materials."""
     lecture = access.access_lecture(request.user, code, lecture_id, edit=True)
     if request.method == "GET":
@@ -99,7 +106,7 @@ def lecture_edit(request: HttpRequest, code: str, lecture_id: int) -> HttpRespon
 
 @login_required
 @require_POST
-def lecture_cancel(request: HttpRequest, code: str, lecture_id: int) -> HttpResponse:
+def lecture_cancel(request: SignedInHttpRequest, code: str, lecture_id: int) -> HttpResponse:
     lecture = access.access_lecture(request.user, code, lecture_id, edit=True)
     form = CancelForm(request.POST)
     if form.is_valid():
@@ -115,7 +122,7 @@ def lecture_cancel(request: HttpRequest, code: str, lecture_id: int) -> HttpResp
 
 @login_required
 @require_POST
-def lecture_restore(request: HttpRequest, code: str, lecture_id: int) -> HttpResponse:
+def lecture_restore(request: SignedInHttpRequest, code: str, lecture_id: int) -> HttpResponse:
     lecture = access.access_lecture(request.user, code, lecture_id, edit=True)
     try:
         editing.lecture_restore(lecture=lecture, by=request.user)
@@ -128,7 +135,7 @@ def lecture_restore(request: HttpRequest, code: str, lecture_id: int) -> HttpRes
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def session_add(request: HttpRequest, code: str) -> HttpResponse:
+def session_add(request: SignedInHttpRequest, code: str) -> HttpResponse:
     """Add an extra session or an exam (the final exam goes here, and into the calendar feed)."""
     course = access.access_course_as_instructor(request.user, code)
     tz = ZoneInfo(course.time_zone)
@@ -156,7 +163,7 @@ def session_add(request: HttpRequest, code: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def material_add(request: HttpRequest, code: str, lecture_id: int) -> HttpResponse:
+def material_add(request: SignedInHttpRequest, code: str, lecture_id: int) -> HttpResponse:
     lecture = access.access_lecture(request.user, code, lecture_id, edit=True)
     form = MaterialForm(request.POST, request.FILES)
     if form.is_valid():
@@ -174,7 +181,7 @@ def material_add(request: HttpRequest, code: str, lecture_id: int) -> HttpRespon
 
 @login_required
 @require_POST
-def material_remove(request: HttpRequest, code: str, material_id: int) -> HttpResponse:
+def material_remove(request: SignedInHttpRequest, code: str, material_id: int) -> HttpResponse:
     material = access.access_material(request.user, code, material_id, edit=True)
     lecture = material.lecture
     editing.material_delete(material=material, by=request.user)
@@ -184,7 +191,7 @@ def material_remove(request: HttpRequest, code: str, material_id: int) -> HttpRe
 
 @login_required
 @require_GET
-def material_open(request: HttpRequest, code: str, material_id: int) -> HttpResponse:
+def material_open(request: SignedInHttpRequest, code: str, material_id: int) -> HttpResponseBase:
     """A material for a member of the course: a link redirects, a file downloads as an attachment."""
     material = access.access_material(request.user, code, material_id)
     if material.url:
@@ -201,7 +208,7 @@ def material_open(request: HttpRequest, code: str, material_id: int) -> HttpResp
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def announcements(request: HttpRequest, code: str) -> HttpResponse:
+def announcements(request: SignedInHttpRequest, code: str) -> HttpResponse:
     """Every announcement of the course (members); instructors and TAs post from the same page."""
     course = access.access_course(request.user, code)
     role = access.role_in(request.user, course)
@@ -233,7 +240,7 @@ def announcements(request: HttpRequest, code: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def history(request: HttpRequest, code: str) -> HttpResponse:
+def history(request: SignedInHttpRequest, code: str) -> HttpResponse:
     """Who changed what and when on the course page, schedule, materials and announcements (staff)."""
     course = access.access_course_as_staff(request.user, code)
     return render(request, "courseapp/history.html", {

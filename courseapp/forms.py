@@ -20,6 +20,7 @@ class RosterUploadForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         upload = data.get("file")
         if upload:
             try:
@@ -106,6 +107,7 @@ class SessionForm(forms.Form):
         import datetime as dt
 
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         if all(data.get(name) is not None for name in ("date", "start", "end")):
             data["starts_at"] = dt.datetime.combine(data["date"], data["start"], tzinfo=self.tz)
             data["ends_at"] = dt.datetime.combine(data["date"], data["end"], tzinfo=self.tz)
@@ -131,6 +133,7 @@ class MaterialForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         if bool(data.get("url")) == bool(data.get("file")):
             raise forms.ValidationError("Give either a link or a file.")
         return data

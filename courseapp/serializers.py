@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -65,7 +67,8 @@ class CourseDetailSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(StaffSerializer(many=True))
     def get_staff(self, course: Course) -> list[dict]:
-        return StaffSerializer(self.context["syllabus"].staff, many=True).data
+        # many=True builds a ListSerializer, whose .data is a list; the stubs type the call as the child serializer
+        return cast(list[dict], StaffSerializer(self.context["syllabus"].staff, many=True).data)
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_textbooks(self, course: Course) -> list[str]:
@@ -73,7 +76,8 @@ class CourseDetailSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(GradingCategorySerializer(many=True))
     def get_grading(self, course: Course) -> list[dict]:
-        return GradingCategorySerializer(self.context["syllabus"].grading, many=True).data
+        # many=True builds a ListSerializer, whose .data is a list; the stubs type the call as the child serializer
+        return cast(list[dict], GradingCategorySerializer(self.context["syllabus"].grading, many=True).data)
 
 
 class LectureSerializer(serializers.ModelSerializer):
@@ -132,7 +136,8 @@ class RosterPreviewSerializer(serializers.Serializer):
     ok = serializers.BooleanField(help_text="True when there are rows and no errors: apply would succeed")
     counts = serializers.DictField(child=serializers.IntegerField())
     rows = RosterRowSerializer(many=True)
-    errors = RosterErrorSerializer(many=True)
+    # The API's key: SerializerMetaclass takes declared fields off the class, so Serializer.errors is not shadowed.
+    errors = RosterErrorSerializer(many=True)  # type: ignore[assignment]
 
 
 class RosterResultSerializer(serializers.Serializer):

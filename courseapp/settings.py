@@ -12,6 +12,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import overload
 
 import dj_database_url
 from celery.schedules import crontab
@@ -20,6 +21,10 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+@overload
+def env_str(name: str, default: str) -> str: ...
+@overload
+def env_str(name: str, default: None = None) -> str | None: ...
 def env_str(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
@@ -413,7 +418,7 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 # Powerful browser features no page of the site uses.
-PERMISSIONS_POLICY = {
+PERMISSIONS_POLICY: dict[str, list[str]] = {
     feature: []
     for feature in ("accelerometer", "camera", "geolocation", "gyroscope", "magnetometer", "microphone",
                     "payment", "usb", "display-capture", "serial", "hid", "midi", "browsing-topics")

@@ -15,11 +15,11 @@ from django.core.files.storage import FileSystemStorage
 
 class MaterialStorage(FileSystemStorage):
     @property
-    def base_location(self) -> str:  # type: ignore[override]
+    def base_location(self) -> str:
         return str(settings.MATERIALS_ROOT)
 
     @property
-    def location(self) -> str:  # type: ignore[override]
+    def location(self) -> str:
         return os.path.abspath(self.base_location)
 
     def url(self, name: str | None) -> str:

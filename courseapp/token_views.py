@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -9,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from . import tokens
+from .models import User
 
 
 @login_required
@@ -19,22 +22,23 @@ def tokens_page(request: HttpRequest) -> HttpResponse:
     The new key is rendered into the POST's response only (not a message, not the session), so
     reloading or coming back never shows it again.
     """
+    user = cast(User, request.user)  # login_required: never AnonymousUser here
     new_key, error, status = None, None, 200
     if request.method == "POST":
         action = request.POST.get("action", "")
         if action == "create":
             try:
-                token, new_key = tokens.token_create(user=request.user, name=request.POST.get("name"))
+                token, new_key = tokens.token_create(user=user, name=request.POST.get("name"))
             except tokens.TokenError as exc:
                 error, status = str(exc), 400
         elif action == "revoke":
-            token = tokens.token_revoke(token=tokens.access_own_token(request.user, request.POST.get("token")))
+            token = tokens.token_revoke(token=tokens.access_own_token(user, request.POST.get("token", "")))
             messages.success(request, f"Token “{token.name}” ({token.prefix}…) was revoked; it no longer works.")
             return redirect("courseapp-tokens")
         else:
             error, status = "Choose to make or revoke a token.", 400
     response = render(request, "courseapp/tokens.html", {
-        "tokens": tokens.tokens_of(user=request.user), "new_key": new_key, "error": error,
+        "tokens": tokens.tokens_of(user=user), "new_key": new_key, "error": error,
         "api_base": f"{request.scheme}://{request.get_host()}",
     }, status=status)
     if new_key:

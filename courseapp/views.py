@@ -17,16 +17,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from . import access, selectors, services, throttling, tokens
 from .forms import RosterUploadForm
 from .models import Course, Membership, Role
+from .request_types import SignedInHttpRequest
 
 
 @login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: SignedInHttpRequest) -> HttpResponse:
     cards = selectors.dashboard_cards(user=request.user, now=timezone.now())
     return render(request, "courseapp/dashboard.html", {"cards": cards})
 
 
 @login_required
-def course_detail(request: HttpRequest, code: str) -> HttpResponse:
+def course_detail(request: SignedInHttpRequest, code: str) -> HttpResponse:
     course = access.access_course(request.user, code)
     return render(request, "courseapp/course_detail.html", {
         "course": course,
@@ -42,7 +43,7 @@ def _feed_url(request: HttpRequest, course: Course) -> str:
 
 
 @login_required
-def schedule(request: HttpRequest, code: str) -> HttpResponse:
+def schedule(request: SignedInHttpRequest, code: str) -> HttpResponse:
     course = access.access_course(request.user, code)
     feed_url = _feed_url(request, course)
     return render(request, "courseapp/schedule.html", {
@@ -70,15 +71,15 @@ def calendar_feed(request: HttpRequest, code: str, token: str) -> HttpResponse:
 
 
 @login_required
-def roster(request: HttpRequest, code: str) -> HttpResponse:
+def roster(request: SignedInHttpRequest, code: str) -> HttpResponse:
     course = access.access_course_as_staff(request.user, code)
     memberships = list(selectors.course_enrollments(course=course))
     role = access.role_in(request.user, course)
     locked = throttling.locked_out_usernames(usernames=[m.user.username for m in memberships])
     live_tokens = tokens.live_token_counts(user_ids=[m.user_id for m in memberships if m.role == Role.STUDENT])
-    for m in memberships:
-        m.locked_until = locked.get(m.user.username)
-        m.live_tokens = live_tokens.get(m.user_id, 0)
+    for m in memberships:  # read by courseapp/roster.html; neither is a field of Membership
+        m.locked_until = locked.get(m.user.username)  # type: ignore[attr-defined]
+        m.live_tokens = live_tokens.get(m.user_id, 0)  # type: ignore[attr-defined]
     return render(request, "courseapp/roster.html", {
         "course": course,
         "role": role,
@@ -90,7 +91,7 @@ def roster(request: HttpRequest, code: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def roster_unlock(request: HttpRequest, code: str, username: str) -> HttpResponse:
+def roster_unlock(request: SignedInHttpRequest, code: str, username: str) -> HttpResponse:
     """The instructor lets a member locked out by failed logins try again now."""
     course = access.access_course_as_instructor(request.user, code)
     member = Membership.objects.filter(course=course, user__username=username).select_related("user").first()
@@ -103,7 +104,7 @@ def roster_unlock(request: HttpRequest, code: str, username: str) -> HttpRespons
 
 @login_required
 @require_POST
-def roster_revoke_tokens(request: HttpRequest, code: str, username: str) -> HttpResponse:
+def roster_revoke_tokens(request: SignedInHttpRequest, code: str, username: str) -> HttpResponse:
     """The instructor revokes every API token of a student of the course (e.g. one that leaked)."""
     course = access.access_course_as_instructor(request.user, code)
     member = (Membership.objects.filter(course=course, user__username=username, role=Role.STUDENT)
@@ -125,7 +126,7 @@ def _digest(text: str) -> str:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def roster_import(request: HttpRequest, code: str) -> HttpResponse:
+def roster_import(request: SignedInHttpRequest, code: str) -> HttpResponse:
     """Upload (GET form, POST file or text) and preview; the upload waits in the session for apply."""
     course = access.access_course_as_instructor(request.user, code)
     context = {"course": course, "role": access.role_in(request.user, course)}
@@ -145,7 +146,7 @@ def roster_import(request: HttpRequest, code: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def roster_import_apply(request: HttpRequest, code: str) -> HttpResponse:
+def roster_import_apply(request: SignedInHttpRequest, code: str) -> HttpResponse:
     course = access.access_course_as_instructor(request.user, code)
     pending = request.session.get(_session_key(course))
     if not pending or pending.get("digest") != request.POST.get("digest"):

@@ -8,11 +8,16 @@ change leaves a history row, and a letter scale is checked as a whole on the let
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.html import format_html, format_html_join
+
+from courseapp.models import User
+from courseapp.request_types import SignedInHttpRequest
 
 from . import services
 from .calculations import fmt_points
@@ -55,7 +60,16 @@ class _ServiceForm(forms.ModelForm):
     """A ModelForm whose clean() asks the service (create or update) whether the values are acceptable."""
 
     fields_of_service: tuple[str, ...] = ()
-    request = None
+    request: SignedInHttpRequest | None = None  # set by _ServiceAdmin.get_form: the admin's signed-in request
+
+    def by(self) -> User:
+        """Who saves the form: the admin's user."""
+        assert self.request is not None  # _ServiceAdmin.get_form sets it on every form class it hands out
+        return self.request.user
+
+    def call_service(self) -> object:
+        """Create or update through the service (each form names its own)."""
+        raise NotImplementedError
 
     def values(self) -> dict:
         return {f: self.cleaned_data.get(f) for f in self.fields_of_service if f in self.cleaned_data}
@@ -84,9 +98,9 @@ class CategoryForm(_ServiceForm):
 
     def call_service(self):
         if self.instance.pk:
-            return services.category_update(category=Category.objects.get(pk=self.instance.pk), by=self.request.user,
+            return services.category_update(category=Category.objects.get(pk=self.instance.pk), by=self.by(),
                                             **self.values())
-        return services.category_create(course=self.cleaned_data["course"], by=self.request.user, **self.values())
+        return services.category_create(course=self.cleaned_data["course"], by=self.by(), **self.values())
 
 
 class ItemForm(_ServiceForm):
@@ -98,16 +112,17 @@ class ItemForm(_ServiceForm):
 
     def call_service(self):
         if self.instance.pk:
-            return services.item_update(item=GradeItem.objects.get(pk=self.instance.pk), by=self.request.user,
+            return services.item_update(item=GradeItem.objects.get(pk=self.instance.pk), by=self.by(),
                                         reason="changed in the admin", **self.values())
-        return services.item_create(course=self.cleaned_data["course"], by=self.request.user, **self.values())
+        return services.item_create(course=self.cleaned_data["course"], by=self.by(), **self.values())
 
 
 class _ServiceAdmin(admin.ModelAdmin):
     """Saves and deletes through the services; no bulk delete (it would bypass them)."""
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
+        # every _ServiceAdmin's form is a _ServiceForm (CategoryForm, ItemForm); modelform_factory subclasses it
+        form = cast(type[_ServiceForm], super().get_form(request, obj, change=change, **kwargs))
         form.request = request  # a new form class per request (modelform_factory): the service's `by`
         return form
 

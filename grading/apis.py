@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
@@ -17,31 +17,17 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from courseapp.api_errors import BAD, REFUSED, Problem, problem_serializer, validation_problem
 from courseapp.models import Course, Role, User
 from courseapp.parsers import ObjectJSONParser
+from courseapp.request_types import SignedInRequest
 
 from . import access, calculations, exports, forms, options, presenters, selectors, services
 from . import serializers as out
 from .models import Category, GradeState
-
-if TYPE_CHECKING:
-    class SignedInRequest(Request):
-        """What these views receive, for the type checker: IsAuthenticated (the default permission)
-        lets only signed-in users through, and ObjectJSONParser (the default parser) refuses a body
-        that is not a JSON object (forms and multipart parse to a QueryDict, a dict too)."""
-
-        user: User
-
-        @property
-        def data(self) -> dict[str, Any]: ...
-else:
-    SignedInRequest = Request
-
 
 # Errors are problem details (courseapp.api_errors): a service's ValidationError propagates to the
 # site's exception handler, which answers 400 with every message (by field where one is named).

@@ -83,7 +83,9 @@ class ItemForm(forms.Form):
     def __init__(self, *args, course, **kwargs):
         super().__init__(*args, **kwargs)
         self.course = course
-        self.fields["category"].queryset = Category.objects.filter(course=course)
+        category = self.fields["category"]
+        assert isinstance(category, forms.ModelChoiceField)  # declared above; self.fields types it as Field
+        category.queryset = Category.objects.filter(course=course)
         self.fields["due_at"].label = f"Due (course time, {course.time_zone})"
 
     def clean_due_at(self):

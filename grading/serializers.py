@@ -265,7 +265,8 @@ class GradeHistoryEntrySerializer(serializers.Serializer):
     late_penalty_points = _points("The late penalty included in new_points")
     old_comment = serializers.CharField(allow_blank=True)
     new_comment = serializers.CharField(allow_blank=True)
-    source = serializers.CharField(help_text="manual, import, quiz, autograder, late policy, …")
+    # The API's key: SerializerMetaclass takes declared fields off the class, so Field.source is not shadowed.
+    source = serializers.CharField(help_text="manual, import, quiz, autograder, late policy, …")  # type: ignore[assignment]
     reason = serializers.CharField(allow_blank=True)
 
 
@@ -381,7 +382,9 @@ class GradeImportChangeSerializer(serializers.Serializer):
 
 class GradeImportPlanSerializer(serializers.Serializer):
     ok = serializers.BooleanField(help_text="false: nothing can be applied; see errors")
-    errors = serializers.ListField(child=serializers.CharField(), help_text="Each bad line, with what to fix")
+    # The API's key: SerializerMetaclass takes declared fields off the class, so Serializer.errors is not shadowed.
+    errors = serializers.ListField(  # type: ignore[assignment]
+        child=serializers.CharField(), help_text="Each bad line, with what to fix")
     items = serializers.ListField(child=serializers.CharField(), help_text="The items the file's columns matched")
     unchanged = serializers.IntegerField(help_text="Cells equal to the stored grade")
     changes = GradeImportChangeSerializer(many=True)

@@ -7,11 +7,12 @@ import base64
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from courseapp.models import Role, User
+from courseapp.request_types import SignedInHttpRequest
 
 from . import access, exports, forms, options, presenters, selectors, services
 from . import calculations as calc
@@ -19,7 +20,7 @@ from .calculations import METU_SCALE
 
 
 @login_required
-def gradebook(request: HttpRequest, code: str) -> HttpResponse:
+def gradebook(request: SignedInHttpRequest, code: str) -> HttpResponse:
     """Staff: the grid (students × items), totals, letters, statistics. Students go to their own page."""
     course, role = access.access_my_grades(request.user, code)
     if role == Role.STUDENT:
@@ -28,6 +29,7 @@ def gradebook(request: HttpRequest, code: str) -> HttpResponse:
     frame = selectors.gradebook_frame(course=course, with_details=True, released_only=as_students)
     result = frame.compute()
     letters = selectors.letters(frame, result)
+    assert frame.options is not None  # gradebook_frame always loads the course's options
     letters_released = bool(frame.options.letters_released)
     items = [
         {**row.to_dict(), "id": int(item_id),
@@ -53,7 +55,7 @@ def gradebook(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @login_required
-def my_grades(request: HttpRequest, code: str) -> HttpResponse:
+def my_grades(request: SignedInHttpRequest, code: str) -> HttpResponse:
     """A student's own grades (released items only). Staff may preview a student's page with ?student=<id>."""
     course, role = access.access_my_grades(request.user, code)
     student_id = request.user.pk
@@ -69,10 +71,10 @@ def my_grades(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @login_required
-def import_grades(request: HttpRequest, code: str) -> HttpResponse:
+def import_grades(request: SignedInHttpRequest, code: str) -> HttpResponse:
     """Upload a CSV → preview of the changes (or the bad lines) → apply all at once."""
     course, role = access.access_gradebook(request.user, code)
-    context = {"course": course, "role": role}
+    context: dict[str, object] = {"course": course, "role": role}
     if request.method == "POST":
         if "apply" in request.POST:
             data = base64.b64decode(request.POST.get("payload", ""))
@@ -83,8 +85,8 @@ def import_grades(request: HttpRequest, code: str) -> HttpResponse:
             else:
                 messages.success(request, f"Imported {len(plan.changes)} change(s).")
                 return redirect("grading-gradebook", code=code)
-        elif "file" in request.FILES:
-            data = request.FILES["file"].read()
+        elif (upload := request.FILES.get("file")) is not None:
+            data = upload.read()
             try:
                 plan = services.import_plan(course=course, data=data, by=request.user)
             except ValidationError as exc:
@@ -103,7 +105,7 @@ def _download(content: bytes | str, filename: str, content_type: str) -> HttpRes
 
 
 @login_required
-def export(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
+def export(request: SignedInHttpRequest, code: str, fmt: str) -> HttpResponse:
     """The full gradebook as CSV, Excel or Moodle's import layout."""
     course, _ = access.access_gradebook(request.user, code)
     frame = selectors.gradebook_frame(course=course)
@@ -118,7 +120,7 @@ def export(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
 
 
 @login_required
-def item_report(request: HttpRequest, code: str, item_id: int) -> HttpResponse:
+def item_report(request: SignedInHttpRequest, code: str, item_id: int) -> HttpResponse:
     item = access.access_item(request.user, code, item_id)
     frame = selectors.gradebook_frame(course=item.course, with_details=True)
     return _download(exports.to_csv(exports.item_report(frame, item.pk)), f"{item.course.code}-item-{item.pk}.csv",
@@ -127,7 +129,7 @@ def item_report(request: HttpRequest, code: str, item_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def release(request: HttpRequest, code: str, item_id: int) -> HttpResponse:
+def release(request: SignedInHttpRequest, code: str, item_id: int) -> HttpResponse:
     item = access.access_item(request.user, code, item_id)
     services.item_release(item=item, released=request.POST.get("released") == "1", by=request.user)
     messages.success(request, f"{item.name}: grades {'released to' if item.released else 'hidden from'} students.")
@@ -135,7 +137,7 @@ def release(request: HttpRequest, code: str, item_id: int) -> HttpResponse:
 
 
 @login_required
-def letters(request: HttpRequest, code: str) -> HttpResponse:
+def letters(request: SignedInHttpRequest, code: str) -> HttpResponse:
     """Instructor: edit the letter cut-offs (curve) and override a student's letter with a reason."""
     course = access.access_gradebook_as_instructor(request.user, code)
     errors: list[str] = []
@@ -166,6 +168,7 @@ def letters(request: HttpRequest, code: str) -> HttpResponse:
     result = frame.compute()
     table = selectors.letters(frame, result)
     totals = result.total_percent("final")
+    assert frame.options is not None  # gradebook_frame always loads the course's options
     students = [
         {"id": sid, "name": frame.students.loc[sid, "name"], "number": frame.students.loc[sid, "student_number"],
          "total": totals[sid], **table.loc[sid].to_dict()}
@@ -201,7 +204,7 @@ def _form_errors(form, exc: ValidationError) -> None:
 
 
 @login_required
-def setup(request: HttpRequest, code: str) -> HttpResponse:
+def setup(request: SignedInHttpRequest, code: str) -> HttpResponse:
     """Instructor: the course's categories and items, their weights and rules, with links to edit them."""
     course = access.access_setup(request.user, code)
     return render(request, "grading/setup.html", {
@@ -210,7 +213,7 @@ def setup(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @login_required
-def category_edit(request: HttpRequest, code: str, category_id: int | None = None) -> HttpResponse:
+def category_edit(request: SignedInHttpRequest, code: str, category_id: int | None = None) -> HttpResponse:
     """Add (no id) or edit a category."""
     course = access.access_setup(request.user, code)
     category = access.access_category(request.user, code, category_id, for_setup=True) if category_id else None
@@ -237,7 +240,7 @@ def category_edit(request: HttpRequest, code: str, category_id: int | None = Non
     })
 
 
-def _confirm_delete(request: HttpRequest, *, course, delete, what: str, done: str, back: str, back_id: int):
+def _confirm_delete(request: SignedInHttpRequest, *, course, delete, what: str, done: str, back: str, back_id: int):
     """The shared ask-then-delete page: GET asks; POST calls `delete()` (a service), which may refuse."""
     errors: list[str] = []
     if request.method == "POST":
@@ -254,7 +257,7 @@ def _confirm_delete(request: HttpRequest, *, course, delete, what: str, done: st
 
 
 @login_required
-def category_delete(request: HttpRequest, code: str, category_id: int) -> HttpResponse:
+def category_delete(request: SignedInHttpRequest, code: str, category_id: int) -> HttpResponse:
     """Ask, then delete an empty category (POST)."""
     course = access.access_setup(request.user, code)
     category = access.access_category(request.user, code, category_id, for_setup=True)
@@ -266,7 +269,7 @@ def category_delete(request: HttpRequest, code: str, category_id: int) -> HttpRe
 
 
 @login_required
-def item_edit(request: HttpRequest, code: str, item_id: int | None = None) -> HttpResponse:
+def item_edit(request: SignedInHttpRequest, code: str, item_id: int | None = None) -> HttpResponse:
     """Add (no id) or edit a grade item. ?category=<id> preselects the category of a new item."""
     course = access.access_setup(request.user, code)
     item = access.access_item_for_setup(request.user, code, item_id) if item_id else None
@@ -299,7 +302,7 @@ def item_edit(request: HttpRequest, code: str, item_id: int | None = None) -> Ht
 
 
 @login_required
-def item_delete(request: HttpRequest, code: str, item_id: int) -> HttpResponse:
+def item_delete(request: SignedInHttpRequest, code: str, item_id: int) -> HttpResponse:
     """Ask, then delete an item that has no grades (POST). Items with grades are refused."""
     course = access.access_setup(request.user, code)
     item = access.access_item_for_setup(request.user, code, item_id)
@@ -310,7 +313,7 @@ def item_delete(request: HttpRequest, code: str, item_id: int) -> HttpResponse:
 
 
 @login_required
-def options_edit(request: HttpRequest, code: str) -> HttpResponse:
+def options_edit(request: SignedInHttpRequest, code: str) -> HttpResponse:
     """Instructor: the gradebook-wide options (weighting, missing-work policy, letters released), with their history."""
     course = access.access_setup(request.user, code)
     current = options.gradebook_options(course=course)

@@ -6,12 +6,12 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.parsers import FormParser
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from courseapp.api_errors import REFUSED, ApiProblem, Problem, problem_serializer
 from courseapp.parsers import ObjectJSONParser
+from courseapp.request_types import UserRequest
 from courseapp.tokens import ApiTokenAuthentication
 
 from . import passback, roster, selectors
@@ -38,7 +38,7 @@ class LtiApi(APIView):
 
 class ContextListApi(LtiApi):
     @extend_schema(responses={200: LtiContextSerializer(many=True), **REFUSED})
-    def get(self, request: Request, code: str) -> Response:
+    def get(self, request: UserRequest, code: str) -> Response:
         """The platform courses that launched into this course."""
         course = access_lti_course(request.user, code)
         rows = [{
@@ -53,7 +53,7 @@ class RosterSyncApi(LtiApi):
     @extend_schema(responses={200: LtiRosterPreviewSerializer,
                               502: OpenApiResponse(Problem, description="The platform did not answer: why, in `detail`"),
                               **REFUSED})
-    def get(self, request: Request, code: str, context_id: int) -> Response:
+    def get(self, request: UserRequest, code: str, context_id: int) -> Response:
         """What syncing the platform's roster would do; changes nothing. 502: the platform did not answer."""
         context = access_context(request.user, code, context_id)
         try:
@@ -72,7 +72,7 @@ class RosterSyncApi(LtiApi):
                                                                              "`detail` and `errors`"),
                               502: OpenApiResponse(_SYNC_PROBLEM, description="The platform did not answer"),
                               **REFUSED})
-    def post(self, request: Request, code: str, context_id: int) -> Response:
+    def post(self, request: UserRequest, code: str, context_id: int) -> Response:
         """Apply the platform's roster, all or nothing. 400: refused (nothing changed); 502: platform unreachable."""
         context = access_context(request.user, code, context_id)
         body = LtiRosterApplySerializer(data=request.data)
@@ -92,7 +92,7 @@ class RosterSyncApi(LtiApi):
 
 class PassbackSendApi(LtiApi):
     @extend_schema(request=None, responses={200: LtiPassbackResultSerializer, **REFUSED})
-    def post(self, request: Request, code: str, context_id: int) -> Response:
+    def post(self, request: UserRequest, code: str, context_id: int) -> Response:
         """Queue every released score that changed since it was last posted (what the 5-minute sync does)."""
         context = access_context(request.user, code, context_id)
         result = passback.passback_queue(context=context)

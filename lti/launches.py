@@ -12,7 +12,9 @@ import datetime as dt
 import logging
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
@@ -146,7 +148,8 @@ def launch_validate(request) -> tuple[DjangoMessageLaunch, Platform]:
     try:
         try:
             launch = _message_launch(request, tool_conf)
-            data = launch.get_launch_data()
+            # the library's TypedDict names a few claims; the code reads any claim, defensively
+            data: Mapping[str, Any] = launch.get_launch_data()
         except LtiException as exc:
             if "Unable to find public key" not in str(exc) or tool_conf.platform is None:
                 raise
@@ -207,7 +210,7 @@ def _mapping(value: object) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def student_number_from(data: dict) -> str:
+def student_number_from(data: Mapping[str, Any]) -> str:
     """The student number a launch or NRPS member carries (Moodle's ID number, Canvas's SIS id)."""
     candidates = [data.get("lis_person_sourcedid", ""), _mapping(data.get(CLAIM + "lis")).get("person_sourcedid", "")]
     for value in candidates:
@@ -258,7 +261,7 @@ class LaunchOutcome:
     context: Context
 
 
-def launch_login(*, platform: Platform, data: dict) -> LaunchOutcome:
+def launch_login(*, platform: Platform, data: Mapping[str, Any]) -> LaunchOutcome:
     """Record a validated launch: the person, their membership and the context's services.
 
     The LTI role gives the course role of a new membership (and re-activates a dropped
@@ -308,7 +311,7 @@ def launch_login(*, platform: Platform, data: dict) -> LaunchOutcome:
     return LaunchOutcome(user=user, course=course, role=membership.role, context=context)
 
 
-def launch_target(*, data: dict, course: Course) -> str:
+def launch_target(*, data: Mapping[str, Any], course: Course) -> str:
     """Where the launch lands: the deep-linked page (custom `target`) or the launch URL's path,
     when it is a page of this course; the course page otherwise."""
     custom = _mapping(data.get(CLAIM + "custom"))

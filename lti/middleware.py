@@ -27,5 +27,6 @@ class PlatformFrameMiddleware:
             response.xframe_options_exempt = True
             replace = dict(getattr(response, "_csp_replace", None) or {})
             replace["frame-ancestors"] = ["'self'", origin]
-            response._csp_replace = replace
+            # django-csp's own attribute (csp.decorators.csp_replace sets it too); HttpResponse does not declare it
+            response._csp_replace = replace  # type: ignore[attr-defined]
         return response

@@ -27,6 +27,7 @@ from pylti1p3.assignments_grades import AssignmentsGradesService
 from pylti1p3.exception import LtiException, LtiServiceException
 from pylti1p3.grade import Grade as LtiGrade
 from pylti1p3.lineitem import LineItem as LtiLineItem
+from pylti1p3.lineitem import TLineItem
 
 from courseapp.models import User
 from grading import calculations as grading_calc
@@ -136,6 +137,7 @@ def scores_now(*, context: Context) -> dict[tuple[int, int], Decimal]:
         student__memberships__course=context.course, student__memberships__is_active=True,
     ).values_list("item_id", "student_id", "points")
     for item_id, student_id, points in grades:
+        assert points is not None  # the query keeps graded rows with points only
         out[(by_item[item_id], student_id)] = points
     return out
 
@@ -234,7 +236,13 @@ def score_send(*, post_id: int, final_attempt: bool = False) -> ScorePost:
              .set_timestamp(post.created_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"))
              .set_activity_progress("Completed").set_grading_progress("FullyGraded").set_user_id(post.sub))
     try:
-        lti_line = LtiLineItem({"id": line.url, "scoreMaximum": float(post.score_maximum), "label": line.label})
+        line_data: TLineItem = {
+            "id": line.url,
+            # AGS's scoreMaximum is any positive number; PyLTI1p3's TLineItem declares it int
+            "scoreMaximum": float(post.score_maximum),  # type: ignore[typeddict-item]
+            "label": line.label,
+        }
+        lti_line = LtiLineItem(line_data)
         answer = _ags(line.context).put_grade(grade, lti_line)
     except LtiServiceException as exc:
         code = exc.response.status_code

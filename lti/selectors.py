@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django.db.models import Count, Q, QuerySet
 
 from courseapp.models import Course
 
 from .models import Context, LineItem, Platform, PostStatus, RosterSync, ScorePost
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations  # a typing helper of django-stubs: not needed at run time
+
+
+class _FailedPosts(TypedDict):
+    failed_posts: int
+
 
 def platforms_of(*, course: Course) -> QuerySet[Platform]:
     return Platform.objects.filter(course=course).prefetch_related("deployments")
 
 
-def contexts_of(*, course: Course) -> QuerySet[Context]:
+def contexts_of(*, course: Course) -> QuerySet[WithAnnotations[Context, _FailedPosts]]:
     """The course's platform courses, with `failed_posts` (scores the platform refused) for the list."""
     return Context.objects.filter(course=course).select_related("platform").annotate(
         failed_posts=Count("line_items__posts", filter=Q(line_items__posts__status=PostStatus.FAILED)))

@@ -21,7 +21,9 @@ class LtiRosterPreviewSerializer(serializers.Serializer):
     counts = serializers.DictField(child=serializers.IntegerField(),
                                    help_text="create, enroll, update, unchanged (as the CSV import), dropped, staff")
     leavers = serializers.ListField(child=serializers.CharField(), help_text="Usernames to be marked dropped")
-    errors = serializers.ListField(child=serializers.CharField(), help_text="Why Apply would change nothing")
+    # The API's key: SerializerMetaclass takes declared fields off the class, so Serializer.errors is not shadowed.
+    errors = serializers.ListField(  # type: ignore[assignment]
+        child=serializers.CharField(), help_text="Why Apply would change nothing")
 
 
 class LtiRosterApplySerializer(serializers.Serializer):
@@ -33,7 +35,8 @@ class LtiRosterSyncSerializer(serializers.Serializer):
     at = serializers.DateTimeField()
     status = serializers.CharField(help_text="applied, refused (nothing changed) or failed (platform unreachable)")
     counts = serializers.DictField(child=serializers.IntegerField())
-    errors = serializers.ListField(child=serializers.CharField())
+    # The API's key: SerializerMetaclass takes declared fields off the class, so Serializer.errors is not shadowed.
+    errors = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]
 
 
 class LtiPassbackResultSerializer(serializers.Serializer):

@@ -74,7 +74,10 @@ class ToolConf(ToolConfAbstract):
         # An OIDC login without client_id is unambiguous only when the issuer has one registration.
         return found[0] if len(found) == 1 else None
 
-    def find_registration_by_params(self, iss: str, client_id: str | None, *args, **kwargs) -> Registration | None:
+    # PyLTI1p3 annotates the result as Registration, but its callers (OIDCLogin, MessageLaunch) check for none
+    # found and refuse the login or launch: None is what this answers for an unknown registration.
+    def find_registration_by_params(  # type: ignore[override]
+            self, iss: str, client_id: str | None, *args, **kwargs) -> Registration | None:
         platform = self._platform(iss, client_id)
         if platform is None:
             return None

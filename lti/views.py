@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from csp.decorators import csp_exempt
 from django.contrib import messages
@@ -23,6 +25,7 @@ from pylti1p3.exception import LtiException
 
 from courseapp.access import is_instructor_of, is_staff_of
 from courseapp.models import Course
+from courseapp.request_types import SignedInHttpRequest
 from grading.models import GradeItem
 
 from . import keys, passback, roster, selectors, services
@@ -136,7 +139,7 @@ def _deep_link_choices(course: Course) -> list[dict]:
 @xframe_options_exempt
 @login_required
 @require_http_methods(["GET", "POST"])
-def deep_link(request: HttpRequest) -> HttpResponse:
+def deep_link(request: SignedInHttpRequest) -> HttpResponse:
     """Deep linking: the instructor picks what Moodle places as an activity; we sign the answer."""
     pending = request.session.get("lti_deep_link")
     if not pending:
@@ -154,7 +157,8 @@ def deep_link(request: HttpRequest) -> HttpResponse:
     try:
         message_launch = DjangoMessageLaunch.from_cache(
             pending["launch_id"], request, ToolConf(), launch_data_storage=DatabaseLaunchDataStorage())
-        settings = message_launch.get_launch_data().get(DL_CLAIM) or {}
+        launch_data: Mapping[str, Any] = message_launch.get_launch_data()  # any claim, read defensively
+        settings = launch_data.get(DL_CLAIM) or {}
         if not settings.get("accept_multiple", True):
             picked = picked[:1]
         launch_url = request.build_absolute_uri(reverse("lti-launch"))
@@ -177,7 +181,7 @@ def deep_link(request: HttpRequest) -> HttpResponse:
 # --- The instructor's pages ---------------------------------------------------------------
 
 @login_required
-def home(request: HttpRequest, code: str) -> HttpResponse:
+def home(request: SignedInHttpRequest, code: str) -> HttpResponse:
     course = access_lti_course(request.user, code)
     return render(request, "lti/home.html", {
         "course": course, "platforms": selectors.platforms_of(course=course),
@@ -187,11 +191,11 @@ def home(request: HttpRequest, code: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def platform_edit(request: HttpRequest, code: str, platform_id: int | None = None) -> HttpResponse:
+def platform_edit(request: SignedInHttpRequest, code: str, platform_id: int | None = None) -> HttpResponse:
     course = access_lti_course(request.user, code)
     platform = access_platform(request.user, code, platform_id) if platform_id else None
     errors: dict[str, str] = {}
-    values = request.POST if request.method == "POST" else None
+    values: Mapping[str, object] | None = request.POST if request.method == "POST" else None
     if request.method == "POST":
         if "delete" in request.POST and platform is not None:
             services.platform_delete(platform=platform, by=request.user)
@@ -219,7 +223,7 @@ def platform_edit(request: HttpRequest, code: str, platform_id: int | None = Non
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def roster_sync(request: HttpRequest, code: str, context_id: int) -> HttpResponse:
+def roster_sync(request: SignedInHttpRequest, code: str, context_id: int) -> HttpResponse:
     """GET: preview what the platform's roster would change. POST: apply it (all or nothing)."""
     context = access_context(request.user, code, context_id)
     if request.method == "POST":
@@ -243,7 +247,7 @@ def roster_sync(request: HttpRequest, code: str, context_id: int) -> HttpRespons
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def passback_page(request: HttpRequest, code: str, context_id: int) -> HttpResponse:
+def passback_page(request: SignedInHttpRequest, code: str, context_id: int) -> HttpResponse:
     """Which items go back to the platform, what was sent (and what failed); Send now."""
     context = access_context(request.user, code, context_id)
     if request.method == "POST":
@@ -274,7 +278,7 @@ def passback_page(request: HttpRequest, code: str, context_id: int) -> HttpRespo
 
 
 @login_required
-def line_item_posts(request: HttpRequest, code: str, context_id: int, line_id: int) -> HttpResponse:
+def line_item_posts(request: SignedInHttpRequest, code: str, context_id: int, line_id: int) -> HttpResponse:
     context = access_context(request.user, code, context_id)
     line = get_object_or_404(LineItem, pk=line_id, context=context)
     return render(request, "lti/posts.html", {

@@ -16,7 +16,8 @@ from .models import (
     TeamMembership,
 )
 
-PART_FIELDS = ["slug", "name", "position", "grade_item", "mode", "autograde_points", "closes_at", "results_published"]
+PART_FIELDS = ("slug", "name", "position", "grade_item", "mode", "autograde_points", "closes_at", "results_published")
+MEMBER_FIELDS = ("user", "joined_at", "left_at", "added_by", "removed_by")
 
 
 class PartInlineForm(forms.ModelForm):
@@ -90,8 +91,8 @@ class HarnessBundleAdmin(admin.ModelAdmin):
 class MembershipInline(admin.TabularInline):
     model = TeamMembership
     extra = 0
-    fields = ["user", "joined_at", "left_at", "added_by", "removed_by"]
-    readonly_fields = fields
+    fields = MEMBER_FIELDS
+    readonly_fields = MEMBER_FIELDS
 
 
 @admin.register(Team)

@@ -19,12 +19,12 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from courseapp.access import is_staff_of
 from courseapp.api_errors import ApiProblem, Problem
+from courseapp.request_types import UserRequest
 
 from . import access, lifecycle, selectors, serializers, services
 
@@ -42,7 +42,7 @@ def _error(exc: services.ProjectError) -> ApiProblem:
     return ApiProblem(str(exc), code="invalid")
 
 
-def _submission_payload(request: Request, submission, *, staff: bool) -> dict:
+def _submission_payload(request: UserRequest, submission, *, staff: bool) -> dict:
     score = selectors.submission_scores(part=submission.part, submissions=[submission])[submission.pk]
     return serializers.api_data(serializers.submission_data(score, staff=staff, now=timezone.now(),
                                                             latest=selectors.latest_run(submission)))
@@ -54,7 +54,7 @@ class SubmissionListCreateApi(APIView):
     @extend_schema(operation_id="projects_submissions_list", summary="Submissions of a part",
                    description="Students see their team's submissions; staff see every team's.",
                    responses={200: serializers.SubmissionListSerializer, **_REFUSED})
-    def get(self, request: Request, code: str, part: str) -> Response:
+    def get(self, request: UserRequest, code: str, part: str) -> Response:
         part_obj = access.access_part(request.user, code, part)
         staff = is_staff_of(request.user, part_obj.course)
         scores = selectors.part_submissions(part=part_obj, visible=access.visible_submissions(request.user, part_obj))
@@ -80,7 +80,7 @@ class SubmissionListCreateApi(APIView):
                                                    description="The database is unreachable (a restart): nothing "
                                                                "was stored; submit again (see Retry-After)"),
                               **_REFUSED})
-    def post(self, request: Request, code: str, part: str) -> Response:
+    def post(self, request: UserRequest, code: str, part: str) -> Response:
         part_obj = access.access_part_for_submitting(request.user, code, part)
         uploads = request.FILES.getlist("file")
         if not uploads:
@@ -110,7 +110,7 @@ class SubmissionListCreateApi(APIView):
 class SubmissionDetailApi(APIView):
     @extend_schema(operation_id="projects_submission_retrieve", summary="A submission's status and results",
                    responses={200: serializers.SubmissionSerializer, **_REFUSED})
-    def get(self, request: Request, code: str, part: str, pk: int) -> Response:
+    def get(self, request: UserRequest, code: str, part: str, pk: int) -> Response:
         submission = access.access_submission(request.user, code, part, pk)
         staff = is_staff_of(request.user, submission.part.course)
         return Response(_submission_payload(request, submission, staff=staff))
@@ -119,7 +119,7 @@ class SubmissionDetailApi(APIView):
 class SubmissionRerunApi(APIView):
     @extend_schema(operation_id="projects_submission_rerun", summary="Rerun one submission (instructor)",
                    request=None, responses={202: serializers.RunSerializer, **_BAD, **_REFUSED})
-    def post(self, request: Request, code: str, part: str, pk: int) -> Response:
+    def post(self, request: UserRequest, code: str, part: str, pk: int) -> Response:
         submission = access.access_submission_as_instructor(request.user, code, part, pk)
         try:
             run = services.submission_rerun(submission=submission, by=request.user)
@@ -132,7 +132,7 @@ class SubmissionRerunApi(APIView):
 class PartRerunApi(APIView):
     @extend_schema(operation_id="projects_part_rerun", summary="Rerun every submission of a part (instructor)",
                    request=None, responses={202: serializers.PartRerunSerializer, **_BAD, **_REFUSED})
-    def post(self, request: Request, code: str, part: str) -> Response:
+    def post(self, request: UserRequest, code: str, part: str) -> Response:
         part_obj = access.access_part_as_instructor(request.user, code, part)
         try:
             count = services.part_rerun(part=part_obj, by=request.user)
@@ -144,7 +144,7 @@ class PartRerunApi(APIView):
 class PartRunsApi(APIView):
     @extend_schema(operation_id="projects_part_runs_list", summary="Every run of a part (staff)",
                    responses={200: serializers.PartRunListSerializer, **_REFUSED})
-    def get(self, request: Request, code: str, part: str) -> Response:
+    def get(self, request: UserRequest, code: str, part: str) -> Response:
         part_obj = access.access_part_as_staff(request.user, code, part)
         runs = list(selectors.runs_of_part(part=part_obj)[:500])
         positions = selectors.queue_positions(runs)
@@ -160,7 +160,7 @@ class PartRunsApi(APIView):
 class RunDetailApi(APIView):
     @extend_schema(operation_id="projects_run_retrieve", summary="One run with its logs (staff)",
                    responses={200: serializers.RunDetailSerializer, **_REFUSED})
-    def get(self, request: Request, code: str, pk: int) -> Response:
+    def get(self, request: UserRequest, code: str, pk: int) -> Response:
         run = access.access_run_as_staff(request.user, code, pk)
         data = serializers.run_data(run, staff=True)
         data.update({"stdout": run.stdout, "stderr": run.stderr, "log": run.log, "results": run.results,

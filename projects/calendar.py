@@ -20,6 +20,7 @@ def course_events(course: Course) -> list[dict]:
              .select_related("project", "grade_item").order_by("grade_item__due_at", "id"))
     for part in parts:
         due = part.grade_item.due_at
+        assert due is not None  # the query keeps only parts with a due date
         late = ""
         if part.grade_item.late_penalty_percent:
             late = (f" Late work loses {part.grade_item.late_penalty_percent}% "

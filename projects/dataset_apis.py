@@ -17,7 +17,6 @@ from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import BaseParser
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -25,6 +24,7 @@ from courseapp.access import access_course_as_instructor, access_course_as_staff
 from courseapp.api_errors import ApiProblem
 from courseapp.api_errors import Problem as ErrorSerializer
 from courseapp.parsers import ObjectJSONParser
+from courseapp.request_types import UserRequest
 
 from . import datasets
 from .models import Dataset
@@ -85,7 +85,7 @@ def _bad(exc: ProjectError) -> ApiProblem:
 class DatasetListApi(APIView):
     @extend_schema(operation_id="datasets_list", summary="Datasets of a course",
                    responses={200: DatasetListSerializer, **_REFUSED})
-    def get(self, request: Request, code: str) -> Response:
+    def get(self, request: UserRequest, code: str) -> Response:
         course = access_course_as_staff(request.user, code)
         rows = Dataset.objects.filter(course=course).order_by("name", "-uploaded_at", "-id")
         return Response({"datasets": [_dataset(d) for d in rows]})
@@ -96,7 +96,7 @@ class DatasetUploadStartApi(APIView):
 
     @extend_schema(operation_id="datasets_upload_start", summary="Start a chunked dataset upload",
                    request=UploadStartSerializer, responses={201: UploadStateSerializer, **_REFUSED})
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: UserRequest, code: str) -> Response:
         course = access_course_as_instructor(request.user, code)
         form = UploadStartSerializer(data=request.data)
         if not form.is_valid():
@@ -113,7 +113,7 @@ class DatasetUploadApi(APIView):
 
     @extend_schema(operation_id="datasets_upload_status", summary="How much of an upload arrived",
                    responses={200: UploadStateSerializer, **_REFUSED})
-    def get(self, request: Request, code: str, upload: str) -> Response:
+    def get(self, request: UserRequest, code: str, upload: str) -> Response:
         course = access_course_as_instructor(request.user, code)
         try:
             return Response(datasets.upload_status(course=course, upload_id=upload, by=request.user))
@@ -125,7 +125,7 @@ class DatasetUploadApi(APIView):
                    parameters=[OpenApiParameter("Upload-Offset", int, OpenApiParameter.HEADER, required=True,
                                                 description="Byte offset of this chunk: the `received` so far")],
                    responses={200: UploadStateSerializer, **_REFUSED})
-    def put(self, request: Request, code: str, upload: str) -> Response:
+    def put(self, request: UserRequest, code: str, upload: str) -> Response:
         course = access_course_as_instructor(request.user, code)
         raw = request.headers.get("Upload-Offset", "")
         if not raw.isdigit():
@@ -141,7 +141,7 @@ class DatasetUploadApi(APIView):
 class DatasetUploadFinishApi(APIView):
     @extend_schema(operation_id="datasets_upload_finish", summary="Verify and register a finished upload",
                    request=None, responses={201: DatasetSerializer, **_REFUSED})
-    def post(self, request: Request, code: str, upload: str) -> Response:
+    def post(self, request: UserRequest, code: str, upload: str) -> Response:
         course = access_course_as_instructor(request.user, code)
         try:
             with transaction.atomic():

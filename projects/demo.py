@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
@@ -27,7 +28,22 @@ from .models import CountingPolicy, GradingMode, Project, ProjectPart, RubricCri
 
 MHSA_HARNESS = Path(__file__).resolve().parent / "harnesses" / "mhsa" / "harness"
 
-PARTS = [
+
+class _PartSpec(TypedDict):
+    """One project part of the demo course, with its rubric."""
+
+    slug: str
+    name: str
+    short: str
+    points: str
+    due: tuple[int, int, int]  # year, month, day in the syllabus (courseapp.demo.shifted moves it)
+    mode: GradingMode
+    accepted: str
+    description: str
+    criteria: list[tuple[str, str]]  # (title, points)
+
+
+PARTS: list[_PartSpec] = [
     {
         "slug": "proposal", "name": "Project proposal", "short": "Proposal", "points": "5",
         "due": (2024, 11, 1), "mode": GradingMode.RUBRIC, "accepted": ".pdf",
@@ -143,6 +159,7 @@ def _proposals(project: Project, *, now: dt.datetime) -> None:
         upload = SimpleUploadedFile(f"proposal-{team.pk}.pdf", PROPOSAL_PDF, content_type="application/pdf")
         submission = services.submission_create(part=part, user=members[0], uploads=[upload], now=sent)
         if ta is not None and n < len(teams) // 2:
-            marks = {c.id: (c.points - Decimal(n % 2) / 2, "") for c in criteria}
+            marks: dict[int, tuple[Decimal | str | None, str]] = {
+                c.id: (c.points - Decimal(n % 2) / 2, "") for c in criteria}
             services.rubric_grade_save(submission=submission, marks=marks, comment="Clear plan; check the compute budget.",
                                        by=ta.user, now=sent + dt.timedelta(days=3))

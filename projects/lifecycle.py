@@ -207,6 +207,12 @@ def _message_id(message: dict) -> str | None:
     return headers.get("id") or (message.get("properties") or {}).get("correlation_id")
 
 
+def _add_id(ids: set[str], message_id: str | None) -> None:
+    """Keep a message's task id; a message without one names no task."""
+    if message_id is not None:
+        ids.add(message_id)
+
+
 def _redis_task_ids(app, queues: list[str]) -> set[str] | None:
     ids: set[str] = set()
     with app.connection_for_read() as conn:
@@ -221,10 +227,9 @@ def _redis_task_ids(app, queues: list[str]) -> set[str] | None:
             return None
         for key in keys:
             for raw in client.execute_command("LRANGE", key, 0, -1):
-                ids.add(_message_id(json.loads(raw)))
+                _add_id(ids, _message_id(json.loads(raw)))
         for raw in client.execute_command("HVALS", prefix + channel.unacked_key):
-            ids.add(_message_id(json.loads(raw)[0]))
-    ids.discard(None)
+            _add_id(ids, _message_id(json.loads(raw)[0]))
     return ids
 
 
@@ -239,10 +244,9 @@ def _filesystem_task_ids(app, queues: list[str]) -> set[str] | None:
         return None
     for name in names:
         try:
-            ids.add(_message_id(json.loads((folder / name).read_bytes())))
+            _add_id(ids, _message_id(json.loads((folder / name).read_bytes())))
         except (OSError, ValueError):  # taken by a worker meanwhile, or half written
             continue
-    ids.discard(None)
     return ids
 
 
@@ -399,7 +403,7 @@ def clean_dead_work_roots() -> list[str]:
     """Delete the job folders of this host's worker processes that are gone (at worker start)."""
     from .runner.workspace import remove_tree
 
-    removed = []
+    removed: list[str] = []
     prefix = f"{WORK_DIR_PREFIX}{_host()}-"
     try:
         entries = list(os.scandir(work_base()))

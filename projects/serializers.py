@@ -119,10 +119,11 @@ def submission_data(score: selectors.SubmissionScore, *, staff: bool, now: dt.da
     }
     if latest is not None:  # its log's score line shows only when its total may (visibility.py)
         seen = visibility.record_view(part, latest.results, staff=staff, now=now)
-        kwargs = {} if positions is None else {"position": positions.get(latest.pk)}
+        # ``...`` is run_data's own default: it then looks the queue position up itself.
+        position: int | None | object = ... if positions is None else positions.get(latest.pk)
         # Before its record is stored (a running run's log already says "completed") nothing is known: hide it.
         data["run"] = run_data(latest, staff=staff, show_score=seen.show_score and latest.results is not None,
-                               **kwargs)
+                               position=position)
     counted = score.run
     released = visibility.results_released(part)  # hand grades show once released
     if counted is not None:

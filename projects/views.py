@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -19,29 +19,32 @@ from django.views.decorators.http import require_POST
 
 from courseapp.access import access_course, is_staff_of, role_in
 from courseapp.models import Role, User
+from courseapp.request_types import SignedInHttpRequest
 
 from . import access, datasets, environments, selectors, serializers, services, trials
 from .access import TeamChange
 from .models import Dataset, EnvState, HarnessBundle, Project, ProjectPart, RubricCriterion, Team
 
 
-def _ctx(request: HttpRequest, course, **extra) -> dict:
+def _ctx(request: SignedInHttpRequest, course, **extra) -> dict:
     role = role_in(request.user, course)
     return {"course": course, "role": role, "is_staff": role in (Role.INSTRUCTOR, Role.TA),
             "is_instructor": role == Role.INSTRUCTOR, **extra}
 
 
 @login_required
-def projects_home(request: HttpRequest, code: str) -> HttpResponse:
+def projects_home(request: SignedInHttpRequest, code: str) -> HttpResponse:
     course = access_course(request.user, code)
     projects = list(Project.objects.filter(course=course).prefetch_related("parts__grade_item"))
     for project in projects:
-        project.my_membership = selectors.current_membership(project=project, user=request.user)
+        # read by projects/home.html; not a field of Project
+        project.my_membership = selectors.current_membership(  # type: ignore[attr-defined]
+            project=project, user=request.user)
     return render(request, "projects/home.html", _ctx(request, course, projects=projects))
 
 
 @login_required
-def team_page(request: HttpRequest, code: str, project: str) -> HttpResponse:
+def team_page(request: SignedInHttpRequest, code: str, project: str) -> HttpResponse:
     if request.method == "POST":
         return _team_change(request, code, project)
     project_obj = access.access_project(request.user, code, project)
@@ -57,7 +60,7 @@ def team_page(request: HttpRequest, code: str, project: str) -> HttpResponse:
     return render(request, "projects/team.html", context)
 
 
-def _team_change(request: HttpRequest, code: str, project: str) -> HttpResponse:
+def _team_change(request: SignedInHttpRequest, code: str, project: str) -> HttpResponse:
     """The team page's forms: one ``action`` each; access decides who may (students, or the instructor)."""
     action = request.POST.get("action", "")
     if action not in TeamChange.values:
@@ -98,7 +101,7 @@ def _course_student(course, user_id) -> User:
 
 
 @login_required
-def part_page(request: HttpRequest, code: str, part: str) -> HttpResponse:
+def part_page(request: SignedInHttpRequest, code: str, part: str) -> HttpResponse:
     if request.method == "POST":  # the upload form without JavaScript
         part_obj = access.access_part_for_submitting(request.user, code, part)
         try:
@@ -127,7 +130,7 @@ def part_page(request: HttpRequest, code: str, part: str) -> HttpResponse:
 
 
 @login_required
-def submission_page(request: HttpRequest, code: str, part: str, pk: int) -> HttpResponse:
+def submission_page(request: SignedInHttpRequest, code: str, part: str, pk: int) -> HttpResponse:
     submission = access.access_submission(request.user, code, part, pk)
     part_obj = submission.part
     staff = is_staff_of(request.user, part_obj.course)
@@ -147,7 +150,7 @@ def submission_page(request: HttpRequest, code: str, part: str, pk: int) -> Http
 
 @login_required
 @require_POST
-def submission_rerun(request: HttpRequest, code: str, part: str, pk: int) -> HttpResponse:
+def submission_rerun(request: SignedInHttpRequest, code: str, part: str, pk: int) -> HttpResponse:
     submission = access.access_submission_as_instructor(request.user, code, part, pk)
     try:
         services.submission_rerun(submission=submission, by=request.user)
@@ -159,7 +162,7 @@ def submission_rerun(request: HttpRequest, code: str, part: str, pk: int) -> Htt
 
 @login_required
 @require_POST
-def part_rerun(request: HttpRequest, code: str, part: str) -> HttpResponse:
+def part_rerun(request: SignedInHttpRequest, code: str, part: str) -> HttpResponse:
     part_obj = access.access_part_as_instructor(request.user, code, part)
     try:
         count = services.part_rerun(part=part_obj, by=request.user)
@@ -171,12 +174,13 @@ def part_rerun(request: HttpRequest, code: str, part: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def harness_upload(request: HttpRequest, code: str, part: str) -> HttpResponse:
+def harness_upload(request: SignedInHttpRequest, code: str, part: str) -> HttpResponse:
     part_obj = access.access_part_as_instructor(request.user, code, part)
     upload = request.FILES.get("harness")
     try:
         if upload is None:
             raise services.ProjectError("Choose the harness bundle (.zip with harness.toml at its root).")
+        assert upload.name is not None  # request.FILES holds only parts with a file name (MultiPartParser)
         bundle, live = trials.harness_candidate_upload(part=part_obj, source=upload, by=request.user,
                                                        filename=upload.name)
     except services.ProjectError as exc:
@@ -191,7 +195,7 @@ def harness_upload(request: HttpRequest, code: str, part: str) -> HttpResponse:
 
 
 @login_required
-def harness_page(request: HttpRequest, code: str, part: str, pk: int) -> HttpResponse:
+def harness_page(request: SignedInHttpRequest, code: str, part: str, pk: int) -> HttpResponse:
     """A harness version: its environment on each node (state, live log, packages) and its datasets."""
     bundle = access.access_harness(request.user, code, part, pk)
     part_obj = bundle.part
@@ -210,7 +214,7 @@ def harness_page(request: HttpRequest, code: str, part: str, pk: int) -> HttpRes
 
 
 @login_required
-def datasets_page(request: HttpRequest, code: str) -> HttpResponse:
+def datasets_page(request: SignedInHttpRequest, code: str) -> HttpResponse:
     """The course's datasets (staff); the instructor uploads new ones here in chunks."""
     course = access.access_datasets(request.user, code)
     rows = list(Dataset.objects.filter(course=course).order_by("name", "-uploaded_at", "-id"))
@@ -218,7 +222,7 @@ def datasets_page(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @login_required
-def part_runs(request: HttpRequest, code: str, part: str) -> HttpResponse:
+def part_runs(request: SignedInHttpRequest, code: str, part: str) -> HttpResponse:
     part_obj = access.access_part_as_staff(request.user, code, part)
     runs = list(selectors.runs_of_part(part=part_obj)[:500])
     positions = selectors.queue_positions(runs)
@@ -228,14 +232,14 @@ def part_runs(request: HttpRequest, code: str, part: str) -> HttpResponse:
 
 
 @login_required
-def run_page(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+def run_page(request: SignedInHttpRequest, code: str, pk: int) -> HttpResponse:
     run = access.access_run_as_staff(request.user, code, pk)
     return render(request, "projects/run.html", _ctx(request, run.submission.part.course, run=run,
                                                        part=run.submission.part))
 
 
 @login_required
-def rubric_page(request: HttpRequest, code: str, part: str, pk: int) -> HttpResponse:
+def rubric_page(request: SignedInHttpRequest, code: str, part: str, pk: int) -> HttpResponse:
     submission = access.access_submission_for_rubric(request.user, code, part, pk)
     part_obj: ProjectPart = submission.part
     criteria = list(RubricCriterion.objects.filter(part=part_obj))

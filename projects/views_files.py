@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET
 
 from courseapp.access import is_staff_of
 from courseapp.models import User
+from courseapp.request_types import SignedInHttpRequest
 
 from . import access, files
 from .models import Submission
@@ -104,7 +105,7 @@ def _preview(submission: Submission, name: str, kind: str, *, refused: str, too_
 
 @login_required
 @require_GET
-def submission_files(request: HttpRequest, code: str, part: str, pk: int) -> HttpResponse:
+def submission_files(request: SignedInHttpRequest, code: str, part: str, pk: int) -> HttpResponse:
     """The viewer page: the zip's file tree beside a preview of the chosen file (``?path=``)."""
     submission = access.access_submission(_user(request), code, part, pk)
     ctx = viewer_context(submission, request.GET.get("path"))

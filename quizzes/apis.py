@@ -19,11 +19,11 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from courseapp.api_errors import ApiProblem, Problem
+from courseapp.request_types import SignedInRequest
 
 from . import access, bank_import, selectors, services, sync
 from . import serializers as out
@@ -138,7 +138,7 @@ class QuizListApi(QuizApi):
     @extend_schema(operation_id="quizzes_list", summary="Quizzes of the course",
                    description="Students see published quizzes, without the staff-only settings.",
                    responses={200: out.QuizSerializer(many=True), **_REFUSED})
-    def get(self, request: Request, code: str) -> Response:
+    def get(self, request: SignedInRequest, code: str) -> Response:
         course, role = access.access_quizzes(request.user, code)
         staff = role in access.STAFF
         return Response([quiz_data(q, staff=staff) for q in selectors.quizzes_for(course=course, staff=staff)])
@@ -146,7 +146,7 @@ class QuizListApi(QuizApi):
     @extend_schema(operation_id="quizzes_create", summary="Create a quiz (instructor)",
                    description="Needs title, opens_at and closes_at; creates the quiz's gradebook item.",
                    request=QuizInput, responses={201: out.QuizSerializer, **_BAD, **_REFUSED})
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: SignedInRequest, code: str) -> Response:
         course = access.access_bank(request.user, code, edit=True)
         serializer = QuizInput(data=request.data)
         if not serializer.is_valid():
@@ -171,7 +171,7 @@ class QuizDetailApi(QuizApi):
 
     @extend_schema(operation_id="quizzes_retrieve", summary="One quiz (staff also get its questions)",
                    responses={200: out.QuizDetailSerializer, **_REFUSED})
-    def get(self, request: Request, code: str, quiz_id: int) -> Response:
+    def get(self, request: SignedInRequest, code: str, quiz_id: int) -> Response:
         quiz, role = access.access_quiz(request.user, code, quiz_id)
         staff = role in access.STAFF
         data = quiz_data(quiz, staff=staff)
@@ -181,7 +181,7 @@ class QuizDetailApi(QuizApi):
 
     @extend_schema(operation_id="quizzes_partial_update", summary="Change a quiz's settings (instructor)",
                    request=QuizInput, responses={200: out.QuizSerializer, **_BAD, **_REFUSED})
-    def patch(self, request: Request, code: str, quiz_id: int) -> Response:
+    def patch(self, request: SignedInRequest, code: str, quiz_id: int) -> Response:
         quiz = access.access_quiz_as_instructor(request.user, code, quiz_id)
         serializer = QuizInput(data=request.data, partial=True)
         if not serializer.is_valid():
@@ -195,9 +195,11 @@ class SlotListApi(QuizApi):
 
     @extend_schema(operation_id="quizzes_slots_create", summary="Add a bank question to the quiz (instructor)",
                    request=out.QuizSlotInputSerializer, responses={201: out.QuizSlotCreatedSerializer, **_BAD, **_REFUSED})
-    def post(self, request: Request, code: str, quiz_id: int) -> Response:
+    def post(self, request: SignedInRequest, code: str, quiz_id: int) -> Response:
         quiz = access.access_quiz_as_instructor(request.user, code, quiz_id)
-        question = Question.objects.filter(pk=request.data.get("question"), course=quiz.course).first()
+        question_id = request.data.get("question")
+        question = (None if question_id is None
+                    else Question.objects.filter(pk=question_id, course=quiz.course).first())
         if question is None:
             raise ValidationError("No such question in this course's bank; send its id as 'question'.")
         slot = services.slot_add(quiz=quiz, question=question, by=request.user, points=request.data.get("points"))
@@ -209,7 +211,7 @@ class SlotDetailApi(QuizApi):
     @extend_schema(operation_id="quizzes_slots_destroy", summary="Remove a question from the quiz (instructor)",
                    description="Refused (400) once students have attempted the quiz.",
                    responses={204: OpenApiResponse(description="Removed"), **_BAD, **_REFUSED})
-    def delete(self, request: Request, code: str, quiz_id: int, slot_id: int) -> Response:
+    def delete(self, request: SignedInRequest, code: str, quiz_id: int, slot_id: int) -> Response:
         quiz = access.access_quiz_as_instructor(request.user, code, quiz_id)
         slot = get_object_or_404(quiz.slots, pk=slot_id)
         services.slot_remove(slot=slot, by=request.user)
@@ -224,7 +226,7 @@ class SlotOrderApi(QuizApi):
                                "started keep the order they were started with.",
                    request=out.QuizSlotOrderSerializer,
                    responses={200: out.QuizSlotSerializer(many=True), **_BAD, **_REFUSED})
-    def put(self, request: Request, code: str, quiz_id: int) -> Response:
+    def put(self, request: SignedInRequest, code: str, quiz_id: int) -> Response:
         quiz = access.access_quiz_as_instructor(request.user, code, quiz_id)
         data = request.data
         order = data.get("slots") if isinstance(data, dict) else None
@@ -281,13 +283,13 @@ class QuestionListApi(QuizApi):
 
     @extend_schema(operation_id="quizzes_questions_list", summary="The question bank with answer keys (staff)",
                    responses={200: out.QuizQuestionSerializer(many=True), **_REFUSED})
-    def get(self, request: Request, code: str) -> Response:
+    def get(self, request: SignedInRequest, code: str) -> Response:
         course = access.access_bank(request.user, code, edit=False)
         return Response([question_data(q) for q in selectors.bank(course=course)])
 
     @extend_schema(operation_id="quizzes_questions_create", summary="Add a question to the bank (instructor)",
                    request=QuizQuestionInput, responses={201: out.QuizQuestionSerializer, **_BAD, **_REFUSED})
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: SignedInRequest, code: str) -> Response:
         course = access.access_bank(request.user, code, edit=True)
         serializer = QuizQuestionInput(data=request.data)
         if not serializer.is_valid():
@@ -303,13 +305,13 @@ class QuestionDetailApi(QuizApi):
 
     @extend_schema(operation_id="quizzes_questions_retrieve", summary="One bank question with its key (staff)",
                    responses={200: out.QuizQuestionSerializer, **_REFUSED})
-    def get(self, request: Request, code: str, question_id: int) -> Response:
+    def get(self, request: SignedInRequest, code: str, question_id: int) -> Response:
         return Response(question_data(access.access_question(request.user, code, question_id, edit=False)))
 
     @extend_schema(operation_id="quizzes_questions_partial_update", summary="Edit a bank question (instructor)",
                    description="`answers`, when sent, is the full new list; items with an `id` keep that answer.",
                    request=QuizQuestionInput, responses={200: out.QuizQuestionUpdatedSerializer, **_BAD, **_REFUSED})
-    def patch(self, request: Request, code: str, question_id: int) -> Response:
+    def patch(self, request: SignedInRequest, code: str, question_id: int) -> Response:
         question = access.access_question(request.user, code, question_id, edit=True)
         serializer = QuizQuestionInput(data=request.data, partial=True)
         if not serializer.is_valid():
@@ -333,7 +335,7 @@ class GiftApi(QuizApi):
     @extend_schema(operation_id="quizzes_questions_gift_export", summary="The bank as Moodle GIFT text (staff)",
                    responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="GIFT text"),
                               **_REFUSED})
-    def get(self, request: Request, code: str) -> HttpResponse:
+    def get(self, request: SignedInRequest, code: str) -> HttpResponse:
         course = access.access_bank(request.user, code, edit=False)
         from .gift import dump
 
@@ -345,7 +347,7 @@ class GiftApi(QuizApi):
     @extend_schema(operation_id="quizzes_questions_gift_import", summary="Import GIFT questions (instructor)",
                    description="All or none: the first question that cannot be read is named with its line.",
                    request=out.QuizGiftImportInputSerializer, responses={201: out.QuizGiftImportedSerializer, **_BAD, **_REFUSED})
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: SignedInRequest, code: str) -> Response:
         course = access.access_bank(request.user, code, edit=True)
         text = request.data.get("text")
         if not isinstance(text, str) or not text.strip():
@@ -361,7 +363,7 @@ class MoodleXmlApi(QuizApi):
     @extend_schema(operation_id="quizzes_questions_moodle_xml_export", summary="The bank as Moodle XML (staff)",
                    responses={(200, "application/xml"): OpenApiResponse(OpenApiTypes.STR, description="Moodle XML"),
                               **_REFUSED})
-    def get(self, request: Request, code: str) -> HttpResponse:
+    def get(self, request: SignedInRequest, code: str) -> HttpResponse:
         course = access.access_bank(request.user, code, edit=False)
         response = HttpResponse(bank_import.bank_as_moodle_xml(course=course),
                                 content_type="application/xml; charset=utf-8")
@@ -377,7 +379,7 @@ class MoodleXmlApi(QuizApi):
                               400: OpenApiResponse(Problem, description="What to fix, in `detail`; every question "
                                                                         "that could not be imported in `errors`"),
                               **_REFUSED})
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: SignedInRequest, code: str) -> Response:
         course = access.access_bank(request.user, code, edit=True)
         upload = request.FILES.get("file")
         data = upload.read() if upload is not None else request.data.get("xml")
@@ -398,7 +400,7 @@ class RegradeApi(QuizApi):
 
     @extend_schema(operation_id="quizzes_key_changes_regrade_status", summary="A key change's regrade (instructor)",
                    responses={200: out.QuizRegradeSerializer, **_REFUSED})
-    def get(self, request: Request, code: str, key_change_id: int) -> Response:
+    def get(self, request: SignedInRequest, code: str, key_change_id: int) -> Response:
         course = access.access_bank(request.user, code, edit=True)
         key_change = get_object_or_404(KeyChange.objects.select_related("regraded_by"), pk=key_change_id,
                                        question__course=course)
@@ -418,7 +420,7 @@ class RegradeApi(QuizApi):
                    description="202: the regrade runs as a background task (it is idempotent: queueing it twice "
                                "changes nothing more); GET `status_url` to see when it has run and what changed.",
                    request=None, responses={202: out.QuizRegradeQueuedSerializer, **_REFUSED})
-    def post(self, request: Request, code: str, key_change_id: int) -> Response:
+    def post(self, request: SignedInRequest, code: str, key_change_id: int) -> Response:
         course = access.access_bank(request.user, code, edit=True)
         key_change = get_object_or_404(KeyChange.objects.select_related("question__course"), pk=key_change_id,
                                        question__course=course)
@@ -435,7 +437,7 @@ class AttemptListApi(QuizApi):
 
     @extend_schema(operation_id="quizzes_attempts_list", summary="My attempts at the quiz",
                    responses={200: out.QuizAttemptSummarySerializer(many=True), **_REFUSED})
-    def get(self, request: Request, code: str, quiz_id: int) -> Response:
+    def get(self, request: SignedInRequest, code: str, quiz_id: int) -> Response:
         quiz, _ = access.access_quiz(request.user, code, quiz_id)
         now = timezone.now()
         return Response([
@@ -447,7 +449,7 @@ class AttemptListApi(QuizApi):
                    description="201 for a new attempt, 200 for the open one. Refusals (403) say why: not open yet, "
                                "closed, no attempts left, staff.",
                    request=None, responses={201: out.QuizAttemptSerializer, 200: out.QuizAttemptSerializer, **_REFUSED})
-    def post(self, request: Request, code: str, quiz_id: int) -> Response:
+    def post(self, request: SignedInRequest, code: str, quiz_id: int) -> Response:
         quiz = access.access_quiz_to_take(request.user, code, quiz_id)
         attempt, created = services.attempt_start(quiz=quiz, student=request.user)
         payload = selectors.attempt_payload(attempt=attempt, viewer_is_staff=False, new=created)
@@ -460,7 +462,7 @@ class AttemptDetailApi(QuizApi):
     @extend_schema(operation_id="quizzes_attempts_retrieve", summary="An attempt to take or to review",
                    description="What a student sees of a submitted attempt follows the quiz's review policy.",
                    responses={200: out.QuizAttemptSerializer, **_REFUSED})
-    def get(self, request: Request, code: str, attempt_id: int) -> Response:
+    def get(self, request: SignedInRequest, code: str, attempt_id: int) -> Response:
         attempt, staff = access.access_attempt(request.user, code, attempt_id)
         return Response(selectors.attempt_payload(attempt=attempt, viewer_is_staff=staff))
 
@@ -492,7 +494,7 @@ class AnswerSaveApi(QuizApi):
                                         description="Submitted, time is up (deadline + grace), or a conflict "
                                                     "(code `conflict`, with the server's answer)")},
     )
-    def put(self, request: Request, code: str, attempt_id: int, slot_id: int) -> Response:
+    def put(self, request: SignedInRequest, code: str, attempt_id: int, slot_id: int) -> Response:
         data = request.data if isinstance(request.data, dict) else {}
         result = services.answer_save(
             attempt_id=attempt_id, student=request.user, course_code=code, slot_id=slot_id,
@@ -514,11 +516,12 @@ class AnswerCheckApi(QuizApi):
         responses={200: out.QuizAnswerCheckedSerializer, **_BAD, **_REFUSED,
                    409: OpenApiResponse(out.QuizErrorSerializer, description="Submitted, or time is up")},
     )
-    def post(self, request: Request, code: str, attempt_id: int, slot_id: int) -> Response:
+    def post(self, request: SignedInRequest, code: str, attempt_id: int, slot_id: int) -> Response:
         attempt = access.access_own_attempt(request.user, code, attempt_id)
         response = services.answer_check(attempt_id=attempt.id, slot_id=slot_id, by=request.user)
         payload = selectors.attempt_payload(attempt=attempt, viewer_is_staff=False)
         question = next(q for q in payload["questions"] if q["slot"] == slot_id)
+        assert response.checked_at is not None  # answer_check sets it (or keeps the first check's)
         return Response({"slot": slot_id, "checked_at": response.checked_at.isoformat(), "question": question})
 
 
@@ -531,7 +534,7 @@ class AnswerVersionsApi(QuizApi):
                     "the values of those slots (fetch only the ones whose version you do not know).",
         responses={200: out.QuizAnswerVersionsSerializer, **_BAD, **_REFUSED},
     )
-    def get(self, request: Request, code: str, attempt_id: int) -> Response:
+    def get(self, request: SignedInRequest, code: str, attempt_id: int) -> Response:
         try:
             wanted = sync.parse_slot_list(request.query_params.get("values", ""))
         except ValueError as exc:
@@ -548,7 +551,7 @@ class AttemptSubmitApi(QuizApi):
                                "`{\"auto\": true}` says the page's timer ran out; the attempt is marked "
                                "auto-submitted (as it is whenever a submit arrives at or after the deadline).",
                    request=out.QuizSubmitInputSerializer, responses={200: out.QuizAttemptSubmittedSerializer, **_REFUSED})
-    def post(self, request: Request, code: str, attempt_id: int) -> Response:
+    def post(self, request: SignedInRequest, code: str, attempt_id: int) -> Response:
         attempt = access.access_own_attempt(request.user, code, attempt_id)
         data = request.data if isinstance(request.data, dict) else {}
         auto = data.get("auto", False)
@@ -568,7 +571,7 @@ class ResultsApi(QuizApi):
 
     @extend_schema(operation_id="quizzes_results", summary="Every attempt with its student and score (staff)",
                    responses={200: out.QuizResultsSerializer, **_REFUSED})
-    def get(self, request: Request, code: str, quiz_id: int) -> Response:
+    def get(self, request: SignedInRequest, code: str, quiz_id: int) -> Response:
         quiz, _ = access.access_quiz_as_staff(request.user, code, quiz_id)
         return Response({"quiz": quiz.id, "attempts": selectors.quiz_results(quiz=quiz)})
 
@@ -578,7 +581,7 @@ class StatisticsApi(QuizApi):
 
     @extend_schema(operation_id="quizzes_statistics", summary="Score distribution, facility and discrimination (staff)",
                    responses={200: out.QuizStatisticsSerializer, **_REFUSED})
-    def get(self, request: Request, code: str, quiz_id: int) -> Response:
+    def get(self, request: SignedInRequest, code: str, quiz_id: int) -> Response:
         quiz, _ = access.access_quiz_as_staff(request.user, code, quiz_id)
         return Response(selectors.statistics(quiz=quiz))
 
@@ -588,7 +591,7 @@ class GradingQueueApi(QuizApi):
 
     @extend_schema(operation_id="quizzes_grading_queue", summary="Questions with answers waiting for a grader (staff)",
                    responses={200: out.QuizGradingQueueRowSerializer(many=True), **_REFUSED})
-    def get(self, request: Request, code: str, quiz_id: int) -> Response:
+    def get(self, request: SignedInRequest, code: str, quiz_id: int) -> Response:
         quiz, _ = access.access_quiz_as_staff(request.user, code, quiz_id)
         return Response(selectors.grading_queue(quiz=quiz))
 
@@ -598,7 +601,7 @@ class GradingSlotApi(QuizApi):
 
     @extend_schema(operation_id="quizzes_grading_slot", summary="One question's answers across students (staff)",
                    responses={200: out.QuizGradingSlotSerializer, **_REFUSED})
-    def get(self, request: Request, code: str, quiz_id: int, slot_id: int) -> Response:
+    def get(self, request: SignedInRequest, code: str, quiz_id: int, slot_id: int) -> Response:
         slot = access.access_slot_for_grading(request.user, code, quiz_id, slot_id)
         return Response({
             "slot": slot.id, "title": slot.question.title, "text": slot.question.text,
@@ -618,7 +621,7 @@ class ResponseGradeApi(QuizApi):
 
     @extend_schema(operation_id="quizzes_responses_grade", summary="Grade one answer from the manual queue (staff)",
                    request=out.QuizResponseGradeInputSerializer, responses={200: out.QuizResponseGradedSerializer, **_BAD, **_REFUSED})
-    def post(self, request: Request, code: str, response_id: int) -> Response:
+    def post(self, request: SignedInRequest, code: str, response_id: int) -> Response:
         response = access.access_response_for_grading(request.user, code, response_id)
         with transaction.atomic():
             response = services.response_grade(response=response, by=request.user, points=request.data.get("points"),

@@ -50,6 +50,7 @@ def questions_import_moodle_xml(*, course: Course, data: bytes | str, by: User |
         if item.error:
             errors.append(f"{where}: {item.error}.")
             continue
+        assert item.parsed is not None  # moodle_xml sets it on every question without an error
         fields, answers = services.parsed_fields(item.parsed)
         fields["category"] = fields["category"] or category
         if item.default_points is not None:

@@ -41,7 +41,9 @@ class QuizForm(forms.Form):
 
     def __init__(self, *args, course, creating: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["lecture"].queryset = Lecture.objects.filter(course=course)
+        lecture = self.fields["lecture"]
+        assert isinstance(lecture, forms.ModelChoiceField)  # declared above; self.fields types it as Field
+        lecture.queryset = Lecture.objects.filter(course=course)
         if not creating:
             del self.fields["use_existing_grade_item"]
 
@@ -91,6 +93,7 @@ def preview_answers(data, layout: list[dict]) -> dict[int, object]:
     answers: dict[int, object] = {}
     for entry in layout:
         name, qtype = f"slot-{entry['slot']}", entry["type"]
+        value: object
         if qtype == "single":
             raw = data.get(name, "")
             value = int(raw) if raw.isdigit() else None

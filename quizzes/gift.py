@@ -323,6 +323,7 @@ def dump(questions: list[ParsedQuestion]) -> str:
             for a in q.answers:
                 weight = "" if a.fraction == 1 else f"%{_pct(a.fraction)}%"
                 tol = f":{_num(a.tolerance)}" if a.tolerance else ""
+                assert a.value is not None  # services/bank.py refuses a numeric answer without a value
                 parts.append(f"={weight}{_num(a.value)}{tol}{_fb(a.feedback)}")
             body = "#" + " ".join(parts)
         elif q.qtype == "short":

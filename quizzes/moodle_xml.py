@@ -173,12 +173,12 @@ def _read(number: int, node: Element, category: str) -> MoodleQuestion:
                     continue
                 feedback, _ = _rich(a.find("feedback"))
                 try:
-                    value = Decimal(raw.replace(",", "."))
+                    target = Decimal(raw.replace(",", "."))
                     tolerance = abs(Decimal((a.findtext("tolerance") or "0").strip() or "0"))
                 except InvalidOperation:
                     raise ValueError(f"the numeric answer “{raw}” is not a number") from None
                 parsed.answers.append(ParsedAnswer(text=raw, fraction=_fraction(a.get("fraction")), feedback=feedback,
-                                                   value=value, tolerance=tolerance))
+                                                   value=target, tolerance=tolerance))
         elif qtype == "essay":
             parsed.qtype = "essay"
             item.rubric, _ = _rich(node.find("graderinfo"))
@@ -297,6 +297,7 @@ def dump(questions: list[ExportQuestion]) -> str:
                 _put_text(answer, "feedback", a.feedback, q.text_format)
         elif q.qtype == "numeric":
             for a in q.answers:
+                assert a.value is not None  # services/bank.py refuses a numeric answer without a value
                 answer = _put_text(node, "answer", format(a.value.normalize(), "f"), "moodle_auto_format")
                 answer.set("fraction", _percent(a.fraction))
                 SubElement(answer, "tolerance").text = format(a.tolerance.normalize(), "f")

@@ -15,6 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from courseapp.request_types import SignedInHttpRequest
+
 from . import access, bank_import, editor, gift, selectors, services
 from . import calculations as calc
 from .forms import AddSlotForm, GiftImportForm, GradeResponseForm, QuestionEditForm, QuizForm, preview_answers
@@ -30,7 +32,7 @@ def _ctx(course, role, **extra) -> dict:
 
 
 @login_required
-def quiz_list(request: HttpRequest, code: str) -> HttpResponse:
+def quiz_list(request: SignedInHttpRequest, code: str) -> HttpResponse:
     course, role = access.access_quizzes(request.user, code)
     staff = role in access.STAFF
     quizzes = list(selectors.quizzes_for(course=course, staff=staff))
@@ -38,7 +40,7 @@ def quiz_list(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @login_required
-def quiz_detail(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
+def quiz_detail(request: SignedInHttpRequest, code: str, quiz_id: int) -> HttpResponse:
     quiz, role = access.access_quiz(request.user, code, quiz_id)
     staff = role in access.STAFF
     if request.method == "POST":
@@ -77,7 +79,7 @@ def quiz_detail(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
 
 
 @login_required
-def quiz_questions(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
+def quiz_questions(request: SignedInHttpRequest, code: str, quiz_id: int) -> HttpResponse:
     """Arrange a quiz's questions (instructor): move one up or down, or remove it."""
     quiz = access.access_quiz_as_instructor(request.user, code, quiz_id)
     if request.method == "POST":
@@ -103,7 +105,7 @@ def quiz_questions(request: HttpRequest, code: str, quiz_id: int) -> HttpRespons
 
 
 @login_required
-def quiz_preview(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
+def quiz_preview(request: SignedInHttpRequest, code: str, quiz_id: int) -> HttpResponse:
     """Staff try the quiz as a student would, in memory: no attempt is created and nothing reaches the gradebook.
 
     GET shows the questions (a new shuffle each time, unless ?seed= is given);
@@ -121,7 +123,7 @@ def quiz_preview(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
 
 
 @login_required
-def quiz_edit(request: HttpRequest, code: str, quiz_id: int | None = None) -> HttpResponse:
+def quiz_edit(request: SignedInHttpRequest, code: str, quiz_id: int | None = None) -> HttpResponse:
     if quiz_id is None:
         course = access.access_bank(request.user, code, edit=True)
         quiz = None
@@ -154,7 +156,7 @@ def quiz_edit(request: HttpRequest, code: str, quiz_id: int | None = None) -> Ht
 
 
 @login_required
-def bank(request: HttpRequest, code: str) -> HttpResponse:
+def bank(request: SignedInHttpRequest, code: str) -> HttpResponse:
     course = access.access_bank(request.user, code, edit=request.method == "POST")
     role = access.role_in(request.user, course)
     form = GiftImportForm(request.POST or None)
@@ -173,7 +175,7 @@ def bank(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @login_required
-def bank_export(request: HttpRequest, code: str) -> HttpResponse:
+def bank_export(request: SignedInHttpRequest, code: str) -> HttpResponse:
     course = access.access_bank(request.user, code, edit=False)
     text = gift.dump([selectors.as_parsed(q) for q in selectors.bank(course=course)])
     response = HttpResponse(text, content_type="text/plain; charset=utf-8")
@@ -182,7 +184,7 @@ def bank_export(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @login_required
-def bank_export_xml(request: HttpRequest, code: str) -> HttpResponse:
+def bank_export_xml(request: SignedInHttpRequest, code: str) -> HttpResponse:
     course = access.access_bank(request.user, code, edit=False)
     response = HttpResponse(bank_import.bank_as_moodle_xml(course=course), content_type="application/xml; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{course.code}-questions.moodle.xml"'
@@ -191,13 +193,14 @@ def bank_export_xml(request: HttpRequest, code: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def bank_import_xml(request: HttpRequest, code: str) -> HttpResponse:
+def bank_import_xml(request: SignedInHttpRequest, code: str) -> HttpResponse:
     """Import an uploaded Moodle XML file (instructor): all or none, unsupported types named."""
     course = access.access_bank(request.user, code, edit=True)
     upload = request.FILES.get("file")
     if upload is None:
         messages.error(request, "Choose a Moodle XML file to import.")
         return redirect("quizzes:bank", code)
+    assert upload.size is not None  # an uploaded file's size is known once Django parsed the request
     if upload.size > bank_import.MAX_BYTES:
         messages.error(request, "The file is larger than 20 MB; export fewer categories at a time.")
         return redirect("quizzes:bank", code)
@@ -215,7 +218,7 @@ def bank_import_xml(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @login_required
-def question_edit(request: HttpRequest, code: str, question_id: int | None = None) -> HttpResponse:
+def question_edit(request: SignedInHttpRequest, code: str, question_id: int | None = None) -> HttpResponse:
     """Write or edit a bank question field by field, any type, with a preview (instructor).
 
     POST with `preview` checks and shows the question as a student sees it;
@@ -254,7 +257,7 @@ def question_edit(request: HttpRequest, code: str, question_id: int | None = Non
         types=QuestionType.choices, formats=TextFormat.choices, rows=len(state.rows)))
 
 
-def _key_change_message(request: HttpRequest, result: services.QuestionUpdate) -> None:
+def _key_change_message(request: SignedInHttpRequest, result: services.QuestionUpdate) -> None:
     if result.key_change is not None:
         messages.warning(
             request,
@@ -266,7 +269,7 @@ def _key_change_message(request: HttpRequest, result: services.QuestionUpdate) -
 
 
 @login_required
-def question_edit_gift(request: HttpRequest, code: str, question_id: int) -> HttpResponse:
+def question_edit_gift(request: SignedInHttpRequest, code: str, question_id: int) -> HttpResponse:
     """Edit a question as its GIFT text (+ the fields GIFT does not carry)."""
     question = access.access_question(request.user, code, question_id, edit=True)
     course = question.course
@@ -291,7 +294,7 @@ def question_edit_gift(request: HttpRequest, code: str, question_id: int) -> Htt
 
 @login_required
 @require_POST
-def regrade(request: HttpRequest, code: str, key_change_id: int) -> HttpResponse:
+def regrade(request: SignedInHttpRequest, code: str, key_change_id: int) -> HttpResponse:
     course = access.access_bank(request.user, code, edit=True)
     key_change = get_object_or_404(KeyChange, pk=key_change_id, question__course=course)
     services.regrade_send(key_change=key_change, by=request.user)
@@ -303,7 +306,7 @@ def regrade(request: HttpRequest, code: str, key_change_id: int) -> HttpResponse
 
 @login_required
 @require_POST
-def attempt_start(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
+def attempt_start(request: SignedInHttpRequest, code: str, quiz_id: int) -> HttpResponse:
     quiz = access.access_quiz_to_take(request.user, code, quiz_id)
     try:
         attempt, _ = services.attempt_start(quiz=quiz, student=request.user)
@@ -314,7 +317,7 @@ def attempt_start(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse
 
 
 @login_required
-def attempt_page(request: HttpRequest, code: str, attempt_id: int) -> HttpResponse:
+def attempt_page(request: SignedInHttpRequest, code: str, attempt_id: int) -> HttpResponse:
     """Take the attempt (its student, while open) or review it (as the review policy allows)."""
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET"])
@@ -341,7 +344,7 @@ def attempt_page(request: HttpRequest, code: str, attempt_id: int) -> HttpRespon
 
 @login_required
 @require_POST
-def answer_check(request: HttpRequest, code: str, attempt_id: int, slot_id: int) -> HttpResponse:
+def answer_check(request: SignedInHttpRequest, code: str, attempt_id: int, slot_id: int) -> HttpResponse:
     """The taking page's Check button (quizzes with review_during): the saved answer becomes final and is marked."""
     attempt = access.access_own_attempt(request.user, code, attempt_id)
     try:
@@ -352,7 +355,7 @@ def answer_check(request: HttpRequest, code: str, attempt_id: int, slot_id: int)
 
 
 @login_required
-def statistics(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
+def statistics(request: SignedInHttpRequest, code: str, quiz_id: int) -> HttpResponse:
     quiz, role = access.access_quiz_as_staff(request.user, code, quiz_id)
     stats = selectors.statistics(quiz=quiz)
     peak = max((b["count"] for b in stats["distribution"]), default=0) or 1
@@ -362,14 +365,14 @@ def statistics(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
 
 
 @login_required
-def grading_queue(request: HttpRequest, code: str, quiz_id: int) -> HttpResponse:
+def grading_queue(request: SignedInHttpRequest, code: str, quiz_id: int) -> HttpResponse:
     quiz, role = access.access_quiz_as_staff(request.user, code, quiz_id)
     return render(request, "quizzes/grading_queue.html",
                   _ctx(quiz.course, role, quiz=quiz, queue=selectors.grading_queue(quiz=quiz)))
 
 
 @login_required
-def grading_slot(request: HttpRequest, code: str, quiz_id: int, slot_id: int) -> HttpResponse:
+def grading_slot(request: SignedInHttpRequest, code: str, quiz_id: int, slot_id: int) -> HttpResponse:
     slot = access.access_slot_for_grading(request.user, code, quiz_id, slot_id)
     if request.method == "POST":
         form = GradeResponseForm(request.POST)

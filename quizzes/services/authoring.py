@@ -176,8 +176,9 @@ def slot_remove(*, slot: QuizSlot, by: User | None) -> None:
 
 
 @transaction.atomic
-def slots_reorder(*, quiz: Quiz, order: list[int], by: User | None) -> list[QuizSlot]:
-    """Put the quiz's questions in `order` (every slot id of the quiz, once each); returns the slots in order.
+def slots_reorder(*, quiz: Quiz, order: object, by: User | None) -> list[QuizSlot]:
+    """Put the quiz's questions in `order` (a list of every slot id of the quiz, once each; anything else, as an
+    API body may send, is refused with a ValidationError); returns the slots in order.
 
     Allowed after attempts exist: an attempt keeps the order it was started
     with (its stored layout), so only attempts started later see the new one.

@@ -29,9 +29,12 @@ class Command(BaseCommand):
             table = exports.gradebook_table(frame, result, selectors.letters(frame, result))
             content = exports.to_xlsx(table) if format == "xlsx" else exports.to_csv(table)
         if output:
-            mode = "wb" if isinstance(content, bytes) else "w"
-            with open(output, mode, **({} if mode == "wb" else {"encoding": "utf-8", "newline": ""})) as fh:
-                fh.write(content)
+            if isinstance(content, bytes):
+                with open(output, "wb") as fh:
+                    fh.write(content)
+            else:
+                with open(output, "w", encoding="utf-8", newline="") as text_fh:
+                    text_fh.write(content)
             self.stderr.write(f"Wrote {len(frame.students)} students to {output}.")
         elif isinstance(content, bytes):
             raise CommandError("Excel output needs --output FILE.")
