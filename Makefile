@@ -43,7 +43,7 @@ TYPED ?= courseapp/services.py courseapp/selectors.py courseapp/calculations.py 
 	courseapp/urls.py courseapp/course_urls.py grading/urls.py lti/urls.py projects/urls.py quizzes/urls.py \
 	courseapp/apps.py grading/apps.py lti/apps.py projects/apps.py quizzes/apps.py lti/admin.py \
 	courseapp/asgi.py courseapp/wsgi.py manage.py scripts/check_compose.py scripts/devserver.py grading/admin.py \
-	lti/middleware.py lti/toolconf.py lti/passback.py
+	lti/middleware.py lti/toolconf.py lti/passback.py lti/roster.py
 
 install: $(VENV)/.installed
 

@@ -15,6 +15,7 @@ import hashlib
 import io
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
 import requests
 from django.db import transaction
@@ -32,6 +33,9 @@ from courseapp.services import (
 from . import platform_http
 from .launches import role_for, student_number_from
 from .models import Context, Identity, RosterSync, SyncStatus
+
+if TYPE_CHECKING:
+    from pylti1p3.names_roles import TNamesAndRolesData
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +96,9 @@ def members_fetch(*, context: Context) -> list[Member]:
             "\"IMS LTI Names and Role Provisioning\" to \"Use this service to retrieve members' information as per "
             "privacy settings\"; then open the activity once as the instructor."
         )
-    service = NamesRolesProvisioningService(platform_http.connector(context.platform), claim)
+    # The claim is the platform's NRPS claim as the launch stored it (context_memberships_url checked above).
+    service = NamesRolesProvisioningService(platform_http.connector(context.platform),
+                                            cast("TNamesAndRolesData", claim))
     try:
         raw = service.get_members()
     except (LtiException, requests.RequestException, KeyError, ValueError) as exc:
@@ -191,7 +197,16 @@ def roster_sync_apply(*, context: Context, by: User | None, expected_digest: str
     if not preview.ok:
         return RosterSync.objects.create(context=context, by=by, status=SyncStatus.REFUSED,
                                          errors=preview.errors + preview.row_problems)
-    actor = by or context.platform.created_by or User.objects.filter(is_superuser=True).first()
+    # The import is recorded as someone: the asker, else (nightly) the platform's registrant, the
+    # course's instructor, or a superuser; with none of them there is no one to answer for it.
+    actor = (by or context.platform.created_by
+             or User.objects.filter(memberships__course=context.course, memberships__role=Role.INSTRUCTOR,
+                                    memberships__is_active=True, is_active=True).order_by("pk").first()
+             or User.objects.filter(is_superuser=True, is_active=True).order_by("pk").first())
+    if actor is None:
+        return RosterSync.objects.create(context=context, by=by, status=SyncStatus.REFUSED, errors=[
+            "No one to record the import as: the platform's registrant is gone and the course has no active "
+            "instructor. Add the instructor to the course, then sync again."])
     learners = [m for m in preview.members if m.role == Role.STUDENT and m.active]
     try:
         with transaction.atomic():

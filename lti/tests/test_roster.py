@@ -106,3 +106,17 @@ def test_a_platform_without_nrps_says_how_to_turn_it_on(context, course, instruc
     context.save()
     html = client_for(instructor).get(_url(course, context)).content.decode()
     assert "IMS LTI Names and Role Provisioning" in html
+
+
+def test_nightly_sync_without_a_registrant_is_recorded_as_the_instructor_or_refused(
+        context, roster_on_platform, course, instructor):
+    context.platform.created_by = None
+    context.platform.save()
+    User.objects.filter(is_superuser=True).update(is_superuser=False)
+    assert tasks.roster_sync_nightly() == 1
+    applied = RosterSync.objects.get()
+    assert applied.status == SyncStatus.APPLIED and applied.by is None  # imported in the instructor's name
+    Membership.objects.filter(course=course, role=Role.INSTRUCTOR).update(is_active=False)
+    tasks.roster_sync_nightly()
+    refused = RosterSync.objects.first()
+    assert refused.status == SyncStatus.REFUSED and "no active instructor" in refused.errors[0]
