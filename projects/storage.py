@@ -67,6 +67,21 @@ def zip_files(named: Iterable[tuple[str, Path]], dest: Path) -> None:
             zf.write(path, arcname=name)
 
 
+def zip_uploads(uploads: Iterable, names: Iterable[str], root: Path, dest: Path) -> None:
+    """Pack uploaded files into a new zip at ``dest``, each under its name (the caller checked the names
+    are distinct); each upload is staged under ``root`` first and removed afterwards, whatever happens."""
+    parts: list[tuple[str, Path]] = []
+    try:
+        for upload, name in zip(uploads, names, strict=True):
+            path = new_staging_file(root)
+            write_upload(upload, path)
+            parts.append((name, path))
+        zip_files(parts, dest)
+    finally:
+        for _, path in parts:
+            remove(path)
+
+
 def zip_folder(folder: Path, dest: Path) -> None:
     """Zip the regular files under ``folder`` (links and special files are left out)."""
     files = []

@@ -99,16 +99,7 @@ def trial_create(*, bundle: HarnessBundle, uploads: Sequence, by: User) -> Harne
         else:
             if len(set(names)) != len(names):
                 raise TrialError("Two of the files have the same name; upload one .zip of the sample instead.")
-            parts = []
-            try:
-                for upload, name in zip(uploads, names, strict=True):
-                    path = storage.new_staging_file(root)
-                    storage.write_upload(upload, path)
-                    parts.append((name, path))
-                storage.zip_files(parts, staged)
-            finally:
-                for _, path in parts:
-                    storage.remove(path)
+            storage.zip_uploads(uploads, names, root, staged)
         try:
             check_archive(staged, max_bytes=SAMPLE_MAX_MB * 5 * MB)
         except ArchiveError as exc:

@@ -53,17 +53,12 @@ def _stage_upload(part: ProjectPart, uploads: Sequence[UploadedFile]) -> tuple[P
     if len(set(names)) != len(names):
         raise ProjectError("Two of the files have the same name; rename one, or upload one .zip of your folder.")
     # Several files (or one source file): packed into a zip so the runner sees a folder.
-    parts = []
+    staged = storage.new_staging_file(root, suffix=".zip")
     try:
-        for upload, name in zip(uploads, names, strict=True):
-            path = storage.new_staging_file(root)
-            storage.write_upload(upload, path)
-            parts.append((name, path))
-        staged = storage.new_staging_file(root, suffix=".zip")
-        storage.zip_files(parts, staged)
-    finally:
-        for _, path in parts:
-            storage.remove(path)
+        storage.zip_uploads(uploads, names, root, staged)
+    except BaseException:
+        storage.remove(staged)
+        raise
     return staged, names[0] if len(names) == 1 else f"{len(names)} files", True
 
 

@@ -123,3 +123,18 @@ def test_a_trial_without_a_sample_says_what_to_choose(candidate, instructor, cli
     response = client_for(instructor).post(f"{BASE}/{candidate.pk}/trial/", follow=True)
     assert "Choose a sample submission" in response.content.decode()
     assert not HarnessTrial.objects.exists()
+
+
+def test_a_sample_sent_as_loose_files_is_packed_and_graded(candidate, instructor, client_for,
+                                                           django_capture_on_commit_callbacks):
+    from .conftest import ECHO_SAMPLES
+
+    folder = ECHO_SAMPLES / "correct"
+    files = [SimpleUploadedFile(p.name, p.read_bytes()) for p in sorted(folder.iterdir()) if p.is_file()]
+    files.append(SimpleUploadedFile("NOTES.txt", b"a second file: the upload is packed into one zip"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(instructor).post(f"{BASE}/{candidate.pk}/trial/", {"sample": files})
+    assert response.status_code == 302
+    trial = HarnessTrial.objects.get(bundle=candidate)
+    assert trial.status == TrialStatus.COMPLETED and trial.score == 4, (trial.error, trial.log)
+    assert "main.py" in trial.sample_name and "NOTES.txt" in trial.sample_name
