@@ -157,6 +157,16 @@ def _check_times(starts_at: dt.datetime, ends_at: dt.datetime) -> None:
         raise ValidationError("A session lasts at most 12 hours: check the start and end times.")
 
 
+def _clean_session(*, starts_at: dt.datetime, ends_at: dt.datetime, room: str, topic: str, note: str,
+                   subtopics: Sequence[str]) -> tuple[str, str, str, list[str]]:
+    """A session's fields as stored (stripped, blank subtopic lines dropped); ValidationError saying what to fix."""
+    _check_times(starts_at, ends_at)
+    room, topic, note = room.strip(), topic.strip(), note.strip()
+    clean = [line.strip() for line in subtopics if line.strip()]
+    _check_session_text(room=room, topic=topic, note=note, subtopics=clean)
+    return room, topic, note, clean
+
+
 def _check_session_text(*, room: str, topic: str, note: str, subtopics: Sequence[str]) -> None:
     if not room.strip():
         raise ValidationError("Give the room (e.g. BMB2, or Online).")
@@ -178,10 +188,8 @@ def lecture_update(*, lecture: Lecture, by: User, starts_at: dt.datetime, ends_a
     """
     course = lecture.course
     _require(by, course, (Role.INSTRUCTOR,))
-    _check_times(starts_at, ends_at)
-    room, topic, note = room.strip(), topic.strip(), note.strip()
-    subtopics = [line.strip() for line in subtopics if line.strip()]
-    _check_session_text(room=room, topic=topic, note=note, subtopics=subtopics)
+    room, topic, note, subtopics = _clean_session(starts_at=starts_at, ends_at=ends_at, room=room, topic=topic,
+                                                  note=note, subtopics=subtopics)
     tz = ZoneInfo(course.time_zone)
     with transaction.atomic():
         lecture = Lecture.objects.select_for_update().get(pk=lecture.pk)
@@ -254,10 +262,8 @@ def session_create(*, course: Course, by: User, kind: str, starts_at: dt.datetim
     _require(by, course, (Role.INSTRUCTOR,))
     if kind not in (SessionKind.EXTRA, SessionKind.EXAM):
         raise ValidationError("Choose extra session or exam.")
-    _check_times(starts_at, ends_at)
-    room, topic, note = room.strip(), topic.strip(), note.strip()
-    subtopics = [line.strip() for line in subtopics if line.strip()]
-    _check_session_text(room=room, topic=topic, note=note, subtopics=subtopics)
+    room, topic, note, subtopics = _clean_session(starts_at=starts_at, ends_at=ends_at, room=room, topic=topic,
+                                                  note=note, subtopics=subtopics)
     tz = ZoneInfo(course.time_zone)
     with transaction.atomic():
         first = (Lecture.objects.filter(course=course, kind=SessionKind.LECTURE).order_by("starts_at")
