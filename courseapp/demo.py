@@ -30,6 +30,10 @@ DATA_FILE = Path(__file__).parent / "data" / "ceng501_2024f.json"
 DEMO_PASSWORD = "ceng501-demo"
 FIRST_STUDENT_NUMBER = 2380001
 CURRENT_WEEK = 8  # the week of the term that the as-of date falls in
+# The syllabus gives no date for the final exam (35%, on paper); the demo holds it in METU's Fall 2024
+# final-exam weeks, on the lecture weekday: Wednesday 15 January 2025, 09:30–11:30 (moved with the term).
+FINAL_EXAM = (2025, 1, 15, 9, 30)
+FINAL_EXAM_HOURS = 2
 
 
 class DemoPlacementError(Exception):
@@ -249,3 +253,33 @@ def _check_existing(course: Course, *, move: dt.timedelta | None, as_of: dt.date
             f"The demo course {course.code} was made by an older load_demo whose student logins "
             f"({', '.join(old[:3])}, …) differ from today's e2380001 … e2380040. Start from an empty database "
             f"(delete var/db.sqlite3, or drop the PostgreSQL database, then migrate) and run load_demo again.")
+
+
+def schedule_changes(course: Course) -> list[str]:
+    """What a real term's schedule has beyond the syllabus, made through the course-editing services (so
+    the history page and the calendar feed show them): a lecture that falls on New Year's Day (a public
+    holiday in Turkey; with the syllabus' dates, week 14 on 1 January 2025) is cancelled, and the final
+    exam is added as an exam session. Returns what was done, in words."""
+    from . import editing
+    from .models import SessionKind
+
+    instructor = (Membership.objects.filter(course=course, role=Role.INSTRUCTOR).select_related("user")
+                  .order_by("pk").first())
+    if instructor is None:
+        return []
+    tz = ZoneInfo(course.time_zone)
+    done = []
+    for lecture in course.lectures.filter(kind=SessionKind.LECTURE, cancelled=False).order_by("starts_at"):
+        day = lecture.starts_at.astimezone(tz).date()
+        if (day.month, day.day) == (1, 1):
+            editing.lecture_cancel(lecture=lecture, by=instructor.user,
+                                   note="New Year's Day (1 January) is a public holiday in Turkey: no lecture.")
+            done.append(f"cancelled the lecture of {day:%Y-%m-%d} (New Year's Day)")
+    if not course.lectures.filter(kind=SessionKind.EXAM).exists():
+        starts = shifted(course, *FINAL_EXAM)
+        editing.session_create(course=course, by=instructor.user, kind=SessionKind.EXAM, starts_at=starts,
+                               ends_at=starts + dt.timedelta(hours=FINAL_EXAM_HOURS), room=course.lecture_room,
+                               topic="Final exam (35%, on paper)",
+                               note="Closed book; bring your student ID. The room may change: watch the announcements.")
+        done.append(f"added the final exam on {starts.astimezone(tz):%Y-%m-%d %H:%M}")
+    return done

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
-from courseapp.demo import shifted
+from courseapp.demo import FINAL_EXAM, shifted
 from courseapp.models import Course, Membership, Role
 
 from .models import Category, Grade, GradeItem
@@ -50,7 +50,7 @@ def load(*, course: Course, now: dt.datetime | None = None) -> None:
     GradeItem.objects.get_or_create(
         course=course, name="Final exam",
         defaults={"category": final, "short_name": "Final", "points_possible": Decimal("100"),
-                  "due_at": shifted(course, 2025, 1, 15, 9, 30), "position": 1, "released": True},
+                  "due_at": shifted(course, *FINAL_EXAM), "position": 1, "released": True},
     )
     students = [m.user for m in Membership.objects.filter(course=course, role=Role.STUDENT).select_related("user")]
     graded_items = items[:GRADED_QUIZZES] if now is None else [i for i in items if i.due_at and i.due_at < now]

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from courseapp.models import Course, Membership, Role
+from courseapp.models import Course, CourseChange, Membership, Role, SessionKind
 from grading.models import Grade, GradeItem
 from projects.models import ProjectPart
 from quizzes.models import Attempt, Quiz
@@ -38,7 +38,7 @@ def local(moment: dt.datetime) -> dt.datetime:
 def test_as_of_day_is_in_week_8_with_the_syllabus_weekday_time_room_and_order(as_of):
     out = load("--as-of", as_of.isoformat())
     course = Course.objects.get()
-    lectures = list(course.lectures.order_by("starts_at"))
+    lectures = list(course.lectures.filter(kind=SessionKind.LECTURE).order_by("starts_at"))
     assert [lecture.week for lecture in lectures] == list(range(1, 15))
     week8 = local(lectures[7].starts_at).date()
     monday = as_of - dt.timedelta(days=as_of.weekday())
@@ -117,3 +117,34 @@ def test_syllabus_dates_keep_fall_2024():
     first = course.lectures.order_by("starts_at").first()
     assert local(first.starts_at).date() == dt.date(2024, 10, 2) and course.term == "2024-2025 Fall"
     assert "the syllabus' Fall 2024 dates" in out
+
+
+def test_syllabus_dates_cancel_new_years_day_and_add_the_final_exam(client):
+    out = load("--syllabus-dates")
+    course = Course.objects.get()
+    holiday = course.lectures.get(kind=SessionKind.LECTURE, week=14)
+    assert local(holiday.starts_at).date() == dt.date(2025, 1, 1)
+    assert holiday.cancelled and "New Year's Day" in holiday.note
+    assert course.lectures.filter(kind=SessionKind.LECTURE, cancelled=True).count() == 1
+    exam = course.lectures.get(kind=SessionKind.EXAM)
+    assert (local(exam.starts_at), local(exam.ends_at)) == (dt.datetime(2025, 1, 15, 9, 30, tzinfo=TZ),
+                                                            dt.datetime(2025, 1, 15, 11, 30, tzinfo=TZ))
+    assert GradeItem.objects.get(course=course, name="Final exam").due_at == exam.starts_at
+    assert sorted(CourseChange.objects.filter(course=course).values_list("action", flat=True)) == [
+        "added", "cancelled"]
+    assert "Schedule: cancelled the lecture of 2025-01-01 (New Year's Day)." in out
+    assert "Schedule: added the final exam on 2025-01-15 09:30." in out
+    feed = client.get(f"/courses/{course.code}/calendar/{course.calendar_token}.ics").content.decode()
+    assert "CENG 501: Final exam (35%\\, on paper)" in feed and "DTSTART;TZID=Europe/Istanbul:20250115T093000" in feed
+    assert load("--syllabus-dates").count("Schedule:") == 0  # run again: nothing more
+    assert course.lectures.count() == 15
+
+
+def test_a_placed_term_has_no_lecture_on_new_years_day_to_cancel_but_has_the_exam():
+    load("--as-of", "2026-12-07")
+    course = Course.objects.get()
+    assert not course.lectures.filter(cancelled=True).exists()  # week 14 falls on 2027-01-20
+    exam = course.lectures.get(kind=SessionKind.EXAM)
+    assert local(exam.starts_at).weekday() == 2 and local(exam.starts_at).time() == dt.time(9, 30)
+    last = course.lectures.filter(kind=SessionKind.LECTURE).order_by("starts_at").last()
+    assert exam.starts_at - last.starts_at == dt.timedelta(days=14, hours=-0, minutes=-10)

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from courseapp import demo
-from courseapp.models import Role
+from courseapp.models import Role, SessionKind
 
 # Apps that add their own part of the demo (grade items, quizzes, project parts).
 DEMO_APPS = ("grading", "quizzes", "projects")
@@ -52,13 +52,15 @@ class Command(BaseCommand):
                         module.load(course=result.course, now=now)
                     else:
                         module.load(course=result.course)
+                changes = demo.schedule_changes(result.course) if result.created else []
         except demo.DemoPlacementError as exc:
             raise CommandError(str(exc)) from exc
         course = result.course
         verb = "Created" if result.created else "Already present:"
-        first = course.lectures.order_by("starts_at").first()
-        last = course.lectures.order_by("starts_at").last()
-        self.stdout.write(self.style.SUCCESS(f"{verb} {course} — {course.lectures.count()} lectures, "
+        weekly = course.lectures.filter(kind=SessionKind.LECTURE).order_by("starts_at")
+        first, last = weekly.first(), weekly.last()
+        self.stdout.write(self.style.SUCCESS(f"{verb} {course} — {weekly.count()} lectures "
+                                             f"(+{course.lectures.count() - weekly.count()} other sessions), "
                                              f"{course.memberships.count()} members."))
         if first and last:
             if demo.offset(course).days == 0:
@@ -72,6 +74,8 @@ class Command(BaseCommand):
                               f"{last.starts_at.astimezone(tz):%Y-%m-%d} "
                               f"({first.starts_at.astimezone(tz):%A}s {course.lecture_start:%H:%M}-"
                               f"{course.lecture_end:%H:%M} {course.time_zone}, {course.lecture_room}; {placed}).")
+        for change in changes:
+            self.stdout.write(f"Schedule: {change}.")
         self.stdout.write(f"Demo logins (all share the password {demo.DEMO_PASSWORD}):")
         students = [login for login in result.logins if login[0] == "student"]
         for role, username, password in result.logins:
