@@ -26,10 +26,10 @@ ARCHIVE_MAX_UNPACKED_MB = 500
 
 def _check_window(part: ProjectPart, now: dt.datetime) -> None:
     if part.opens_at and now < part.opens_at:
-        when = timezone.localtime(part.opens_at).strftime("%d %b %Y %H:%M")
+        when = timezone.localtime(part.opens_at).strftime("%Y-%m-%d %H:%M")
         raise ProjectError(f"{part.name} opens for submissions on {when}.")
     if part.closes_at and now > part.closes_at:
-        when = timezone.localtime(part.closes_at).strftime("%d %b %Y %H:%M")
+        when = timezone.localtime(part.closes_at).strftime("%Y-%m-%d %H:%M")
         raise ProjectError(f"{part.name} closed for submissions on {when}; late submissions are no longer accepted.")
 
 

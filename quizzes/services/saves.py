@@ -34,7 +34,7 @@ class AnswerRefused(Exception):
 
 def _deadline_message(deadline: dt.datetime) -> str:
     local = timezone.localtime(deadline)
-    return (f"Time is up: this attempt's deadline was {local:%H:%M:%S} on {local:%d %b %Y}; "
+    return (f"Time is up: this attempt's deadline was {local:%Y-%m-%d %H:%M:%S}; "
             "answers sent after it are not accepted.")
 
 

@@ -46,11 +46,11 @@ def attempt_start(*, quiz: Quiz, student: User, now: dt.datetime | None = None) 
         attempt_submit(attempt_id=existing.id, by=None, auto=True, now=now)
     if now < quiz.opens_at:
         local = timezone.localtime(quiz.opens_at)
-        raise AnswerRefused(f"This quiz opens at {local:%H:%M} on {local:%d %b %Y}; come back then.",
+        raise AnswerRefused(f"This quiz opens at {local:%Y-%m-%d %H:%M}; come back then.",
                             code="not_open", status=403)
     if now >= quiz.closes_at:
         local = timezone.localtime(quiz.closes_at)
-        raise AnswerRefused(f"This quiz closed at {local:%H:%M} on {local:%d %b %Y}; no new attempts.",
+        raise AnswerRefused(f"This quiz closed at {local:%Y-%m-%d %H:%M}; no new attempts.",
                             code="closed", status=403)
     done = len(mine)
     if quiz.max_attempts and done >= quiz.max_attempts:

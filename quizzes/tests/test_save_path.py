@@ -143,7 +143,7 @@ def test_a_token_save_after_deadline_and_grace_gets_409_with_the_deadline(studen
         assert save(client, payload["id"], slot, "in grace", 1).status_code == 200
         clock.tick(dt.timedelta(seconds=2))
         late = save(client, payload["id"], slot, "late", 2)
-    assert late.status_code == 409 and late.json()["detail"].startswith("Time is up: this attempt's deadline was 10:10:00")
+    assert late.status_code == 409 and late.json()["detail"].startswith("Time is up: this attempt's deadline was 2024-10-09 10:10:00;")
     assert Response.objects.get(attempt_id=payload["id"]).value == "in grace"
 
 

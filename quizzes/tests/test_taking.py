@@ -152,7 +152,7 @@ def test_answers_after_the_time_limit_are_refused_but_the_grace_period_absorbs_l
         clock.tick(dt.timedelta(seconds=2))
         late = save(client, payload["id"], slot, "changed", 2)
         assert late.status_code == 409
-        assert late.json()["detail"].startswith("Time is up: this attempt's deadline was 10:10:00")
+        assert late.json()["detail"].startswith("Time is up: this attempt's deadline was 2024-10-09 10:10:00;")
         assert Response.objects.get(attempt_id=payload["id"]).value == "backprop"
 
 
