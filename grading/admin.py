@@ -68,8 +68,8 @@ class _ServiceForm(forms.ModelForm):
         return self.request.user
 
     def call_service(self) -> object:
-        """Create or update through the service (each form names its own)."""
-        raise NotImplementedError
+        """Create or update through the service (each form names its own): an abstract method."""
+        raise NotImplementedError(f"{type(self).__name__} must say which service saves it (call_service).")
 
     def values(self) -> dict:
         return {f: self.cleaned_data.get(f) for f in self.fields_of_service if f in self.cleaned_data}
