@@ -8,6 +8,7 @@ change leaves a history row, and a letter scale is checked as a whole on the let
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 from django import forms
@@ -67,9 +68,8 @@ class _ServiceForm(forms.ModelForm):
         assert self.request is not None  # _ServiceAdmin.get_form sets it on every form class it hands out
         return self.request.user
 
-    def call_service(self) -> object:
-        """Create or update through the service (each form names its own): an abstract method."""
-        raise NotImplementedError(f"{type(self).__name__} must say which service saves it (call_service).")
+    # Each form's create-or-update through its service (CategoryForm, ItemForm define it); clean() calls it.
+    call_service: Callable[[], object]
 
     def values(self) -> dict:
         return {f: self.cleaned_data.get(f) for f in self.fields_of_service if f in self.cleaned_data}
