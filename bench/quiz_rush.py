@@ -24,7 +24,8 @@ What it does (a measurement, not a test):
 4. The ceiling (closed loop): 32 connections hammer /quizzes/_ping, then 32 students hammer the save
    endpoint for as long, taking turns --rounds times (--seconds in all for each side), so that load
    from elsewhere on a shared machine falls on both alike; the save throughput is reported as a
-   ratio of the ping's, with the ratio of each turn.
+   ratio of the ping's, with the ratio of each turn, and the CPU milliseconds each ping and each save
+   cost gunicorn, PostgreSQL (all its processes, from /proc) and this load generator.
 
 5. --profile: in a child process with the same settings, one student's start, a save and the submit
    through Django's test client, with the SQL statements and the CPU time of each (no HTTP server).
@@ -204,6 +205,21 @@ def tree_cpu(root: int) -> float:
             total += process_cpu(pid)
         except OSError:
             continue
+    return total
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of every PostgreSQL server process on this machine (backends and background workers)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as handle:
+                    if handle.read().strip() != "postgres":
+                        continue
+                total += process_cpu(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
     return total
 
 
@@ -429,7 +445,7 @@ async def closed_loop(connections: list[Http], seconds: float, make_request) -> 
     return done, failed
 
 
-async def ceiling(host: str, port: int, setup_data: dict, seconds: float, rounds: int) -> dict:
+async def ceiling(host: str, port: int, setup_data: dict, seconds: float, rounds: int, server_pid: int) -> dict:
     code, quiz = setup_data["code"], setup_data["quiz"]
     tokens = setup_data["throughput_tokens"]
     students = [Http(host, port, token) for token in tokens]
@@ -459,10 +475,24 @@ async def ceiling(host: str, port: int, setup_data: dict, seconds: float, rounds
     await closed_loop(students, 2, save)
     # Take turns, so that load from elsewhere on a shared machine hits both sides alike.
     totals = {"ping": [0, 0], "save": [0, 0]}
+    # CPU seconds each side cost gunicorn, PostgreSQL and this load generator, summed over the turns.
+    cpu = {side: {"gunicorn": 0.0, "postgres": 0.0, "load_generator": 0.0} for side in ("ping", "save")}
+
+    def counters() -> tuple[float, float, float]:
+        return tree_cpu(server_pid), postgres_cpu(), sum(os.times()[:2])
+
+    async def turn(side: str, connections: list[Http], make_request) -> tuple[int, int]:
+        before = counters()
+        result = await closed_loop(connections, seconds / rounds, make_request)
+        after = counters()
+        for name, a, b in zip(("gunicorn", "postgres", "load_generator"), before, after):
+            cpu[side][name] += b - a
+        return result
+
     ratios = []
     for _ in range(rounds):
-        ping_done, ping_failed = await closed_loop(pingers, seconds / rounds, ping)
-        save_done, save_failed = await closed_loop(students, seconds / rounds, save)
+        ping_done, ping_failed = await turn("ping", pingers, ping)
+        save_done, save_failed = await turn("save", students, save)
         totals["ping"][0] += ping_done
         totals["ping"][1] += ping_failed
         totals["save"][0] += save_done
@@ -472,7 +502,9 @@ async def ceiling(host: str, port: int, setup_data: dict, seconds: float, rounds
         await http.close()
     return {"ping_rps": totals["ping"][0] / seconds, "ping_failed": totals["ping"][1],
             "save_rps": totals["save"][0] / seconds, "save_failed": totals["save"][1],
-            "round_ratios": ratios}
+            "round_ratios": ratios,
+            "cpu_ms_per_request": {side: {name: 1000 * value / max(totals[side][0], 1) for name, value in parts.items()}
+                                   for side, parts in cpu.items()}}
 
 
 def lost_answers(setup_data: dict, rec: Recorder) -> tuple[int, dict]:
@@ -587,7 +619,7 @@ def main() -> None:
         server_cpu, own_cpu = tree_cpu(server.pid) - server_cpu0, sum(os.times()[:2]) - own_cpu0
         print(f"Throughput: {THROUGHPUT_STUDENTS} connections, {args.seconds:.0f} s each for ping and save "
               f"in {args.rounds} turns …", flush=True)
-        tput = asyncio.run(ceiling(host, args.port, setup_data, args.seconds, args.rounds))
+        tput = asyncio.run(ceiling(host, args.port, setup_data, args.seconds, args.rounds, server.pid))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -613,6 +645,9 @@ def main() -> None:
     print(f"ceiling /quizzes/_ping: {tput['ping_rps']:.0f} req/s (failed {tput['ping_failed']}); "
           f"save: {tput['save_rps']:.0f} req/s (failed {tput['save_failed']}); ratio {ratio:.2f} "
           f"(per round: {', '.join(f'{r:.2f}' for r in tput['round_ratios'])})")
+    for side, parts in tput["cpu_ms_per_request"].items():
+        print(f"  CPU per {side} (ms): " + ", ".join(f"{name} {value:.2f}" for name, value in parts.items())
+              + f"; all {sum(parts.values()):.2f}")
     goals = {
         "zero errors": not rec.errors and not tput["ping_failed"] and not tput["save_failed"],
         "zero lost answers": lost == 0,

@@ -120,16 +120,22 @@ def _upsert_sql(*, by_token: bool) -> str:
     an active member of the course, in progress and not past deadline + grace.
     The attempt row is locked (FOR NO KEY UPDATE) so a concurrent submit waits for
     this save to commit, or this save sees the submitted state and inserts nothing.
+    The row is found by its primary key alone, in a MATERIALIZED CTE, and the other
+    conditions are checked on the locked (newest) version: otherwise the planner may
+    reach it through the (state, accept_until) index, which at the end of a quiz means
+    reading every attempt in progress for each save (a generic plan on a table whose
+    statistics are old or missing did exactly that).
     The update only happens when the save's base is the stored version (a
     browser's save), or, for a save without a base (a script's), when its
     sequence number is higher than the stored one, and never to an answer the
     student checked (final: review_during); each update adds 1 to the version. RETURNING gives no row when nothing was written. On PostgreSQL a
     token save also notes the token's last use (at most once a minute), in the statement.
-    Parameters: course id, attempt id, started_at, token digest or student id, now,
+    Parameters: attempt id, started_at, course id, token digest or student id, now,
     then slot, value (JSON text), seq, now, needs_manual, base, base (None: seq rules).
     """
     postgres = connection.vendor == "postgresql"
-    lock = "FOR NO KEY UPDATE OF a" if postgres else ""
+    lock = "FOR NO KEY UPDATE" if postgres else ""
+    materialized = "MATERIALIZED " if postgres else ""
     json_value, stamp = ("%s::jsonb", "%s::timestamptz") if postgres else ("%s", "%s")
     greatest = "GREATEST" if postgres else "MAX"
     if by_token:
@@ -151,13 +157,15 @@ def _upsert_sql(*, by_token: bool) -> str:
        AND (last_used_at IS NULL OR last_used_at <= $5 - interval '1 minute')
 )"""
     return f"""
-WITH live AS (
-    SELECT a.id FROM quizzes_attempt a
+WITH attempt AS {materialized}(
+    SELECT id, student_id, state, accept_until FROM quizzes_attempt
+     WHERE id = %s AND started_at = {stamp}
+     {lock}
+), live AS (
+    SELECT a.id FROM attempt a
       JOIN {Membership._meta.db_table} m ON m.user_id = a.student_id AND m.course_id = %s AND m.is_active
       {who}
-     WHERE a.id = %s AND a.started_at = {stamp} AND {asker}
-       AND a.state = 'in_progress' AND a.accept_until >= {stamp}
-     {lock}
+     WHERE {asker} AND a.state = 'in_progress' AND a.accept_until >= {stamp}
 ){touch}
 INSERT INTO quizzes_response (attempt_id, slot_id, value, client_seq, version, saved_at, needs_manual, comment)
 SELECT live.id, %s, {json_value}, %s, 1, {stamp}, %s, '' FROM live WHERE true
@@ -173,7 +181,7 @@ RETURNING version, client_seq
 
 _UPSERT_SQL: dict[tuple[str, bool], str] = {}
 # PostgreSQL parameter types of _upsert_sql's placeholders, in order (the asker is a token key or a student id).
-_UPSERT_TYPES = ("bigint", "bigint", "timestamptz", "{asker}", "timestamptz", "bigint", "jsonb", "bigint",
+_UPSERT_TYPES = ("bigint", "timestamptz", "bigint", "{asker}", "timestamptz", "bigint", "jsonb", "bigint",
                  "timestamptz", "boolean", "bigint", "bigint")
 
 
@@ -216,7 +224,7 @@ def _upsert(*, facts: _AttemptFacts, attempt_id: int, asker: int | str, by_token
     turns out dead, reconnects and runs once more.
     """
     stamp = connection.ops.adapt_datetimefield_value(now)
-    params = [facts.course_id, attempt_id, connection.ops.adapt_datetimefield_value(facts.started_at), asker, stamp,
+    params = [attempt_id, connection.ops.adapt_datetimefield_value(facts.started_at), facts.course_id, asker, stamp,
               slot_id, json.dumps(value), seq, stamp, False, base, base]
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return _execute_upsert(params, by_token=by_token)
