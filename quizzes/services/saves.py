@@ -223,9 +223,8 @@ def _upsert(*, facts: _AttemptFacts, attempt_id: int, asker: int | str, by_token
     client counts as saved), so it runs at once and, only if the connection
     turns out dead, reconnects and runs once more.
     """
-    stamp = connection.ops.adapt_datetimefield_value(now)
-    params = [attempt_id, connection.ops.adapt_datetimefield_value(facts.started_at), facts.course_id, asker, stamp,
-              slot_id, json.dumps(value), seq, stamp, False, base, base]
+    params = _upsert_params(facts=facts, attempt_id=attempt_id, asker=asker, slot_id=slot_id, value=value, seq=seq,
+                            base=base, now=now)
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return _execute_upsert(params, by_token=by_token)
     setattr(connection, "health_check_done", True)  # noqa: B010 (Django's own flag; not in the stubs)
@@ -236,6 +235,14 @@ def _upsert(*, facts: _AttemptFacts, attempt_id: int, asker: int | str, by_token
             raise  # the connection is fine: a real error
         connection.close()
         return _execute_upsert(params, by_token=by_token)
+
+
+def _upsert_params(*, facts: _AttemptFacts, attempt_id: int, asker: int | str, slot_id: int, value, seq: int,
+                   base: int | None, now: dt.datetime) -> list:
+    """_upsert_sql's parameters, in its order."""
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    return [attempt_id, connection.ops.adapt_datetimefield_value(facts.started_at), facts.course_id, asker, stamp,
+            slot_id, json.dumps(value), seq, stamp, False, base, base]
 
 
 _EXECUTE = "EXECUTE {name} (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"

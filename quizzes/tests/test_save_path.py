@@ -297,3 +297,92 @@ def test_a_fast_path_save_notes_the_tokens_last_use_in_its_one_statement(student
     assert save(client, payload["id"], slot, "again", 3).status_code == 200
     token.refresh_from_db()
     assert token.last_used_at == noted  # within the minute: not written again
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("by_token", [True, False])
+def test_a_save_racing_a_submit_waits_for_it_and_is_refused(by_token, student, short_quiz, client_for):
+    """A submit that holds the attempt row (as the grading transaction does) makes a concurrent save wait.
+
+    Without the save's row lock, the save would read the attempt as still in progress
+    (the submit has not committed) and write an answer after the attempt was graded.
+    """
+    import threading
+    import time
+
+    import psycopg2
+
+    client = token_client(student) if by_token else client_for(student)
+    payload = start(client, short_quiz).json()
+    slot = f.slot_of(payload, "short")["slot"]
+    if by_token:
+        assert save(client, payload["id"], slot, "before", 1).status_code == 200
+    else:
+        assert client.put(reverse("quizzes:api-answer", args=[CODE, payload["id"], slot]),
+                          data=json.dumps({"value": "before", "base": 0}),
+                          content_type="application/json").status_code == 200
+    params = connection.get_connection_params()
+    submitter = psycopg2.connect(**{k: v for k, v in params.items() if k in ("host", "port", "user", "password",
+                                                                               "dbname")})
+    held = threading.Event()
+    outcome: dict = {}
+
+    def late_save() -> None:
+        from django.db import connection as own
+
+        held.wait()
+        began = time.monotonic()
+        if by_token:
+            response = save(client, payload["id"], slot, "after the submit", 2)
+        else:
+            response = client.put(reverse("quizzes:api-answer", args=[CODE, payload["id"], slot]),
+                                  data=json.dumps({"value": "after the submit", "base": 1}),
+                                  content_type="application/json")
+        outcome.update(status=response.status_code, code=response.json().get("code"),
+                       waited=time.monotonic() - began)
+        own.close()
+
+    saver = threading.Thread(target=late_save)
+    saver.start()
+    try:
+        with submitter.cursor() as cursor:  # the submit's transaction: the row is held until it commits
+            cursor.execute("UPDATE quizzes_attempt SET state = 'submitted' WHERE id = %s", [payload["id"]])
+            held.set()
+            time.sleep(0.6)
+        submitter.commit()
+    finally:
+        saver.join(timeout=30)
+        submitter.close()
+    assert outcome["status"] == 409 and outcome["code"] == "submitted", outcome
+    assert outcome["waited"] >= 0.4, outcome  # it waited for the submit instead of writing past it
+    assert Response.objects.get(attempt_id=payload["id"], slot_id=slot).value == "before"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the prepared statement is PostgreSQL's")
+def test_the_save_reads_its_attempt_by_primary_key_whatever_the_statistics(taking):
+    """The generic plan must not reach the attempt through the (state, accept_until) index.
+
+    That plan read every attempt in progress for each save; it is what PostgreSQL
+    chose for a table without statistics, which is every table right after a migrate.
+    """
+    from django.utils import timezone
+
+    from courseapp.tokens import key_digest
+    from quizzes.services import saves
+
+    client, attempt, slot = taking
+    assert save(client, attempt, slot, "warm", 1).status_code == 200  # prepared on this connection, facts cached
+    facts = saves._attempt_facts(attempt)
+    assert facts is not None
+    params = saves._upsert_params(facts=facts, attempt_id=attempt, asker=key_digest("not a token"), slot_id=slot,
+                                  value="x", seq=2, base=None, now=timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        try:
+            cursor.execute("EXPLAIN " + saves._EXECUTE.format(name="quizzes_answer_save_token"), params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("RESET plan_cache_mode")
+    assert "quizzes_attempt_pkey" in plan, plan
+    assert "quizzes_att_state_accept_idx" not in plan, plan
