@@ -485,7 +485,7 @@ async def ceiling(host: str, port: int, setup_data: dict, seconds: float, rounds
         before = counters()
         result = await closed_loop(connections, seconds / rounds, make_request)
         after = counters()
-        for name, a, b in zip(("gunicorn", "postgres", "load_generator"), before, after):
+        for name, a, b in zip(("gunicorn", "postgres", "load_generator"), before, after, strict=True):
             cpu[side][name] += b - a
         return result
 
