@@ -29,6 +29,8 @@ What it does (a measurement, not a test):
 
 5. --profile: in a child process with the same settings, one student's start, a save and the submit
    through Django's test client, with the SQL statements and the CPU time of each (no HTTP server).
+   With QUIZ_BENCH_CPROFILE=DIR it also writes cProfile statistics of each kind of request
+   (DIR/start.pstats, save, poll, submit; read them with `python -m pstats`).
 
 Everything (gunicorn, PostgreSQL, this load generator) shares the same machine's cores.
 """
@@ -148,13 +150,23 @@ def profile(data_file: Path, out: Path) -> None:
     rows: dict[str, list[tuple[int, float]]] = {"start": [], "save": [], "submit": [], "poll": []}
     statements: dict[str, list[str]] = {}  # the last request of each kind: its SQL, to see where queries go
 
+    import cProfile
+
+    profilers = {name: cProfile.Profile() for name in rows} if os.environ.get("QUIZ_BENCH_CPROFILE") else {}
+    counting = False
+
     def measure(client, name: str, method: str, url: str, body: str | None = None):
+        profiler = profilers.get(name) if counting else None
         with CaptureQueriesContext(connection) as ctx:
             t0 = time.process_time()
+            if profiler:
+                profiler.enable()
             if body is None:
                 response = getattr(client, method)(url)
             else:
                 response = getattr(client, method)(url, data=body, content_type="application/json")
+            if profiler:
+                profiler.disable()
             took = time.process_time() - t0
         assert response.status_code in (200, 201), (name, response.status_code, response.content[:300])
         rows[name].append((len(ctx.captured_queries), took))
@@ -174,6 +186,10 @@ def profile(data_file: Path, out: Path) -> None:
         if token == data["profile_tokens"][0]:  # the first student warms the process up (imports, caches): not counted
             for values in rows.values():
                 values.clear()
+            counting = True
+    for name, profiler in profilers.items():  # QUIZ_BENCH_CPROFILE=DIR: pstats files, DIR/start.pstats …
+        Path(os.environ["QUIZ_BENCH_CPROFILE"]).mkdir(parents=True, exist_ok=True)
+        profiler.dump_stats(Path(os.environ["QUIZ_BENCH_CPROFILE"]) / f"{name}.pstats")
     out.write_text(json.dumps({
         name: {"n": len(v), "sql_statements": sum(q for q, _ in v) / len(v),
                "cpu_ms": 1000 * sum(c for _, c in v) / len(v)}
@@ -208,19 +224,28 @@ def tree_cpu(root: int) -> float:
     return total
 
 
-def postgres_cpu() -> float:
-    """CPU seconds of every PostgreSQL server process on this machine (backends and background workers)."""
-    total = 0.0
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds of each PostgreSQL server process on this machine (backends and background workers), by pid."""
+    found = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/comm") as handle:
                     if handle.read().strip() != "postgres":
                         continue
-                total += process_cpu(int(entry))
+                found[int(entry)] = process_cpu(int(entry))
             except (OSError, ValueError, IndexError):
                 continue
-    return total
+    return found
+
+
+def postgres_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """PostgreSQL CPU seconds between two readings: processes alive at both, plus those born in between.
+
+    A backend that exits in between (a connection closed) takes its last share with it, so
+    this undercounts a little rather than going negative.
+    """
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 # --- The load ----------------------------------------------------------------------------
@@ -478,15 +503,12 @@ async def ceiling(host: str, port: int, setup_data: dict, seconds: float, rounds
     # CPU seconds each side cost gunicorn, PostgreSQL and this load generator, summed over the turns.
     cpu = {side: {"gunicorn": 0.0, "postgres": 0.0, "load_generator": 0.0} for side in ("ping", "save")}
 
-    def counters() -> tuple[float, float, float]:
-        return tree_cpu(server_pid), postgres_cpu(), sum(os.times()[:2])
-
     async def turn(side: str, connections: list[Http], make_request) -> tuple[int, int]:
-        before = counters()
+        server, database, own = tree_cpu(server_pid), postgres_cpu(), sum(os.times()[:2])
         result = await closed_loop(connections, seconds / rounds, make_request)
-        after = counters()
-        for name, a, b in zip(("gunicorn", "postgres", "load_generator"), before, after, strict=True):
-            cpu[side][name] += b - a
+        cpu[side]["gunicorn"] += tree_cpu(server_pid) - server
+        cpu[side]["postgres"] += postgres_spent(database, postgres_cpu())
+        cpu[side]["load_generator"] += sum(os.times()[:2]) - own
         return result
 
     ratios = []
@@ -613,10 +635,11 @@ def main() -> None:
         print(f"gunicorn: {args.workers} workers × {args.threads} threads on {os.cpu_count()} CPU(s); "
               f"rush: {args.students} students over {args.ramp:.0f} s …", flush=True)
         t0 = time.perf_counter()
-        server_cpu0, own_cpu0 = tree_cpu(server.pid), sum(os.times()[:2])
+        server_cpu0, own_cpu0, database_cpu0 = tree_cpu(server.pid), sum(os.times()[:2]), postgres_cpu()
         rec = asyncio.run(rush(host, args.port, setup_data, args.ramp, args.seed, args.poll))
         wall = time.perf_counter() - t0
         server_cpu, own_cpu = tree_cpu(server.pid) - server_cpu0, sum(os.times()[:2]) - own_cpu0
+        database_cpu = postgres_spent(database_cpu0, postgres_cpu())
         print(f"Throughput: {THROUGHPUT_STUDENTS} connections, {args.seconds:.0f} s each for ping and save "
               f"in {args.rounds} turns …", flush=True)
         tput = asyncio.run(ceiling(host, args.port, setup_data, args.seconds, args.rounds, server.pid))
@@ -634,6 +657,7 @@ def main() -> None:
               f"{(max(values) * 1000 if values else float('nan')):>10.1f}")
     print(f"errors: {sum(rec.errors.values())} {rec.errors or ''}")
     print(f"CPU during the rush: gunicorn {server_cpu:.1f} s ({1000 * server_cpu / max(requests, 1):.2f} ms/request), "
+          f"PostgreSQL {database_cpu:.1f} s ({1000 * database_cpu / max(requests, 1):.2f} ms/request), "
           f"this load generator {own_cpu:.1f} s ({1000 * own_cpu / max(requests, 1):.2f} ms/request), "
           f"of {wall * (os.cpu_count() or 1):.0f} CPU-s the machine had")
     if profiled:
@@ -663,7 +687,7 @@ def main() -> None:
         "latency_ms": {k: {"n": len(v), "p50": pct(v, .5), "p95": pct(v, .95), "p99": pct(v, .99)}
                        for k, v in rec.latency.items()},
         "errors": rec.errors, "acknowledged": len(rec.acked), "lost": lost, "states": states, **tput,
-        "cpu_s": {"gunicorn": server_cpu, "load_generator": own_cpu}, "profile": profiled, "poll_s": args.poll,
+        "cpu_s": {"gunicorn": server_cpu, "postgres": database_cpu, "load_generator": own_cpu}, "profile": profiled, "poll_s": args.poll,
         "ratio": ratio, "goals": goals,
     }, indent=2))
 
