@@ -548,8 +548,8 @@ def lost_answers(setup_data: dict, rec: Recorder) -> tuple[int, dict]:
     return lost, states
 
 
-def psql(sql: str) -> None:
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", sql], check=True)
+def psql(sql: str, database: str = "postgres") -> None:
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", database, "-q", "-c", sql], check=True)
 
 
 def wait_up(host: str, port: int, timeout: float = 30) -> None:
@@ -607,6 +607,10 @@ def main() -> None:
         subprocess.run([python, __file__, "--students", str(args.students), "--setup", str(data_file)],
                        cwd=ROOT, env=env, check=True)
         setup_data = json.loads(data_file.read_text())
+        # Statistics for the new rows, as autovacuum's ANALYZE gives a server within a minute of the
+        # enrolment; without them (a server with autovacuum off, like this machine's) the planner picks
+        # plans for empty tables (e.g. reading every member of the course to find one).
+        psql("ANALYZE", database=DB_NAME)
         profiled = None
         if args.profile or args.profile_only:
             profile_file = Path(tmp) / "profile.json"

@@ -21,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 from courseapp.models import ApiToken, Course, Membership, User
 from courseapp.tokens import key_digest
 
+from . import prepared
 from .models import Attempt, Quiz, Response
 
 
@@ -49,6 +50,9 @@ SELECT a.state, a.deadline, a.submitted_at, a.auto_submitted FROM {Attempt._meta
 _ATTEMPT_SQL = {True: _attempt_sql(by_token=True), False: _attempt_sql(by_token=False)}
 _ANSWERS_SQL = f"SELECT slot_id, version, saved_at, value FROM {Response._meta.db_table} WHERE attempt_id = %s " \
                "ORDER BY slot_id"
+# Both run as prepared statements on PostgreSQL (quizzes.prepared): planning the six-table join took
+# ~3.4 ms of the database's CPU per poll, running it ~0.1 ms.
+_ATTEMPT_TYPES = {True: ("text", "bigint", "text"), False: ("bigint", "bigint", "text")}
 
 
 def _aware(value) -> dt.datetime | None:
@@ -76,12 +80,15 @@ def answer_versions(*, student: User | None = None, token: str | None = None, co
         sql, asker = _ATTEMPT_SQL[True], key_digest(token)
     else:
         raise Http404("No such attempt.")
+    by_token = student is None
     with connection.cursor() as cursor:
-        cursor.execute(sql, [asker, attempt_id, code])
+        prepared.execute(cursor, name=f"quizzes_poll_attempt_{'token' if by_token else 'student'}", sql=sql,
+                         types=_ATTEMPT_TYPES[by_token], params=[asker, attempt_id, code])
         row = cursor.fetchone()
         if row is None:
             raise Http404("No such attempt.")
-        cursor.execute(_ANSWERS_SQL, [attempt_id])
+        prepared.execute(cursor, name="quizzes_poll_answers", sql=_ANSWERS_SQL, types=("bigint",),
+                         params=[attempt_id])
         rows = cursor.fetchall()
     state, deadline, submitted_at, auto = row
     answers = []

@@ -21,6 +21,7 @@ from courseapp.models import ApiToken, Membership, User
 from courseapp.tokens import key_digest
 
 from .. import calculations as calc
+from .. import prepared
 from ..models import Attempt, AttemptState, Response
 
 
@@ -185,30 +186,6 @@ _UPSERT_TYPES = ("bigint", "timestamptz", "bigint", "{asker}", "timestamptz", "b
                  "timestamptz", "boolean", "bigint", "bigint")
 
 
-def _prepared_upsert(cursor, *, by_token: bool) -> str:
-    """The name of the upsert as a prepared statement on this PostgreSQL connection, preparing it once.
-
-    Planning the statement costs the database several times what running it
-    does, and the save path runs it thousands of times a minute at the end of a
-    quiz. A prepared statement lives as long as the connection (a rollback does
-    not remove it), so the mark is kept per raw connection: a reconnect prepares again.
-    """
-    name = "quizzes_answer_save_token" if by_token else "quizzes_answer_save_student"
-    raw = connection.connection
-    mark = getattr(connection, "_quizzes_prepared", None)
-    if mark is None or mark[0] is not raw:
-        mark = (raw, set[str]())
-        setattr(connection, "_quizzes_prepared", mark)  # noqa: B010 (per connection, not a Django attribute)
-    if name not in mark[1]:
-        sql = _upsert_sql(by_token=by_token)
-        parts = sql.split("%s")
-        numbered = parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
-        types = ", ".join(_UPSERT_TYPES).format(asker="text" if by_token else "bigint")
-        cursor.execute(f"PREPARE {name} ({types}) AS {numbered}")
-        mark[1].add(name)
-    return name
-
-
 def _upsert(*, facts: _AttemptFacts, attempt_id: int, asker: int | str, by_token: bool, slot_id: int, value,
             seq: int, base: int | None, now: dt.datetime) -> tuple[int, int] | None:
     """Run the upsert statement (in autocommit it is its own transaction).
@@ -245,17 +222,17 @@ def _upsert_params(*, facts: _AttemptFacts, attempt_id: int, asker: int | str, s
             slot_id, json.dumps(value), seq, stamp, False, base, base]
 
 
-_EXECUTE = "EXECUTE {name} (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+def _statement_name(*, by_token: bool) -> str:
+    return "quizzes_answer_save_token" if by_token else "quizzes_answer_save_student"
 
 
 def _execute_upsert(params: list, *, by_token: bool) -> tuple[int, int] | None:
+    """Run the upsert; on PostgreSQL as a prepared statement (quizzes.prepared), planned once per connection."""
+    key = (connection.vendor, by_token)
+    sql = _UPSERT_SQL.get(key) or _UPSERT_SQL.setdefault(key, _upsert_sql(by_token=by_token))
+    types = [t.format(asker="text" if by_token else "bigint") for t in _UPSERT_TYPES]
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(_EXECUTE.format(name=_prepared_upsert(cursor, by_token=by_token)), params)
-        else:
-            key = (connection.vendor, by_token)
-            sql = _UPSERT_SQL.get(key) or _UPSERT_SQL.setdefault(key, _upsert_sql(by_token=by_token))
-            cursor.execute(sql, params)
+        prepared.execute(cursor, name=_statement_name(by_token=by_token), sql=sql, types=types, params=params)
         stored = cursor.fetchone()
     return None if stored is None else (stored[0], stored[1])
 

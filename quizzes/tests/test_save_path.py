@@ -380,7 +380,7 @@ def test_the_save_reads_its_attempt_by_primary_key_whatever_the_statistics(takin
     with connection.cursor() as cursor:
         cursor.execute("SET plan_cache_mode = force_generic_plan")
         try:
-            cursor.execute("EXPLAIN " + saves._EXECUTE.format(name="quizzes_answer_save_token"), params)
+            cursor.execute(f"EXPLAIN EXECUTE quizzes_answer_save_token ({', '.join(['%s'] * len(params))})", params)
             plan = "\n".join(row[0] for row in cursor.fetchall())
         finally:
             cursor.execute("RESET plan_cache_mode")
