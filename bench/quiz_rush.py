@@ -239,13 +239,31 @@ def postgres_cpu() -> dict[int, float]:
     return found
 
 
-def postgres_spent(before: dict[int, float], after: dict[int, float]) -> float:
-    """PostgreSQL CPU seconds between two readings: processes alive at both, plus those born in between.
+class PostgresCpu:
+    """PostgreSQL's CPU seconds over a stretch of time, read every 0.5 s from a thread.
 
-    A backend that exits in between (a connection closed) takes its last share with it, so
-    this undercounts a little rather than going negative.
+    A backend exits when its connection closes (gunicorn's are recycled every minute),
+    taking its counters with it: reading often keeps all but its last half second.
     """
-    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+    def __init__(self) -> None:
+        import threading
+
+        self.first = postgres_cpu()
+        self.last = dict(self.first)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.last.update(postgres_cpu())
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self.last.update(postgres_cpu())
+        return sum(cpu - self.first.get(pid, 0.0) for pid, cpu in self.last.items())
 
 
 # --- The load ----------------------------------------------------------------------------
@@ -504,10 +522,10 @@ async def ceiling(host: str, port: int, setup_data: dict, seconds: float, rounds
     cpu = {side: {"gunicorn": 0.0, "postgres": 0.0, "load_generator": 0.0} for side in ("ping", "save")}
 
     async def turn(side: str, connections: list[Http], make_request) -> tuple[int, int]:
-        server, database, own = tree_cpu(server_pid), postgres_cpu(), sum(os.times()[:2])
+        server, database, own = tree_cpu(server_pid), PostgresCpu(), sum(os.times()[:2])
         result = await closed_loop(connections, seconds / rounds, make_request)
         cpu[side]["gunicorn"] += tree_cpu(server_pid) - server
-        cpu[side]["postgres"] += postgres_spent(database, postgres_cpu())
+        cpu[side]["postgres"] += database.stop()
         cpu[side]["load_generator"] += sum(os.times()[:2]) - own
         return result
 
@@ -639,11 +657,11 @@ def main() -> None:
         print(f"gunicorn: {args.workers} workers × {args.threads} threads on {os.cpu_count()} CPU(s); "
               f"rush: {args.students} students over {args.ramp:.0f} s …", flush=True)
         t0 = time.perf_counter()
-        server_cpu0, own_cpu0, database_cpu0 = tree_cpu(server.pid), sum(os.times()[:2]), postgres_cpu()
+        server_cpu0, own_cpu0, database_cpu0 = tree_cpu(server.pid), sum(os.times()[:2]), PostgresCpu()
         rec = asyncio.run(rush(host, args.port, setup_data, args.ramp, args.seed, args.poll))
         wall = time.perf_counter() - t0
         server_cpu, own_cpu = tree_cpu(server.pid) - server_cpu0, sum(os.times()[:2]) - own_cpu0
-        database_cpu = postgres_spent(database_cpu0, postgres_cpu())
+        database_cpu = database_cpu0.stop()
         print(f"Throughput: {THROUGHPUT_STUDENTS} connections, {args.seconds:.0f} s each for ping and save "
               f"in {args.rounds} turns …", flush=True)
         tput = asyncio.run(ceiling(host, args.port, setup_data, args.seconds, args.rounds, server.pid))

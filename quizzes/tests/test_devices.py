@@ -285,3 +285,25 @@ def test_a_revoked_token_cannot_poll(student, quiz):
     token_revoke(token=token)
     refused = versions(client, attempt)
     assert refused.status_code == 401 and refused.json()["detail"] == "Invalid token."
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the prepared statement is PostgreSQL's")
+def test_the_prepared_poll_reads_its_attempt_by_primary_key(student, quiz):
+    """The poll runs on its generic plan: it must reach the attempt by primary key, not by scanning."""
+    from django.test import Client
+
+    from courseapp.tokens import key_digest, token_create
+    key = token_create(user=student)[1]
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    attempt = start(client, quiz).json()["id"]
+    assert versions(client, attempt).status_code == 200  # prepared on this connection
+    with connection.cursor() as cursor:
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        try:
+            cursor.execute("EXPLAIN EXECUTE quizzes_poll_attempt_token (%s, %s, %s)",
+                           [attempt, key_digest(key), quiz.course.code])
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("RESET plan_cache_mode")
+    assert "quizzes_attempt_pkey" in plan, plan
+    assert "Seq Scan on quizzes_attempt" not in plan, plan
