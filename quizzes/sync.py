@@ -82,6 +82,8 @@ def answer_versions(*, student: User | None = None, token: str | None = None, co
     an active member (staff included: they review attempts, they do not take them).
     """
     asker: int | str
+    if not 0 < attempt_id < 2**63:  # beyond any id (and the prepared statement's bigint parameter)
+        raise Http404("No such attempt.")
     postgres = connection.vendor == "postgresql"
     if student is not None:
         sql, asker = _ATTEMPT_SQL[False, postgres], student.id

@@ -307,3 +307,21 @@ def test_the_prepared_poll_reads_its_attempt_by_primary_key(student, quiz):
             cursor.execute("RESET plan_cache_mode")
     assert "quizzes_attempt_pkey" in plan, plan
     assert "Seq Scan on quizzes_attempt" not in plan, plan
+
+
+@pytest.mark.parametrize("by_token", [True, False])
+def test_a_poll_or_save_for_an_attempt_id_beyond_any_id_is_a_404(by_token, student, quiz, client_for):
+    """The prepared statements take bigint parameters: an id past 2**63 must be a 404, not a database error."""
+    from django.test import Client
+
+    from courseapp.tokens import token_create
+
+    client = Client(HTTP_AUTHORIZATION=f"Token {token_create(user=student)[1]}") if by_token else client_for(student)
+    attempt = start(client, quiz).json()
+    slot = attempt["questions"][0]["slot"]
+    versions(client, attempt["id"])  # the statements are prepared on this connection
+    for huge in (2**63, 10**30):
+        assert versions(client, huge).status_code == 404
+        assert save(client, huge, slot, "x", 0).status_code == 404
+        assert save(client, attempt["id"], huge, "x", 0).status_code in (400, 404)
+    assert versions(client, attempt["id"]).status_code == 200  # the connection is still usable
