@@ -122,7 +122,7 @@ def test_save_path_uses_a_fixed_small_number_of_queries(client_for, student, all
     # session + user (authentication), then one statement that checks the attempt and upserts.
     assert len(sql) == 3, sql
     assert sql[-1].lstrip().startswith(
-        "EXECUTE quizzes_answer_save_student" if connection.vendor == "postgresql" else "WITH live AS")
+        "EXECUTE quizzes_answer_save_student" if connection.vendor == "postgresql" else "WITH attempt AS")
 
 
 def test_bad_values_are_refused_with_what_to_send(client_for, student, all_types_quiz):
