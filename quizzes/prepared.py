@@ -44,4 +44,8 @@ def execute(cursor, *, name: str, sql: str, types: Sequence[str], params: Sequen
     if name not in mark[1]:
         cursor.execute(f"PREPARE {name} ({', '.join(types)}) AS {numbered(sql)}")
         mark[1].add(name)
-    cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})", params)
+    call = _CALLS.get(name) or _CALLS.setdefault(name, f"EXECUTE {name} ({', '.join(['%s'] * len(types))})")
+    cursor.execute(call, params)
+
+
+_CALLS: dict[str, str] = {}  # the EXECUTE text of each statement, built once per process

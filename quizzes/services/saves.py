@@ -184,6 +184,8 @@ _UPSERT_SQL: dict[tuple[str, bool], str] = {}
 # PostgreSQL parameter types of _upsert_sql's placeholders, in order (the asker is a token key or a student id).
 _UPSERT_TYPES = ("bigint", "timestamptz", "bigint", "{asker}", "timestamptz", "bigint", "jsonb", "bigint",
                  "timestamptz", "boolean", "bigint", "bigint")
+_PARAM_TYPES = {by_token: tuple(t.format(asker="text" if by_token else "bigint") for t in _UPSERT_TYPES)
+                for by_token in (True, False)}
 
 
 def _upsert(*, facts: _AttemptFacts, attempt_id: int, asker: int | str, by_token: bool, slot_id: int, value,
@@ -230,9 +232,9 @@ def _execute_upsert(params: list, *, by_token: bool) -> tuple[int, int] | None:
     """Run the upsert; on PostgreSQL as a prepared statement (quizzes.prepared), planned once per connection."""
     key = (connection.vendor, by_token)
     sql = _UPSERT_SQL.get(key) or _UPSERT_SQL.setdefault(key, _upsert_sql(by_token=by_token))
-    types = [t.format(asker="text" if by_token else "bigint") for t in _UPSERT_TYPES]
     with connection.cursor() as cursor:
-        prepared.execute(cursor, name=_statement_name(by_token=by_token), sql=sql, types=types, params=params)
+        prepared.execute(cursor, name=_statement_name(by_token=by_token), sql=sql, types=_PARAM_TYPES[by_token],
+                         params=params)
         stored = cursor.fetchone()
     return None if stored is None else (stored[0], stored[1])
 
